@@ -1,0 +1,67 @@
+//! The lake crate's error: a kind a caller can match on, and a message a person can act on.
+//!
+//! Kinds separate the user's mistake (a mapping or a file that cannot be used) from the
+//! environment failing (I/O) and from our own bug (internal), as DataFusion does.
+
+use std::fmt;
+
+/// What went wrong, for callers that react differently (exit codes, API codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The mapping file is wrong: unknown column, bad separator, unknown zone…
+    Mapping,
+    /// The input file cannot be imported at all (missing column, empty, wrong encoding).
+    UnusableFile,
+    /// More rows were rejected than the caller allows; nothing was published.
+    TooManyRejects,
+    /// The data directory is missing, locked or damaged.
+    Lake,
+    /// Reading or writing a file failed.
+    Io,
+    /// A bug in Unico.
+    Internal,
+}
+
+/// An error from the lake crate.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// An error of `kind` with a message a person can act on.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+    }
+
+    pub(crate) fn parquet(context: impl fmt::Display, e: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,158 @@
+//! Delimited text sources, read as bytes and decoded field by field.
+
+use super::{FieldError, Row, Source, Value, text::decode};
+use crate::error::{Error, ErrorKind};
+use crate::mapping::{Encoding, Mapping};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+/// A CSV file opened with a mapping's separators and encoding.
+pub struct CsvSource {
+    reader: csv::Reader<BufReader<File>>,
+    columns: Vec<String>,
+    encoding: Encoding,
+    delimiter: u8,
+    first: Option<csv::ByteRecord>,
+}
+
+impl CsvSource {
+    /// Opens `path` and reads its header (or, without one, names columns by position).
+    pub fn open(path: &Path, mapping: &Mapping) -> Result<Self, Error> {
+        let file = File::open(path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(mapping.delimiter)
+            .quote(mapping.quote)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(BufReader::with_capacity(1 << 20, file));
+        let mut first = csv::ByteRecord::new();
+        let got = reader
+            .read_byte_record(&mut first)
+            .map_err(|e| Error::new(ErrorKind::UnusableFile, format!("{}: {e}", path.display())))?;
+        if !got {
+            return Err(Error::new(
+                ErrorKind::UnusableFile,
+                format!("{} is empty", path.display()),
+            ));
+        }
+        let columns;
+        let pending;
+        if mapping.header {
+            let mut names = Vec::with_capacity(first.len());
+            for (i, field) in first.iter().enumerate() {
+                let field = if i == 0 {
+                    field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
+                } else {
+                    field
+                };
+                let name = decode(field, mapping.encoding).map_err(|e| {
+                    Error::new(
+                        ErrorKind::UnusableFile,
+                        format!("{}: the header cannot be read as {:?}: {}; declare the file's encoding in the mapping", path.display(), mapping.encoding, e.reason),
+                    )
+                })?;
+                names.push(name.trim().to_string());
+            }
+            columns = names;
+            pending = None;
+        } else {
+            columns = (1..=first.len()).map(|i| i.to_string()).collect();
+            pending = Some(first);
+        }
+        Ok(CsvSource {
+            reader,
+            columns,
+            encoding: mapping.encoding,
+            delimiter: mapping.delimiter,
+            first: pending,
+        })
+    }
+}
+
+struct CsvRow<'a> {
+    record: &'a csv::ByteRecord,
+    expected: usize,
+    encoding: Encoding,
+    delimiter: u8,
+}
+
+impl Row for CsvRow<'_> {
+    fn line(&self) -> u64 {
+        self.record.position().map_or(0, |p| p.line())
+    }
+    fn len(&self) -> usize {
+        self.record.len()
+    }
+    fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
+        match self.record.get(index) {
+            None => Ok(Value::Null),
+            Some(bytes) => decode(bytes, self.encoding).map(Value::Text),
+        }
+    }
+    fn raw(&self) -> String {
+        let fields: Vec<String> = self
+            .record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        fields.join(&(self.delimiter as char).to_string())
+    }
+    fn offset(&self) -> u64 {
+        self.record.position().map_or(0, |p| p.byte())
+    }
+    fn problem(&self) -> Option<String> {
+        (self.record.len() != self.expected).then(|| {
+            format!(
+                "expected {} fields, found {}",
+                self.expected,
+                self.record.len()
+            )
+        })
+    }
+}
+
+impl Source for CsvSource {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn for_each(&mut self, f: &mut dyn FnMut(&dyn Row) -> Result<(), Error>) -> Result<(), Error> {
+        let expected = self.columns.len();
+        let (encoding, delimiter) = (self.encoding, self.delimiter);
+        if let Some(first) = self.first.take() {
+            f(&CsvRow {
+                record: &first,
+                expected,
+                encoding,
+                delimiter,
+            })?;
+        }
+        let mut record = csv::ByteRecord::new();
+        loop {
+            match self.reader.read_byte_record(&mut record) {
+                Ok(true) => {
+                    // A blank line reads as one empty field: nothing to import, nothing lost.
+                    if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+                        continue;
+                    }
+                    f(&CsvRow {
+                        record: &record,
+                        expected,
+                        encoding,
+                        delimiter,
+                    })?;
+                }
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::UnusableFile,
+                        format!("cannot read the file further: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! `unico`: the command line. Every verb parses its arguments and calls a library crate;
+//! printing, progress bars and exit codes live here and nowhere else.
+
+mod settings;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use settings::DataDir;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use unico_lake::import::{ImportOptions, ImportSummary, Phase, Progress};
+use unico_lake::{Dataset, ErrorKind, Lake, Mapping};
+
+/// Unico: the one-to-one loyalty engine.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    /// The data directory (settings, lake, rejects, secrets).
+    #[arg(long, global = true, env = "UNICO_DATA", default_value = "unico-data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: unico.toml, lake/, rejects/ and a new pseudonymisation key.
+    Init,
+    /// Import receipts, products or stores from CSV, Parquet or JSON Lines files.
+    Import(ImportArgs),
+    /// Print the data-quality report of the lake.
+    Quality {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Generate a synthetic chain (with its planted truth) in the canonical import format.
+    Generate(GenerateArgs),
+    /// Generate a small chain, import it and print the import and quality summaries.
+    Demo {
+        /// Simulated people.
+        #[arg(long, default_value_t = 2_000)]
+        customers: u64,
+        /// Days simulated.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DatasetArg {
+    Receipts,
+    Products,
+    Stores,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// What the files hold.
+    #[arg(value_enum)]
+    dataset: DatasetArg,
+    /// The files (each one is a separate import).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// A mapping file (TOML) describing the source; see docs/import.md.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Refuse to import a file when more than this share of its rows is rejected (0–1).
+    #[arg(long)]
+    max_reject_rate: Option<f64>,
+    /// Print each summary as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Simulated people (members and non-members).
+    #[arg(long, default_value_t = 2_000)]
+    customers: u64,
+    /// Physical stores (an online shop is added).
+    #[arg(long, default_value_t = 8)]
+    stores: usize,
+    /// Products in the catalogue.
+    #[arg(long, default_value_t = 1_500)]
+    products: usize,
+    /// Days simulated.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// First simulated day (YYYY-MM-DD, the chain's local calendar).
+    #[arg(long, default_value = "2025-01-01")]
+    start: String,
+    /// Seed: same seed, same files byte for byte.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(
+                match e.downcast_ref::<unico_lake::Error>().map(|e| e.kind()) {
+                    Some(ErrorKind::TooManyRejects) => 3,
+                    Some(ErrorKind::UnusableFile) | Some(ErrorKind::Mapping) => 2,
+                    _ => 1,
+                },
+            )
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init => {
+            let dir = DataDir::init(&cli.data)?;
+            println!("Unico data directory ready at {}", dir.root.display());
+            println!("  settings: {}", dir.root.join("unico.toml").display());
+            println!("  lake:     {}", dir.lake_dir().display());
+            println!("  rejects:  {}", dir.rejects_dir().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(args) => {
+            let dir = DataDir::open(&cli.data)?;
+            let dataset = match args.dataset {
+                DatasetArg::Receipts => Dataset::Receipts,
+                DatasetArg::Products => Dataset::Products,
+                DatasetArg::Stores => Dataset::Stores,
+            };
+            let mapping = match &args.mapping {
+                Some(p) => Mapping::from_file(p, dataset)?,
+                None => Mapping::default(),
+            };
+            for file in &args.files {
+                let summary = import_one(&dir, dataset, file, &mapping, args.max_reject_rate)?;
+                if args.json {
+                    println!("{}", serde_json_string(&summary));
+                } else {
+                    print_summary(&summary);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quality { format } => {
+            let dir = DataDir::open(&cli.data)?;
+            let lake = Lake::open(dir.lake_dir())?;
+            let report = unico_lake::quality::report(&lake)?;
+            match format {
+                OutputFormat::Json => println!("{}", serde_json_string(&report)),
+                OutputFormat::Table => print_quality(&report, &dir.settings.currency),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate(args) => {
+            let config = chain_config(&args)?;
+            let summary = generate(&config, &args.out)?;
+            println!(
+                "generated {} receipts, {} lines ({} receipts without card), {} customer records ({} people registered twice) in {}",
+                summary.receipts,
+                summary.lines,
+                summary.receipts_without_card,
+                summary.customer_records,
+                summary.duplicate_people,
+                args.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            customers,
+            days,
+            seed,
+        } => demo(&cli.data, customers, days, seed),
+    }
+}
+
+fn chain_config(args: &GenerateArgs) -> Result<unico_sim::ChainConfig> {
+    let start: jiff::civil::Date = args
+        .start
+        .parse()
+        .with_context(|| format!("--start {:?} is not a date (YYYY-MM-DD)", args.start))?;
+    if args.days == 0 || args.customers == 0 {
+        bail!("--days and --customers must be at least 1");
+    }
+    Ok(unico_sim::ChainConfig {
+        customers: args.customers,
+        stores: args.stores,
+        products: args.products,
+        days: args.days,
+        start,
+        seed: args.seed,
+    })
+}
+
+fn generate(config: &unico_sim::ChainConfig, out: &Path) -> Result<unico_sim::GenerateSummary> {
+    let bar = ProgressBar::new(config.customers).with_message("simulating people");
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+            .expect("valid template"),
+    );
+    let summary = unico_sim::generate(config, out, &|done, _| bar.set_position(done))
+        .with_context(|| format!("cannot write the chain to {}", out.display()))?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+fn import_one(
+    dir: &DataDir,
+    dataset: Dataset,
+    file: &Path,
+    mapping: &Mapping,
+    max_reject_rate: Option<f64>,
+) -> Result<ImportSummary> {
+    if let Some(r) = max_reject_rate {
+        if !(0.0..=1.0).contains(&r) {
+            bail!("--max-reject-rate must be between 0 and 1, got {r}");
+        }
+    }
+    let lake = Lake::open(dir.lake_dir())?;
+    let bar = ProgressBar::new(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(format!("importing {}", file.display()));
+    let crash = test_crash_point();
+    let progress = |p: Progress| {
+        if let Some(point) = &crash {
+            if point.matches(p) {
+                // Test hook (UNICO_TEST_CRASH_AT): die like a killed process, mid-import.
+                std::process::abort();
+            }
+        }
+        match p.phase {
+            Phase::Reading => bar.set_position(p.done),
+            Phase::Deduplicating => bar.set_message(format!(
+                "checking month {}/{} for duplicates",
+                p.done + 1,
+                p.total
+            )),
+            Phase::Publishing => bar.set_message("publishing"),
+        }
+    };
+    let options = ImportOptions {
+        mapping: mapping.clone(),
+        chain_tz: dir.chain_tz(),
+        pseudonymiser: dir.pseudonymiser()?,
+        rejects_dir: dir.rejects_dir(),
+        max_reject_rate,
+        progress: &progress,
+    };
+    let result = unico_lake::import_file(&lake, dataset, file, &options);
+    bar.finish_and_clear();
+    result.with_context(|| format!("{} not imported", file.display()))
+}
+
+/// Where `UNICO_TEST_CRASH_AT` asks the process to abort: `reading`, `deduplicating` or
+/// `publishing` (for the crash-safety tests; never set in production).
+struct CrashPoint(Phase);
+
+impl CrashPoint {
+    fn matches(&self, p: Progress) -> bool {
+        p.phase == self.0 && (p.phase != Phase::Reading || p.done > 0)
+    }
+}
+
+fn test_crash_point() -> Option<CrashPoint> {
+    match std::env::var("UNICO_TEST_CRASH_AT").ok()?.as_str() {
+        "reading" => Some(CrashPoint(Phase::Reading)),
+        "deduplicating" => Some(CrashPoint(Phase::Deduplicating)),
+        "publishing" => Some(CrashPoint(Phase::Publishing)),
+        _ => None,
+    }
+}
+
+fn serde_json_string<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("summaries serialise")
+}
+
+fn print_summary(s: &ImportSummary) {
+    println!("import {} ({}) from {}", s.import_id, s.dataset, s.file);
+    println!("  rows read            {:>12}", s.rows_read);
+    println!("  imported             {:>12}", s.rows_imported);
+    if s.rows_updated > 0 {
+        println!("  updated              {:>12}", s.rows_updated);
+    }
+    println!("  already in the lake  {:>12}", s.rows_already_in_lake);
+    println!("  rejected             {:>12}", s.rows_rejected());
+    for (reason, n) in &s.rejected {
+        println!("    {reason:<20} {n:>10}");
+    }
+    for (warning, n) in &s.warnings {
+        println!("  warning: {warning:<19} {n:>8} rows kept");
+    }
+    if let Some(f) = &s.rejects_file {
+        println!("  rejected rows, with line numbers and reasons: {f}");
+    }
+}
+
+fn money(cents: i64) -> String {
+    unico_core::Money::from_cents(cents).to_string()
+}
+
+fn print_quality(r: &unico_lake::quality::QualityReport, currency: &str) {
+    println!("Data quality");
+    println!(
+        "{:<8} {:>10} {:>12} {:>16} {:>12} {:>12}",
+        "month",
+        "receipts",
+        "lines",
+        &format!("revenue {currency}"),
+        "card rev %",
+        "card rcpt %"
+    );
+    for m in &r.months {
+        let pct = |a: f64, b: f64| {
+            if b == 0.0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}", 100.0 * a / b)
+            }
+        };
+        println!(
+            "{:<8} {:>10} {:>12} {:>16} {:>12} {:>12}",
+            m.month,
+            m.receipts,
+            m.lines,
+            money(m.revenue_cents),
+            pct(m.card_revenue_cents as f64, m.revenue_cents as f64),
+            pct(m.card_receipts as f64, m.receipts as f64)
+        );
+    }
+    let share = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
+    println!(
+        "loyalty share of revenue {}, of receipts {}; {} cards",
+        share(r.card_revenue_share()),
+        share(r.card_receipt_share()),
+        r.cards
+    );
+    println!(
+        "stores: {} in receipts, {} in master data, {} without master data",
+        r.stores_in_receipts, r.stores_in_master, r.stores_without_master
+    );
+    println!(
+        "products: {} sold, {} in master data, {} without master data ({} lines)",
+        r.products_in_receipts,
+        r.products_in_master,
+        r.products_without_master,
+        r.lines_without_product_master
+    );
+    if r.rejected_by_reason.is_empty() {
+        println!("rejects: none in {} imports", r.imports);
+    } else {
+        let list: Vec<String> = r
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("rejects in {} imports: {}", r.imports, list.join(", "));
+    }
+}
+
+fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
+    let dir = DataDir::init(data)?;
+    let source = dir.root.join("demo-source");
+    let config = unico_sim::ChainConfig {
+        customers,
+        days,
+        seed,
+        ..Default::default()
+    };
+    println!(
+        "Generating a chain of {customers} people over {days} days (seed {seed}) in {}",
+        source.display()
+    );
+    let g = generate(&config, &source)?;
+    println!(
+        "  {} receipts, {} lines, {} receipts without card",
+        g.receipts, g.lines, g.receipts_without_card
+    );
+    for (dataset, file) in [
+        (Dataset::Stores, "stores.csv"),
+        (Dataset::Products, "products.csv"),
+        (Dataset::Receipts, "receipts.csv"),
+    ] {
+        let summary = import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
+        print_summary(&summary);
+    }
+    let lake = Lake::open(dir.lake_dir())?;
+    print_quality(&unico_lake::quality::report(&lake)?, &dir.settings.currency);
+    println!(
+        "The lake is Parquet: try  duckdb -c \"select count(*) from read_parquet('{}/receipt_lines/*/*.parquet')\"",
+        dir.lake_dir().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

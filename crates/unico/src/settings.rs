@@ -1,0 +1,132 @@
+//! One settings struct: defaults, then `<data>/unico.toml`, then `UNICO_*` variables.
+//!
+//! The data directory holds everything Unico keeps on this machine:
+//! `unico.toml` (these settings), `lake/` (Parquet), `rejects/` (one CSV per import with
+//! rejected rows) and `secrets/` (the pseudonymisation key; never printed, never in the lake).
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Settings read from `unico.toml`; every key can be overridden by `UNICO_<KEY>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The chain's IANA time zone: local dates, month partitions and daily KPIs use it.
+    pub timezone: String,
+    /// ISO 4217 currency of every amount (amounts are integer cents of it).
+    pub currency: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timezone: "Europe/Rome".into(),
+            currency: "EUR".into(),
+        }
+    }
+}
+
+const TEMPLATE: &str = r#"# Unico settings. Every key can be overridden by an environment variable UNICO_<KEY>,
+# for example UNICO_TIMEZONE=Europe/Madrid.
+
+# The chain's time zone (IANA name). Local dates, month partitions and daily KPIs use it.
+timezone = "Europe/Rome"
+
+# Currency of every amount; amounts are stored as integer cents of it.
+currency = "EUR"
+"#;
+
+/// The data directory and its settings.
+pub struct DataDir {
+    pub root: PathBuf,
+    pub settings: Settings,
+}
+
+impl DataDir {
+    /// Creates the layout if missing (never overwriting an existing file).
+    pub fn init(root: &Path) -> Result<DataDir> {
+        for sub in ["lake", "rejects", "secrets"] {
+            std::fs::create_dir_all(root.join(sub))
+                .with_context(|| format!("cannot create {}", root.join(sub).display()))?;
+        }
+        let toml_path = root.join("unico.toml");
+        if !toml_path.exists() {
+            std::fs::write(&toml_path, TEMPLATE)
+                .with_context(|| format!("cannot write {}", toml_path.display()))?;
+        }
+        let key = root.join("secrets/pseudonym.key");
+        if !key.exists() {
+            let mut secret = [0u8; unico_core::SECRET_LEN];
+            rand::fill(&mut secret);
+            write_private(&key, hex::encode(secret).as_bytes())?;
+        }
+        DataDir::open(root)
+    }
+
+    /// Opens an initialised data directory.
+    pub fn open(root: &Path) -> Result<DataDir> {
+        let toml_path = root.join("unico.toml");
+        if !toml_path.exists() {
+            bail!(
+                "{} is not a Unico data directory (no unico.toml): run `unico init --data {}` first",
+                root.display(),
+                root.display()
+            );
+        }
+        let text = std::fs::read_to_string(&toml_path)
+            .with_context(|| format!("cannot read {}", toml_path.display()))?;
+        let mut settings: Settings = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid", toml_path.display()))?;
+        if let Ok(tz) = std::env::var("UNICO_TIMEZONE") {
+            settings.timezone = tz;
+        }
+        if let Ok(c) = std::env::var("UNICO_CURRENCY") {
+            settings.currency = c;
+        }
+        jiff::tz::TimeZone::get(&settings.timezone).with_context(|| {
+            format!("timezone {:?} is not an IANA time zone", settings.timezone)
+        })?;
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            settings,
+        })
+    }
+
+    pub fn lake_dir(&self) -> PathBuf {
+        self.root.join("lake")
+    }
+
+    pub fn rejects_dir(&self) -> PathBuf {
+        self.root.join("rejects")
+    }
+
+    pub fn chain_tz(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.settings.timezone).expect("checked in open()")
+    }
+
+    /// The pseudonymiser keyed with the data directory's secret.
+    pub fn pseudonymiser(&self) -> Result<unico_core::Pseudonymiser> {
+        let path = self.root.join("secrets/pseudonym.key");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the pseudonymisation key {}", path.display()))?;
+        let mut secret = [0u8; unico_core::SECRET_LEN];
+        hex::decode_to_slice(text.trim(), &mut secret)
+            .with_context(|| format!("{} is damaged", path.display()))?;
+        Ok(unico_core::Pseudonymiser::new(&secret))
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
