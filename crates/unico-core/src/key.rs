@@ -66,9 +66,7 @@ impl fmt::Debug for Pseudonymiser {
 impl Pseudonymiser {
     /// A pseudonymiser keyed with `secret`.
     pub fn new(secret: &[u8; SECRET_LEN]) -> Self {
-        Pseudonymiser {
-            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length"),
-        }
+        Pseudonymiser { mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length") }
     }
 
     /// The key of a card id. Surrounding white space is ignored, so `" 0042 "` and `"0042"`

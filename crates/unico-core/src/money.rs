@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount of money in integer cents of the chain's currency.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Money(i64);
 
@@ -63,10 +61,7 @@ pub struct DecimalFormat {
 
 impl Default for DecimalFormat {
     fn default() -> Self {
-        DecimalFormat {
-            decimal: b'.',
-            thousands: None,
-        }
+        DecimalFormat { decimal: b'.', thousands: None }
     }
 }
 
@@ -152,10 +147,7 @@ pub fn parse_scaled(text: &str, format: DecimalFormat, scale: u32) -> Result<i64
                 }
             }
             _ => {
-                let c = text.trim()[..]
-                    .chars()
-                    .find(|c| c.is_ascii() && *c as u8 == b)
-                    .unwrap_or('\u{fffd}');
+                let c = text.trim()[..].chars().find(|c| c.is_ascii() && *c as u8 == b).unwrap_or('\u{fffd}');
                 return Err(AmountError::BadCharacter(c));
             }
         }
@@ -193,10 +185,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const COMMA: DecimalFormat = DecimalFormat {
-        decimal: b',',
-        thousands: Some(b'.'),
-    };
+    const COMMA: DecimalFormat = DecimalFormat { decimal: b',', thousands: Some(b'.') };
 
     #[test]
     fn parses_the_ways_retailers_write_amounts() {
@@ -208,10 +197,7 @@ mod tests {
         assert_eq!(Money::parse(" -0.99 ", dot).unwrap().cents(), -99);
         assert_eq!(Money::parse("0.99-", dot).unwrap().cents(), -99);
         assert_eq!(Money::parse("1.234,56", COMMA).unwrap().cents(), 123456);
-        assert_eq!(
-            Money::parse("-1.234.567,8", COMMA).unwrap().cents(),
-            -123456780
-        );
+        assert_eq!(Money::parse("-1.234.567,8", COMMA).unwrap().cents(), -123456780);
         assert_eq!(Money::parse("0,005", COMMA).unwrap().cents(), 1);
         assert_eq!(Money::parse("0,0049", COMMA).unwrap().cents(), 0);
         assert_eq!(Money::parse("-2,675", COMMA).unwrap().cents(), -268);
@@ -222,24 +208,12 @@ mod tests {
         let dot = DecimalFormat::default();
         assert_eq!(Money::parse("", dot), Err(AmountError::Empty));
         assert_eq!(Money::parse("1.2.3", dot), Err(AmountError::Malformed));
-        assert_eq!(
-            Money::parse("12,50", dot),
-            Err(AmountError::BadCharacter(','))
-        );
-        assert_eq!(
-            Money::parse("abc", dot),
-            Err(AmountError::BadCharacter('a'))
-        );
+        assert_eq!(Money::parse("12,50", dot), Err(AmountError::BadCharacter(',')));
+        assert_eq!(Money::parse("abc", dot), Err(AmountError::BadCharacter('a')));
         assert_eq!(Money::parse("-", dot), Err(AmountError::Malformed));
         assert_eq!(Money::parse("-5-", dot), Err(AmountError::Malformed));
-        assert_eq!(
-            Money::parse("99999999999999999999", dot),
-            Err(AmountError::OutOfRange)
-        );
-        assert_eq!(
-            Money::parse(".123.456,00", COMMA),
-            Err(AmountError::Malformed)
-        );
+        assert_eq!(Money::parse("99999999999999999999", dot), Err(AmountError::OutOfRange));
+        assert_eq!(Money::parse(".123.456,00", COMMA), Err(AmountError::Malformed));
     }
 
     #[test]

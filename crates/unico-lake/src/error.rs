@@ -33,10 +33,7 @@ pub struct Error {
 impl Error {
     /// An error of `kind` with a message a person can act on.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-        }
+        Error { kind, message: message.into() }
     }
 
     /// The kind of the error.

@@ -70,12 +70,7 @@ impl Dataset {
                 ("list_price", false),
                 ("durable", false),
             ],
-            Dataset::Stores => &[
-                ("store_id", true),
-                ("name", false),
-                ("region", false),
-                ("format", false),
-            ],
+            Dataset::Stores => &[("store_id", true), ("name", false), ("region", false), ("format", false)],
         }
     }
 
@@ -216,39 +211,26 @@ fn single_byte(field: &str, value: &str) -> Result<u8, Error> {
     };
     match v.as_bytes() {
         [b] if b.is_ascii() => Ok(*b),
-        _ => Err(Error::new(
-            ErrorKind::Mapping,
-            format!("[source] {field} must be one ASCII character, got {value:?}"),
-        )),
+        _ => {
+            Err(Error::new(ErrorKind::Mapping, format!("[source] {field} must be one ASCII character, got {value:?}")))
+        }
     }
 }
 
 impl Mapping {
     /// Reads and checks a mapping file for `dataset`.
     pub fn from_file(path: &Path, dataset: Dataset) -> Result<Mapping, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Mapping,
-                format!("cannot read mapping {}: {e}", path.display()),
-            )
-        })?;
-        Mapping::from_toml(&text, dataset).map_err(|e| {
-            Error::new(
-                ErrorKind::Mapping,
-                format!("{}: {}", path.display(), e.message()),
-            )
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(ErrorKind::Mapping, format!("cannot read mapping {}: {e}", path.display())))?;
+        Mapping::from_toml(&text, dataset)
+            .map_err(|e| Error::new(ErrorKind::Mapping, format!("{}: {}", path.display(), e.message())))
     }
 
     /// Parses and checks mapping text for `dataset`.
     pub fn from_toml(text: &str, dataset: Dataset) -> Result<Mapping, Error> {
-        let raw: RawMapping =
-            toml::from_str(text).map_err(|e| Error::new(ErrorKind::Mapping, e.to_string()))?;
+        let raw: RawMapping = toml::from_str(text).map_err(|e| Error::new(ErrorKind::Mapping, e.to_string()))?;
         let s = raw.source;
-        let mut m = Mapping {
-            format: s.format,
-            ..Mapping::default()
-        };
+        let mut m = Mapping { format: s.format, ..Mapping::default() };
         if let Some(d) = s.delimiter.as_deref() {
             m.delimiter = single_byte("delimiter", d)?;
         }
@@ -270,17 +252,10 @@ impl Mapping {
             };
         }
         if let Some(t) = s.thousands.as_deref() {
-            m.decimal.thousands = if t.is_empty() {
-                None
-            } else {
-                Some(single_byte("thousands", t)?)
-            };
+            m.decimal.thousands = if t.is_empty() { None } else { Some(single_byte("thousands", t)?) };
         }
         if m.decimal.thousands == Some(m.decimal.decimal) {
-            return Err(Error::new(
-                ErrorKind::Mapping,
-                "[source] thousands and decimal separators must differ",
-            ));
+            return Err(Error::new(ErrorKind::Mapping, "[source] thousands and decimal separators must differ"));
         }
         if let Some(e) = s.encoding.as_deref() {
             m.encoding = Encoding::parse(e).ok_or_else(|| {
@@ -296,10 +271,7 @@ impl Mapping {
         }
         if let Some(tz) = s.timezone {
             jiff::tz::TimeZone::get(&tz).map_err(|e| {
-                Error::new(
-                    ErrorKind::Mapping,
-                    format!("[source] timezone {tz:?} is not an IANA zone: {e}"),
-                )
+                Error::new(ErrorKind::Mapping, format!("[source] timezone {tz:?} is not an IANA zone: {e}"))
             })?;
             m.timezone = Some(tz);
         }
@@ -316,10 +288,7 @@ impl Mapping {
                 ));
             }
             if let ColumnRef::Position(0) = source {
-                return Err(Error::new(
-                    ErrorKind::Mapping,
-                    format!("[columns] {canon}: positions start at 1"),
-                ));
+                return Err(Error::new(ErrorKind::Mapping, format!("[columns] {canon}: positions start at 1")));
             }
         }
         m.columns = raw.columns;
@@ -329,17 +298,13 @@ impl Mapping {
 
 fn check_strftime(format: &str) -> Result<(), Error> {
     // Formatting a fixed instant with it catches unknown directives early, with a clear error.
-    let probe = jiff::Timestamp::from_second(1_706_708_730)
-        .expect("valid")
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC);
-    jiff::fmt::strtime::format(format, &probe)
-        .map(|_| ())
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Mapping,
-                format!("[source] timestamp_format {format:?} is not a valid strftime format: {e}"),
-            )
-        })
+    let probe = jiff::Timestamp::from_second(1_706_708_730).expect("valid").to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    jiff::fmt::strtime::format(format, &probe).map(|_| ()).map_err(|e| {
+        Error::new(
+            ErrorKind::Mapping,
+            format!("[source] timestamp_format {format:?} is not a valid strftime format: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -377,15 +342,8 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let err = |t: &str| {
-            Mapping::from_toml(t, Dataset::Receipts)
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(
-            err("[columns]\nrecipt_id = \"X\"")
-                .contains("\"recipt_id\" is not a canonical receipts column")
-        );
+        let err = |t: &str| Mapping::from_toml(t, Dataset::Receipts).unwrap_err().to_string();
+        assert!(err("[columns]\nrecipt_id = \"X\"").contains("\"recipt_id\" is not a canonical receipts column"));
         assert!(err("[source]\nencoding = \"ebcdic\"").contains("not supported"));
         assert!(err("[source]\ntimezone = \"Europe/Atlantis\"").contains("not an IANA zone"));
         assert!(err("[source]\ndecimal = \";\"").contains("decimal must be"));

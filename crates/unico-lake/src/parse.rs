@@ -22,13 +22,7 @@ impl TimestampParser {
     /// A parser for `format` (strftime; `None` for ISO 8601), reading wall-clock times in
     /// `source_tz` and giving local dates in `chain_tz`.
     pub fn new(format: Option<String>, source_tz: TimeZone, chain_tz: TimeZone) -> Self {
-        TimestampParser {
-            format,
-            source_tz,
-            chain_tz,
-            last_text: String::new(),
-            last: None,
-        }
+        TimestampParser { format, source_tz, chain_tz, last_text: String::new(), last: None }
     }
 
     /// The exact instant and the chain-local calendar date of a value.
@@ -51,10 +45,7 @@ impl TimestampParser {
             Value::Instant(ts) => self.place(*ts),
             Value::Civil(dt) => self.local(*dt).and_then(|ts| self.place(ts)),
             Value::Null => Err("missing timestamp".into()),
-            other => Err(format!(
-                "expected a date and time, found {}",
-                other.display()
-            )),
+            other => Err(format!("expected a date and time, found {}", other.display())),
         }
     }
 
@@ -84,10 +75,9 @@ impl TimestampParser {
                 }
                 let dt = match tm.to_datetime() {
                     Ok(dt) => dt,
-                    Err(_) => tm
-                        .to_date()
-                        .map_err(|e| format!("{text:?}: {e}"))?
-                        .to_datetime(jiff::civil::Time::midnight()),
+                    Err(_) => {
+                        tm.to_date().map_err(|e| format!("{text:?}: {e}"))?.to_datetime(jiff::civil::Time::midnight())
+                    }
                 };
                 self.local(dt)
             }
@@ -101,9 +91,7 @@ impl TimestampParser {
                 if let Ok(d) = text.parse::<Date>() {
                     return self.local(d.to_datetime(jiff::civil::Time::midnight()));
                 }
-                Err(format!(
-                    "{text:?} is not an ISO 8601 date and time (declare timestamp_format in the mapping)"
-                ))
+                Err(format!("{text:?} is not an ISO 8601 date and time (declare timestamp_format in the mapping)"))
             }
         }
     }
@@ -112,15 +100,11 @@ impl TimestampParser {
 /// Parses an amount of money into cents.
 pub fn money(value: &Value<'_>, format: DecimalFormat) -> Result<i64, String> {
     match value {
-        Value::Text(t) => Money::parse(t, format)
-            .map(|m| m.cents())
-            .map_err(|e| format!("{:?} is not an amount: {e}", t.as_ref())),
-        Value::Int(i) => i
-            .checked_mul(100)
-            .ok_or_else(|| "amount out of range".to_string()),
-        Value::Float(f) => Money::from_f64(*f)
-            .map(|m| m.cents())
-            .map_err(|e| format!("{f} is not an amount: {e}")),
+        Value::Text(t) => {
+            Money::parse(t, format).map(|m| m.cents()).map_err(|e| format!("{:?} is not an amount: {e}", t.as_ref()))
+        }
+        Value::Int(i) => i.checked_mul(100).ok_or_else(|| "amount out of range".to_string()),
+        Value::Float(f) => Money::from_f64(*f).map(|m| m.cents()).map_err(|e| format!("{f} is not an amount: {e}")),
         Value::Null => Err("missing amount".into()),
         other => Err(format!("expected an amount, found {}", other.display())),
     }
@@ -129,14 +113,9 @@ pub fn money(value: &Value<'_>, format: DecimalFormat) -> Result<i64, String> {
 /// Parses a quantity (pieces or weight) exactly to thousandths, returned as a float.
 pub fn quantity(value: &Value<'_>, format: DecimalFormat) -> Result<f64, String> {
     let milli = match value {
-        Value::Text(t) => parse_scaled(t, format, 3)
-            .map_err(|e| format!("{:?} is not a quantity: {e}", t.as_ref()))?,
-        Value::Int(i) => i
-            .checked_mul(1000)
-            .ok_or_else(|| "quantity out of range".to_string())?,
-        Value::Float(f) => {
-            scaled_from_f64(*f, 3).map_err(|e| format!("{f} is not a quantity: {e}"))?
-        }
+        Value::Text(t) => parse_scaled(t, format, 3).map_err(|e| format!("{:?} is not a quantity: {e}", t.as_ref()))?,
+        Value::Int(i) => i.checked_mul(1000).ok_or_else(|| "quantity out of range".to_string())?,
+        Value::Float(f) => scaled_from_f64(*f, 3).map_err(|e| format!("{f} is not a quantity: {e}"))?,
         Value::Null => return Err("missing quantity".into()),
         other => return Err(format!("expected a quantity, found {}", other.display())),
     };
@@ -146,10 +125,7 @@ pub fn quantity(value: &Value<'_>, format: DecimalFormat) -> Result<f64, String>
 /// Parses a whole number (line numbers).
 pub fn integer(value: &Value<'_>) -> Result<i64, String> {
     match value {
-        Value::Text(t) => t
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("{:?} is not a whole number", t.as_ref())),
+        Value::Text(t) => t.trim().parse::<i64>().map_err(|_| format!("{:?} is not a whole number", t.as_ref())),
         Value::Int(i) => Ok(*i),
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(*f as i64),
         other => Err(format!("{} is not a whole number", other.display())),
@@ -194,61 +170,30 @@ mod tests {
         // Summer time: UTC+2.
         let (ts, _) = p.parse(&text("01/07/2024 08:00")).unwrap();
         assert_eq!(ts.to_string(), "2024-07-01T06:00:00Z");
-        assert!(
-            p.parse(&text("2024-07-01 08:00"))
-                .unwrap_err()
-                .contains("does not match")
-        );
+        assert!(p.parse(&text("2024-07-01 08:00")).unwrap_err().contains("does not match"));
     }
 
     #[test]
     fn iso_with_and_without_offset() {
         let rome = TimeZone::get("Europe/Rome").unwrap();
         let mut p = TimestampParser::new(None, rome.clone(), rome);
-        assert_eq!(
-            p.parse(&text("2024-03-01T10:00:00Z"))
-                .unwrap()
-                .0
-                .to_string(),
-            "2024-03-01T10:00:00Z"
-        );
-        assert_eq!(
-            p.parse(&text("2024-03-01 10:00:00")).unwrap().0.to_string(),
-            "2024-03-01T09:00:00Z"
-        );
-        assert_eq!(
-            p.parse(&text("2024-03-01T10:00:00+05:00"))
-                .unwrap()
-                .0
-                .to_string(),
-            "2024-03-01T05:00:00Z"
-        );
+        assert_eq!(p.parse(&text("2024-03-01T10:00:00Z")).unwrap().0.to_string(), "2024-03-01T10:00:00Z");
+        assert_eq!(p.parse(&text("2024-03-01 10:00:00")).unwrap().0.to_string(), "2024-03-01T09:00:00Z");
+        assert_eq!(p.parse(&text("2024-03-01T10:00:00+05:00")).unwrap().0.to_string(), "2024-03-01T05:00:00Z");
         // Just after midnight UTC on the 1st is still the evening of the 31st... no: in Rome it is later.
         let (_, d) = p.parse(&text("2024-03-31T23:30:00Z")).unwrap();
         assert_eq!(d.to_string(), "2024-04-01");
-        assert_eq!(
-            p.parse(&text("2024-03-01")).unwrap().0.to_string(),
-            "2024-02-29T23:00:00Z"
-        );
+        assert_eq!(p.parse(&text("2024-03-01")).unwrap().0.to_string(), "2024-02-29T23:00:00Z");
         assert!(p.parse(&text("yesterday")).is_err());
         assert!(p.parse(&text("2024-02-30 10:00")).is_err());
     }
 
     #[test]
     fn amounts_quantities_and_flags() {
-        let comma = DecimalFormat {
-            decimal: b',',
-            thousands: Some(b'.'),
-        };
+        let comma = DecimalFormat { decimal: b',', thousands: Some(b'.') };
         assert_eq!(money(&text("1.234,5"), comma).unwrap(), 123450);
-        assert_eq!(
-            money(&Value::Float(0.145), DecimalFormat::default()).unwrap(),
-            15
-        );
-        assert_eq!(
-            money(&Value::Int(3), DecimalFormat::default()).unwrap(),
-            300
-        );
+        assert_eq!(money(&Value::Float(0.145), DecimalFormat::default()).unwrap(), 15);
+        assert_eq!(money(&Value::Int(3), DecimalFormat::default()).unwrap(), 300);
         assert!(money(&text("12,50 EUR"), comma).is_err());
         assert_eq!(quantity(&text("0,350"), comma).unwrap(), 0.35);
         assert_eq!(quantity(&Value::Float(2.0), comma).unwrap(), 2.0);

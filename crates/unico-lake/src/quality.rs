@@ -81,10 +81,7 @@ pub fn report(lake: &Lake) -> Result<QualityReport, Error> {
     let master_skus = read::string_column_set(lake, Dataset::Products, "sku")?;
     let mut by_month: BTreeMap<Month, Vec<std::path::PathBuf>> = BTreeMap::new();
     for f in lake.parquet_files(Dataset::Receipts)? {
-        let month = f
-            .parent()
-            .and_then(|d| d.file_name())
-            .and_then(|n| Month::from_dir_name(&n.to_string_lossy()));
+        let month = f.parent().and_then(|d| d.file_name()).and_then(|n| Month::from_dir_name(&n.to_string_lossy()));
         if let Some(m) = month {
             by_month.entry(m).or_default().push(f);
         }
@@ -99,45 +96,33 @@ pub fn report(lake: &Lake) -> Result<QualityReport, Error> {
         let mut receipts: HashMap<u64, (i64, bool)> = HashMap::new();
         let mut lines = 0u64;
         for f in files {
-            read::for_each_batch(
-                &f,
-                &[
-                    "receipt_id",
-                    "store_id",
-                    "customer_key",
-                    "sku",
-                    "net_amount_cents",
-                ],
-                |b| {
-                    let rid = b.column(0).as_string::<i32>();
-                    let store = b.column(1).as_string::<i32>();
-                    let key = b.column(2).as_string::<i32>();
-                    let sku = b.column(3).as_string::<i32>();
-                    let net = b.column(4).as_primitive::<Int64Type>();
-                    for i in 0..b.num_rows() {
-                        lines += 1;
-                        let e = receipts
-                            .entry(xxhash_rust::xxh3::xxh3_64(rid.value(i).as_bytes()))
-                            .or_default();
-                        e.0 += net.value(i);
-                        if key.is_valid(i) {
-                            e.1 = true;
-                            cards.insert(xxhash_rust::xxh3::xxh3_128(key.value(i).as_bytes()));
-                        }
-                        if !stores.contains(store.value(i)) {
-                            stores.insert(store.value(i).to_string());
-                        }
-                        let s = sku.value(i);
-                        if !master_skus.contains(s) {
-                            lines_without_product += 1;
-                        }
-                        if !skus.contains(s) {
-                            skus.insert(s.to_string());
-                        }
+            read::for_each_batch(&f, &["receipt_id", "store_id", "customer_key", "sku", "net_amount_cents"], |b| {
+                let rid = b.column(0).as_string::<i32>();
+                let store = b.column(1).as_string::<i32>();
+                let key = b.column(2).as_string::<i32>();
+                let sku = b.column(3).as_string::<i32>();
+                let net = b.column(4).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    lines += 1;
+                    let e = receipts.entry(xxhash_rust::xxh3::xxh3_64(rid.value(i).as_bytes())).or_default();
+                    e.0 += net.value(i);
+                    if key.is_valid(i) {
+                        e.1 = true;
+                        cards.insert(xxhash_rust::xxh3::xxh3_128(key.value(i).as_bytes()));
                     }
-                    Ok(())
-                },
-            )?;
+                    if !stores.contains(store.value(i)) {
+                        stores.insert(store.value(i).to_string());
+                    }
+                    let s = sku.value(i);
+                    if !master_skus.contains(s) {
+                        lines_without_product += 1;
+                    }
+                    if !skus.contains(s) {
+                        skus.insert(s.to_string());
+                    }
+                }
+                Ok(())
+            })?;
         }
         months.push(MonthQuality {
             month: month.to_string(),
@@ -165,10 +150,7 @@ pub fn report(lake: &Lake) -> Result<QualityReport, Error> {
         months,
         stores_in_receipts: stores.len() as u64,
         stores_in_master: master_stores.len() as u64,
-        stores_without_master: stores
-            .iter()
-            .filter(|s| !master_stores.contains(*s))
-            .count() as u64,
+        stores_without_master: stores.iter().filter(|s| !master_stores.contains(*s)).count() as u64,
         products_in_receipts: skus.len() as u64,
         products_in_master: master_skus.len() as u64,
         products_without_master: skus.iter().filter(|s| !master_skus.contains(*s)).count() as u64,

@@ -19,8 +19,7 @@ pub fn for_each_batch(
     mut f: impl FnMut(RecordBatch) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::parquet(path.display(), e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path.display(), e))?;
     // A projection yields columns in file order; `order` puts them back in the asked order.
     let mut order: Vec<usize> = Vec::new();
     let builder = if columns.is_empty() {
@@ -31,35 +30,22 @@ pub fn for_each_batch(
         for name in columns {
             let i = (0..schema.num_columns())
                 .find(|&i| schema.column(i).name() == *name)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Lake,
-                        format!("{} has no column {name}", path.display()),
-                    )
-                })?;
+                .ok_or_else(|| Error::new(ErrorKind::Lake, format!("{} has no column {name}", path.display())))?;
             indices.push(i);
         }
         let mut sorted = indices.clone();
         sorted.sort_unstable();
-        order = indices
-            .iter()
-            .map(|i| sorted.iter().position(|s| s == i).expect("present"))
-            .collect();
+        order = indices.iter().map(|i| sorted.iter().position(|s| s == i).expect("present")).collect();
         let mask = ProjectionMask::leaves(schema, indices);
         builder.with_projection(mask)
     };
-    let reader = builder
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(|e| Error::parquet(path.display(), e))?;
+    let reader = builder.with_batch_size(64 * 1024).build().map_err(|e| Error::parquet(path.display(), e))?;
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path.display(), e))?;
         let batch = if order.is_empty() {
             batch
         } else {
-            batch
-                .project(&order)
-                .map_err(|e| Error::parquet(path.display(), e))?
+            batch.project(&order).map_err(|e| Error::parquet(path.display(), e))?
         };
         f(batch)?;
     }
@@ -67,11 +53,7 @@ pub fn for_each_batch(
 }
 
 /// The distinct values of a text column across a dataset (master-data keys).
-pub fn string_column_set(
-    lake: &Lake,
-    dataset: Dataset,
-    column: &str,
-) -> Result<HashSet<String>, Error> {
+pub fn string_column_set(lake: &Lake, dataset: Dataset, column: &str) -> Result<HashSet<String>, Error> {
     let mut out = HashSet::new();
     for file in lake.parquet_files(dataset)? {
         for_each_batch(&file, &[column], |batch| {

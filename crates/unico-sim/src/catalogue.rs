@@ -45,36 +45,13 @@ pub(crate) const DEPARTMENTS: &[(&str, &[(&str, f64, i64, bool)])] = &[
             ("Beer", 0.30, 350, false),
         ],
     ),
-    (
-        "Frozen",
-        &[
-            ("Ice cream", 0.40, 400, false),
-            ("Frozen meals", 0.35, 450, false),
-        ],
-    ),
-    (
-        "Home",
-        &[
-            ("Detergents", 0.35, 550, false),
-            ("Paper", 0.30, 400, false),
-        ],
-    ),
-    (
-        "Personal care",
-        &[
-            ("Shampoo", 0.40, 380, false),
-            ("Toothpaste", 0.40, 250, false),
-            ("Baby", 0.25, 1500, false),
-        ],
-    ),
+    ("Frozen", &[("Ice cream", 0.40, 400, false), ("Frozen meals", 0.35, 450, false)]),
+    ("Home", &[("Detergents", 0.35, 550, false), ("Paper", 0.30, 400, false)]),
+    ("Personal care", &[("Shampoo", 0.40, 380, false), ("Toothpaste", 0.40, 250, false), ("Baby", 0.25, 1500, false)]),
     ("Pet", &[("Pet food", 0.30, 650, false)]),
     (
         "Non-food",
-        &[
-            ("Small appliances", 0.30, 3500, true),
-            ("Cookware", 0.45, 2200, true),
-            ("Textiles", 0.50, 1200, true),
-        ],
+        &[("Small appliances", 0.30, 3500, true), ("Cookware", 0.45, 2200, true), ("Textiles", 0.50, 1200, true)],
     ),
 ];
 
@@ -96,14 +73,8 @@ const BRANDS: &[&str] = &[
     "Riva",
     "Sole",
 ];
-const SUPPLIERS: &[&str] = &[
-    "Alfa Foods",
-    "Beta Distribuzione",
-    "Gamma Group",
-    "Delta Spa",
-    "Epsilon Srl",
-    "Zeta Import",
-];
+const SUPPLIERS: &[&str] =
+    &["Alfa Foods", "Beta Distribuzione", "Gamma Group", "Delta Spa", "Epsilon Srl", "Zeta Import"];
 
 /// One product.
 #[derive(Debug, Clone)]
@@ -124,13 +95,7 @@ pub(crate) struct Product {
 
 /// Categories flattened: (department, category, margin, price, durable).
 pub(crate) fn categories() -> Vec<(&'static str, &'static str, f64, i64, bool)> {
-    DEPARTMENTS
-        .iter()
-        .flat_map(|(d, cats)| {
-            cats.iter()
-                .map(move |(c, m, p, dur)| (*d, *c, *m, *p, *dur))
-        })
-        .collect()
+    DEPARTMENTS.iter().flat_map(|(d, cats)| cats.iter().map(move |(c, m, p, dur)| (*d, *c, *m, *p, *dur))).collect()
 }
 
 /// Builds `n` products spread over the categories; returns them and, per category, the
@@ -149,10 +114,7 @@ pub(crate) fn build(n: usize, rng: &mut ChaCha8Rng) -> (Vec<Product>, Vec<Vec<us
         let m: f64 = (margin + rng.random_range(-0.08..0.08)).clamp(0.05, 0.7);
         let cost = ((list as f64) * (1.0 - m)).round() as i64;
         let brand = *BRANDS.choose(rng).expect("non-empty");
-        let sub = format!(
-            "{cat} {}",
-            ["classic", "premium", "value", "organic"][rng.random_range(0..4)]
-        );
+        let sub = format!("{cat} {}", ["classic", "premium", "value", "organic"][rng.random_range(0..4)]);
         products.push(Product {
             sku: format!("{:06}", 100_000 + i),
             name: format!("{brand} {} {}", cat.to_lowercase(), rank),
@@ -200,8 +162,7 @@ pub(crate) fn stores(n: usize, rng: &mut ChaCha8Rng) -> Vec<Store> {
     (0..n)
         .map(|i| {
             let (town, region) = TOWNS[i % TOWNS.len()];
-            let format = ["hypermarket", "supermarket", "supermarket", "convenience"]
-                [rng.random_range(0..4)];
+            let format = ["hypermarket", "supermarket", "supermarket", "convenience"][rng.random_range(0..4)];
             let weight = match format {
                 "hypermarket" => 3.0,
                 "supermarket" => 1.5,

@@ -58,9 +58,7 @@ const WEEKDAY: [f64; 7] = [0.92, 0.85, 0.9, 0.95, 1.12, 1.38, 0.55];
 
 /// Seasonality factor of day `d` after `start` (mean about 1).
 fn season(start: jiff::civil::Date, d: f64) -> f64 {
-    let date = start
-        .checked_add(jiff::Span::new().days(d as i64))
-        .unwrap_or(start);
+    let date = start.checked_add(jiff::Span::new().days(d as i64)).unwrap_or(start);
     let wd = WEEKDAY[date.weekday().to_monday_zero_offset() as usize];
     let doy = date.day_of_year() as f64;
     let christmas = 0.35 * (-((doy - 355.0) / 10.0).powi(2)).exp();
@@ -70,20 +68,14 @@ fn season(start: jiff::civil::Date, d: f64) -> f64 {
 const SEASON_MAX: f64 = 1.38 * 1.36;
 
 fn hour(rng: &mut ChaCha8Rng) -> (u32, u32, u32) {
-    const HOURS: [f64; 13] = [
-        0.4, 0.8, 1.2, 1.4, 1.2, 0.8, 0.6, 0.7, 0.9, 1.3, 1.5, 1.1, 0.5,
-    ];
+    const HOURS: [f64; 13] = [0.4, 0.8, 1.2, 1.4, 1.2, 0.8, 0.6, 0.7, 0.9, 1.3, 1.5, 1.1, 0.5];
     let h = 8 + people::weighted(&HOURS, rng) as u32;
     (h, rng.random_range(0..60), rng.random_range(0..60))
 }
 
 fn cents(c: i64) -> String {
     let sign = if c < 0 { "-" } else { "" };
-    format!(
-        "{sign}{}.{:02}",
-        c.unsigned_abs() / 100,
-        c.unsigned_abs() % 100
-    )
+    format!("{sign}{}.{:02}", c.unsigned_abs() / 100, c.unsigned_abs() % 100)
 }
 
 fn io(path: &Path, e: std::io::Error) -> std::io::Error {
@@ -94,10 +86,7 @@ fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
     }
-    Ok(BufWriter::with_capacity(
-        1 << 20,
-        File::create(path).map_err(|e| io(path, e))?,
-    ))
+    Ok(BufWriter::with_capacity(1 << 20, File::create(path).map_err(|e| io(path, e))?))
 }
 
 fn on_promo(sku_index: usize, week: i64, seed: u64) -> Option<u32> {
@@ -112,14 +101,9 @@ fn on_promo(sku_index: usize, week: i64, seed: u64) -> Option<u32> {
 
 /// Generates the chain into `out`: `stores.csv`, `products.csv`, `customers.csv`,
 /// `receipts.csv` and `truth/`. `progress` is called with (people done, people in all).
-pub fn generate(
-    config: &ChainConfig,
-    out: &Path,
-    progress: &dyn Fn(u64, u64),
-) -> std::io::Result<GenerateSummary> {
+pub fn generate(config: &ChainConfig, out: &Path, progress: &dyn Fn(u64, u64)) -> std::io::Result<GenerateSummary> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let (products, by_cat) =
-        catalogue::build(config.products.max(catalogue::categories().len()), &mut rng);
+    let (products, by_cat) = catalogue::build(config.products.max(catalogue::categories().len()), &mut rng);
     let mut stores = catalogue::stores(config.stores.max(1), &mut rng);
     let store_weights: Vec<f64> = stores.iter().map(|s| s.weight).collect();
     stores.push(catalogue::Store {
@@ -145,10 +129,7 @@ pub fn generate(
     w.flush()?;
     let p = out.join("products.csv");
     let mut w = create(&p)?;
-    writeln!(
-        w,
-        "sku,name,department,category,subcategory,brand,supplier,unit_cost,list_price,durable"
-    )?;
+    writeln!(w, "sku,name,department,category,subcategory,brand,supplier,unit_cost,list_price,durable")?;
     for pr in &products {
         writeln!(
             w,
@@ -196,24 +177,13 @@ pub fn generate(
         // Each person has their own stream: adding people never changes the earlier ones.
         let mut prng = ChaCha8Rng::seed_from_u64(config.seed);
         prng.set_stream(pid + 1);
-        let mut person: Person = people::draw_person(
-            &pop,
-            days,
-            stores.len() - 1,
-            &store_weights,
-            &cat_pop,
-            &by_cat,
-            &mut prng,
-        );
+        let mut person: Person =
+            people::draw_person(&pop, days, stores.len() - 1, &store_weights, &cat_pop, &by_cat, &mut prng);
         if person.member {
-            person
-                .cards
-                .push(format!("{:010}", 4_000_000_000u64 + next_card * 7 + 3));
+            person.cards.push(format!("{:010}", 4_000_000_000u64 + next_card * 7 + 3));
             next_card += 1;
             if prng.random::<f64>() < pop.duplicate_share {
-                person
-                    .cards
-                    .push(format!("{:010}", 4_000_000_000u64 + next_card * 7 + 3));
+                person.cards.push(format!("{:010}", 4_000_000_000u64 + next_card * 7 + 3));
                 next_card += 1;
                 summary.duplicate_people += 1;
                 writeln!(t_dups, "{pid},{},{}", person.cards[0], person.cards[1])?;
@@ -302,11 +272,7 @@ pub fn generate(
             person.rate_per_day,
             person.p_drop,
             person.birth_day,
-            if visits > 0 {
-                format!("{last_visit:.2}")
-            } else {
-                String::new()
-            },
+            if visits > 0 { format!("{last_visit:.2}") } else { String::new() },
             person.card_use,
             person.price_sensitivity,
             person.ecommerce_share,
@@ -315,13 +281,7 @@ pub fn generate(
         )?;
     }
     progress(config.customers, config.customers);
-    for w in [
-        &mut receipts,
-        &mut customers,
-        &mut t_people,
-        &mut t_cycles,
-        &mut t_dups,
-    ] {
+    for w in [&mut receipts, &mut customers, &mut t_people, &mut t_cycles, &mut t_dups] {
         w.flush()?;
     }
     let params = serde_json::json!({
@@ -332,10 +292,7 @@ pub fn generate(
         "population": pop,
         "summary": summary,
     });
-    std::fs::write(
-        out.join("truth/params.json"),
-        serde_json::to_vec_pretty(&params).map_err(std::io::Error::other)?,
-    )?;
+    std::fs::write(out.join("truth/params.json"), serde_json::to_vec_pretty(&params).map_err(std::io::Error::other)?)?;
     Ok(summary)
 }
 
@@ -355,16 +312,9 @@ fn write_receipt(
     summary: &mut GenerateSummary,
 ) -> std::io::Result<()> {
     let day = t.floor();
-    let date = config
-        .start
-        .checked_add(jiff::Span::new().days(day as i64))
-        .unwrap_or(config.start);
+    let date = config.start.checked_add(jiff::Span::new().days(day as i64)).unwrap_or(config.start);
     let week = day as i64 / 7;
-    let channel = if rng.random::<f64>() < person.ecommerce_share {
-        "ecommerce"
-    } else {
-        "store"
-    };
+    let channel = if rng.random::<f64>() < person.ecommerce_share { "ecommerce" } else { "store" };
     let store = if channel == "ecommerce" {
         online
     } else if rng.random::<f64>() < 0.9 {
@@ -375,27 +325,14 @@ fn write_receipt(
     let card = if person.cards.is_empty() || rng.random::<f64>() >= person.card_use {
         None
     } else {
-        Some(
-            person.cards[if person.cards.len() > 1 {
-                rng.random_range(0..person.cards.len())
-            } else {
-                0
-            }]
-            .as_str(),
-        )
+        Some(person.cards[if person.cards.len() > 1 { rng.random_range(0..person.cards.len()) } else { 0 }].as_str())
     };
     let (h, m, s) = hour(rng);
     let ts = format!("{date} {h:02}:{m:02}:{s:02}");
-    let receipt_id = format!(
-        "{}-{}-{:012x}",
-        stores[store].id,
-        date.strftime("%Y%m%d"),
-        {
-            let x = (pid << 20 ^ visit).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                ^ config.seed.rotate_left(17);
-            x >> 16
-        }
-    );
+    let receipt_id = format!("{}-{}-{:012x}", stores[store].id, date.strftime("%Y%m%d"), {
+        let x = (pid << 20 ^ visit).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ config.seed.rotate_left(17);
+        x >> 16
+    });
     // Basket: staples that are due, then items from the person's favourite categories.
     let mut items: Vec<usize> = Vec::new();
     for s in person.staples.iter_mut() {
@@ -424,11 +361,7 @@ fn write_receipt(
             .iter()
             .map(|&p| {
                 products[p].weight
-                    * if on_promo(p, week, config.seed).is_some() {
-                        1.0 + 6.0 * person.price_sensitivity
-                    } else {
-                        1.0
-                    }
+                    * if on_promo(p, week, config.seed).is_some() { 1.0 + 6.0 * person.price_sensitivity } else { 1.0 }
             })
             .collect();
         let product = cands[people::weighted(&weights, rng)];
@@ -447,8 +380,7 @@ fn write_receipt(
             _ => 3,
         };
         let gross = pr.list_price_cents * qty;
-        let discount =
-            on_promo(p, week, config.seed).map_or(0, |pct| (gross * pct as i64 + 50) / 100);
+        let discount = on_promo(p, week, config.seed).map_or(0, |pct| (gross * pct as i64 + 50) / 100);
         writeln!(
             w,
             "{receipt_id},{},{ts},{},{},{},{qty},{},{},{},{channel}",
@@ -480,9 +412,7 @@ mod tests {
         let sun = season(start, 4.0);
         assert!(sat > 2.0 * sun);
         let dec20 = season(start, 352.0);
-        let dec20_plain = WEEKDAY[jiff::civil::date(2025, 12, 19)
-            .weekday()
-            .to_monday_zero_offset() as usize];
+        let dec20_plain = WEEKDAY[jiff::civil::date(2025, 12, 19).weekday().to_monday_zero_offset() as usize];
         assert!(dec20 > 1.2 * dec20_plain);
         assert!((0..365).all(|d| season(start, d as f64) <= SEASON_MAX + 1e-9));
     }

@@ -228,19 +228,9 @@ pub(crate) fn draw_person(
     rng: &mut ChaCha8Rng,
 ) -> Person {
     let member = rng.random::<f64>() >= pop.non_member_share;
-    let rate = Gamma::new(pop.rate_shape, pop.rate_mean_per_day / pop.rate_shape)
-        .expect("valid")
-        .sample(rng);
-    let p_drop = Beta::new(pop.drop_a, pop.drop_b)
-        .expect("valid")
-        .sample(rng);
-    let card_use = if member {
-        Beta::new(pop.card_use_a, pop.card_use_b)
-            .expect("valid")
-            .sample(rng)
-    } else {
-        0.0
-    };
+    let rate = Gamma::new(pop.rate_shape, pop.rate_mean_per_day / pop.rate_shape).expect("valid").sample(rng);
+    let p_drop = Beta::new(pop.drop_a, pop.drop_b).expect("valid").sample(rng);
+    let card_use = if member { Beta::new(pop.card_use_a, pop.card_use_b).expect("valid").sample(rng) } else { 0.0 };
     let price_sensitivity = Beta::new(1.5, 3.0).expect("valid").sample(rng);
     let ecommerce_share = Beta::new(0.4, 6.0).expect("valid").sample(rng);
     let basket_mean = 1.0 + Gamma::new(3.0, 7.0 / 3.0).expect("valid").sample(rng);
@@ -257,20 +247,12 @@ pub(crate) fn draw_person(
     // Dirichlet via normalised gammas: sparse, personal category preferences.
     let mut prefs: Vec<f64> = category_popularity
         .iter()
-        .map(|p| {
-            Gamma::new(0.4 * p * category_popularity.len() as f64, 1.0)
-                .expect("valid")
-                .sample(rng)
-                .max(1e-12)
-        })
+        .map(|p| Gamma::new(0.4 * p * category_popularity.len() as f64, 1.0).expect("valid").sample(rng).max(1e-12))
         .collect();
     let s: f64 = prefs.iter().sum();
     prefs.iter_mut().for_each(|p| *p /= s);
-    let birth_day = if rng.random::<f64>() < 0.7 {
-        rng.random::<f64>() * 30.0_f64.min(days)
-    } else {
-        rng.random::<f64>() * days
-    };
+    let birth_day =
+        if rng.random::<f64>() < 0.7 { rng.random::<f64>() * 30.0_f64.min(days) } else { rng.random::<f64>() * days };
     let n_staples = rng.random_range(2..=6);
     let cycle = LogNormal::new((14.0f64).ln(), 0.5).expect("valid");
     let mut staples: Vec<Staple> = Vec::new();
@@ -284,11 +266,7 @@ pub(crate) fn draw_person(
             continue;
         }
         let cycle_days = cycle.sample(rng).clamp(4.0, 60.0);
-        staples.push(Staple {
-            product,
-            cycle_days,
-            next_due: birth_day + rng.random::<f64>() * cycle_days,
-        });
+        staples.push(Staple { product, cycle_days, next_due: birth_day + rng.random::<f64>() * cycle_days });
     }
     Person {
         member,
@@ -349,48 +327,22 @@ fn fold(s: &str) -> String {
 
 /// The person's master record(s): one per card, the second with the kind of variation a
 /// second registration at another store produces.
-pub(crate) fn master_records(
-    person: &Person,
-    start: jiff::civil::Date,
-    rng: &mut ChaCha8Rng,
-) -> Vec<MasterRecord> {
+pub(crate) fn master_records(person: &Person, start: jiff::civil::Date, rng: &mut ChaCha8Rng) -> Vec<MasterRecord> {
     let first = FIRST.choose(rng).expect("non-empty").to_string();
     let last = LAST.choose(rng).expect("non-empty").to_string();
     let year = rng.random_range(1940..2006);
-    let birth = format!(
-        "{year}-{:02}-{:02}",
-        rng.random_range(1..=12),
-        rng.random_range(1..=28)
-    );
+    let birth = format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28));
     let (city, postcode) = *CITIES.choose(rng).expect("non-empty");
-    let street = format!(
-        "{} {}",
-        STREETS.choose(rng).expect("non-empty"),
-        rng.random_range(1..200)
-    );
-    let mobile = format!(
-        "3{:02}{:07}",
-        rng.random_range(20..99),
-        rng.random_range(0..10_000_000)
-    );
-    let domain = [
-        "gmail.com",
-        "libero.it",
-        "hotmail.it",
-        "yahoo.it",
-        "outlook.com",
-    ]
-    .choose(rng)
-    .expect("non-empty");
+    let street = format!("{} {}", STREETS.choose(rng).expect("non-empty"), rng.random_range(1..200));
+    let mobile = format!("3{:02}{:07}", rng.random_range(20..99), rng.random_range(0..10_000_000));
+    let domain = ["gmail.com", "libero.it", "hotmail.it", "yahoo.it", "outlook.com"].choose(rng).expect("non-empty");
     let email = format!(
         "{}.{}{}@{domain}",
         fold(&first).to_lowercase(),
         fold(&last).to_lowercase().replace(' ', ""),
         rng.random_range(1..99)
     );
-    let registered = start
-        .checked_add(jiff::Span::new().days(-(rng.random_range(0..1500) as i64)))
-        .unwrap_or(start);
+    let registered = start.checked_add(jiff::Span::new().days(-(rng.random_range(0..1500) as i64))).unwrap_or(start);
     let consents = [
         rng.random::<f64>() < 0.7,
         rng.random::<f64>() < 0.6,
@@ -415,21 +367,9 @@ pub(crate) fn master_records(
         let variant = rng.random_range(0..3);
         out.push(MasterRecord {
             card: card.clone(),
-            first_name: if variant == 0 {
-                fold(&first).to_uppercase()
-            } else {
-                first.clone()
-            },
-            last_name: if variant == 1 {
-                fold(&last)
-            } else {
-                last.to_uppercase()
-            },
-            email: if variant == 2 {
-                email.to_uppercase()
-            } else {
-                email.clone()
-            },
+            first_name: if variant == 0 { fold(&first).to_uppercase() } else { first.clone() },
+            last_name: if variant == 1 { fold(&last) } else { last.to_uppercase() },
+            email: if variant == 2 { email.to_uppercase() } else { email.clone() },
             phone: format!("+39 {}-{}-{}", &mobile[..3], &mobile[3..6], &mobile[6..]),
             birth_date: birth,
             address: street.replace("Via ", "V. "),
@@ -439,13 +379,7 @@ pub(crate) fn master_records(
                 .checked_add(jiff::Span::new().days(rng.random_range(30..700) as i64))
                 .unwrap_or(registered)
                 .to_string(),
-            consents: [
-                consents[0],
-                consents[1],
-                rng.random::<f64>() < 0.5,
-                consents[3],
-                consents[4],
-            ],
+            consents: [consents[0], consents[1], rng.random::<f64>() < 0.5, consents[3], consents[4]],
         });
     }
     out

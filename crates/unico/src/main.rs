@@ -114,13 +114,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(
-                match e.downcast_ref::<unico_lake::Error>().map(|e| e.kind()) {
-                    Some(ErrorKind::TooManyRejects) => 3,
-                    Some(ErrorKind::UnusableFile) | Some(ErrorKind::Mapping) => 2,
-                    _ => 1,
-                },
-            )
+            ExitCode::from(match e.downcast_ref::<unico_lake::Error>().map(|e| e.kind()) {
+                Some(ErrorKind::TooManyRejects) => 3,
+                Some(ErrorKind::UnusableFile) | Some(ErrorKind::Mapping) => 2,
+                _ => 1,
+            })
         }
     }
 }
@@ -180,19 +178,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo {
-            customers,
-            days,
-            seed,
-        } => demo(&cli.data, customers, days, seed),
+        Command::Demo { customers, days, seed } => demo(&cli.data, customers, days, seed),
     }
 }
 
 fn chain_config(args: &GenerateArgs) -> Result<unico_sim::ChainConfig> {
-    let start: jiff::civil::Date = args
-        .start
-        .parse()
-        .with_context(|| format!("--start {:?} is not a date (YYYY-MM-DD)", args.start))?;
+    let start: jiff::civil::Date =
+        args.start.parse().with_context(|| format!("--start {:?} is not a date (YYYY-MM-DD)", args.start))?;
     if args.days == 0 || args.customers == 0 {
         bail!("--days and --customers must be at least 1");
     }
@@ -208,10 +200,7 @@ fn chain_config(args: &GenerateArgs) -> Result<unico_sim::ChainConfig> {
 
 fn generate(config: &unico_sim::ChainConfig, out: &Path) -> Result<unico_sim::GenerateSummary> {
     let bar = ProgressBar::new(config.customers).with_message("simulating people");
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
-            .expect("valid template"),
-    );
+    bar.set_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})").expect("valid template"));
     let summary = unico_sim::generate(config, out, &|done, _| bar.set_position(done))
         .with_context(|| format!("cannot write the chain to {}", out.display()))?;
     bar.finish_and_clear();
@@ -233,10 +222,8 @@ fn import_one(
     let lake = Lake::open(dir.lake_dir())?;
     let bar = ProgressBar::new(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+            .expect("valid template"),
     );
     bar.set_message(format!("importing {}", file.display()));
     let crash = test_crash_point();
@@ -249,11 +236,9 @@ fn import_one(
         }
         match p.phase {
             Phase::Reading => bar.set_position(p.done),
-            Phase::Deduplicating => bar.set_message(format!(
-                "checking month {}/{} for duplicates",
-                p.done + 1,
-                p.total
-            )),
+            Phase::Deduplicating => {
+                bar.set_message(format!("checking month {}/{} for duplicates", p.done + 1, p.total))
+            }
             Phase::Publishing => bar.set_message("publishing"),
         }
     };
@@ -330,11 +315,7 @@ fn print_quality(r: &unico_lake::quality::QualityReport, currency: &str) {
     );
     for m in &r.months {
         let pct = |a: f64, b: f64| {
-            if b == 0.0 {
-                "-".to_string()
-            } else {
-                format!("{:.1}", 100.0 * a / b)
-            }
+            if b == 0.0 { "-".to_string() } else { format!("{:.1}", 100.0 * a / b) }
         };
         println!(
             "{:<8} {:>10} {:>12} {:>16} {:>12} {:>12}",
@@ -359,19 +340,12 @@ fn print_quality(r: &unico_lake::quality::QualityReport, currency: &str) {
     );
     println!(
         "products: {} sold, {} in master data, {} without master data ({} lines)",
-        r.products_in_receipts,
-        r.products_in_master,
-        r.products_without_master,
-        r.lines_without_product_master
+        r.products_in_receipts, r.products_in_master, r.products_without_master, r.lines_without_product_master
     );
     if r.rejected_by_reason.is_empty() {
         println!("rejects: none in {} imports", r.imports);
     } else {
-        let list: Vec<String> = r
-            .rejected_by_reason
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let list: Vec<String> = r.rejected_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("rejects in {} imports: {}", r.imports, list.join(", "));
     }
 }
@@ -379,26 +353,13 @@ fn print_quality(r: &unico_lake::quality::QualityReport, currency: &str) {
 fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
     let dir = DataDir::init(data)?;
     let source = dir.root.join("demo-source");
-    let config = unico_sim::ChainConfig {
-        customers,
-        days,
-        seed,
-        ..Default::default()
-    };
-    println!(
-        "Generating a chain of {customers} people over {days} days (seed {seed}) in {}",
-        source.display()
-    );
+    let config = unico_sim::ChainConfig { customers, days, seed, ..Default::default() };
+    println!("Generating a chain of {customers} people over {days} days (seed {seed}) in {}", source.display());
     let g = generate(&config, &source)?;
-    println!(
-        "  {} receipts, {} lines, {} receipts without card",
-        g.receipts, g.lines, g.receipts_without_card
-    );
-    for (dataset, file) in [
-        (Dataset::Stores, "stores.csv"),
-        (Dataset::Products, "products.csv"),
-        (Dataset::Receipts, "receipts.csv"),
-    ] {
+    println!("  {} receipts, {} lines, {} receipts without card", g.receipts, g.lines, g.receipts_without_card);
+    for (dataset, file) in
+        [(Dataset::Stores, "stores.csv"), (Dataset::Products, "products.csv"), (Dataset::Receipts, "receipts.csv")]
+    {
         let summary = import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
         print_summary(&summary);
     }

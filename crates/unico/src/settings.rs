@@ -20,10 +20,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            timezone: "Europe/Rome".into(),
-            currency: "EUR".into(),
-        }
+        Settings { timezone: "Europe/Rome".into(), currency: "EUR".into() }
     }
 }
 
@@ -52,8 +49,7 @@ impl DataDir {
         }
         let toml_path = root.join("unico.toml");
         if !toml_path.exists() {
-            std::fs::write(&toml_path, TEMPLATE)
-                .with_context(|| format!("cannot write {}", toml_path.display()))?;
+            std::fs::write(&toml_path, TEMPLATE).with_context(|| format!("cannot write {}", toml_path.display()))?;
         }
         let key = root.join("secrets/pseudonym.key");
         if !key.exists() {
@@ -74,23 +70,19 @@ impl DataDir {
                 root.display()
             );
         }
-        let text = std::fs::read_to_string(&toml_path)
-            .with_context(|| format!("cannot read {}", toml_path.display()))?;
-        let mut settings: Settings = toml::from_str(&text)
-            .with_context(|| format!("{} is not valid", toml_path.display()))?;
+        let text =
+            std::fs::read_to_string(&toml_path).with_context(|| format!("cannot read {}", toml_path.display()))?;
+        let mut settings: Settings =
+            toml::from_str(&text).with_context(|| format!("{} is not valid", toml_path.display()))?;
         if let Ok(tz) = std::env::var("UNICO_TIMEZONE") {
             settings.timezone = tz;
         }
         if let Ok(c) = std::env::var("UNICO_CURRENCY") {
             settings.currency = c;
         }
-        jiff::tz::TimeZone::get(&settings.timezone).with_context(|| {
-            format!("timezone {:?} is not an IANA time zone", settings.timezone)
-        })?;
-        Ok(DataDir {
-            root: root.to_path_buf(),
-            settings,
-        })
+        jiff::tz::TimeZone::get(&settings.timezone)
+            .with_context(|| format!("timezone {:?} is not an IANA time zone", settings.timezone))?;
+        Ok(DataDir { root: root.to_path_buf(), settings })
     }
 
     pub fn lake_dir(&self) -> PathBuf {
@@ -111,8 +103,7 @@ impl DataDir {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the pseudonymisation key {}", path.display()))?;
         let mut secret = [0u8; unico_core::SECRET_LEN];
-        hex::decode_to_slice(text.trim(), &mut secret)
-            .with_context(|| format!("{} is damaged", path.display()))?;
+        hex::decode_to_slice(text.trim(), &mut secret).with_context(|| format!("{} is damaged", path.display()))?;
         Ok(unico_core::Pseudonymiser::new(&secret))
     }
 }

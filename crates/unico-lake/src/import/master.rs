@@ -7,8 +7,8 @@
 //! as updated.
 
 use super::{
-    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_reject_rate,
-    open_source, resolve::resolve,
+    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_reject_rate, open_source,
+    resolve::resolve,
 };
 use crate::error::{Error, ErrorKind};
 use crate::lake::{Lake, PartitionWriter, WriteLock, products_schema, stores_schema};
@@ -40,11 +40,7 @@ fn schema_of(dataset: Dataset) -> SchemaRef {
     }
 }
 
-fn read_existing(
-    lake: &Lake,
-    dataset: Dataset,
-    schema: &SchemaRef,
-) -> Result<BTreeMap<String, Vec<Cell>>, Error> {
+fn read_existing(lake: &Lake, dataset: Dataset, schema: &SchemaRef) -> Result<BTreeMap<String, Vec<Cell>>, Error> {
     let mut out = BTreeMap::new();
     for file in lake.parquet_files(dataset)? {
         read::for_each_batch(&file, &[], |batch| {
@@ -54,9 +50,7 @@ fn read_existing(
                     let col = batch.column(c);
                     row.push(match field.data_type() {
                         DataType::Utf8 => Cell::Text(
-                            col.as_string::<i32>()
-                                .is_valid(i)
-                                .then(|| col.as_string::<i32>().value(i).to_string()),
+                            col.as_string::<i32>().is_valid(i).then(|| col.as_string::<i32>().value(i).to_string()),
                         ),
                         DataType::Int64 => Cell::Cents(
                             col.as_primitive::<Int64Type>()
@@ -116,12 +110,7 @@ fn parse_row(
                 message: e.reason,
             })?,
         };
-        let bad = |reason, message| Rejection {
-            column: canon.into(),
-            value: value.display(),
-            reason,
-            message,
-        };
+        let bad = |reason, message| Rejection { column: canon.into(), value: value.display(), reason, message };
         cells.push(match field.data_type() {
             DataType::Utf8 => {
                 if value.is_blank() {
@@ -141,14 +130,11 @@ fn parse_row(
                     Cell::Cents(None)
                 } else {
                     Cell::Cents(Some(
-                        parse::money(&value, options.mapping.decimal)
-                            .map_err(|m| bad(Reason::BadAmount, m))?,
+                        parse::money(&value, options.mapping.decimal).map_err(|m| bad(Reason::BadAmount, m))?,
                     ))
                 }
             }
-            DataType::Boolean => {
-                Cell::Flag(parse::flag(&value).map_err(|m| bad(Reason::BadFlag, m))?)
-            }
+            DataType::Boolean => Cell::Flag(parse::flag(&value).map_err(|m| bad(Reason::BadFlag, m))?),
             _ => unreachable!("master schemas hold text, cents and flags"),
         });
     }
@@ -214,18 +200,9 @@ pub(super) fn import(
     source.for_each(&mut |row| {
         rows_read += 1;
         match parse_row(row, &found, &schema, options, dataset) {
-            Err(r) => rejects.reject(
-                row.line(),
-                &r.column,
-                &r.value,
-                r.reason,
-                &r.message,
-                &row.raw(),
-            ),
+            Err(r) => rejects.reject(row.line(), &r.column, &r.value, r.reason, &r.message, &row.raw()),
             Ok(cells) => {
-                let Cell::Text(Some(key)) = cells[0].clone() else {
-                    unreachable!("key checked non-empty")
-                };
+                let Cell::Text(Some(key)) = cells[0].clone() else { unreachable!("key checked non-empty") };
                 if let Some(first) = first_line.get(&key) {
                     let canon = dataset.columns()[0].0;
                     return rejects.reject(
@@ -272,21 +249,14 @@ pub(super) fn import(
             ),
         ));
     }
-    (options.progress)(Progress {
-        phase: Phase::Publishing,
-        done: 0,
-        total: 1,
-    });
+    (options.progress)(Progress { phase: Phase::Publishing, done: 0, total: 1 });
     let draft = lake.begin(dataset, import_id, false, lock)?;
     let result = (|| {
-        let mut w = PartitionWriter::create(
-            &draft.dir().join(format!("{}.parquet", dataset.dir_name())),
-            schema.clone(),
-        )?;
+        let mut w =
+            PartitionWriter::create(&draft.dir().join(format!("{}.parquet", dataset.dir_name())), schema.clone())?;
         w.write(&to_batch(&schema, &merged))?;
         w.finish()?;
-        let json = serde_json::to_vec_pretty(&summary)
-            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         draft.write_summary(import_id, &json)
     })();
     match result {

@@ -146,20 +146,19 @@ impl ImportSummary {
 /// A new import id: `<dataset>-<UTC yyyymmddThhmmss>-<random hex>`; ids sort by time.
 pub fn new_import_id(dataset: Dataset) -> String {
     let now = jiff::Timestamp::now();
-    let stamp = now
-        .strftime("%Y%m%dT%H%M%S%.6f")
-        .to_string()
-        .replace('.', "");
-    format!(
-        "{}-{stamp}-{:06x}",
-        dataset.noun(),
-        rand::random::<u32>() & 0xff_ffff
-    )
+    let stamp = now.strftime("%Y%m%dT%H%M%S%.6f").to_string().replace('.', "");
+    format!("{}-{stamp}-{:06x}", dataset.noun(), rand::random::<u32>() & 0xff_ffff)
 }
 
 pub(crate) fn open_source(path: &Path, mapping: &Mapping) -> Result<Box<dyn Source>, Error> {
     let format = mapping.format.or_else(|| Format::from_path(path)).ok_or_else(|| {
-        Error::new(ErrorKind::Mapping, format!("cannot tell the format of {}: name it .csv, .parquet or .jsonl, or set [source] format", path.display()))
+        Error::new(
+            ErrorKind::Mapping,
+            format!(
+                "cannot tell the format of {}: name it .csv, .parquet or .jsonl, or set [source] format",
+                path.display()
+            ),
+        )
     })?;
     Ok(match format {
         Format::Csv => Box::new(CsvSource::open(path, mapping)?),
@@ -179,9 +178,7 @@ pub fn import_file(
     let import_id = new_import_id(dataset);
     match dataset {
         Dataset::Receipts => receipts::import(lake, &lock, &import_id, path, options),
-        Dataset::Products | Dataset::Stores => {
-            master::import(lake, &lock, dataset, &import_id, path, options)
-        }
+        Dataset::Products | Dataset::Stores => master::import(lake, &lock, dataset, &import_id, path, options),
     }
 }
 
@@ -200,10 +197,7 @@ pub(crate) fn check_reject_rate(summary: &ImportSummary, max: Option<f64>) -> Re
                 summary.rows_read,
                 rate * 100.0,
                 max * 100.0,
-                summary
-                    .rejects_file
-                    .as_deref()
-                    .unwrap_or("the rejects file")
+                summary.rejects_file.as_deref().unwrap_or("the rejects file")
             ),
         ));
     }

@@ -1,37 +1,53 @@
 //! Importing receipt lines: stream, validate, pseudonymise, partition by month, deduplicate.
 //!
-//! Pass 1 streams the file once: each row is validated and appended to the Arrow batch of
-//! its month; full batches go to a second thread that encodes Parquet, so parsing and
-//! compression use both cores. Pass 2 takes one month at a time: it loads the keys
-//! (receipt_id, line_no) already in that month of the lake, walks the new month file in file
-//! order, skips lines the lake holds, rejects lines repeated within the file, and rewrites
-//! the file only if it dropped something. Memory is one batch per month in pass 1 and one
-//! month's keys in pass 2 — never the file. See `docs/decisions/0003-dedupe-by-month.md`.
+//! Pass 1 streams the file once. For CSV, a reader thread cuts the file into chunks (never
+//! splitting a receipt) and two workers validate rows, append them to per-month Arrow
+//! batches and encode their own Parquet part per month, so both cores work; rejected rows
+//! go back to this thread, which writes them to the rejects file in line order. Other
+//! formats run the same worker on this thread.
+//!
+//! Pass 2 takes the touched months two at a time. For each it loads the keys
+//! (receipt_id, line_no) already in that month of the published lake, skips new lines the
+//! lake holds, rejects lines repeated within the file (the first occurrence wins), and
+//! rewrites a part only if it dropped something. Memory is a few batches per month in
+//! pass 1 and one month's keys per thread in pass 2 — never the file.
+//! See `docs/decisions/0003-dedupe-by-month.md`.
 
 use super::{
-    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_reject_rate,
-    open_source, resolve::resolve,
+    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_reject_rate, open_source,
+    resolve::resolve,
 };
 use crate::error::{Error, ErrorKind};
 use crate::lake::{Lake, Month, PartitionWriter, WriteLock, receipt_lines_schema};
-use crate::mapping::Dataset;
+use crate::mapping::{Dataset, Format};
 use crate::parse::{self, TimestampParser};
 use crate::read;
-use crate::source::{Row, Value};
+use crate::source::{CsvSource, Row, Source, Value};
 use arrow_array::builder::{
-    Date32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Date32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use unico_core::Channel;
 
+const CHUNK_ROWS: usize = 16 * 1024;
+/// Rows of one month's Arrow batch before it is encoded.
 const BATCH_ROWS: usize = 64 * 1024;
+/// Rows a worker may hold in Arrow batches, all months together.
+const BATCH_BUDGET_ROWS: usize = 256 * 1024;
+/// Rows a worker may hold in unfinished Parquet row groups, all months together.
+const ROW_GROUP_BUDGET_ROWS: usize = 1024 * 1024;
+const WORKERS: usize = 2;
+
+type FastSet = HashSet<String, foldhash::fast::RandomState>;
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Canonical column positions, in `Dataset::Receipts.columns()` order.
 #[derive(Clone, Copy)]
@@ -88,22 +104,24 @@ struct MonthBatch {
 
 impl MonthBatch {
     fn new() -> Self {
-        let s = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 12);
+        // Builders start small and grow: a file spanning many months holds many of them.
+        const N: usize = 1024;
+        let s = || StringBuilder::with_capacity(N, N * 12);
         MonthBatch {
             receipt_id: s(),
-            line_no: Int32Builder::with_capacity(BATCH_ROWS),
-            ts: TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
-            local_date: Date32Builder::with_capacity(BATCH_ROWS),
+            line_no: Int32Builder::with_capacity(N),
+            ts: TimestampMicrosecondBuilder::with_capacity(N).with_timezone("UTC"),
+            local_date: Date32Builder::with_capacity(N),
             store_id: s(),
-            customer_key: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 32),
+            customer_key: StringBuilder::with_capacity(N, N * 32),
             sku: s(),
-            quantity: Float64Builder::with_capacity(BATCH_ROWS),
-            unit_price: Int64Builder::with_capacity(BATCH_ROWS),
-            discount: Int64Builder::with_capacity(BATCH_ROWS),
-            net_amount: Int64Builder::with_capacity(BATCH_ROWS),
+            quantity: Float64Builder::with_capacity(N),
+            unit_price: Int64Builder::with_capacity(N),
+            discount: Int64Builder::with_capacity(N),
+            net_amount: Int64Builder::with_capacity(N),
             channel: s(),
             import_id: s(),
-            source_line: Int64Builder::with_capacity(BATCH_ROWS),
+            source_line: Int64Builder::with_capacity(N),
             rows: 0,
         }
     }
@@ -130,6 +148,22 @@ impl MonthBatch {
     }
 }
 
+/// A rejected row on its way to the rejects file.
+struct RejectRow {
+    line: u64,
+    column: &'static str,
+    value: String,
+    reason: Reason,
+    message: String,
+    record: String,
+}
+
+impl RejectRow {
+    fn write(&self, w: &mut RejectsWriter) -> Result<(), Error> {
+        w.reject(self.line, self.column, &self.value, self.reason, &self.message, &self.record)
+    }
+}
+
 struct Rejection {
     column: &'static str,
     value: String,
@@ -138,73 +172,219 @@ struct Rejection {
 }
 
 fn reject(column: &'static str, value: &Value<'_>, reason: Reason, message: String) -> Rejection {
-    Rejection {
-        column,
-        value: value.display(),
-        reason,
-        message,
-    }
+    Rejection { column, value: value.display(), reason, message }
 }
 
 fn field<'r>(row: &'r dyn Row, index: usize, column: &'static str) -> Result<Value<'r>, Rejection> {
-    row.get(index).map_err(|e| Rejection {
-        column,
-        value: e.raw,
-        reason: Reason::BadEncoding,
-        message: e.reason,
-    })
+    row.get(index).map_err(|e| Rejection { column, value: e.raw, reason: Reason::BadEncoding, message: e.reason })
 }
 
-fn required_text<'r>(
-    row: &'r dyn Row,
-    index: usize,
-    column: &'static str,
-) -> Result<Value<'r>, Rejection> {
+/// The trimmed text of a value, borrowed when the source's was.
+fn text_of<'v>(v: &'v Value<'_>) -> Cow<'v, str> {
+    match v {
+        Value::Text(t) => Cow::Borrowed(t.trim()),
+        other => Cow::Owned(other.display()),
+    }
+}
+
+fn required<'r>(row: &'r dyn Row, index: usize, column: &'static str) -> Result<Value<'r>, Rejection> {
     let v = field(row, index, column)?;
     if v.is_blank() {
-        return Err(reject(
-            column,
-            &v,
-            Reason::MissingValue,
-            format!("{column} is empty"),
-        ));
+        return Err(reject(column, &v, Reason::MissingValue, format!("{column} is empty")));
     }
     Ok(v)
 }
 
-fn text_of(v: &Value<'_>) -> String {
-    match v {
-        Value::Text(t) => t.trim().to_string(),
-        other => other.display(),
+/// The 128-bit identity of a receipt line used for deduplication.
+fn line_key(receipt_id: &str, line_no: i32) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(receipt_id.as_bytes());
+    h.update(&[0xff]);
+    h.update(&line_no.to_le_bytes());
+    h.digest128()
+}
+
+/// Keys are already uniform hashes: use their low bits as the table hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.0 = i as u64;
     }
 }
 
-/// The 128-bit identity of a receipt line used for deduplication.
-fn line_key(receipt_id: &str, line_no: i32) -> u128 {
-    let mut buf = Vec::with_capacity(receipt_id.len() + 5);
-    buf.extend_from_slice(receipt_id.as_bytes());
-    buf.push(0xff);
-    buf.extend_from_slice(&line_no.to_le_bytes());
-    xxhash_rust::xxh3::xxh3_128(&buf)
-}
+type KeyMap = HashMap<u128, u64, BuildHasherDefault<KeyHasher>>;
 
-struct Pass1<'o> {
+/// What every worker shares.
+struct Shared<'o> {
     cols: Cols,
     options: &'o ImportOptions<'o>,
     import_id: String,
+    source_tz: jiff::tz::TimeZone,
+    known_stores: Option<FastSet>,
+    known_skus: Option<FastSet>,
+    draft_dir: PathBuf,
+    /// Scratch folder for key files; removed before publishing.
+    keys_dir: PathBuf,
+}
+
+struct MonthState {
+    batch: MonthBatch,
+    writer: Option<PartitionWriter>,
+    /// (line key, source line) of every kept row, in part order: pass 2 reads this instead
+    /// of decoding the part's receipt ids again.
+    keys: Option<std::io::BufWriter<std::fs::File>>,
+    keys_path: PathBuf,
+}
+
+/// Validates rows and writes its own Parquet part per month.
+struct Worker<'s> {
+    shared: &'s Shared<'s>,
+    index: usize,
     ts: TimestampParser,
-    keys: HashMap<String, String>,
-    known_stores: Option<HashSet<String>>,
-    known_skus: Option<HashSet<String>>,
+    keys: FastMap<String, String>,
+    months: FastMap<Month, MonthState>,
     warnings: BTreeMap<String, u64>,
+    rows_read: u64,
+    /// Rows in Arrow batches not yet encoded, all months together.
+    batched_rows: usize,
     last_receipt: String,
     next_line_no: i32,
-    months: HashMap<Month, MonthBatch>,
+    rejects: Vec<RejectRow>,
+}
+
+/// A worker's files and counts.
+struct WorkerOut {
+    /// (month, Parquet part, its key file).
+    files: Vec<(Month, PathBuf, PathBuf)>,
+    warnings: BTreeMap<String, u64>,
     rows_read: u64,
 }
 
-impl Pass1<'_> {
-    fn row(&mut self, row: &dyn Row) -> Result<(Month, ()), Rejection> {
+impl<'s> Worker<'s> {
+    fn new(shared: &'s Shared<'s>, index: usize) -> Self {
+        let o = shared.options;
+        Worker {
+            shared,
+            index,
+            ts: TimestampParser::new(o.mapping.timestamp_format.clone(), shared.source_tz.clone(), o.chain_tz.clone()),
+            keys: FastMap::default(),
+            months: FastMap::default(),
+            warnings: BTreeMap::new(),
+            rows_read: 0,
+            batched_rows: 0,
+            last_receipt: String::new(),
+            next_line_no: 0,
+            rejects: Vec::new(),
+        }
+    }
+
+    /// Chunks are independent: line numbering by position restarts with each.
+    fn start_chunk(&mut self) {
+        self.last_receipt.clear();
+    }
+
+    fn process(&mut self, row: &dyn Row) -> Result<(), Error> {
+        self.rows_read += 1;
+        match self.validate(row) {
+            Ok(Some(month)) => {
+                self.batched_rows += 1;
+                if self.months[&month].batch.rows >= BATCH_ROWS {
+                    self.flush(month)?;
+                }
+                if self.batched_rows >= BATCH_BUDGET_ROWS {
+                    self.enforce_budgets()?;
+                }
+            }
+            Ok(None) => unreachable!("validate returns the month of a kept row"),
+            Err(r) => self.rejects.push(RejectRow {
+                line: row.line(),
+                column: r.column,
+                value: r.value,
+                reason: r.reason,
+                message: r.message,
+                record: row.raw(),
+            }),
+        }
+        Ok(())
+    }
+
+    /// Keeps memory bounded however many months a file spans: encodes the largest batches
+    /// until the batch budget holds, then ends the largest row groups until that budget holds.
+    fn enforce_budgets(&mut self) -> Result<(), Error> {
+        while self.batched_rows > BATCH_BUDGET_ROWS / 2 {
+            let Some((&m, _)) = self.months.iter().max_by_key(|(_, s)| s.batch.rows) else { break };
+            self.flush(m)?;
+        }
+        loop {
+            let buffered: usize =
+                self.months.values().filter_map(|s| s.writer.as_ref()).map(|w| w.buffered_rows()).sum();
+            if buffered <= ROW_GROUP_BUDGET_ROWS {
+                return Ok(());
+            }
+            let largest = self.months.values_mut().filter_map(|s| s.writer.as_mut()).max_by_key(|w| w.buffered_rows());
+            match largest {
+                Some(w) => w.flush_row_group()?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn flush(&mut self, month: Month) -> Result<(), Error> {
+        let state = self.months.get_mut(&month).expect("present");
+        if state.batch.rows == 0 {
+            return Ok(());
+        }
+        self.batched_rows -= state.batch.rows;
+        let batch = state.batch.finish();
+        if state.keys.is_none() {
+            let f = std::fs::File::create(&state.keys_path).map_err(|e| Error::io(state.keys_path.display(), e))?;
+            state.keys = Some(std::io::BufWriter::with_capacity(1 << 16, f));
+        }
+        let ids = batch.column(0).as_string::<i32>();
+        let nos = batch.column(1).as_primitive::<Int32Type>();
+        let lines = batch.column(13).as_primitive::<Int64Type>();
+        let kw = state.keys.as_mut().expect("created above");
+        for i in 0..batch.num_rows() {
+            let mut rec = [0u8; 24];
+            rec[..16].copy_from_slice(&line_key(ids.value(i), nos.value(i)).to_le_bytes());
+            rec[16..].copy_from_slice(&(lines.value(i) as u64).to_le_bytes());
+            std::io::Write::write_all(kw, &rec).map_err(|e| Error::io(state.keys_path.display(), e))?;
+        }
+        if state.writer.is_none() {
+            let name = format!("part-{}-{}.parquet", self.shared.import_id, self.index);
+            let path = self.shared.draft_dir.join(month.dir_name()).join(name);
+            state.writer = Some(PartitionWriter::create(&path, receipt_lines_schema())?);
+        }
+        state.writer.as_mut().expect("created above").write(&batch)
+    }
+
+    fn finish(mut self) -> Result<WorkerOut, Error> {
+        let months: Vec<Month> = self.months.keys().copied().collect();
+        let mut files = Vec::new();
+        for m in months {
+            self.flush(m)?;
+            let state = self.months.get_mut(&m).expect("present");
+            if let (Some(w), Some(mut k)) = (state.writer.take(), state.keys.take()) {
+                std::io::Write::flush(&mut k).map_err(|e| Error::io(state.keys_path.display(), e))?;
+                files.push((m, w.finish()?.0, state.keys_path.clone()));
+            }
+        }
+        Ok(WorkerOut { files, warnings: self.warnings, rows_read: self.rows_read })
+    }
+
+    fn validate(&mut self, row: &dyn Row) -> Result<Option<Month>, Rejection> {
         if let Some(problem) = row.problem() {
             return Err(Rejection {
                 column: "",
@@ -213,27 +393,22 @@ impl Pass1<'_> {
                 message: problem,
             });
         }
-        let c = self.cols;
-        let rid_v = required_text(row, c.receipt_id, "receipt_id")?;
+        let c = self.shared.cols;
+        let rid_v = required(row, c.receipt_id, "receipt_id")?;
         let receipt_id = text_of(&rid_v);
         let line_no = match c.line_no {
             Some(i) => {
-                let v = required_text(row, i, "line_no")?;
-                let n =
-                    parse::integer(&v).map_err(|m| reject("line_no", &v, Reason::BadNumber, m))?;
-                i32::try_from(n).ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    reject(
-                        "line_no",
-                        &v,
-                        Reason::BadNumber,
-                        format!("line_no {n} is out of range"),
-                    )
-                })?
+                let v = required(row, i, "line_no")?;
+                let n = parse::integer(&v).map_err(|m| reject("line_no", &v, Reason::BadNumber, m))?;
+                i32::try_from(n)
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| reject("line_no", &v, Reason::BadNumber, format!("line_no {n} is out of range")))?
             }
             None => {
                 // No line numbers in the source: number lines by position within the receipt
                 // (a receipt's lines are contiguous in every POS export we know).
-                if receipt_id != self.last_receipt {
+                if *receipt_id != *self.last_receipt {
                     self.last_receipt.clear();
                     self.last_receipt.push_str(&receipt_id);
                     self.next_line_no = 1;
@@ -245,22 +420,14 @@ impl Pass1<'_> {
         };
         let ts_v = field(row, c.ts, "ts")?;
         if ts_v.is_blank() {
-            return Err(reject(
-                "ts",
-                &ts_v,
-                Reason::MissingValue,
-                "ts is empty".into(),
-            ));
+            return Err(reject("ts", &ts_v, Reason::MissingValue, "ts is empty".into()));
         }
-        let (ts, local_date) = self
-            .ts
-            .parse(&ts_v)
-            .map_err(|m| reject("ts", &ts_v, Reason::BadTimestamp, m))?;
-        let store_v = required_text(row, c.store_id, "store_id")?;
+        let (ts, local_date) = self.ts.parse(&ts_v).map_err(|m| reject("ts", &ts_v, Reason::BadTimestamp, m))?;
+        let store_v = required(row, c.store_id, "store_id")?;
         let store_id = text_of(&store_v);
-        let sku_v = required_text(row, c.sku, "sku")?;
+        let sku_v = required(row, c.sku, "sku")?;
         let sku = text_of(&sku_v);
-        let dec = self.options.mapping.decimal;
+        let dec = self.shared.options.mapping.decimal;
         let quantity = match c.quantity {
             None => 1.0,
             Some(i) => {
@@ -268,29 +435,22 @@ impl Pass1<'_> {
                 if v.is_blank() {
                     1.0
                 } else {
-                    parse::quantity(&v, dec)
-                        .map_err(|m| reject("quantity", &v, Reason::BadQuantity, m))?
+                    parse::quantity(&v, dec).map_err(|m| reject("quantity", &v, Reason::BadQuantity, m))?
                 }
             }
         };
-        let optional_money = |row: &dyn Row,
-                              idx: Option<usize>,
-                              column: &'static str|
-         -> Result<Option<i64>, Rejection> {
+        let optional_money = |idx: Option<usize>, column: &'static str| -> Result<Option<i64>, Rejection> {
             let Some(i) = idx else { return Ok(None) };
             let v = field(row, i, column)?;
             if v.is_blank() {
                 return Ok(None);
             }
-            parse::money(&v, dec)
-                .map(Some)
-                .map_err(|m| reject(column, &v, Reason::BadAmount, m))
+            parse::money(&v, dec).map(Some).map_err(|m| reject(column, &v, Reason::BadAmount, m))
         };
-        let unit_price = optional_money(row, c.unit_price, "unit_price")?;
-        let discount = optional_money(row, c.discount, "discount")?.unwrap_or(0);
-        let net_v = required_text(row, c.net_amount, "net_amount")?;
-        let net_amount = parse::money(&net_v, dec)
-            .map_err(|m| reject("net_amount", &net_v, Reason::BadAmount, m))?;
+        let unit_price = optional_money(c.unit_price, "unit_price")?;
+        let discount = optional_money(c.discount, "discount")?.unwrap_or(0);
+        let net_v = required(row, c.net_amount, "net_amount")?;
+        let net_amount = parse::money(&net_v, dec).map_err(|m| reject("net_amount", &net_v, Reason::BadAmount, m))?;
         let channel = match c.channel {
             None => Channel::Store,
             Some(i) => {
@@ -303,59 +463,74 @@ impl Pass1<'_> {
                 }
             }
         };
-        let customer = match c.customer_id {
-            None => None,
-            Some(i) => {
-                let v = field(row, i, "customer_id")?;
-                if v.is_blank() {
-                    None
-                } else {
-                    Some(text_of(&v))
-                }
-            }
+        let card_v = match c.customer_id {
+            None => Value::Null,
+            Some(i) => field(row, i, "customer_id")?,
         };
 
-        // Valid: warnings, then append.
-        if let Some(known) = &self.known_stores {
-            if !known.contains(&store_id) {
-                *self.warnings.entry("unknown_store".into()).or_default() += 1;
-            }
+        // Valid: count warnings, then append.
+        if self.shared.known_stores.as_ref().is_some_and(|k| !k.contains(&*store_id)) {
+            *self.warnings.entry("unknown_store".into()).or_default() += 1;
         }
-        if let Some(known) = &self.known_skus {
-            if !known.contains(&sku) {
-                *self.warnings.entry("unknown_product".into()).or_default() += 1;
-            }
+        if self.shared.known_skus.as_ref().is_some_and(|k| !k.contains(&*sku)) {
+            *self.warnings.entry("unknown_product".into()).or_default() += 1;
         }
         let month = Month::of(local_date);
-        let b = self.months.entry(month).or_insert_with(MonthBatch::new);
-        b.receipt_id.append_value(&receipt_id);
+        let (keys_dir, index) = (&self.shared.keys_dir, self.index);
+        let state = self.months.entry(month).or_insert_with(|| MonthState {
+            batch: MonthBatch::new(),
+            writer: None,
+            keys: None,
+            keys_path: keys_dir.join(format!("{month}-{index}.keys")),
+        });
+        let b = &mut state.batch;
+        b.receipt_id.append_value(&*receipt_id);
         b.line_no.append_value(line_no);
         b.ts.append_value(ts.as_microsecond());
-        b.local_date
-            .append_value((local_date - jiff::civil::date(1970, 1, 1)).get_days());
-        b.store_id.append_value(&store_id);
-        match customer {
-            None => b.customer_key.append_null(),
-            Some(card) => {
-                let pseudo = &self.options.pseudonymiser;
-                let key = self
-                    .keys
-                    .entry(card)
-                    .or_insert_with_key(|card| pseudo.key(card).to_hex());
-                b.customer_key.append_value(key);
+        b.local_date.append_value(epoch_days(local_date));
+        b.store_id.append_value(&*store_id);
+        if card_v.is_blank() {
+            b.customer_key.append_null();
+        } else {
+            let card = text_of(&card_v);
+            match self.keys.get(&*card) {
+                Some(key) => b.customer_key.append_value(key),
+                None => {
+                    let key = self.shared.options.pseudonymiser.key(&card).to_hex();
+                    b.customer_key.append_value(&key);
+                    self.keys.insert(card.into_owned(), key);
+                }
             }
         }
-        b.sku.append_value(&sku);
+        b.sku.append_value(&*sku);
         b.quantity.append_value(quantity);
         b.unit_price.append_option(unit_price);
         b.discount.append_value(discount);
         b.net_amount.append_value(net_amount);
         b.channel.append_value(channel.as_str());
-        b.import_id.append_value(&self.import_id);
+        b.import_id.append_value(&self.shared.import_id);
         b.source_line.append_value(row.line() as i64);
         b.rows += 1;
-        Ok((month, ()))
+        Ok(Some(month))
     }
+}
+
+/// Days since 1970-01-01 (Arrow's Date32) of a civil date.
+fn epoch_days(d: jiff::civil::Date) -> i32 {
+    // Howard Hinnant's days_from_civil; exact for the whole proleptic Gregorian calendar.
+    let (y, m, day) = (d.year() as i64, d.month() as i64, d.day() as i64);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) as i32
+}
+
+fn set_of(lake: &Lake, dataset: Dataset, column: &str) -> Result<Option<FastSet>, Error> {
+    let set = read::string_column_set(lake, dataset, column)?;
+    Ok((!set.is_empty()).then(|| set.into_iter().collect()))
 }
 
 pub(super) fn import(
@@ -366,143 +541,112 @@ pub(super) fn import(
     options: &ImportOptions<'_>,
 ) -> Result<ImportSummary, Error> {
     let started_at = jiff::Timestamp::now().to_string();
-    let mut source = open_source(path, &options.mapping)?;
-    let found = resolve(Dataset::Receipts, &options.mapping, source.columns())?;
+    let format = options.mapping.format.or_else(|| Format::from_path(path));
+    let mut csv = None;
+    let mut other = None;
+    let columns = if format == Some(Format::Csv) {
+        let s = CsvSource::open(path, &options.mapping)?;
+        let c = s.columns().to_vec();
+        csv = Some(s);
+        c
+    } else {
+        let s = open_source(path, &options.mapping)?;
+        let c = s.columns().to_vec();
+        other = Some(s);
+        c
+    };
+    let found = resolve(Dataset::Receipts, &options.mapping, &columns)?;
     let cols = Cols::from(&found);
     let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-
     let source_tz = match &options.mapping.timezone {
-        Some(name) => jiff::tz::TimeZone::get(name)
-            .map_err(|e| Error::new(ErrorKind::Mapping, e.to_string()))?,
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| Error::new(ErrorKind::Mapping, e.to_string()))?,
         None => options.chain_tz.clone(),
     };
-    let known_stores = read::string_column_set(lake, Dataset::Stores, "store_id")?;
-    let known_skus = read::string_column_set(lake, Dataset::Products, "sku")?;
-
     let draft = lake.begin(Dataset::Receipts, import_id, true, lock)?;
-    let rejects_path = options.rejects_dir.join(format!("{import_id}.csv"));
-    let mut rejects = RejectsWriter::new(rejects_path);
-    let part_name = format!("part-{import_id}.parquet");
-
-    let mut pass1 = Pass1 {
+    let keys_dir = draft.dir().join("_keys");
+    std::fs::create_dir_all(&keys_dir).map_err(|e| Error::io(keys_dir.display(), e))?;
+    let shared = Shared {
         cols,
         options,
         import_id: import_id.to_string(),
-        ts: TimestampParser::new(
-            options.mapping.timestamp_format.clone(),
-            source_tz,
-            options.chain_tz.clone(),
-        ),
-        keys: HashMap::new(),
-        known_stores: (!known_stores.is_empty()).then_some(known_stores),
-        known_skus: (!known_skus.is_empty()).then_some(known_skus),
-        warnings: BTreeMap::new(),
-        last_receipt: String::new(),
-        next_line_no: 0,
-        months: HashMap::new(),
-        rows_read: 0,
+        source_tz,
+        known_stores: set_of(lake, Dataset::Stores, "store_id")?,
+        known_skus: set_of(lake, Dataset::Products, "sku")?,
+        draft_dir: draft.dir().to_path_buf(),
+        keys_dir: keys_dir.clone(),
     };
+    let mut rejects = RejectsWriter::new(options.rejects_dir.join(format!("{import_id}.csv")));
 
-    // Pass 1: this thread parses and validates; the writer thread encodes Parquet.
-    let draft_dir = draft.dir().to_path_buf();
-    let (tx, rx) = mpsc::sync_channel::<(Month, RecordBatch)>(4);
-    let written: Result<HashMap<Month, (PathBuf, u64)>, Error> = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<HashMap<Month, (PathBuf, u64)>, Error> {
-            let mut files: HashMap<Month, PartitionWriter> = HashMap::new();
-            for (month, batch) in rx {
-                let w = match files.entry(month) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        let p = draft_dir.join(month.dir_name()).join(&part_name);
-                        e.insert(PartitionWriter::create(&p, receipt_lines_schema())?)
+    let pass1 = match (csv, other) {
+        (Some(source), _) => pass1_csv(&shared, source, total_bytes, &mut rejects),
+        (None, Some(mut source)) => {
+            let mut worker = Worker::new(&shared, 0);
+            let mut n = 0u64;
+            source
+                .for_each(&mut |row| {
+                    worker.process(row)?;
+                    for r in worker.rejects.drain(..) {
+                        r.write(&mut rejects)?;
                     }
-                };
-                w.write(&batch)?;
-            }
-            files
-                .into_iter()
-                .map(|(m, w)| w.finish().map(|r| (m, r)))
-                .collect()
-        });
-        let read_result = source.for_each(&mut |row| {
-            pass1.rows_read += 1;
-            match pass1.row(row) {
-                Ok((month, ())) => {
-                    let b = pass1.months.get_mut(&month).expect("row() inserted it");
-                    if b.rows >= BATCH_ROWS {
-                        let batch = b.finish();
-                        if tx.send((month, batch)).is_err() {
-                            return Err(Error::new(ErrorKind::Io, "the Parquet writer stopped"));
-                        }
+                    n += 1;
+                    if n % 65_536 == 0 {
+                        (options.progress)(Progress { phase: Phase::Reading, done: row.offset(), total: total_bytes });
                     }
-                }
-                Err(r) => rejects.reject(
-                    row.line(),
-                    r.column,
-                    &r.value,
-                    r.reason,
-                    &r.message,
-                    &row.raw(),
-                )?,
-            }
-            if pass1.rows_read % 65_536 == 0 {
-                (options.progress)(Progress {
-                    phase: Phase::Reading,
-                    done: row.offset(),
-                    total: total_bytes,
-                });
-            }
-            Ok(())
-        });
-        let mut flush = || -> Result<(), Error> {
-            for (month, b) in pass1.months.iter_mut() {
-                if b.rows > 0 && tx.send((*month, b.finish())).is_err() {
-                    return Err(Error::new(ErrorKind::Io, "the Parquet writer stopped"));
-                }
-            }
-            Ok(())
-        };
-        let flushed = read_result.and_then(|_| flush());
-        drop(tx);
-        let written = writer
-            .join()
-            .map_err(|_| Error::new(ErrorKind::Internal, "the Parquet writer panicked"))?;
-        flushed.and(written)
-    });
-    let written = match written {
-        Ok(w) => w,
+                    Ok(())
+                })
+                .and_then(|_| worker.finish().map(|w| vec![w]))
+        }
+        (None, None) => unreachable!("one source is open"),
+    };
+    let outs = match pass1 {
+        Ok(o) => o,
         Err(e) => {
             let _ = draft.abandon();
             return Err(e);
         }
     };
-    (options.progress)(Progress {
-        phase: Phase::Reading,
-        done: total_bytes,
-        total: total_bytes,
-    });
+    (options.progress)(Progress { phase: Phase::Reading, done: total_bytes, total: total_bytes });
+    let mut rows_read = 0;
+    let mut warnings: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_month: BTreeMap<Month, Vec<(PathBuf, PathBuf)>> = BTreeMap::new();
+    for o in outs {
+        rows_read += o.rows_read;
+        for (k, v) in o.warnings {
+            *warnings.entry(k).or_default() += v;
+        }
+        for (m, p, k) in o.files {
+            by_month.entry(m).or_default().push((p, k));
+        }
+    }
 
-    // Pass 2: one month at a time.
-    let mut months: Vec<Month> = written.keys().copied().collect();
-    months.sort();
+    // Pass 2: deduplicate, two months at a time.
+    let months: Vec<(Month, Vec<(PathBuf, PathBuf)>)> = by_month.into_iter().collect();
+    let outcomes = pass2(lake, &months, options).and_then(|o| {
+        std::fs::remove_dir_all(&keys_dir).map_err(|e| Error::io(keys_dir.display(), e))?;
+        Ok(o)
+    });
+    let outcomes = match outcomes {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = draft.abandon();
+            return Err(e);
+        }
+    };
     let mut rows_imported = 0u64;
     let mut rows_already = 0u64;
-    for (i, month) in months.iter().enumerate() {
-        (options.progress)(Progress {
-            phase: Phase::Deduplicating,
-            done: i as u64,
-            total: months.len() as u64,
-        });
-        let (file, _rows) = &written[month];
-        let outcome = match dedupe_month(lake, *month, file, &mut rejects) {
-            Ok(o) => o,
-            Err(e) => {
-                let _ = draft.abandon();
-                return Err(e);
-            }
-        };
-        rows_imported += outcome.kept;
-        rows_already += outcome.already;
+    let mut kept_months = Vec::new();
+    let mut dup_rejects = Vec::new();
+    for ((month, _), o) in months.iter().zip(outcomes) {
+        rows_imported += o.kept;
+        rows_already += o.already;
+        if o.kept > 0 {
+            kept_months.push(month.to_string());
+        }
+        dup_rejects.extend(o.rejects);
+    }
+    dup_rejects.sort_by_key(|r| r.line);
+    for r in &dup_rejects {
+        r.write(&mut rejects)?;
     }
     let (rejects_file, rejected) = rejects.finish()?;
     let summary = ImportSummary {
@@ -510,58 +654,184 @@ pub(super) fn import(
         dataset: Dataset::Receipts.noun().to_string(),
         file: path.display().to_string(),
         started_at,
-        rows_read: pass1.rows_read,
+        rows_read,
         rows_imported,
         rows_already_in_lake: rows_already,
         rows_updated: 0,
         rejected,
-        warnings: pass1.warnings,
+        warnings,
         rejects_file: rejects_file.map(|p| p.display().to_string()),
-        months: months.iter().map(|m| m.to_string()).collect(),
+        months: kept_months,
     };
     if let Err(e) = check_reject_rate(&summary, options.max_reject_rate) {
         let _ = draft.abandon();
         return Err(e);
     }
-    if pass1.rows_read > 0 && rows_imported == 0 && rows_already == 0 {
+    if rows_read > 0 && rows_imported == 0 && rows_already == 0 {
         let _ = draft.abandon();
         return Err(Error::new(
             ErrorKind::UnusableFile,
             format!(
-                "every one of the {} rows was rejected; nothing was imported. See {}",
-                pass1.rows_read,
+                "every one of the {rows_read} rows was rejected; nothing was imported. See {}",
                 summary.rejects_file.as_deref().unwrap_or("-")
             ),
         ));
     }
-    (options.progress)(Progress {
-        phase: Phase::Publishing,
-        done: 0,
-        total: 1,
-    });
-    let json = serde_json::to_vec_pretty(&summary)
-        .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+    (options.progress)(Progress { phase: Phase::Publishing, done: 0, total: 1 });
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
     draft.write_summary(import_id, &json)?;
     draft.publish(lock)?;
     Ok(summary)
 }
 
+/// Pass 1 over CSV: a reader thread, two workers, rejects written here in line order.
+fn pass1_csv(
+    shared: &Shared<'_>,
+    mut source: CsvSource,
+    total_bytes: u64,
+    rejects: &mut RejectsWriter,
+) -> Result<Vec<WorkerOut>, Error> {
+    let shape = source.shape();
+    let keep_together = shared.cols.line_no.is_none().then_some(shared.cols.receipt_id);
+    let progress = shared.options.progress;
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Vec<csv::ByteRecord>)>(WORKERS * 2);
+    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<csv::ByteRecord>>(WORKERS * 4);
+    let (result_tx, result_rx) = crossbeam_channel::unbounded::<(u64, Vec<RejectRow>)>();
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), Error> {
+            let mut seq = 0u64;
+            loop {
+                let mut chunk = recycle_rx.try_recv().unwrap_or_default();
+                let more = source.read_chunk(&mut chunk, CHUNK_ROWS, keep_together)?;
+                if let Some(last) = chunk.last().and_then(|r| r.position()) {
+                    progress(Progress { phase: Phase::Reading, done: last.byte(), total: total_bytes });
+                }
+                if !chunk.is_empty() && chunk_tx.send((seq, chunk)).is_err() {
+                    return Ok(()); // the workers stopped; their error says why
+                }
+                seq += 1;
+                if !more {
+                    return Ok(());
+                }
+            }
+        });
+        let mut workers = Vec::new();
+        for index in 0..WORKERS {
+            let (chunk_rx, result_tx, recycle_tx) = (chunk_rx.clone(), result_tx.clone(), recycle_tx.clone());
+            workers.push(scope.spawn(move || -> Result<WorkerOut, Error> {
+                let mut worker = Worker::new(shared, index);
+                for (seq, chunk) in chunk_rx {
+                    worker.start_chunk();
+                    for record in &chunk {
+                        worker.process(&shape.row(record))?;
+                    }
+                    if result_tx.send((seq, std::mem::take(&mut worker.rejects))).is_err() {
+                        return Err(Error::new(ErrorKind::Internal, "the import stopped"));
+                    }
+                    let _ = recycle_tx.try_send(chunk);
+                }
+                worker.finish()
+            }));
+        }
+        drop((chunk_rx, result_tx, recycle_tx));
+        // Rejects in file order: hold early chunks until the ones before them arrive.
+        let mut next = 0u64;
+        let mut pending: BTreeMap<u64, Vec<RejectRow>> = BTreeMap::new();
+        let mut write_error = None;
+        for (seq, rows) in result_rx.iter() {
+            pending.insert(seq, rows);
+            while let Some(rows) = pending.remove(&next) {
+                for r in rows {
+                    if write_error.is_none() {
+                        write_error = r.write(rejects).err();
+                    }
+                }
+                next += 1;
+            }
+            if write_error.is_some() {
+                break;
+            }
+        }
+        drop(result_rx);
+        let read = reader.join().map_err(|_| Error::new(ErrorKind::Internal, "the CSV reader panicked"))?;
+        let mut outs = Vec::new();
+        let mut worker_error = None;
+        for w in workers {
+            match w.join().map_err(|_| Error::new(ErrorKind::Internal, "an import worker panicked"))? {
+                Ok(o) => outs.push(o),
+                Err(e) => worker_error = worker_error.or(Some(e)),
+            }
+        }
+        read?;
+        if let Some(e) = write_error.or(worker_error) {
+            return Err(e);
+        }
+        Ok(outs)
+    })
+}
+
 struct MonthOutcome {
     kept: u64,
     already: u64,
+    rejects: Vec<RejectRow>,
 }
 
-/// Deduplicates one month's new file against the lake and against itself.
-fn dedupe_month(
+fn pass2(
     lake: &Lake,
-    month: Month,
-    file: &Path,
-    rejects: &mut RejectsWriter,
-) -> Result<MonthOutcome, Error> {
-    // 0 marks a key already in the lake; otherwise the source line that brought it.
-    let mut seen: HashMap<u128, u64> = HashMap::new();
-    for existing in lake.month_files(month)? {
-        read::for_each_batch(&existing, &["receipt_id", "line_no"], |batch| {
+    months: &[(Month, Vec<(PathBuf, PathBuf)>)],
+    options: &ImportOptions<'_>,
+) -> Result<Vec<MonthOutcome>, Error> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Vec<Result<Vec<(usize, MonthOutcome)>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WORKERS.min(months.len()).max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<Vec<(usize, MonthOutcome)>, Error> {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some((month, files)) = months.get(i) else { return Ok(out) };
+                        out.push((i, dedupe_month(lake, *month, files)?));
+                        let d = done.fetch_add(1, Ordering::SeqCst) as u64;
+                        (options.progress)(Progress {
+                            phase: Phase::Deduplicating,
+                            done: d,
+                            total: months.len() as u64,
+                        });
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::new(ErrorKind::Internal, "a dedupe thread panicked"))))
+            .collect()
+    });
+    let mut slots: Vec<Option<MonthOutcome>> = (0..months.len()).map(|_| None).collect();
+    for r in results {
+        for (i, o) in r? {
+            slots[i] = Some(o);
+        }
+    }
+    Ok(slots.into_iter().map(|o| o.expect("every month was processed")).collect())
+}
+
+fn num_rows(path: &Path) -> usize {
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
+        .map(|r| parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as usize)
+        .unwrap_or(0)
+}
+
+/// Deduplicates one month's new parts against the lake and against themselves.
+fn dedupe_month(lake: &Lake, month: Month, new_files: &[(PathBuf, PathBuf)]) -> Result<MonthOutcome, Error> {
+    let existing = lake.month_files(month)?;
+    let capacity: usize = existing.iter().chain(new_files.iter().map(|(p, _)| p)).map(|p| num_rows(p)).sum();
+    // 0 marks a key already in the lake; otherwise the first source line that brought it.
+    let mut seen: KeyMap = KeyMap::with_capacity_and_hasher(capacity, Default::default());
+    for f in &existing {
+        read::for_each_batch(f, &["receipt_id", "line_no"], |batch| {
             let ids = batch.column(0).as_string::<i32>();
             let nos = batch.column(1).as_primitive::<Int32Type>();
             for i in 0..batch.num_rows() {
@@ -570,82 +840,109 @@ fn dedupe_month(
             Ok(())
         })?;
     }
-    let mut keep: Vec<bool> = Vec::new();
-    let mut already = 0u64;
-    read::for_each_batch(
-        file,
-        &[
-            "receipt_id",
-            "line_no",
-            "source_line",
-            "sku",
-            "net_amount_cents",
-        ],
-        |batch| {
+    // Each new row's key and line; the smallest line of a key is its first occurrence.
+    let mut rows: Vec<Vec<(u128, u64)>> = Vec::with_capacity(new_files.len());
+    for (_, key_file) in new_files {
+        let bytes = std::fs::read(key_file).map_err(|e| Error::io(key_file.display(), e))?;
+        let mut keys = Vec::with_capacity(bytes.len() / 24);
+        for rec in bytes.chunks_exact(24) {
+            let key = u128::from_le_bytes(rec[..16].try_into().expect("16 bytes"));
+            let line = u64::from_le_bytes(rec[16..].try_into().expect("8 bytes"));
+            keys.push((key, line));
+            let e = seen.entry(key).or_insert(line);
+            if *e != 0 && line < *e {
+                *e = line;
+            }
+        }
+        rows.push(keys);
+    }
+    let mut outcome = MonthOutcome { kept: 0, already: 0, rejects: Vec::new() };
+    for ((f, _), keys) in new_files.iter().zip(&rows) {
+        let keep: Vec<bool> = keys.iter().map(|(k, line)| seen[k] == *line).collect();
+        let kept = keep.iter().filter(|k| **k).count() as u64;
+        outcome.kept += kept;
+        outcome.already += keys.iter().filter(|(k, _)| seen[k] == 0).count() as u64;
+        if kept == keys.len() as u64 {
+            continue;
+        }
+        // Something was dropped: report repeats, then rewrite the part without the dropped rows.
+        let tmp = f.with_extension("parquet.tmp");
+        let mut writer = if kept > 0 { Some(PartitionWriter::create(&tmp, receipt_lines_schema())?) } else { None };
+        let mut offset = 0usize;
+        read::for_each_batch(f, &[], |batch| {
+            let n = batch.num_rows();
             let ids = batch.column(0).as_string::<i32>();
             let nos = batch.column(1).as_primitive::<Int32Type>();
-            let lines = batch.column(2).as_primitive::<Int64Type>();
-            let skus = batch.column(3).as_string::<i32>();
-            let nets = batch.column(4).as_primitive::<Int64Type>();
-            for i in 0..batch.num_rows() {
-                let key = line_key(ids.value(i), nos.value(i));
-                let line = lines.value(i) as u64;
-                match seen.get(&key) {
-                    Some(0) => {
-                        already += 1;
-                        keep.push(false);
-                    }
-                    Some(&first) => {
-                        let value = format!("{}/{}", ids.value(i), nos.value(i));
-                        let record = format!(
+            let skus = batch.column(6).as_string::<i32>();
+            let nets = batch.column(10).as_primitive::<Int64Type>();
+            for i in 0..n {
+                let (key, line) = keys[offset + i];
+                let first = seen[&key];
+                if first != 0 && first != line {
+                    outcome.rejects.push(RejectRow {
+                        line,
+                        column: "receipt_id+line_no",
+                        value: format!("{}/{}", ids.value(i), nos.value(i)),
+                        reason: Reason::DuplicateLine,
+                        message: format!("same receipt_id and line_no as line {first}"),
+                        record: format!(
                             "receipt_id={} line_no={} sku={} net_amount_cents={}",
                             ids.value(i),
                             nos.value(i),
                             skus.value(i),
                             nets.value(i)
-                        );
-                        rejects.reject(
-                            line,
-                            "receipt_id+line_no",
-                            &value,
-                            Reason::DuplicateLine,
-                            &format!("same receipt_id and line_no as line {first}"),
-                            &record,
-                        )?;
-                        keep.push(false);
-                    }
-                    None => {
-                        seen.insert(key, line);
-                        keep.push(true);
-                    }
+                        ),
+                    });
                 }
             }
+            if let Some(w) = writer.as_mut() {
+                let mask = BooleanArray::from(keep[offset..offset + n].to_vec());
+                let filtered = arrow_select::filter::filter_record_batch(&batch, &mask)
+                    .map_err(|e| Error::parquet("filtering duplicates", e))?;
+                w.write(&filtered)?;
+            }
+            offset += n;
             Ok(())
-        },
-    )?;
-    let kept = keep.iter().filter(|k| **k).count() as u64;
-    if kept == keep.len() as u64 {
-        return Ok(MonthOutcome { kept, already });
-    }
-    // Something was dropped: rewrite the month's file without it (or remove it if empty).
-    let tmp = file.with_extension("parquet.tmp");
-    if kept > 0 {
-        let mut w = PartitionWriter::create(&tmp, receipt_lines_schema())?;
-        let mut offset = 0usize;
-        read::for_each_batch(file, &[], |batch| {
-            let mask = BooleanArray::from(keep[offset..offset + batch.num_rows()].to_vec());
-            offset += batch.num_rows();
-            let filtered = arrow_select::filter::filter_record_batch(&batch, &mask)
-                .map_err(|e| Error::parquet("filtering duplicates", e))?;
-            w.write(&filtered)
         })?;
-        w.finish()?;
-        std::fs::rename(&tmp, file).map_err(|e| Error::io(file.display(), e))?;
-    } else {
-        std::fs::remove_file(file).map_err(|e| Error::io(file.display(), e))?;
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::remove_dir(dir);
+        match writer {
+            Some(w) => {
+                w.finish()?;
+                std::fs::rename(&tmp, f).map_err(|e| Error::io(f.display(), e))?;
+            }
+            None => {
+                std::fs::remove_file(f).map_err(|e| Error::io(f.display(), e))?;
+                if let Some(dir) = f.parent() {
+                    let _ = std::fs::remove_dir(dir); // only succeeds when empty
+                }
+            }
         }
     }
-    Ok(MonthOutcome { kept, already })
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_days_agree_with_jiff() {
+        let epoch = jiff::civil::date(1970, 1, 1);
+        for d in [
+            jiff::civil::date(1970, 1, 1),
+            jiff::civil::date(1969, 12, 31),
+            jiff::civil::date(2000, 2, 29),
+            jiff::civil::date(2024, 3, 31),
+            jiff::civil::date(1900, 3, 1),
+            jiff::civil::date(2100, 12, 31),
+        ] {
+            assert_eq!(epoch_days(d), (d - epoch).get_days(), "{d}");
+        }
+    }
+
+    #[test]
+    fn line_keys_separate_receipt_and_line() {
+        assert_ne!(line_key("R1", 12), line_key("R11", 2));
+        assert_ne!(line_key("R1", 1), line_key("R1", 2));
+        assert_eq!(line_key("R1", 1), line_key("R1", 1));
+    }
 }

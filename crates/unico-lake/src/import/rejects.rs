@@ -17,11 +17,7 @@ pub struct RejectsWriter {
 impl RejectsWriter {
     /// A writer for `path` (created on the first reject).
     pub fn new(path: PathBuf) -> Self {
-        RejectsWriter {
-            path,
-            writer: None,
-            counts: BTreeMap::new(),
-        }
+        RejectsWriter { path, writer: None, counts: BTreeMap::new() }
     }
 
     /// Records one rejected row.
@@ -45,15 +41,8 @@ impl RejectsWriter {
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("created above");
-        w.write_record([
-            line.to_string().as_str(),
-            column,
-            value,
-            reason.code(),
-            message,
-            record,
-        ])
-        .map_err(|e| Error::io(self.path.display(), e.into()))?;
+        w.write_record([line.to_string().as_str(), column, value, reason.code(), message, record])
+            .map_err(|e| Error::io(self.path.display(), e.into()))?;
         *self.counts.entry(reason.code().to_string()).or_default() += 1;
         Ok(())
     }

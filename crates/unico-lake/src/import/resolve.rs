@@ -5,17 +5,12 @@ use crate::mapping::{ColumnRef, Dataset, Mapping};
 
 /// For each canonical column of the dataset (in [`Dataset::columns`] order), its index in
 /// the source, if present. A required column that cannot be found makes the file unusable.
-pub fn resolve(
-    dataset: Dataset,
-    mapping: &Mapping,
-    source_columns: &[String],
-) -> Result<Vec<Option<usize>>, Error> {
+pub fn resolve(dataset: Dataset, mapping: &Mapping, source_columns: &[String]) -> Result<Vec<Option<usize>>, Error> {
     let find = |name: &str| {
-        source_columns.iter().position(|c| c == name).or_else(|| {
-            source_columns
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(name))
-        })
+        source_columns
+            .iter()
+            .position(|c| c == name)
+            .or_else(|| source_columns.iter().position(|c| c.eq_ignore_ascii_case(name)))
     };
     let mut out = Vec::new();
     for &(canon, required) in dataset.columns() {

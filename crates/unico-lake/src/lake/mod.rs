@@ -23,8 +23,7 @@ mod version;
 mod writer;
 
 pub use schema::{
-    PRODUCTS_SCHEMA_FIELDS, RECEIPT_LINES_SCHEMA_FIELDS, products_schema, receipt_lines_schema,
-    stores_schema,
+    PRODUCTS_SCHEMA_FIELDS, RECEIPT_LINES_SCHEMA_FIELDS, products_schema, receipt_lines_schema, stores_schema,
 };
 pub use version::{Draft, Lake, WriteLock};
 pub use writer::PartitionWriter;
@@ -41,10 +40,7 @@ pub struct Month {
 impl Month {
     /// The month a civil date falls in.
     pub fn of(date: jiff::civil::Date) -> Month {
-        Month {
-            year: date.year(),
-            month: date.month(),
-        }
+        Month { year: date.year(), month: date.month() }
     }
 
     /// The partition folder name, `month=YYYY-MM`.

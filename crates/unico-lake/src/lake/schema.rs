@@ -44,11 +44,7 @@ static RECEIPT_LINES: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("receipt_id", DataType::Utf8, false),
         Field::new("line_no", DataType::Int32, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
         Field::new("local_date", DataType::Date32, false),
         Field::new("store_id", DataType::Utf8, false),
         Field::new("customer_key", DataType::Utf8, true),

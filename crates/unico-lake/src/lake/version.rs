@@ -43,10 +43,7 @@ impl Lake {
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(Error::new(
                     ErrorKind::Lake,
-                    format!(
-                        "another Unico process is writing to {}; try again when it ends",
-                        self.root.display()
-                    ),
+                    format!("another Unico process is writing to {}; try again when it ends", self.root.display()),
                 ));
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(path.display(), e)),
@@ -136,10 +133,7 @@ impl Lake {
     ) -> Result<Draft, Error> {
         let dir = self.versions_dir(dataset).join(version_id);
         if dir.exists() {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                format!("version {} already exists", dir.display()),
-            ));
+            return Err(Error::new(ErrorKind::Internal, format!("version {} already exists", dir.display())));
         }
         fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
         if let Some(current) = self.dataset_dir(dataset) {
@@ -154,27 +148,16 @@ impl Lake {
                     return;
                 }
                 let dest = dir.join(rel);
-                let r = dest
-                    .parent()
-                    .map_or(Ok(()), fs::create_dir_all)
-                    .and_then(|_| fs::hard_link(p, &dest));
+                let r = dest.parent().map_or(Ok(()), fs::create_dir_all).and_then(|_| fs::hard_link(p, &dest));
                 if let Err(e) = r {
-                    failure = Some(Error::io(
-                        format!("cannot link {} into the new version", p.display()),
-                        e,
-                    ));
+                    failure = Some(Error::io(format!("cannot link {} into the new version", p.display()), e));
                 }
             })?;
             if let Some(e) = failure {
                 return Err(e);
             }
         }
-        Ok(Draft {
-            lake: self.clone(),
-            dataset,
-            dir,
-            id: version_id.to_string(),
-        })
+        Ok(Draft { lake: self.clone(), dataset, dir, id: version_id.to_string() })
     }
 
     fn collect_garbage(&self, dataset: Dataset, _lock: &WriteLock) -> Result<(), Error> {
@@ -190,17 +173,13 @@ impl Lake {
         ids.sort();
         // Keep the published version and the newest one older than it (readers that resolved
         // the link just before the last publish may still be listing it).
-        let previous = current
-            .as_ref()
-            .and_then(|c| ids.iter().filter(|i| *i < c).next_back().cloned());
+        let previous = current.as_ref().and_then(|c| ids.iter().filter(|i| *i < c).next_back().cloned());
         for id in ids {
             if Some(&id) == current.as_ref() || Some(&id) == previous.as_ref() {
                 continue;
             }
             let p = dir.join(&id);
-            fs::remove_dir_all(&p).map_err(|e| {
-                Error::io(format!("cannot remove stale version {}", p.display()), e)
-            })?;
+            fs::remove_dir_all(&p).map_err(|e| Error::io(format!("cannot remove stale version {}", p.display()), e))?;
         }
         Ok(())
     }
@@ -239,11 +218,8 @@ impl Draft {
         let target = Path::new(VERSIONS).join(name).join(&self.id);
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&target, &tmp).map_err(|e| Error::io(tmp.display(), e))?;
-        fs::rename(&tmp, root.join(name))
-            .map_err(|e| Error::io(format!("cannot publish {name}"), e))?;
-        File::open(root)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(root.display(), e))?;
+        fs::rename(&tmp, root.join(name)).map_err(|e| Error::io(format!("cannot publish {name}"), e))?;
+        File::open(root).and_then(|d| d.sync_all()).map_err(|e| Error::io(root.display(), e))?;
         Ok(())
     }
 
@@ -298,10 +274,8 @@ mod tests {
         drop(d3);
         drop(lock);
         let _lock = lake.lock().unwrap();
-        let mut left: Vec<_> = fs::read_dir(lake.versions_dir(Dataset::Stores))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let mut left: Vec<_> =
+            fs::read_dir(lake.versions_dir(Dataset::Stores)).unwrap().map(|e| e.unwrap().file_name()).collect();
         left.sort();
         assert_eq!(left, vec!["v1", "v2"]);
     }

@@ -22,20 +22,14 @@ pub struct JsonlSource {
 impl JsonlSource {
     /// Opens `path`; the column names are the keys of the first object.
     pub fn open(path: &Path, mapping: &Mapping) -> Result<Self, Error> {
-        let file = File::open(path)
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut first = Vec::new();
         loop {
             first.clear();
-            let n = reader
-                .read_until(b'\n', &mut first)
-                .map_err(|e| Error::io(path.display(), e))?;
+            let n = reader.read_until(b'\n', &mut first).map_err(|e| Error::io(path.display(), e))?;
             if n == 0 {
-                return Err(Error::new(
-                    ErrorKind::UnusableFile,
-                    format!("{} is empty", path.display()),
-                ));
+                return Err(Error::new(ErrorKind::UnusableFile, format!("{} is empty", path.display())));
             }
             if !first.trim_ascii().is_empty() {
                 break;
@@ -44,37 +38,15 @@ impl JsonlSource {
         let text = decode(first.trim_ascii(), mapping.encoding).map_err(|e| {
             Error::new(
                 ErrorKind::UnusableFile,
-                format!(
-                    "{}: first line: {}; declare the file's encoding",
-                    path.display(),
-                    e.reason
-                ),
+                format!("{}: first line: {}; declare the file's encoding", path.display(), e.reason),
             )
         })?;
-        let obj: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&text).map_err(|e| {
-                Error::new(
-                    ErrorKind::UnusableFile,
-                    format!(
-                        "{}: the first line is not a JSON object: {e}",
-                        path.display()
-                    ),
-                )
-            })?;
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+            Error::new(ErrorKind::UnusableFile, format!("{}: the first line is not a JSON object: {e}", path.display()))
+        })?;
         let columns: Vec<String> = obj.keys().cloned().collect();
-        let index = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.clone(), i))
-            .collect();
-        Ok(JsonlSource {
-            reader,
-            columns,
-            index,
-            encoding: mapping.encoding,
-            first_line: Some(first),
-            bytes_read: 0,
-        })
+        let index = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+        Ok(JsonlSource { reader, columns, index, encoding: mapping.encoding, first_line: Some(first), bytes_read: 0 })
     }
 }
 
@@ -118,10 +90,7 @@ fn scalar(v: serde_json::Value) -> Result<Value<'static>, FieldError> {
         },
         J::String(s) => Value::Text(Cow::Owned(s)),
         other => {
-            return Err(FieldError {
-                reason: "a nested JSON value, expected a scalar".into(),
-                raw: other.to_string(),
-            });
+            return Err(FieldError { reason: "a nested JSON value, expected a scalar".into(), raw: other.to_string() });
         }
     })
 }
@@ -138,10 +107,7 @@ impl Source for JsonlSource {
         loop {
             if !pending {
                 buf.clear();
-                let n = self
-                    .reader
-                    .read_until(b'\n', &mut buf)
-                    .map_err(|e| Error::io("reading JSON Lines", e))?;
+                let n = self.reader.read_until(b'\n', &mut buf).map_err(|e| Error::io("reading JSON Lines", e))?;
                 if n == 0 {
                     return Ok(());
                 }
@@ -154,32 +120,22 @@ impl Source for JsonlSource {
                 continue;
             }
             let lossy = String::from_utf8_lossy(bytes);
-            let mut values: Vec<Result<Value<'static>, FieldError>> =
-                vec![Ok(Value::Null); self.columns.len()];
+            let mut values: Vec<Result<Value<'static>, FieldError>> = vec![Ok(Value::Null); self.columns.len()];
             let mut problem = None;
             match decode(bytes, self.encoding) {
                 Err(e) => problem = Some(e.reason),
-                Ok(text) => {
-                    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
-                    {
-                        Err(e) => problem = Some(format!("not a JSON object: {e}")),
-                        Ok(obj) => {
-                            for (k, v) in obj {
-                                if let Some(&i) = self.index.get(&k) {
-                                    values[i] = scalar(v);
-                                }
+                Ok(text) => match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+                    Err(e) => problem = Some(format!("not a JSON object: {e}")),
+                    Ok(obj) => {
+                        for (k, v) in obj {
+                            if let Some(&i) = self.index.get(&k) {
+                                values[i] = scalar(v);
                             }
                         }
                     }
-                }
+                },
             }
-            f(&JsonRow {
-                line: line_no,
-                offset: self.bytes_read,
-                raw: &lossy,
-                values,
-                problem,
-            })?;
+            f(&JsonRow { line: line_no, offset: self.bytes_read, raw: &lossy, values, problem })?;
         }
     }
 }

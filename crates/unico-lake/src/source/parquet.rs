@@ -23,33 +23,18 @@ pub struct ParquetSource {
 impl ParquetSource {
     /// Opens `path` and reads its schema.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let file = File::open(path)
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
         let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            Error::new(
-                ErrorKind::UnusableFile,
-                format!("{} is not a readable Parquet file: {e}", path.display()),
-            )
+            Error::new(ErrorKind::UnusableFile, format!("{} is not a readable Parquet file: {e}", path.display()))
         })?;
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-        let columns = builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
         let reader = builder
             .with_batch_size(8192)
             .build()
             .map_err(|e| Error::new(ErrorKind::UnusableFile, format!("{}: {e}", path.display())))?;
-        Ok(ParquetSource {
-            reader,
-            columns,
-            rows_read: 0,
-            total_rows,
-            total_bytes,
-        })
+        Ok(ParquetSource { reader, columns, rows_read: 0, total_rows, total_bytes })
     }
 }
 
@@ -86,10 +71,8 @@ fn value_at(array: &ArrayRef, row: usize) -> Result<Value<'_>, FieldError> {
     if array.is_null(row) {
         return Ok(Value::Null);
     }
-    let unsupported = |t: &DataType| FieldError {
-        reason: format!("Parquet type {t} is not supported here"),
-        raw: String::new(),
-    };
+    let unsupported =
+        |t: &DataType| FieldError { reason: format!("Parquet type {t} is not supported here"), raw: String::new() };
     Ok(match array.data_type() {
         DataType::Utf8 => Value::Text(Cow::Borrowed(array.as_string::<i32>().value(row))),
         DataType::LargeUtf8 => Value::Text(Cow::Borrowed(array.as_string::<i64>().value(row))),
@@ -104,45 +87,32 @@ fn value_at(array: &ArrayRef, row: usize) -> Result<Value<'_>, FieldError> {
         DataType::UInt32 => Value::Int(array.as_primitive::<UInt32Type>().value(row) as i64),
         DataType::UInt64 => {
             let v = array.as_primitive::<UInt64Type>().value(row);
-            i64::try_from(v)
-                .map(Value::Int)
-                .unwrap_or(Value::Text(Cow::Owned(v.to_string())))
+            i64::try_from(v).map(Value::Int).unwrap_or(Value::Text(Cow::Owned(v.to_string())))
         }
         DataType::Float32 => Value::Float(array.as_primitive::<Float32Type>().value(row) as f64),
         DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Decimal128(_, scale) => Value::Text(Cow::Owned(decimal_text(
-            array.as_primitive::<Decimal128Type>().value(row),
-            *scale,
-        ))),
-        DataType::Decimal64(_, scale) => Value::Text(Cow::Owned(decimal_text(
-            array.as_primitive::<Decimal64Type>().value(row) as i128,
-            *scale,
-        ))),
+        DataType::Decimal128(_, scale) => {
+            Value::Text(Cow::Owned(decimal_text(array.as_primitive::<Decimal128Type>().value(row), *scale)))
+        }
+        DataType::Decimal64(_, scale) => {
+            Value::Text(Cow::Owned(decimal_text(array.as_primitive::<Decimal64Type>().value(row) as i128, *scale)))
+        }
         DataType::Date32 => {
             let days = array.as_primitive::<Date32Type>().value(row);
             let date = jiff::civil::date(1970, 1, 1)
                 .checked_add(jiff::Span::new().days(days as i64))
-                .map_err(|e| FieldError {
-                    reason: format!("date out of range: {e}"),
-                    raw: days.to_string(),
-                })?;
+                .map_err(|e| FieldError { reason: format!("date out of range: {e}"), raw: days.to_string() })?;
             Value::Civil(date.to_datetime(jiff::civil::Time::midnight()))
         }
         DataType::Timestamp(unit, tz) => {
             let raw = match unit {
                 TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
-                TimeUnit::Millisecond => {
-                    array.as_primitive::<TimestampMillisecondType>().value(row)
-                }
-                TimeUnit::Microsecond => {
-                    array.as_primitive::<TimestampMicrosecondType>().value(row)
-                }
+                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
             };
-            let instant = nanos_to_instant(raw, unit).ok_or_else(|| FieldError {
-                reason: "timestamp out of range".into(),
-                raw: raw.to_string(),
-            })?;
+            let instant = nanos_to_instant(raw, unit)
+                .ok_or_else(|| FieldError { reason: "timestamp out of range".into(), raw: raw.to_string() })?;
             if tz.is_some() {
                 Value::Instant(instant)
             } else {
@@ -171,9 +141,8 @@ impl Row for ParquetRow<'_> {
         self.offset
     }
     fn raw(&self) -> String {
-        let fields: Vec<String> = (0..self.batch.num_columns())
-            .map(|i| self.get(i).map(|v| v.display()).unwrap_or_else(|e| e.raw))
-            .collect();
+        let fields: Vec<String> =
+            (0..self.batch.num_columns()).map(|i| self.get(i).map(|v| v.display()).unwrap_or_else(|e| e.raw)).collect();
         fields.join(",")
     }
 }
@@ -186,24 +155,12 @@ impl Source for ParquetSource {
     fn for_each(&mut self, f: &mut dyn FnMut(&dyn Row) -> Result<(), Error>) -> Result<(), Error> {
         for batch in self.reader.by_ref() {
             let batch = batch.map_err(|e| {
-                Error::new(
-                    ErrorKind::UnusableFile,
-                    format!("cannot read the Parquet file further: {e}"),
-                )
+                Error::new(ErrorKind::UnusableFile, format!("cannot read the Parquet file further: {e}"))
             })?;
             for row in 0..batch.num_rows() {
                 self.rows_read += 1;
-                let offset = if self.total_rows == 0 {
-                    0
-                } else {
-                    self.total_bytes * self.rows_read / self.total_rows
-                };
-                f(&ParquetRow {
-                    batch: &batch,
-                    row,
-                    line: self.rows_read,
-                    offset,
-                })?;
+                let offset = if self.total_rows == 0 { 0 } else { self.total_bytes * self.rows_read / self.total_rows };
+                f(&ParquetRow { batch: &batch, row, line: self.rows_read, offset })?;
             }
         }
         Ok(())

@@ -13,11 +13,8 @@ const CP1252_UNDEFINED: [u8; 5] = [0x81, 0x8D, 0x8F, 0x90, 0x9D];
 
 /// Decodes `bytes` from `encoding` into text.
 pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, FieldError> {
-    if bytes.is_ascii() {
-        // SAFETY-free fast path: ASCII is valid UTF-8.
-        return Ok(Cow::Borrowed(
-            std::str::from_utf8(bytes).expect("ASCII is UTF-8"),
-        ));
+    if encoding != Encoding::Utf8 && bytes.is_ascii() {
+        return Ok(Cow::Borrowed(std::str::from_utf8(bytes).expect("ASCII is UTF-8")));
     }
     match encoding {
         Encoding::Utf8 => match std::str::from_utf8(bytes) {
@@ -25,10 +22,7 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, FieldErr
             Err(e) => {
                 let bad = bytes[e.valid_up_to()];
                 Err(FieldError {
-                    reason: format!(
-                        "byte 0x{bad:02X} at position {} is not valid UTF-8",
-                        e.valid_up_to() + 1
-                    ),
+                    reason: format!("byte 0x{bad:02X} at position {} is not valid UTF-8", e.valid_up_to() + 1),
                     raw: String::from_utf8_lossy(bytes).into_owned(),
                 })
             }
@@ -37,11 +31,7 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, FieldErr
         Encoding::Windows1252 => {
             if let Some(pos) = bytes.iter().position(|b| CP1252_UNDEFINED.contains(b)) {
                 return Err(FieldError {
-                    reason: format!(
-                        "byte 0x{:02X} at position {} is not defined in Windows-1252",
-                        bytes[pos],
-                        pos + 1
-                    ),
+                    reason: format!("byte 0x{:02X} at position {} is not defined in Windows-1252", bytes[pos], pos + 1),
                     raw: String::from_utf8_lossy(bytes).into_owned(),
                 });
             }
@@ -58,15 +48,9 @@ mod tests {
     #[test]
     fn decodes_each_encoding() {
         assert_eq!(decode(b"caff\xe8", Encoding::Latin1).unwrap(), "caffè");
-        assert_eq!(
-            decode(b"caff\xe8 \x80", Encoding::Windows1252).unwrap(),
-            "caffè €"
-        );
+        assert_eq!(decode(b"caff\xe8 \x80", Encoding::Windows1252).unwrap(), "caffè €");
         assert_eq!(decode("caffè".as_bytes(), Encoding::Utf8).unwrap(), "caffè");
-        assert!(matches!(
-            decode(b"plain", Encoding::Utf8).unwrap(),
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(decode(b"plain", Encoding::Utf8).unwrap(), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -74,9 +58,6 @@ mod tests {
         let e = decode(b"caff\xe8", Encoding::Utf8).unwrap_err();
         assert_eq!(e.reason, "byte 0xE8 at position 5 is not valid UTF-8");
         let e = decode(b"a\x81b", Encoding::Windows1252).unwrap_err();
-        assert_eq!(
-            e.reason,
-            "byte 0x81 at position 2 is not defined in Windows-1252"
-        );
+        assert_eq!(e.reason, "byte 0x81 at position 2 is not defined in Windows-1252");
     }
 }
