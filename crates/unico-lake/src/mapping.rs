@@ -348,7 +348,7 @@ mod tests {
         assert!(err("[source]\ntimezone = \"Europe/Atlantis\"").contains("not an IANA zone"));
         assert!(err("[source]\ndecimal = \";\"").contains("decimal must be"));
         assert!(err("[source]\ndelimiter = \";;\"").contains("one ASCII character"));
-        assert!(err("[source]\ntimestamp_format = \"%Q\"").contains("not a valid strftime"));
+        assert!(err("[source]\ntimestamp_format = \"%d/%m/%\"").contains("not a valid strftime"));
         assert!(err("[source]\ndecimal = \",\"\nthousands = \",\"").contains("must differ"));
         assert!(err("[sauce]\nx = 1").contains("unknown field"));
     }
