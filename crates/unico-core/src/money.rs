@@ -92,7 +92,7 @@ pub enum AmountError {
 /// surrounding white space, the declared thousands separator between digits of the integer
 /// part, and an exponent-free decimal part of any length.
 pub fn parse_scaled(text: &str, format: DecimalFormat, scale: u32) -> Result<i64, AmountError> {
-    let mut bytes = text.trim().as_bytes();
+    let mut bytes = text.trim_ascii().as_bytes();
     if bytes.is_empty() {
         return Err(AmountError::Empty);
     }

@@ -29,7 +29,7 @@ impl TimestampParser {
     pub fn parse(&mut self, value: &Value<'_>) -> Result<(Timestamp, Date), String> {
         match value {
             Value::Text(t) => {
-                let t = t.trim();
+                let t = t.trim_ascii();
                 // Lines of one receipt share a timestamp: parse each distinct text once.
                 if let Some(last) = &self.last {
                     if self.last_text == t {

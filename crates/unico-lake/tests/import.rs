@@ -48,7 +48,13 @@ impl Env {
         p
     }
 
-    fn import_with(&self, dataset: Dataset, path: &Path, mapping: Mapping, max: Option<f64>) -> Result<ImportSummary, Error> {
+    fn import_with(
+        &self,
+        dataset: Dataset,
+        path: &Path,
+        mapping: Mapping,
+        max: Option<f64>,
+    ) -> Result<ImportSummary, Error> {
         let progress = |_| {};
         let options = ImportOptions {
             mapping,
@@ -87,7 +93,7 @@ impl Env {
                         discount_cents: b.column(9).as_primitive::<Int64Type>().value(i),
                         net_amount_cents: b.column(10).as_primitive::<Int64Type>().value(i),
                         channel: s(11),
-                        source_line: b.column(13).as_primitive::<Int64Type>().value(i),
+                        source_line: b.column(12).as_primitive::<Int64Type>().value(i),
                     });
                 }
                 Ok(())
@@ -251,7 +257,8 @@ fn iso_8859_1_decodes_every_byte() {
 fn every_rejection_reason_with_its_exact_line() {
     let env = Env::new();
     // Line numbers are physical lines: the quoted field on line 3 spans two lines.
-    let mut body = b"receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\n".to_vec();
+    let mut body =
+        b"receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\n".to_vec();
     body.extend_from_slice(b"R1,1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,1.00,store\n"); // 2 ok
     body.extend_from_slice(b"R1,2,2025-02-01 10:00:00,S1,C1,\"multi\nline\",1,1.00,0,1.00,store\n"); // 3-4 ok
     body.extend_from_slice(b",1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,1.00,store\n"); // 5 missing receipt_id
@@ -284,7 +291,8 @@ fn every_rejection_reason_with_its_exact_line() {
         (15, "net_amount", "missing_value"),
         (13, "receipt_id+line_no", "duplicate_line"),
     ];
-    let want: Vec<(u64, String, String)> = want.into_iter().map(|(l, c, r)| (l, c.to_string(), r.to_string())).collect();
+    let want: Vec<(u64, String, String)> =
+        want.into_iter().map(|(l, c, r)| (l, c.to_string(), r.to_string())).collect();
     assert_eq!(got, want);
     assert_eq!(s.rejected["missing_value"], 3);
     assert_eq!(s.rows_rejected(), 11);
@@ -338,7 +346,9 @@ fn a_file_the_mapping_cannot_read_is_refused_and_the_lake_stays_as_it_was() {
     assert!(e.to_string().contains("declare the file's encoding"), "{e}");
 
     // Every row rejected.
-    let e = env.import(Dataset::Receipts, "all.csv", "receipt_id,ts,store_id,sku,net_amount\nR1,never,S1,A,1\n", "").unwrap_err();
+    let e = env
+        .import(Dataset::Receipts, "all.csv", "receipt_id,ts,store_id,sku,net_amount\nR1,never,S1,A,1\n", "")
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnusableFile);
 
     assert_eq!(env.lines(), before);
@@ -362,8 +372,15 @@ fn too_many_rejects_publish_nothing() {
 #[test]
 fn unknown_stores_and_products_are_kept_with_a_warning() {
     let env = Env::new();
-    env.import(Dataset::Stores, "s.csv", "store_id,name,region,format\nS1,Milano 1,Lombardia,supermarket\n", "").unwrap();
-    env.import(Dataset::Products, "p.csv", "sku,name,category,unit_cost,list_price,durable\nA,Caffè,Coffee,2.10,3.49,no\n", "").unwrap();
+    env.import(Dataset::Stores, "s.csv", "store_id,name,region,format\nS1,Milano 1,Lombardia,supermarket\n", "")
+        .unwrap();
+    env.import(
+        Dataset::Products,
+        "p.csv",
+        "sku,name,category,unit_cost,list_price,durable\nA,Caffè,Coffee,2.10,3.49,no\n",
+        "",
+    )
+    .unwrap();
     let s = env.import(Dataset::Receipts, "r.csv", CANONICAL, "").unwrap();
     assert_eq!(s.rows_imported, 3);
     assert_eq!(s.warnings.get("unknown_store"), Some(&1)); // S2
@@ -374,12 +391,24 @@ fn unknown_stores_and_products_are_kept_with_a_warning() {
 fn master_data_upserts_by_key_and_rejects_repeats_within_a_file() {
     let env = Env::new();
     let s = env
-        .import(Dataset::Products, "p1.csv", "sku,name,unit_cost,list_price,durable\nA,Coffee,2.10,3.49,no\nB,Kettle,10,19.90,yes\nA,Coffee 2,1,1,no\n", "")
+        .import(
+            Dataset::Products,
+            "p1.csv",
+            "sku,name,unit_cost,list_price,durable\nA,Coffee,2.10,3.49,no\nB,Kettle,10,19.90,yes\nA,Coffee 2,1,1,no\n",
+            "",
+        )
         .unwrap();
     assert_eq!((s.rows_imported, s.rows_rejected()), (2, 1));
     assert_eq!(env.rejects(&s)[0].0, 4);
     assert_eq!(env.rejects(&s)[0].2, "duplicate_key");
-    let s = env.import(Dataset::Products, "p2.csv", "sku,name,unit_cost,list_price,durable\nA,Coffee,2.10,3.59,no\nB,Kettle,10,19.90,yes\nC,Tea,1,2,\n", "").unwrap();
+    let s = env
+        .import(
+            Dataset::Products,
+            "p2.csv",
+            "sku,name,unit_cost,list_price,durable\nA,Coffee,2.10,3.59,no\nB,Kettle,10,19.90,yes\nC,Tea,1,2,\n",
+            "",
+        )
+        .unwrap();
     assert_eq!((s.rows_imported, s.rows_updated, s.rows_already_in_lake), (1, 1, 1));
     let skus = read::string_column_set(&env.lake, Dataset::Products, "sku").unwrap();
     assert_eq!(skus.len(), 3);

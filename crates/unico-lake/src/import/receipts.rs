@@ -97,7 +97,6 @@ struct MonthBatch {
     discount: Int64Builder,
     net_amount: Int64Builder,
     channel: StringBuilder,
-    import_id: StringBuilder,
     source_line: Int64Builder,
     rows: usize,
 }
@@ -120,7 +119,6 @@ impl MonthBatch {
             discount: Int64Builder::with_capacity(N),
             net_amount: Int64Builder::with_capacity(N),
             channel: s(),
-            import_id: s(),
             source_line: Int64Builder::with_capacity(N),
             rows: 0,
         }
@@ -141,7 +139,6 @@ impl MonthBatch {
             Arc::new(self.discount.finish()),
             Arc::new(self.net_amount.finish()),
             Arc::new(self.channel.finish()),
-            Arc::new(self.import_id.finish()),
             Arc::new(self.source_line.finish()),
         ];
         RecordBatch::try_new(receipt_lines_schema(), cols).expect("builders match the schema")
@@ -182,7 +179,7 @@ fn field<'r>(row: &'r dyn Row, index: usize, column: &'static str) -> Result<Val
 /// The trimmed text of a value, borrowed when the source's was.
 fn text_of<'v>(v: &'v Value<'_>) -> Cow<'v, str> {
     match v {
-        Value::Text(t) => Cow::Borrowed(t.trim()),
+        Value::Text(t) => Cow::Borrowed(t.trim_ascii()),
         other => Cow::Owned(other.display()),
     }
 }
@@ -354,7 +351,7 @@ impl<'s> Worker<'s> {
         }
         let ids = batch.column(0).as_string::<i32>();
         let nos = batch.column(1).as_primitive::<Int32Type>();
-        let lines = batch.column(13).as_primitive::<Int64Type>();
+        let lines = batch.column(12).as_primitive::<Int64Type>();
         let kw = state.keys.as_mut().expect("created above");
         for i in 0..batch.num_rows() {
             let mut rec = [0u8; 24];
@@ -508,7 +505,6 @@ impl<'s> Worker<'s> {
         b.discount.append_value(discount);
         b.net_amount.append_value(net_amount);
         b.channel.append_value(channel.as_str());
-        b.import_id.append_value(&self.shared.import_id);
         b.source_line.append_value(row.line() as i64);
         b.rows += 1;
         Ok(Some(month))
@@ -698,40 +694,49 @@ fn pass1_csv(
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<csv::ByteRecord>>(WORKERS * 4);
     let (result_tx, result_rx) = crossbeam_channel::unbounded::<(u64, Vec<RejectRow>)>();
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> Result<(), Error> {
-            let mut seq = 0u64;
-            loop {
-                let mut chunk = recycle_rx.try_recv().unwrap_or_default();
-                let more = source.read_chunk(&mut chunk, CHUNK_ROWS, keep_together)?;
-                if let Some(last) = chunk.last().and_then(|r| r.position()) {
-                    progress(Progress { phase: Phase::Reading, done: last.byte(), total: total_bytes });
+        let reader = std::thread::Builder::new().name("import-reader".into()).spawn_scoped(
+            scope,
+            move || -> Result<(), Error> {
+                let mut seq = 0u64;
+                loop {
+                    let mut chunk = recycle_rx.try_recv().unwrap_or_default();
+                    let more = source.read_chunk(&mut chunk, CHUNK_ROWS, keep_together)?;
+                    if let Some(last) = chunk.last().and_then(|r| r.position()) {
+                        progress(Progress { phase: Phase::Reading, done: last.byte(), total: total_bytes });
+                    }
+                    if !chunk.is_empty() && chunk_tx.send((seq, chunk)).is_err() {
+                        return Ok(()); // the workers stopped; their error says why
+                    }
+                    seq += 1;
+                    if !more {
+                        return Ok(());
+                    }
                 }
-                if !chunk.is_empty() && chunk_tx.send((seq, chunk)).is_err() {
-                    return Ok(()); // the workers stopped; their error says why
-                }
-                seq += 1;
-                if !more {
-                    return Ok(());
-                }
-            }
-        });
+            },
+        );
+        let reader = reader.map_err(|e| Error::io("cannot start the reader thread", e))?;
         let mut workers = Vec::new();
         for index in 0..WORKERS {
             let (chunk_rx, result_tx, recycle_tx) = (chunk_rx.clone(), result_tx.clone(), recycle_tx.clone());
-            workers.push(scope.spawn(move || -> Result<WorkerOut, Error> {
-                let mut worker = Worker::new(shared, index);
-                for (seq, chunk) in chunk_rx {
-                    worker.start_chunk();
-                    for record in &chunk {
-                        worker.process(&shape.row(record))?;
-                    }
-                    if result_tx.send((seq, std::mem::take(&mut worker.rejects))).is_err() {
-                        return Err(Error::new(ErrorKind::Internal, "the import stopped"));
-                    }
-                    let _ = recycle_tx.try_send(chunk);
-                }
-                worker.finish()
-            }));
+            let worker = std::thread::Builder::new().name(format!("import-worker-{index}"));
+            workers.push(
+                worker
+                    .spawn_scoped(scope, move || -> Result<WorkerOut, Error> {
+                        let mut worker = Worker::new(shared, index);
+                        for (seq, chunk) in chunk_rx {
+                            worker.start_chunk();
+                            for record in &chunk {
+                                worker.process(&shape.row(record))?;
+                            }
+                            if result_tx.send((seq, std::mem::take(&mut worker.rejects))).is_err() {
+                                return Err(Error::new(ErrorKind::Internal, "the import stopped"));
+                            }
+                            let _ = recycle_tx.try_send(chunk);
+                        }
+                        worker.finish()
+                    })
+                    .map_err(|e| Error::io("cannot start a worker thread", e))?,
+            );
         }
         drop((chunk_rx, result_tx, recycle_tx));
         // Rejects in file order: hold early chunks until the ones before them arrive.
@@ -786,25 +791,31 @@ fn pass2(
     let results: Vec<Result<Vec<(usize, MonthOutcome)>, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..WORKERS.min(months.len()).max(1))
             .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, MonthOutcome)>, Error> {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some((month, files)) = months.get(i) else { return Ok(out) };
-                        out.push((i, dedupe_month(lake, *month, files)?));
-                        let d = done.fetch_add(1, Ordering::SeqCst) as u64;
-                        (options.progress)(Progress {
-                            phase: Phase::Deduplicating,
-                            done: d,
-                            total: months.len() as u64,
-                        });
-                    }
-                })
+                std::thread::Builder::new().name("import-dedupe".into()).spawn_scoped(
+                    scope,
+                    || -> Result<Vec<(usize, MonthOutcome)>, Error> {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            let Some((month, files)) = months.get(i) else { return Ok(out) };
+                            out.push((i, dedupe_month(lake, *month, files)?));
+                            let d = done.fetch_add(1, Ordering::SeqCst) as u64;
+                            (options.progress)(Progress {
+                                phase: Phase::Deduplicating,
+                                done: d,
+                                total: months.len() as u64,
+                            });
+                        }
+                    },
+                )
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::new(ErrorKind::Internal, "a dedupe thread panicked"))))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(Error::new(ErrorKind::Internal, "a dedupe thread panicked"))),
+                Err(e) => Err(Error::io("cannot start a dedupe thread", e)),
+            })
             .collect()
     });
     let mut slots: Vec<Option<MonthOutcome>> = (0..months.len()).map(|_| None).collect();

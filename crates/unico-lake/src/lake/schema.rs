@@ -2,14 +2,15 @@
 //!
 //! Money columns are integer cents and say so in their name; `ts` is an exact instant in
 //! UTC, `local_date` the calendar day in the chain's zone (what "per day" KPIs group by).
-//! `customer_key` is null for purchases without a card. `import_id` and `source_line` say
-//! which import and which line of its file every row came from.
+//! `customer_key` is null for purchases without a card. `source_line` is the line of the
+//! imported file a row came from; the import is named by the part file
+//! (`part-<import-id>-<n>.parquet`, which DuckDB shows with `filename = true`).
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::{Arc, LazyLock};
 
 /// Column names of `receipt_lines`, in order.
-pub const RECEIPT_LINES_SCHEMA_FIELDS: [&str; 14] = [
+pub const RECEIPT_LINES_SCHEMA_FIELDS: [&str; 13] = [
     "receipt_id",
     "line_no",
     "ts",
@@ -22,7 +23,6 @@ pub const RECEIPT_LINES_SCHEMA_FIELDS: [&str; 14] = [
     "discount_cents",
     "net_amount_cents",
     "channel",
-    "import_id",
     "source_line",
 ];
 
@@ -54,7 +54,6 @@ static RECEIPT_LINES: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("discount_cents", DataType::Int64, false),
         Field::new("net_amount_cents", DataType::Int64, false),
         Field::new("channel", DataType::Utf8, false),
-        Field::new("import_id", DataType::Utf8, false),
         Field::new("source_line", DataType::Int64, false),
     ]))
 });

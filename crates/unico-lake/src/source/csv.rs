@@ -66,6 +66,9 @@ impl CsvSource {
 /// A view of one CSV record as a [`Row`].
 pub struct CsvRow<'a> {
     record: &'a csv::ByteRecord,
+    /// The record's field bytes as text when the file is UTF-8 and all of them are valid:
+    /// one validation per record instead of one per field.
+    text: Option<&'a str>,
     expected: usize,
     encoding: Encoding,
     delimiter: u8,
@@ -82,7 +85,11 @@ pub struct CsvShape {
 impl CsvShape {
     /// A row view of `record`.
     pub fn row<'a>(&self, record: &'a csv::ByteRecord) -> CsvRow<'a> {
-        CsvRow { record, expected: self.expected, encoding: self.encoding, delimiter: self.delimiter }
+        let text = match self.encoding {
+            Encoding::Utf8 => std::str::from_utf8(record.as_slice()).ok(),
+            _ => None,
+        };
+        CsvRow { record, text, expected: self.expected, encoding: self.encoding, delimiter: self.delimiter }
     }
 }
 
@@ -94,6 +101,11 @@ impl Row for CsvRow<'_> {
         self.record.len()
     }
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
+        // `str::get` refuses a range that is not on character boundaries, so a field is
+        // taken from the validated text only when it is valid UTF-8 on its own.
+        if let Some(field) = self.text.zip(self.record.range(index)).and_then(|(t, r)| t.get(r)) {
+            return Ok(Value::Text(std::borrow::Cow::Borrowed(field)));
+        }
         match self.record.get(index) {
             None => Ok(Value::Null),
             Some(bytes) => decode(bytes, self.encoding).map(Value::Text),
@@ -182,7 +194,7 @@ impl Source for CsvSource {
         let expected = self.columns.len();
         let (encoding, delimiter) = (self.encoding, self.delimiter);
         if let Some(first) = self.first.take() {
-            f(&CsvRow { record: &first, expected, encoding, delimiter })?;
+            f(&self.shape().row(&first))?;
         }
         let mut record = csv::ByteRecord::new();
         loop {
@@ -192,7 +204,7 @@ impl Source for CsvSource {
                     if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
                         continue;
                     }
-                    f(&CsvRow { record: &record, expected, encoding, delimiter })?;
+                    f(&CsvShape { expected, encoding, delimiter }.row(&record))?;
                 }
                 Ok(false) => return Ok(()),
                 Err(e) => {

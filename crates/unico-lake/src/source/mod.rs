@@ -42,7 +42,7 @@ impl Value<'_> {
     pub fn is_blank(&self) -> bool {
         match self {
             Value::Null => true,
-            Value::Text(t) => t.trim().is_empty(),
+            Value::Text(t) => t.trim_ascii().is_empty(),
             _ => false,
         }
     }

@@ -1,0 +1,21 @@
+"""Run a command as a child process and report its wall time and peak memory.
+
+Used by every benchmark so that Unico and the tool a user would otherwise pick are measured
+the same way, side by side, in one run.
+"""
+import os
+import subprocess
+import time
+
+
+def run(cmd, env=None, cwd=None, quiet=True):
+    """Runs `cmd` (a list) and returns (seconds, peak_rss_mib). Raises on failure."""
+    start = time.monotonic()
+    out = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err}")
+    return seconds, usage.ru_maxrss / 1024.0
