@@ -516,3 +516,55 @@ fn large_files_are_split_across_workers_without_losing_order_or_receipts() {
     let again = env.import(Dataset::Receipts, "big.csv", &body, "").unwrap();
     assert_eq!((again.rows_imported, again.rows_already_in_lake), (0, 48_000 - 12));
 }
+
+#[test]
+fn a_file_not_sorted_by_time_is_compacted_and_deduplicated_across_parts() {
+    // 40 months in round-robin order and enough rows that each worker must close parts
+    // (more months than it keeps open) and pass 2 must merge them; duplicates placed far
+    // apart land in different parts.
+    let env = Env::new();
+    let months = 40usize;
+    let receipts = 150_000usize;
+    let mut body = String::with_capacity(receipts * 4 * 48);
+    body.push_str("receipt_id,line_no,ts,store_id,sku,net_amount\n");
+    for r in 0..receipts {
+        let m = r % months;
+        let (y, mo) = (2022 + m / 12, 1 + m % 12);
+        for l in 1..=4 {
+            body.push_str(&format!("R{r},{l},{y}-{mo:02}-15 10:00:00,S1,A,1.00\n"));
+        }
+    }
+    // Three repeats of early lines at the very end.
+    body.push_str(
+        "R0,1,2022-01-15 10:00:00,S1,A,1.00\nR1,2,2022-02-15 10:00:00,S1,A,1.00\nR40,3,2022-01-15 10:00:00,S1,A,1.00\n",
+    );
+    let s = env.import(Dataset::Receipts, "shuffled.csv", &body, "").unwrap();
+    assert_eq!(s.rows_read as usize, receipts * 4 + 3);
+    assert_eq!(s.rows_imported as usize, receipts * 4);
+    let dups: Vec<(u64, String)> = env.rejects(&s).into_iter().map(|r| (r.0, r.2)).collect();
+    let last = (receipts * 4 + 1) as u64;
+    assert_eq!(
+        dups,
+        vec![
+            (last + 1, "duplicate_line".to_string()),
+            (last + 2, "duplicate_line".to_string()),
+            (last + 3, "duplicate_line".to_string())
+        ]
+    );
+    // At most one part per worker and month; months a worker had to reopen were merged.
+    let files = env.lake.parquet_files(Dataset::Receipts).unwrap();
+    let mut per_month = std::collections::BTreeMap::<String, usize>::new();
+    for f in &files {
+        *per_month.entry(f.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned()).or_default() += 1;
+    }
+    assert_eq!(per_month.len(), months);
+    assert!(per_month.values().all(|n| *n <= 2), "{per_month:?}");
+    let merged = files
+        .iter()
+        .filter(|f| f.file_name().unwrap().to_string_lossy() == format!("part-{}.parquet", s.import_id))
+        .count();
+    assert!(merged > 0, "some month was merged: {files:?}");
+    let again = env.import(Dataset::Receipts, "shuffled.csv", &body, "").unwrap();
+    assert_eq!(again.rows_imported, 0);
+    assert_eq!(again.rows_already_in_lake as usize, receipts * 4 + 3);
+}

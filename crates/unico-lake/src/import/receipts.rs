@@ -44,6 +44,10 @@ const BATCH_ROWS: usize = 64 * 1024;
 const BATCH_BUDGET_ROWS: usize = 256 * 1024;
 /// Rows a worker may hold in unfinished Parquet row groups, all months together.
 const ROW_GROUP_BUDGET_ROWS: usize = 1024 * 1024;
+/// Parquet files a worker keeps open at once: each holds encoders and page buffers, so a file
+/// spanning ten years must not open 120 of them. The least recently used is closed; if its
+/// month comes back, it gets a new part.
+const MAX_OPEN_PARTS: usize = 16;
 const WORKERS: usize = 2;
 
 type FastSet = HashSet<String, foldhash::fast::RandomState>;
@@ -242,7 +246,10 @@ struct MonthState {
     /// (line key, source line) of every kept row, in part order: pass 2 reads this instead
     /// of decoding the part's receipt ids again.
     keys: Option<std::io::BufWriter<std::fs::File>>,
-    keys_path: PathBuf,
+    /// Parts of this month this worker has closed so far (names the next one).
+    parts: usize,
+    /// When the open part was last written to (for closing the least recently used).
+    last_used: u64,
 }
 
 /// Validates rows and writes its own Parquet part per month.
@@ -256,6 +263,9 @@ struct Worker<'s> {
     rows_read: u64,
     /// Rows in Arrow batches not yet encoded, all months together.
     batched_rows: usize,
+    /// Closed parts: (month, Parquet part, its key file).
+    closed: Vec<(Month, PathBuf, PathBuf)>,
+    clock: u64,
     last_receipt: String,
     next_line_no: i32,
     rejects: Vec<RejectRow>,
@@ -281,6 +291,8 @@ impl<'s> Worker<'s> {
             warnings: BTreeMap::new(),
             rows_read: 0,
             batched_rows: 0,
+            closed: Vec::new(),
+            clock: 0,
             last_receipt: String::new(),
             next_line_no: 0,
             rejects: Vec::new(),
@@ -338,17 +350,56 @@ impl<'s> Worker<'s> {
         }
     }
 
-    fn flush(&mut self, month: Month) -> Result<(), Error> {
-        let state = self.months.get_mut(&month).expect("present");
-        if state.batch.rows == 0 {
+    fn part_paths(&self, month: Month, part: usize) -> (PathBuf, PathBuf) {
+        let name = format!("part-{}-{}-{part}.parquet", self.shared.import_id, self.index);
+        let data = self.shared.draft_dir.join(month.dir_name()).join(name);
+        let keys = self.shared.keys_dir.join(format!("{month}-{}-{part}.keys", self.index));
+        (data, keys)
+    }
+
+    /// Finishes the open part of `month`, if any.
+    fn close_part(&mut self, month: Month) -> Result<(), Error> {
+        let (a, b) = {
+            let s = &self.months[&month];
+            (s.writer.is_some(), s.parts)
+        };
+        if !a {
             return Ok(());
         }
+        let (_, keys_path) = self.part_paths(month, b);
+        let state = self.months.get_mut(&month).expect("present");
+        let (w, mut k) = (state.writer.take().expect("open"), state.keys.take().expect("open with its writer"));
+        state.parts += 1;
+        std::io::Write::flush(&mut k).map_err(|e| Error::io(keys_path.display(), e))?;
+        let (path, _) = w.finish()?;
+        self.closed.push((month, path, keys_path));
+        Ok(())
+    }
+
+    fn flush(&mut self, month: Month) -> Result<(), Error> {
+        if self.months[&month].batch.rows == 0 {
+            return Ok(());
+        }
+        if self.months[&month].writer.is_none() {
+            let open = self.months.values().filter(|s| s.writer.is_some()).count();
+            if open >= MAX_OPEN_PARTS {
+                let lru = self.months.iter().filter(|(_, s)| s.writer.is_some()).min_by_key(|(_, s)| s.last_used);
+                if let Some((&m, _)) = lru {
+                    self.close_part(m)?;
+                }
+            }
+            let (data, keys) = self.part_paths(month, self.months[&month].parts);
+            let f = std::fs::File::create(&keys).map_err(|e| Error::io(keys.display(), e))?;
+            let state = self.months.get_mut(&month).expect("present");
+            state.keys = Some(std::io::BufWriter::with_capacity(1 << 16, f));
+            state.writer = Some(PartitionWriter::create(&data, receipt_lines_schema())?);
+        }
+        self.clock += 1;
+        let keys_path = self.part_paths(month, self.months[&month].parts).1;
+        let state = self.months.get_mut(&month).expect("present");
+        state.last_used = self.clock;
         self.batched_rows -= state.batch.rows;
         let batch = state.batch.finish();
-        if state.keys.is_none() {
-            let f = std::fs::File::create(&state.keys_path).map_err(|e| Error::io(state.keys_path.display(), e))?;
-            state.keys = Some(std::io::BufWriter::with_capacity(1 << 16, f));
-        }
         let ids = batch.column(0).as_string::<i32>();
         let nos = batch.column(1).as_primitive::<Int32Type>();
         let lines = batch.column(12).as_primitive::<Int64Type>();
@@ -357,28 +408,18 @@ impl<'s> Worker<'s> {
             let mut rec = [0u8; 24];
             rec[..16].copy_from_slice(&line_key(ids.value(i), nos.value(i)).to_le_bytes());
             rec[16..].copy_from_slice(&(lines.value(i) as u64).to_le_bytes());
-            std::io::Write::write_all(kw, &rec).map_err(|e| Error::io(state.keys_path.display(), e))?;
+            std::io::Write::write_all(kw, &rec).map_err(|e| Error::io(keys_path.display(), e))?;
         }
-        if state.writer.is_none() {
-            let name = format!("part-{}-{}.parquet", self.shared.import_id, self.index);
-            let path = self.shared.draft_dir.join(month.dir_name()).join(name);
-            state.writer = Some(PartitionWriter::create(&path, receipt_lines_schema())?);
-        }
-        state.writer.as_mut().expect("created above").write(&batch)
+        state.writer.as_mut().expect("opened above").write(&batch)
     }
 
     fn finish(mut self) -> Result<WorkerOut, Error> {
         let months: Vec<Month> = self.months.keys().copied().collect();
-        let mut files = Vec::new();
         for m in months {
             self.flush(m)?;
-            let state = self.months.get_mut(&m).expect("present");
-            if let (Some(w), Some(mut k)) = (state.writer.take(), state.keys.take()) {
-                std::io::Write::flush(&mut k).map_err(|e| Error::io(state.keys_path.display(), e))?;
-                files.push((m, w.finish()?.0, state.keys_path.clone()));
-            }
+            self.close_part(m)?;
         }
-        Ok(WorkerOut { files, warnings: self.warnings, rows_read: self.rows_read })
+        Ok(WorkerOut { files: self.closed, warnings: self.warnings, rows_read: self.rows_read })
     }
 
     fn validate(&mut self, row: &dyn Row) -> Result<Option<Month>, Rejection> {
@@ -473,12 +514,12 @@ impl<'s> Worker<'s> {
             *self.warnings.entry("unknown_product".into()).or_default() += 1;
         }
         let month = Month::of(local_date);
-        let (keys_dir, index) = (&self.shared.keys_dir, self.index);
         let state = self.months.entry(month).or_insert_with(|| MonthState {
             batch: MonthBatch::new(),
             writer: None,
             keys: None,
-            keys_path: keys_dir.join(format!("{month}-{index}.keys")),
+            parts: 0,
+            last_used: 0,
         });
         let b = &mut state.batch;
         b.receipt_id.append_value(&*receipt_id);
@@ -617,7 +658,7 @@ pub(super) fn import(
 
     // Pass 2: deduplicate, two months at a time.
     let months: Vec<(Month, Vec<(PathBuf, PathBuf)>)> = by_month.into_iter().collect();
-    let outcomes = pass2(lake, &months, options).and_then(|o| {
+    let outcomes = pass2(lake, import_id, &months, options).and_then(|o| {
         std::fs::remove_dir_all(&keys_dir).map_err(|e| Error::io(keys_dir.display(), e))?;
         Ok(o)
     });
@@ -783,6 +824,7 @@ struct MonthOutcome {
 
 fn pass2(
     lake: &Lake,
+    import_id: &str,
     months: &[(Month, Vec<(PathBuf, PathBuf)>)],
     options: &ImportOptions<'_>,
 ) -> Result<Vec<MonthOutcome>, Error> {
@@ -798,7 +840,7 @@ fn pass2(
                         loop {
                             let i = next.fetch_add(1, Ordering::SeqCst);
                             let Some((month, files)) = months.get(i) else { return Ok(out) };
-                            out.push((i, dedupe_month(lake, *month, files)?));
+                            out.push((i, dedupe_month(lake, *month, files, import_id)?));
                             let d = done.fetch_add(1, Ordering::SeqCst) as u64;
                             (options.progress)(Progress {
                                 phase: Phase::Deduplicating,
@@ -836,7 +878,12 @@ fn num_rows(path: &Path) -> usize {
 }
 
 /// Deduplicates one month's new parts against the lake and against themselves.
-fn dedupe_month(lake: &Lake, month: Month, new_files: &[(PathBuf, PathBuf)]) -> Result<MonthOutcome, Error> {
+fn dedupe_month(
+    lake: &Lake,
+    month: Month,
+    new_files: &[(PathBuf, PathBuf)],
+    import_id: &str,
+) -> Result<MonthOutcome, Error> {
     let existing = lake.month_files(month)?;
     let capacity: usize = existing.iter().chain(new_files.iter().map(|(p, _)| p)).map(|p| num_rows(p)).sum();
     // 0 marks a key already in the lake; otherwise the first source line that brought it.
@@ -868,66 +915,79 @@ fn dedupe_month(lake: &Lake, month: Month, new_files: &[(PathBuf, PathBuf)]) -> 
         rows.push(keys);
     }
     let mut outcome = MonthOutcome { kept: 0, already: 0, rejects: Vec::new() };
-    for ((f, _), keys) in new_files.iter().zip(&rows) {
+    let mut keeps: Vec<Vec<bool>> = Vec::with_capacity(rows.len());
+    for keys in &rows {
         let keep: Vec<bool> = keys.iter().map(|(k, line)| seen[k] == *line).collect();
-        let kept = keep.iter().filter(|k| **k).count() as u64;
-        outcome.kept += kept;
+        outcome.kept += keep.iter().filter(|k| **k).count() as u64;
         outcome.already += keys.iter().filter(|(k, _)| seen[k] == 0).count() as u64;
-        if kept == keys.len() as u64 {
-            continue;
-        }
-        // Something was dropped: report repeats, then rewrite the part without the dropped rows.
-        let tmp = f.with_extension("parquet.tmp");
-        let mut writer = if kept > 0 { Some(PartitionWriter::create(&tmp, receipt_lines_schema())?) } else { None };
-        let mut offset = 0usize;
-        read::for_each_batch(f, &[], |batch| {
-            let n = batch.num_rows();
-            let ids = batch.column(0).as_string::<i32>();
-            let nos = batch.column(1).as_primitive::<Int32Type>();
-            let skus = batch.column(6).as_string::<i32>();
-            let nets = batch.column(10).as_primitive::<Int64Type>();
-            for i in 0..n {
-                let (key, line) = keys[offset + i];
-                let first = seen[&key];
-                if first != 0 && first != line {
-                    outcome.rejects.push(RejectRow {
-                        line,
-                        column: "receipt_id+line_no",
-                        value: format!("{}/{}", ids.value(i), nos.value(i)),
-                        reason: Reason::DuplicateLine,
-                        message: format!("same receipt_id and line_no as line {first}"),
-                        record: format!(
-                            "receipt_id={} line_no={} sku={} net_amount_cents={}",
-                            ids.value(i),
-                            nos.value(i),
-                            skus.value(i),
-                            nets.value(i)
-                        ),
-                    });
+        keeps.push(keep);
+    }
+    // A file not sorted by time leaves many small parts per month (see MAX_OPEN_PARTS):
+    // merge them into one. Otherwise rewrite only the parts that dropped rows.
+    let month_dir = new_files[0].0.parent().expect("parts live in a month folder").to_path_buf();
+    let groups: Vec<(Vec<usize>, PathBuf)> = if new_files.len() > WORKERS {
+        vec![((0..new_files.len()).collect(), month_dir.join(format!("part-{import_id}.parquet")))]
+    } else {
+        (0..new_files.len())
+            .filter(|&i| keeps[i].iter().any(|k| !k))
+            .map(|i| (vec![i], new_files[i].0.clone()))
+            .collect()
+    };
+    for (members, output) in groups {
+        let tmp = output.with_extension("parquet.tmp");
+        let mut writer: Option<PartitionWriter> = None;
+        for &i in &members {
+            let (file, keys, keep) = (&new_files[i].0, &rows[i], &keeps[i]);
+            let mut offset = 0usize;
+            read::for_each_batch(file, &[], |batch| {
+                let n = batch.num_rows();
+                let ids = batch.column(0).as_string::<i32>();
+                let nos = batch.column(1).as_primitive::<Int32Type>();
+                let skus = batch.column(6).as_string::<i32>();
+                let nets = batch.column(10).as_primitive::<Int64Type>();
+                for j in 0..n {
+                    let (key, line) = keys[offset + j];
+                    let first = seen[&key];
+                    if first != 0 && first != line {
+                        outcome.rejects.push(RejectRow {
+                            line,
+                            column: "receipt_id+line_no",
+                            value: format!("{}/{}", ids.value(j), nos.value(j)),
+                            reason: Reason::DuplicateLine,
+                            message: format!("same receipt_id and line_no as line {first}"),
+                            record: format!(
+                                "receipt_id={} line_no={} sku={} net_amount_cents={}",
+                                ids.value(j),
+                                nos.value(j),
+                                skus.value(j),
+                                nets.value(j)
+                            ),
+                        });
+                    }
                 }
-            }
-            if let Some(w) = writer.as_mut() {
                 let mask = BooleanArray::from(keep[offset..offset + n].to_vec());
+                offset += n;
                 let filtered = arrow_select::filter::filter_record_batch(&batch, &mask)
                     .map_err(|e| Error::parquet("filtering duplicates", e))?;
-                w.write(&filtered)?;
-            }
-            offset += n;
-            Ok(())
-        })?;
-        match writer {
-            Some(w) => {
-                w.finish()?;
-                std::fs::rename(&tmp, f).map_err(|e| Error::io(f.display(), e))?;
-            }
-            None => {
-                std::fs::remove_file(f).map_err(|e| Error::io(f.display(), e))?;
-                if let Some(dir) = f.parent() {
-                    let _ = std::fs::remove_dir(dir); // only succeeds when empty
+                if filtered.num_rows() > 0 {
+                    if writer.is_none() {
+                        writer = Some(PartitionWriter::create(&tmp, receipt_lines_schema())?);
+                    }
+                    writer.as_mut().expect("created above").write(&filtered)?;
                 }
-            }
+                Ok(())
+            })?;
+        }
+        for &i in &members {
+            let file = &new_files[i].0;
+            std::fs::remove_file(file).map_err(|e| Error::io(file.display(), e))?;
+        }
+        if let Some(w) = writer {
+            w.finish()?;
+            std::fs::rename(&tmp, &output).map_err(|e| Error::io(output.display(), e))?;
         }
     }
+    let _ = std::fs::remove_dir(&month_dir); // only succeeds when nothing was kept
     Ok(outcome)
 }
 
