@@ -91,6 +91,14 @@ pub(crate) struct Product {
     pub durable: bool,
     /// Relative popularity within its category (Zipf-like).
     pub weight: f64,
+    category_index: usize,
+}
+
+impl Product {
+    /// The category's index in [`categories`].
+    pub fn category_index(&self) -> usize {
+        self.category_index
+    }
 }
 
 /// Categories flattened: (department, category, margin, price, durable).
@@ -127,6 +135,7 @@ pub(crate) fn build(n: usize, rng: &mut ChaCha8Rng) -> (Vec<Product>, Vec<Vec<us
             unit_cost_cents: cost,
             durable,
             weight: 1.0 / (rank as f64).powf(0.9),
+            category_index: ci,
         });
         by_cat[ci].push(i);
     }

@@ -9,12 +9,23 @@
 //! yearly seasonality, non-members who never show a card, and people registered twice with
 //! two cards and different spellings. Everything planted is written to `truth/`.
 //!
+//! Read in this order: [`world`](World) (the chain and its people), `shop` (one person's
+//! visits and baskets, and how they react to offers), [`generate`] (files), [`replay`]
+//! (a period with offers next to the same period without them).
+//!
 //! Generation streams person by person, so memory does not grow with the number of lines,
-//! and the same seed gives the same files byte for byte.
+//! and the same seed gives the same files byte for byte. This crate never depends on the
+//! model or the offer engine: it is the judge of both.
 #![warn(missing_docs)]
 
 mod catalogue;
 mod chain;
 mod people;
+mod replay;
+mod shop;
+mod world;
 
-pub use chain::{ChainConfig, GenerateSummary, generate};
+pub use chain::{GenerateSummary, RECEIPTS_HEADER, generate, write_receipt_csv};
+pub use replay::{OfferOutcome, PersonOutcome, Replay, replay};
+pub use shop::{Offer, OfferValue, SimLine, SimReceipt, Target};
+pub use world::{ChainConfig, World};

@@ -325,6 +325,16 @@ fn fold(s: &str) -> String {
         .collect()
 }
 
+/// A street written the short way a clerk would type it.
+fn abbreviate(street: &str) -> String {
+    for (long, short) in [("Via ", "V. "), ("Viale ", "V.le "), ("Corso ", "C.so "), ("Piazza ", "P.za ")] {
+        if let Some(rest) = street.strip_prefix(long) {
+            return format!("{short}{rest}");
+        }
+    }
+    street.to_uppercase()
+}
+
 /// The person's master record(s): one per card, the second with the kind of variation a
 /// second registration at another store produces.
 pub(crate) fn master_records(person: &Person, start: jiff::civil::Date, rng: &mut ChaCha8Rng) -> Vec<MasterRecord> {
@@ -368,11 +378,11 @@ pub(crate) fn master_records(person: &Person, start: jiff::civil::Date, rng: &mu
         out.push(MasterRecord {
             card: card.clone(),
             first_name: if variant == 0 { fold(&first).to_uppercase() } else { first.clone() },
-            last_name: if variant == 1 { fold(&last) } else { last.to_uppercase() },
+            last_name: if variant == 1 { fold(&last).to_lowercase() } else { last.to_uppercase() },
             email: if variant == 2 { email.to_uppercase() } else { email.clone() },
             phone: format!("+39 {}-{}-{}", &mobile[..3], &mobile[3..6], &mobile[6..]),
             birth_date: birth,
-            address: street.replace("Via ", "V. "),
+            address: abbreviate(&street),
             postcode: postcode.into(),
             city: city.to_uppercase(),
             registered_at: registered

@@ -1,0 +1,256 @@
+//! The generated chain has the properties the simulator plants, and replays are consistent.
+
+use std::collections::HashMap;
+use std::path::Path;
+use unico_sim::{ChainConfig, Offer, OfferValue, Target, World, generate, replay};
+
+fn config(seed: u64) -> ChainConfig {
+    ChainConfig { customers: 3_000, stores: 6, products: 900, days: 365, start: jiff::civil::date(2025, 1, 1), seed }
+}
+
+fn rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| h.iter().zip(rec.unwrap().iter()).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = ChainConfig { customers: 300, days: 120, ..config(9) };
+    generate(&small, &tmp.path().join("a"), &|_, _| {}).unwrap();
+    generate(&small, &tmp.path().join("b"), &|_, _| {}).unwrap();
+    generate(&ChainConfig { seed: 10, ..small.clone() }, &tmp.path().join("c"), &|_, _| {}).unwrap();
+    for f in [
+        "receipts.csv",
+        "customers.csv",
+        "products.csv",
+        "stores.csv",
+        "truth/people.csv",
+        "truth/cycles.csv",
+        "truth/params.json",
+    ] {
+        let a = std::fs::read(tmp.path().join("a").join(f)).unwrap();
+        assert_eq!(a, std::fs::read(tmp.path().join("b").join(f)).unwrap(), "{f}");
+    }
+    assert_ne!(
+        std::fs::read(tmp.path().join("a/receipts.csv")).unwrap(),
+        std::fs::read(tmp.path().join("c/receipts.csv")).unwrap()
+    );
+}
+
+#[test]
+fn planted_properties_are_in_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let summary = generate(&config(42), out, &|_, _| {}).unwrap();
+
+    // 10–40% of receipts without a card, as real chains have.
+    let no_card = summary.receipts_without_card as f64 / summary.receipts as f64;
+    assert!((0.10..=0.40).contains(&no_card), "share of receipts without card {no_card}");
+    let receipts = rows(&out.join("receipts.csv"));
+    let carded_receipts: std::collections::HashSet<&str> =
+        receipts.iter().filter(|r| !r["customer_id"].is_empty()).map(|r| r["receipt_id"].as_str()).collect();
+    let all_receipts: std::collections::HashSet<&str> = receipts.iter().map(|r| r["receipt_id"].as_str()).collect();
+    assert_eq!(all_receipts.len() as u64, summary.receipts);
+    assert!((1.0 - carded_receipts.len() as f64 / all_receipts.len() as f64 - no_card).abs() < 1e-9);
+
+    // Duplicates: about 3% of members registered twice, recorded in the truth, and the two
+    // records differ in spelling while the phone digits agree.
+    let truth = rows(&out.join("truth/people.csv"));
+    let members = truth.iter().filter(|t| t["member"] == "true").count() as f64;
+    let dups = rows(&out.join("truth/duplicates.csv"));
+    let share = dups.len() as f64 / members;
+    let sd = (0.03 * 0.97 / members).sqrt();
+    assert!((share - 0.03).abs() < 4.0 * sd, "duplicate share {share}");
+    let customers: HashMap<String, HashMap<String, String>> =
+        rows(&out.join("customers.csv")).into_iter().map(|c| (c["customer_id"].clone(), c)).collect();
+    assert_eq!(customers.len() as f64, members + dups.len() as f64);
+    for d in &dups {
+        let (a, b) = (&customers[&d["card_a"]], &customers[&d["card_b"]]);
+        let digits = |s: &str| s.chars().filter(|c| c.is_ascii_digit()).collect::<String>();
+        assert_eq!(digits(&a["phone"]), digits(&b["phone"]).strip_prefix("39").unwrap());
+        assert_eq!(a["birth_date"], b["birth_date"]);
+        assert_ne!(
+            (&a["first_name"], &a["last_name"], &a["email"], &a["address"]),
+            (&b["first_name"], &b["last_name"], &b["email"], &b["address"])
+        );
+    }
+
+    // Lapsing: each visit is followed by a lapse with the person's planted probability, so
+    // the lapses observed match the sum of p over the visits made (a martingale, unbiased).
+    let mut observed = 0.0;
+    let (mut expected, mut variance) = (0.0, 0.0);
+    for t in truth.iter().filter(|t| t["visits"] != "0") {
+        let p: f64 = t["p_drop"].parse().unwrap();
+        let v: f64 = t["visits"].parse().unwrap();
+        observed += if t["dropped_out"] == "true" { 1.0 } else { 0.0 };
+        expected += p * v;
+        variance += p * (1.0 - p) * v;
+    }
+    let z = (observed - expected) / variance.sqrt();
+    assert!(z.abs() < 4.0, "lapses observed {observed}, expected {expected:.0} (z = {z:.2})");
+    // …and nobody who lapsed buys again: their last receipt is their last visit.
+    let mut last_seen: HashMap<&str, String> = HashMap::new();
+    for r in &receipts {
+        if !r["customer_id"].is_empty() {
+            let e = last_seen.entry(r["customer_id"].as_str()).or_default();
+            if r["ts"] > *e {
+                *e = r["ts"].clone();
+            }
+        }
+    }
+    let start = jiff::civil::date(2025, 1, 1);
+    for t in truth.iter().filter(|t| t["dropped_out"] == "true" && !t["cards"].is_empty()) {
+        let last: f64 = t["last_visit_day"].parse().unwrap();
+        for card in t["cards"].split('|') {
+            if let Some(ts) = last_seen.get(card) {
+                let day = (jiff::civil::Date::strptime("%Y-%m-%d", &ts[..10]).unwrap() - start).get_days() as f64;
+                assert!(day <= last.floor() + 1e-9, "{card} bought on day {day} after lapsing on day {last}");
+            }
+        }
+    }
+
+    // Repurchase cycles: for people who shop often, the median interval between purchases
+    // of a staple is its planted cycle (within 30% for most), and across everyone the
+    // observed intervals follow the planted ones.
+    let rate: HashMap<&str, f64> =
+        truth.iter().map(|t| (t["person_id"].as_str(), t["rate_per_day"].parse().unwrap())).collect();
+    let mut days_bought: HashMap<(&str, &str), Vec<i32>> = HashMap::new();
+    for r in receipts.iter().filter(|r| !r["customer_id"].is_empty()) {
+        let d = (jiff::civil::Date::strptime("%Y-%m-%d", &r["ts"][..10]).unwrap() - start).get_days();
+        days_bought.entry((r["customer_id"].as_str(), r["sku"].as_str())).or_default().push(d);
+    }
+    let mut pairs = Vec::new();
+    for c in rows(&out.join("truth/cycles.csv")) {
+        let Some(days) = days_bought.get(&(c["card_id"].as_str(), c["sku"].as_str())) else { continue };
+        let mut days = days.clone();
+        days.sort();
+        days.dedup();
+        if days.len() < 6 {
+            continue;
+        }
+        let mut gaps: Vec<i32> = days.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort();
+        let median = gaps[gaps.len() / 2] as f64;
+        pairs.push((c["cycle_days"].parse::<f64>().unwrap(), median, rate[c["person_id"].as_str()]));
+    }
+    let frequent: Vec<_> = pairs.iter().filter(|p| p.2 > 0.25).collect();
+    assert!(frequent.len() > 100, "{} frequent staple pairs", frequent.len());
+    let close = frequent.iter().filter(|p| (p.1 - p.0).abs() / p.0 < 0.3).count() as f64 / frequent.len() as f64;
+    assert!(close > 0.7, "only {close:.2} of frequent shoppers' staples within 30% of their cycle");
+    let n = pairs.len() as f64;
+    let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+    let cov: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let corr = cov
+        / (pairs.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>()
+            * pairs.iter().map(|p| (p.1 - my).powi(2)).sum::<f64>())
+        .sqrt();
+    assert!(corr > 0.4, "planted vs observed cycles correlate at {corr:.2}");
+}
+
+fn offer(code: &str, card: String, target: Target, pct: u32, from: jiff::civil::Date, to: jiff::civil::Date) -> Offer {
+    Offer {
+        code: code.into(),
+        card,
+        target,
+        value: OfferValue::PercentOff(pct),
+        channel: None,
+        valid_from: from,
+        valid_to: to,
+    }
+}
+
+#[test]
+fn replay_without_offers_is_the_generated_chain_and_offers_change_only_their_people() {
+    let cfg = ChainConfig { customers: 400, days: 200, ..config(5) };
+    let world = World::new(&cfg);
+    let tmp = tempfile::tempdir().unwrap();
+    generate(&cfg, tmp.path(), &|_, _| {}).unwrap();
+    let (from, to) = (jiff::civil::date(2025, 1, 1), jiff::civil::date(2025, 7, 19));
+    let everyone: Vec<u64> = (0..cfg.customers).collect();
+
+    // No offers: treated and counterfactual are the same receipts, and they are the files.
+    let r = replay(&world, &[], &everyone, from, to);
+    assert_eq!(r.treated, r.baseline);
+    let mut csv_again = Vec::new();
+    let mut sorted = r.treated.clone();
+    sorted.sort_by(|a, b| a.receipt_id.cmp(&b.receipt_id));
+    let mut from_file = rows(&tmp.path().join("receipts.csv"));
+    from_file.sort_by(|a, b| {
+        (&a["receipt_id"], a["line_no"].parse::<u32>().unwrap())
+            .cmp(&(&b["receipt_id"], b["line_no"].parse::<u32>().unwrap()))
+    });
+    for rc in &sorted {
+        unico_sim::write_receipt_csv(&mut csv_again, &world, rc).unwrap();
+    }
+    let lines_again = String::from_utf8(csv_again).unwrap();
+    assert_eq!(lines_again.lines().count(), from_file.len());
+    assert!(r.people.iter().all(|p| p.revenue_cents == p.baseline_revenue_cents));
+
+    // Offers to a few members: everyone else's receipts are untouched, and the treated
+    // people's receipts before the offers' window too.
+    let window = (jiff::civil::date(2025, 4, 1), jiff::civil::date(2025, 4, 30));
+    let members: Vec<u64> = (0..cfg.customers)
+        .filter(|&p| world.person_of_card(&format!("{:010}", 4_000_000_000u64 + p * 7 + 3)).is_some())
+        .take(40)
+        .collect();
+    let offers: Vec<Offer> = members
+        .iter()
+        .map(|&p| {
+            offer(
+                &format!("O{p}"),
+                format!("{:010}", 4_000_000_000u64 + p * 7 + 3),
+                Target::Category("Coffee".into()),
+                30,
+                window.0,
+                window.1,
+            )
+        })
+        .collect();
+    let with = replay(&world, &offers, &everyone, from, to);
+    let treated: std::collections::HashSet<u64> = members.iter().copied().collect();
+    let before = |rs: &Vec<unico_sim::SimReceipt>| rs.iter().filter(|r| r.date < window.0).cloned().collect::<Vec<_>>();
+    assert_eq!(before(&with.treated), before(&with.baseline));
+    for p in with.people.iter().filter(|p| !treated.contains(&p.person)) {
+        assert_eq!(p.revenue_cents, p.baseline_revenue_cents);
+    }
+    // Every redemption is inside its window, carries its discount, and is counted.
+    let redeemed = with.offers.iter().filter(|o| o.redeemed).count();
+    assert!(redeemed > 0);
+    let redeemed_lines: usize = with.treated.iter().map(|r| r.lines.iter().filter(|l| l.offer.is_some()).count()).sum();
+    assert_eq!(redeemed_lines, redeemed, "each offer is used once");
+    for r in &with.treated {
+        for l in r.lines.iter().filter(|l| l.offer.is_some()) {
+            assert!(window.0 <= r.date && r.date <= window.1);
+            assert_eq!(l.discount_cents, (l.unit_price_cents * l.quantity * 30 + 50) / 100);
+        }
+    }
+    let discount: i64 = with.offers.iter().map(|o| o.discount_cents).sum();
+    assert!(discount > 0);
+}
+
+#[test]
+fn deeper_discounts_bring_more_incremental_purchases_from_price_sensitive_people() {
+    let cfg = ChainConfig { customers: 3_000, days: 120, ..config(11) };
+    let world = World::new(&cfg);
+    let window = (jiff::civil::date(2025, 3, 1), jiff::civil::date(2025, 3, 31));
+    let cards: Vec<String> = (0..cfg.customers).map(|p| format!("{:010}", 4_000_000_000u64 + p * 7 + 3)).collect();
+    let run = |pct: u32| {
+        let offers: Vec<Offer> = cards
+            .iter()
+            .enumerate()
+            .map(|(i, c)| offer(&format!("O{i}"), c.clone(), Target::Category("Wine".into()), pct, window.0, window.1))
+            .collect();
+        let r = replay(&world, &offers, &[], window.0, window.1);
+        let incremental: i64 = r.offers.iter().map(|o| o.incremental_revenue_cents).sum();
+        let redeemed = r.offers.iter().filter(|o| o.redeemed).count();
+        (redeemed, incremental)
+    };
+    let (r5, _) = run(5);
+    let (r40, inc40) = run(40);
+    assert!(r40 as f64 > 1.3 * r5 as f64, "redemptions at 40% {r40} vs 5% {r5}");
+    assert!(inc40 > 0, "a deep discount on wine brings purchases that would not have happened");
+}
