@@ -105,6 +105,13 @@ pub fn money(value: &Value<'_>, format: DecimalFormat) -> Result<i64, String> {
         }
         Value::Int(i) => i.checked_mul(100).ok_or_else(|| "amount out of range".to_string()),
         Value::Float(f) => Money::from_f64(*f).map(|m| m.cents()).map_err(|e| format!("{f} is not an amount: {e}")),
+        Value::Decimal { units, scale } if *scale <= 2 => {
+            units.checked_mul(10i64.pow(2 - scale)).ok_or_else(|| "amount out of range".to_string())
+        }
+        Value::Decimal { units, scale } => {
+            parse_scaled(&crate::source::decimal_text(*units as i128, *scale as i8), DecimalFormat::default(), 2)
+                .map_err(|e| format!("{} is not an amount: {e}", value.display()))
+        }
         Value::Null => Err("missing amount".into()),
         other => Err(format!("expected an amount, found {}", other.display())),
     }
@@ -116,6 +123,10 @@ pub fn quantity(value: &Value<'_>, format: DecimalFormat) -> Result<f64, String>
         Value::Text(t) => parse_scaled(t, format, 3).map_err(|e| format!("{:?} is not a quantity: {e}", t.as_ref()))?,
         Value::Int(i) => i.checked_mul(1000).ok_or_else(|| "quantity out of range".to_string())?,
         Value::Float(f) => scaled_from_f64(*f, 3).map_err(|e| format!("{f} is not a quantity: {e}"))?,
+        Value::Decimal { units, scale } => {
+            parse_scaled(&crate::source::decimal_text(*units as i128, *scale as i8), DecimalFormat::default(), 3)
+                .map_err(|e| format!("{} is not a quantity: {e}", value.display()))?
+        }
         Value::Null => return Err("missing quantity".into()),
         other => return Err(format!("expected a quantity, found {}", other.display())),
     };

@@ -22,9 +22,18 @@ pub struct GenerateSummary {
     pub duplicate_people: u64,
 }
 
-pub(crate) fn cents(c: i64) -> String {
-    let sign = if c < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", c.unsigned_abs() / 100, c.unsigned_abs() % 100)
+pub(crate) fn cents(c: i64) -> Cents {
+    Cents(c)
+}
+
+/// Displays cents as a decimal amount without allocating.
+pub(crate) struct Cents(i64);
+
+impl std::fmt::Display for Cents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{:02}", self.0.unsigned_abs() / 100, self.0.unsigned_abs() % 100)
+    }
 }
 
 fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
@@ -42,15 +51,15 @@ pub const RECEIPTS_HEADER: &str =
 /// Writes one receipt as canonical CSV lines; returns the number of lines.
 pub fn write_receipt_csv(w: &mut impl Write, world: &World, r: &SimReceipt) -> std::io::Result<u64> {
     let (h, m, s) = r.time;
+    let ts = format!("{} {h:02}:{m:02}:{s:02}", r.date);
     let store = &world.stores[r.store].id;
     let card = r.card.as_deref().unwrap_or("");
     for (i, l) in r.lines.iter().enumerate() {
         writeln!(
             w,
-            "{},{},{} {h:02}:{m:02}:{s:02},{store},{card},{},{},{},{},{},{}",
+            "{},{},{ts},{store},{card},{},{},{},{},{},{}",
             r.receipt_id,
             i + 1,
-            r.date,
             world.products[l.product].sku,
             l.quantity,
             cents(l.unit_price_cents),
@@ -65,6 +74,23 @@ pub fn write_receipt_csv(w: &mut impl Write, world: &World, r: &SimReceipt) -> s
 /// Generates the chain into `out`: `stores.csv`, `products.csv`, `customers.csv`,
 /// `receipts.csv` and `truth/`. `progress` is called with (people done, people in all).
 pub fn generate(config: &ChainConfig, out: &Path, progress: &dyn Fn(u64, u64)) -> std::io::Result<GenerateSummary> {
+    let mut receipts = create(&out.join("receipts.csv"))?;
+    writeln!(receipts, "{RECEIPTS_HEADER}")?;
+    let summary =
+        generate_into(config, out, progress, &mut |world, r| write_receipt_csv(&mut receipts, world, r).map(|_| ()))?;
+    receipts.flush()?;
+    Ok(summary)
+}
+
+/// Like [`generate`], but hands every receipt to `receipts` (person by person, each
+/// person's in time order) instead of writing `receipts.csv`: the way to stream a chain of
+/// any size straight into the lake.
+pub fn generate_into(
+    config: &ChainConfig,
+    out: &Path,
+    progress: &dyn Fn(u64, u64),
+    receipts: &mut dyn FnMut(&World, &SimReceipt) -> std::io::Result<()>,
+) -> std::io::Result<GenerateSummary> {
     let world = World::new(config);
     let mut w = create(&out.join("stores.csv"))?;
     writeln!(w, "store_id,name,region,format")?;
@@ -92,8 +118,6 @@ pub fn generate(config: &ChainConfig, out: &Path, progress: &dyn Fn(u64, u64)) -
     }
     w.flush()?;
 
-    let mut receipts = create(&out.join("receipts.csv"))?;
-    writeln!(receipts, "{RECEIPTS_HEADER}")?;
     let mut customers = create(&out.join("customers.csv"))?;
     writeln!(
         customers,
@@ -157,7 +181,8 @@ pub fn generate(config: &ChainConfig, out: &Path, progress: &dyn Fn(u64, u64)) -
             )?;
         }
         let (_, run) = shop(&world, pid, &[], &mut |r| {
-            summary.lines += write_receipt_csv(&mut receipts, &world, &r)?;
+            receipts(&world, &r)?;
+            summary.lines += r.lines.len() as u64;
             summary.receipts += 1;
             if r.card.is_none() {
                 summary.receipts_without_card += 1;
@@ -183,7 +208,7 @@ pub fn generate(config: &ChainConfig, out: &Path, progress: &dyn Fn(u64, u64)) -
         )?;
     }
     progress(config.customers, config.customers);
-    for w in [&mut receipts, &mut customers, &mut t_people, &mut t_cycles, &mut t_dups] {
+    for w in [&mut customers, &mut t_people, &mut t_cycles, &mut t_dups] {
         w.flush()?;
     }
     let params = serde_json::json!({

@@ -25,7 +25,7 @@ mod replay;
 mod shop;
 mod world;
 
-pub use chain::{GenerateSummary, RECEIPTS_HEADER, generate, write_receipt_csv};
+pub use chain::{GenerateSummary, RECEIPTS_HEADER, generate, generate_into, write_receipt_csv};
 pub use replay::{OfferOutcome, PersonOutcome, Replay, replay};
 pub use shop::{Offer, OfferValue, SimLine, SimReceipt, Target};
 pub use world::{ChainConfig, World};

@@ -149,6 +149,11 @@ impl World {
         (&p.sku, p.category, p.list_price_cents, p.unit_cost_cents)
     }
 
+    /// The id of store `index`.
+    pub fn store_id(&self, index: usize) -> &str {
+        &self.stores[index].id
+    }
+
     /// Number of products.
     pub fn product_count(&self) -> usize {
         self.products.len()

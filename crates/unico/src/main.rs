@@ -2,6 +2,7 @@
 //! printing, progress bars and exit codes live here and nowhere else.
 
 mod settings;
+mod simlake;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -103,9 +104,14 @@ struct GenerateArgs {
     /// Seed: same seed, same files byte for byte.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Output folder.
+    /// Output folder (master data, customers and truth; receipts too unless --into-lake).
     #[arg(long)]
     out: PathBuf,
+    /// Stream the receipts straight into the lake of --data (created if missing) instead of
+    /// writing receipts.csv, then import the generated stores and products: any size of
+    /// chain in bounded memory and disk.
+    #[arg(long)]
+    into_lake: bool,
 }
 
 fn main() -> ExitCode {
@@ -164,6 +170,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Generate(args) if args.into_lake => generate_into_lake(&cli.data, &args),
         Command::Generate(args) => {
             let config = chain_config(&args)?;
             let summary = generate(&config, &args.out)?;
@@ -205,6 +212,43 @@ fn generate(config: &unico_sim::ChainConfig, out: &Path) -> Result<unico_sim::Ge
         .with_context(|| format!("cannot write the chain to {}", out.display()))?;
     bar.finish_and_clear();
     Ok(summary)
+}
+
+fn generate_into_lake(data: &Path, args: &GenerateArgs) -> Result<ExitCode> {
+    let config = chain_config(args)?;
+    let dir = DataDir::init(data)?;
+    let lake = Lake::open(dir.lake_dir())?;
+    let bar = ProgressBar::new(config.customers).with_message("simulating people into the lake");
+    bar.set_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})").expect("valid template"));
+    let progress = |done: u64, _| bar.set_position(done);
+    let generated = std::cell::RefCell::new(None);
+    let source = simlake::SimSource::new(config.clone(), args.out.clone(), &progress, &generated);
+    let quiet = |_| {};
+    let options = ImportOptions {
+        mapping: Mapping::default(),
+        chain_tz: dir.chain_tz(),
+        pseudonymiser: dir.pseudonymiser()?,
+        rejects_dir: dir.rejects_dir(),
+        max_reject_rate: Some(0.0),
+        progress: &quiet,
+    };
+    let label = format!("simulator (seed {}, {} people, {} days)", config.seed, config.customers, config.days);
+    let summary = unico_lake::import::import_receipts_from(&lake, Box::new(source), &label, &options)?;
+    bar.finish_and_clear();
+    print_summary(&summary);
+    for (dataset, file) in [(Dataset::Stores, "stores.csv"), (Dataset::Products, "products.csv")] {
+        print_summary(&import_one(&dir, dataset, &args.out.join(file), &Mapping::default(), Some(0.0))?);
+    }
+    if let Some(g) = generated.borrow().as_ref() {
+        println!(
+            "generated {} receipts, {} lines ({} without card) into {}",
+            g.receipts,
+            g.lines,
+            g.receipts_without_card,
+            dir.lake_dir().display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn import_one(

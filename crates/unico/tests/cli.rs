@@ -177,3 +177,37 @@ fn duckdb_reads_the_lake_as_it_is() {
     assert_eq!(parts[4], "True", "local_date is the chain's calendar day of ts");
     assert_eq!(parts[5], "1500");
 }
+
+#[test]
+fn generating_into_the_lake_gives_the_same_lake_as_importing_the_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--customers", "300", "--days", "90", "--seed", "3"];
+    // Through CSV.
+    let csv_data = tmp.path().join("a");
+    let chain = tmp.path().join("chain");
+    ok(Command::new(env!("CARGO_BIN_EXE_unico")).arg("generate").args(args).arg("--out").arg(&chain).output().unwrap());
+    ok(unico(&csv_data, &["init"]));
+    for (d, f) in [("stores", "stores.csv"), ("products", "products.csv"), ("receipts", "receipts.csv")] {
+        ok(unico(&csv_data, &["import", d, chain.join(f).to_str().unwrap()]));
+    }
+    // Straight into the lake, with the same pseudonymisation key.
+    let direct = tmp.path().join("b");
+    ok(unico(&direct, &["init"]));
+    std::fs::copy(csv_data.join("secrets/pseudonym.key"), direct.join("secrets/pseudonym.key")).unwrap();
+    let text = ok(Command::new(env!("CARGO_BIN_EXE_unico"))
+        .arg("--data")
+        .arg(&direct)
+        .arg("generate")
+        .args(args)
+        .arg("--out")
+        .arg(tmp.path().join("chain2"))
+        .arg("--into-lake")
+        .output()
+        .unwrap());
+    assert!(text.contains("generated"), "{text}");
+    assert!(!tmp.path().join("chain2/receipts.csv").exists(), "no CSV in between");
+    let (qa, qb) = (quality(&csv_data), quality(&direct));
+    assert_eq!(qa["months"], qb["months"]);
+    assert_eq!(qa["cards"], qb["cards"]);
+    assert_eq!(qb["products_without_master"], 0);
+}

@@ -177,9 +177,23 @@ pub fn import_file(
     let lock = lake.lock()?;
     let import_id = new_import_id(dataset);
     match dataset {
-        Dataset::Receipts => receipts::import(lake, &lock, &import_id, path, options),
+        Dataset::Receipts => receipts::import(lake, &lock, &import_id, receipts::Input::File(path), options),
         Dataset::Products | Dataset::Stores => master::import(lake, &lock, dataset, &import_id, path, options),
     }
+}
+
+/// Imports receipt lines from any [`Source`] (for example the simulator streaming a chain
+/// straight into the lake) with the same validation, dedupe and atomic publish as a file.
+/// `label` names the source in the summary.
+pub fn import_receipts_from(
+    lake: &Lake,
+    source: Box<dyn Source + '_>,
+    label: &str,
+    options: &ImportOptions<'_>,
+) -> Result<ImportSummary, Error> {
+    let lock = lake.lock()?;
+    let import_id = new_import_id(Dataset::Receipts);
+    receipts::import(lake, &lock, &import_id, receipts::Input::Source(source, label.to_string()), options)
 }
 
 pub(crate) fn check_reject_rate(summary: &ImportSummary, max: Option<f64>) -> Result<(), Error> {

@@ -570,31 +570,45 @@ fn set_of(lake: &Lake, dataset: Dataset, column: &str) -> Result<Option<FastSet>
     Ok((!set.is_empty()).then(|| set.into_iter().collect()))
 }
 
+/// What a receipts import reads.
+pub(super) enum Input<'a> {
+    /// A file, in the mapping's format.
+    File(&'a Path),
+    /// Rows from elsewhere (the simulator streaming into the lake), with a label for the summary.
+    Source(Box<dyn Source + 'a>, String),
+}
+
 pub(super) fn import(
     lake: &Lake,
     lock: &WriteLock,
     import_id: &str,
-    path: &Path,
+    input: Input<'_>,
     options: &ImportOptions<'_>,
 ) -> Result<ImportSummary, Error> {
     let started_at = jiff::Timestamp::now().to_string();
-    let format = options.mapping.format.or_else(|| Format::from_path(path));
     let mut csv = None;
     let mut other = None;
-    let columns = if format == Some(Format::Csv) {
-        let s = CsvSource::open(path, &options.mapping)?;
-        let c = s.columns().to_vec();
-        csv = Some(s);
-        c
-    } else {
-        let s = open_source(path, &options.mapping)?;
-        let c = s.columns().to_vec();
-        other = Some(s);
-        c
+    let (label, total_bytes) = match input {
+        Input::File(path) => {
+            if options.mapping.format.or_else(|| Format::from_path(path)) == Some(Format::Csv) {
+                csv = Some(CsvSource::open(path, &options.mapping)?);
+            } else {
+                other = Some(open_source(path, &options.mapping)?);
+            }
+            (path.display().to_string(), std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+        }
+        Input::Source(source, label) => {
+            other = Some(source);
+            (label, 0)
+        }
+    };
+    let columns = match (&csv, &other) {
+        (Some(s), _) => s.columns().to_vec(),
+        (None, Some(s)) => s.columns().to_vec(),
+        (None, None) => unreachable!("one source is open"),
     };
     let found = resolve(Dataset::Receipts, &options.mapping, &columns)?;
     let cols = Cols::from(&found);
-    let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let source_tz = match &options.mapping.timezone {
         Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| Error::new(ErrorKind::Mapping, e.to_string()))?,
         None => options.chain_tz.clone(),
@@ -689,7 +703,7 @@ pub(super) fn import(
     let summary = ImportSummary {
         import_id: import_id.to_string(),
         dataset: Dataset::Receipts.noun().to_string(),
-        file: path.display().to_string(),
+        file: label,
         started_at,
         rows_read,
         rows_imported,

@@ -29,6 +29,13 @@ pub enum Value<'a> {
     Int(i64),
     /// A binary float (JSON, Parquet): amounts are rounded by their decimal text.
     Float(f64),
+    /// An exact decimal: `units` × 10^-`scale` (Parquet DECIMAL, simulated cents).
+    Decimal {
+        /// The unscaled integer.
+        units: i64,
+        /// Digits after the decimal point.
+        scale: u32,
+    },
     /// A boolean.
     Bool(bool),
     /// An exact instant (Parquet timestamps with a zone).
@@ -54,11 +61,25 @@ impl Value<'_> {
             Value::Text(t) => t.to_string(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => f.to_string(),
+            Value::Decimal { units, scale } => decimal_text(*units as i128, *scale as i8),
             Value::Bool(b) => b.to_string(),
             Value::Instant(t) => t.to_string(),
             Value::Civil(d) => d.to_string(),
         }
     }
+}
+
+/// The exact text of `unscaled` × 10^-`scale`.
+pub fn decimal_text(unscaled: i128, scale: i8) -> String {
+    if scale <= 0 {
+        return (unscaled * 10i128.pow((-scale) as u32)).to_string();
+    }
+    let neg = unscaled < 0;
+    let abs = unscaled.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = format!("{abs:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{}{int}.{frac}", if neg { "-" } else { "" })
 }
 
 /// A field that cannot be read at all (as opposed to one whose value is wrong).

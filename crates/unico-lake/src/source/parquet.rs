@@ -1,6 +1,6 @@
 //! Parquet sources: typed columns, read batch by batch.
 
-use super::{FieldError, Row, Source, Value};
+use super::{FieldError, Row, Source, Value, decimal_text};
 use crate::error::{Error, ErrorKind};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -53,18 +53,6 @@ fn nanos_to_instant(value: i64, unit: &TimeUnit) -> Option<jiff::Timestamp> {
         TimeUnit::Nanosecond => value as i128,
     };
     jiff::Timestamp::from_nanosecond(nanos).ok()
-}
-
-fn decimal_text(unscaled: i128, scale: i8) -> String {
-    if scale <= 0 {
-        return (unscaled * 10i128.pow((-scale) as u32)).to_string();
-    }
-    let neg = unscaled < 0;
-    let abs = unscaled.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let padded = format!("{abs:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{}{int}.{frac}", if neg { "-" } else { "" })
 }
 
 fn value_at(array: &ArrayRef, row: usize) -> Result<Value<'_>, FieldError> {
@@ -169,7 +157,7 @@ impl Source for ParquetSource {
 
 #[cfg(test)]
 mod tests {
-    use super::decimal_text;
+    use crate::source::decimal_text;
 
     #[test]
     fn decimals_print_exactly() {
