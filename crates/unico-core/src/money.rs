@@ -256,12 +256,13 @@ mod tests {
         }
 
         #[test]
-        fn rounding_is_half_away_from_zero(units in -10_000_000i64..10_000_000, mills in 0u32..10) {
-            // units of 0.001: the third decimal decides.
-            let text = format!("{}{}.{:03}", if units < 0 { "-" } else { "" }, units.unsigned_abs() / 1000, units.unsigned_abs() % 1000 * 1 + 0 * mills as u64);
-            let thousandths = units.unsigned_abs() as i64;
-            let expected_abs = (thousandths + 5) / 10;
-            let expected = if units < 0 { -expected_abs } else { expected_abs };
+        fn rounding_is_half_away_from_zero(thousandths in -10_000_000_000i64..10_000_000_000) {
+            // Three decimals: the third decides, halves go away from zero.
+            let abs = thousandths.unsigned_abs() as i64;
+            let sign = if thousandths < 0 { "-" } else { "" };
+            let text = format!("{sign}{}.{:03}", abs / 1000, abs % 1000);
+            let expected_abs = (abs + 5) / 10;
+            let expected = if thousandths < 0 { -expected_abs } else { expected_abs };
             prop_assert_eq!(parse_scaled(&text, DecimalFormat::default(), 2).unwrap(), expected);
         }
     }

@@ -31,10 +31,8 @@ impl TimestampParser {
             Value::Text(t) => {
                 let t = t.trim_ascii();
                 // Lines of one receipt share a timestamp: parse each distinct text once.
-                if let Some(last) = &self.last {
-                    if self.last_text == t {
-                        return last.clone();
-                    }
+                if let Some(last) = self.last.as_ref().filter(|_| self.last_text == t) {
+                    return last.clone();
                 }
                 let r = self.parse_text(t).and_then(|ts| self.place(ts));
                 self.last_text.clear();

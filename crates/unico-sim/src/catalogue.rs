@@ -5,7 +5,10 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
 /// (department, categories with (name, margin rate, typical price cents, durable)).
-pub(crate) const DEPARTMENTS: &[(&str, &[(&str, f64, i64, bool)])] = &[
+/// A category: name, margin rate, typical price in cents, durable.
+type Category = (&'static str, f64, i64, bool);
+
+pub(crate) const DEPARTMENTS: &[(&str, &[Category])] = &[
     (
         "Fresh",
         &[

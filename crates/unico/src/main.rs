@@ -258,10 +258,8 @@ fn import_one(
     mapping: &Mapping,
     max_reject_rate: Option<f64>,
 ) -> Result<ImportSummary> {
-    if let Some(r) = max_reject_rate {
-        if !(0.0..=1.0).contains(&r) {
-            bail!("--max-reject-rate must be between 0 and 1, got {r}");
-        }
+    if let Some(r) = max_reject_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+        bail!("--max-reject-rate must be between 0 and 1, got {r}");
     }
     let lake = Lake::open(dir.lake_dir())?;
     let bar = ProgressBar::new(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
@@ -272,11 +270,9 @@ fn import_one(
     bar.set_message(format!("importing {}", file.display()));
     let crash = test_crash_point();
     let progress = |p: Progress| {
-        if let Some(point) = &crash {
-            if point.matches(p) {
-                // Test hook (UNICO_TEST_CRASH_AT): die like a killed process, mid-import.
-                std::process::abort();
-            }
+        if crash.as_ref().is_some_and(|point| point.matches(p)) {
+            // Test hook (UNICO_TEST_CRASH_AT): die like a killed process, mid-import.
+            std::process::abort();
         }
         match p.phase {
             Phase::Reading => bar.set_position(p.done),

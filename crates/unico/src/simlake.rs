@@ -53,9 +53,6 @@ impl Row for SimRow<'_> {
     fn line(&self) -> u64 {
         self.line
     }
-    fn len(&self) -> usize {
-        self.values.len()
-    }
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
         Ok(self.values.get(index).cloned().unwrap_or(Value::Null))
     }

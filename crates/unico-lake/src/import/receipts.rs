@@ -640,7 +640,7 @@ pub(super) fn import(
                         r.write(&mut rejects)?;
                     }
                     n += 1;
-                    if n % 65_536 == 0 {
+                    if n.is_multiple_of(65_536) {
                         (options.progress)(Progress { phase: Phase::Reading, done: row.offset(), total: total_bytes });
                     }
                     Ok(())

@@ -173,7 +173,7 @@ impl Lake {
         ids.sort();
         // Keep the published version and the newest one older than it (readers that resolved
         // the link just before the last publish may still be listing it).
-        let previous = current.as_ref().and_then(|c| ids.iter().filter(|i| *i < c).next_back().cloned());
+        let previous = current.as_ref().and_then(|c| ids.iter().rfind(|i| *i < c).cloned());
         for id in ids {
             if Some(&id) == current.as_ref() || Some(&id) == previous.as_ref() {
                 continue;

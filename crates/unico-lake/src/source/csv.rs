@@ -97,9 +97,6 @@ impl Row for CsvRow<'_> {
     fn line(&self) -> u64 {
         self.record.position().map_or(0, |p| p.line())
     }
-    fn len(&self) -> usize {
-        self.record.len()
-    }
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
         // `str::get` refuses a range that is not on character boundaries, so a field is
         // taken from the validated text only when it is valid UTF-8 on its own.

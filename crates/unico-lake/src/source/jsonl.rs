@@ -62,9 +62,6 @@ impl Row for JsonRow<'_> {
     fn line(&self) -> u64 {
         self.line
     }
-    fn len(&self) -> usize {
-        self.values.len()
-    }
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
         self.values.get(index).cloned().unwrap_or(Ok(Value::Null))
     }

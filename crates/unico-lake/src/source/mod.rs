@@ -96,8 +96,6 @@ pub trait Row {
     /// The line number in the file (CSV: the physical line where the record starts; JSON
     /// Lines: the line; Parquet: the 1-based row number).
     fn line(&self) -> u64;
-    /// The number of fields the record has.
-    fn len(&self) -> usize;
     /// The value in source column `index`.
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError>;
     /// The whole record as text, for the rejects file.

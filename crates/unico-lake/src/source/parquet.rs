@@ -116,9 +116,6 @@ impl Row for ParquetRow<'_> {
     fn line(&self) -> u64 {
         self.line
     }
-    fn len(&self) -> usize {
-        self.batch.num_columns()
-    }
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
         match self.batch.columns().get(index) {
             None => Ok(Value::Null),
@@ -147,7 +144,7 @@ impl Source for ParquetSource {
             })?;
             for row in 0..batch.num_rows() {
                 self.rows_read += 1;
-                let offset = if self.total_rows == 0 { 0 } else { self.total_bytes * self.rows_read / self.total_rows };
+                let offset = (self.total_bytes * self.rows_read).checked_div(self.total_rows).unwrap_or(0);
                 f(&ParquetRow { batch: &batch, row, line: self.rows_read, offset })?;
             }
         }
