@@ -371,3 +371,29 @@ fn react(
     }
     receipt
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seasonality_has_a_saturday_peak_a_christmas_rush_and_an_august_lull() {
+        let d = jiff::civil::date;
+        assert!(season(d(2025, 1, 4)) > 2.0 * season(d(2025, 1, 5)), "Saturday vs Sunday");
+        let friday = WEEKDAY[4];
+        assert!(season(d(2025, 12, 19)) > 1.2 * friday, "a Friday before Christmas");
+        assert!(season(d(2025, 8, 15)) < 0.8 * friday, "Ferragosto, a Friday");
+        let mut day = d(2025, 1, 1);
+        for _ in 0..365 {
+            assert!(season(day) <= SEASON_MAX + 1e-9);
+            day = day.tomorrow().unwrap();
+        }
+    }
+
+    #[test]
+    fn promotions_are_a_tenth_of_products_each_week() {
+        let on: usize = (0..10_000).filter(|&i| on_promo(i, 7, 42).is_some()).count();
+        assert!((800..1200).contains(&on), "{on} of 10000 on promotion");
+        assert!((0..10_000).filter_map(|i| on_promo(i, 7, 42)).all(|p| (20..=35).contains(&p)));
+    }
+}
