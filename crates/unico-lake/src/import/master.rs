@@ -7,8 +7,7 @@
 //! as updated.
 
 use super::{
-    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_reject_rate, open_source,
-    resolve::resolve,
+    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, resolve::resolve,
 };
 use crate::error::{Error, ErrorKind};
 use crate::lake::{Lake, PartitionWriter, WriteLock, products_schema, stores_schema};
@@ -239,16 +238,7 @@ pub(super) fn import(
         rejects_file: rejects_file.map(|p| p.display().to_string()),
         months: Vec::new(),
     };
-    check_reject_rate(&summary, options.max_reject_rate)?;
-    if rows_read > 0 && imported + updated + already == 0 {
-        return Err(Error::new(
-            ErrorKind::UnusableFile,
-            format!(
-                "every one of the {rows_read} rows was rejected; nothing was imported. See {}",
-                summary.rejects_file.as_deref().unwrap_or("-")
-            ),
-        ));
-    }
+    check_outcome(&summary, options.max_reject_rate)?;
     (options.progress)(Progress { phase: Phase::Publishing, done: 0, total: 1 });
     let draft = lake.begin(dataset, import_id, false, lock)?;
     let result = (|| {

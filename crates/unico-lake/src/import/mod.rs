@@ -196,7 +196,19 @@ pub fn import_receipts_from(
     receipts::import(lake, &lock, &import_id, receipts::Input::Source(source, label.to_string()), options)
 }
 
-pub(crate) fn check_reject_rate(summary: &ImportSummary, max: Option<f64>) -> Result<(), Error> {
+/// Refuses to publish an import that rejected every row, or more than `max` of them.
+pub(crate) fn check_outcome(summary: &ImportSummary, max: Option<f64>) -> Result<(), Error> {
+    let kept = summary.rows_imported + summary.rows_updated + summary.rows_already_in_lake;
+    if summary.rows_read > 0 && kept == 0 {
+        return Err(Error::new(
+            ErrorKind::UnusableFile,
+            format!(
+                "every one of the {} rows was rejected; nothing was imported. See {}",
+                summary.rows_read,
+                summary.rejects_file.as_deref().unwrap_or("-")
+            ),
+        ));
+    }
     let Some(max) = max else { return Ok(()) };
     if summary.rows_read == 0 {
         return Ok(());

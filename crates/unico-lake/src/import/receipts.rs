@@ -14,8 +14,7 @@
 //! See `docs/decisions/0003-dedupe-by-month.md`.
 
 use super::{
-    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_reject_rate, open_source,
-    resolve::resolve,
+    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, resolve::resolve,
 };
 use crate::error::{Error, ErrorKind};
 use crate::lake::{Lake, Month, PartitionWriter, WriteLock, receipt_lines_schema};
@@ -714,19 +713,9 @@ pub(super) fn import(
         rejects_file: rejects_file.map(|p| p.display().to_string()),
         months: kept_months,
     };
-    if let Err(e) = check_reject_rate(&summary, options.max_reject_rate) {
+    if let Err(e) = check_outcome(&summary, options.max_reject_rate) {
         let _ = draft.abandon();
         return Err(e);
-    }
-    if rows_read > 0 && rows_imported == 0 && rows_already == 0 {
-        let _ = draft.abandon();
-        return Err(Error::new(
-            ErrorKind::UnusableFile,
-            format!(
-                "every one of the {rows_read} rows was rejected; nothing was imported. See {}",
-                summary.rejects_file.as_deref().unwrap_or("-")
-            ),
-        ));
     }
     (options.progress)(Progress { phase: Phase::Publishing, done: 0, total: 1 });
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
