@@ -219,12 +219,60 @@ impl Hasher for KeyHasher {
             self.0 ^= u64::from_le_bytes(b);
         }
     }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = i as u64;
+    fn write_u64(&mut self, i: u64) {
+        // The first half of the key is already a uniform hash; ignore the second.
+        if self.0 == 0 {
+            self.0 = i | 1;
+        }
     }
 }
 
-type KeyMap = HashMap<u128, u64, BuildHasherDefault<KeyHasher>>;
+/// Key (as two u64, so an entry takes 24 bytes rather than 32) → 0 for a key already in the
+/// lake, or the first source line that brought it.
+type KeyMap = HashMap<(u64, u64), u64, BuildHasherDefault<KeyHasher>>;
+
+fn split_key(key: u128) -> (u64, u64) {
+    (key as u64, (key >> 64) as u64)
+}
+
+/// Reads a worker's key file record by record.
+struct KeyReader {
+    reader: std::io::BufReader<std::fs::File>,
+    path: PathBuf,
+}
+
+impl KeyReader {
+    fn open(path: &Path) -> Result<Self, Error> {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
+        Ok(KeyReader { reader: std::io::BufReader::with_capacity(1 << 16, f), path: path.to_path_buf() })
+    }
+
+    /// The next (key, source line), or `None` at the end.
+    fn try_next(&mut self) -> Result<Option<((u64, u64), u64)>, Error> {
+        let mut rec = [0u8; 24];
+        match std::io::Read::read_exact(&mut self.reader, &mut rec) {
+            Ok(()) => {
+                let key = u128::from_le_bytes(rec[..16].try_into().expect("16 bytes"));
+                let line = u64::from_le_bytes(rec[16..].try_into().expect("8 bytes"));
+                Ok(Some((split_key(key), line)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(Error::io(self.path.display(), e)),
+        }
+    }
+
+    fn next(&mut self) -> Result<((u64, u64), u64), Error> {
+        self.try_next()?.ok_or_else(|| Error::new(ErrorKind::Internal, format!("{} ended early", self.path.display())))
+    }
+}
+
+fn for_each_key(path: &Path, mut f: impl FnMut((u64, u64), u64)) -> Result<(), Error> {
+    let mut r = KeyReader::open(path)?;
+    while let Some((key, line)) = r.try_next()? {
+        f(key, line);
+    }
+    Ok(())
+}
 
 /// What every worker shares.
 struct Shared<'o> {
@@ -896,33 +944,31 @@ fn dedupe_month(
             let ids = batch.column(0).as_string::<i32>();
             let nos = batch.column(1).as_primitive::<Int32Type>();
             for i in 0..batch.num_rows() {
-                seen.insert(line_key(ids.value(i), nos.value(i)), 0);
+                seen.insert(split_key(line_key(ids.value(i), nos.value(i))), 0);
             }
             Ok(())
         })?;
     }
-    // Each new row's key and line; the smallest line of a key is its first occurrence.
-    let mut rows: Vec<Vec<(u128, u64)>> = Vec::with_capacity(new_files.len());
+    // The key files are streamed, never held: first to find each key's first occurrence
+    // (the smallest source line), then to decide row by row what to keep.
     for (_, key_file) in new_files {
-        let bytes = std::fs::read(key_file).map_err(|e| Error::io(key_file.display(), e))?;
-        let mut keys = Vec::with_capacity(bytes.len() / 24);
-        for rec in bytes.chunks_exact(24) {
-            let key = u128::from_le_bytes(rec[..16].try_into().expect("16 bytes"));
-            let line = u64::from_le_bytes(rec[16..].try_into().expect("8 bytes"));
-            keys.push((key, line));
+        for_each_key(key_file, |key, line| {
             let e = seen.entry(key).or_insert(line);
             if *e != 0 && line < *e {
                 *e = line;
             }
-        }
-        rows.push(keys);
+        })?;
     }
     let mut outcome = MonthOutcome { kept: 0, already: 0, rejects: Vec::new() };
-    let mut keeps: Vec<Vec<bool>> = Vec::with_capacity(rows.len());
-    for keys in &rows {
-        let keep: Vec<bool> = keys.iter().map(|(k, line)| seen[k] == *line).collect();
-        outcome.kept += keep.iter().filter(|k| **k).count() as u64;
-        outcome.already += keys.iter().filter(|(k, _)| seen[k] == 0).count() as u64;
+    let mut keeps: Vec<Vec<bool>> = Vec::with_capacity(new_files.len());
+    for (_, key_file) in new_files {
+        let mut keep = Vec::new();
+        for_each_key(key_file, |key, line| {
+            let first = seen[&key];
+            keep.push(first == line);
+            outcome.kept += u64::from(first == line);
+            outcome.already += u64::from(first == 0);
+        })?;
         keeps.push(keep);
     }
     // A file not sorted by time leaves many small parts per month (see MAX_OPEN_PARTS):
@@ -940,7 +986,8 @@ fn dedupe_month(
         let tmp = output.with_extension("parquet.tmp");
         let mut writer: Option<PartitionWriter> = None;
         for &i in &members {
-            let (file, keys, keep) = (&new_files[i].0, &rows[i], &keeps[i]);
+            let (file, keep) = (&new_files[i].0, &keeps[i]);
+            let mut keys = KeyReader::open(&new_files[i].1)?;
             let mut offset = 0usize;
             read::for_each_batch(file, &[], |batch| {
                 let n = batch.num_rows();
@@ -949,7 +996,7 @@ fn dedupe_month(
                 let skus = batch.column(6).as_string::<i32>();
                 let nets = batch.column(10).as_primitive::<Int64Type>();
                 for j in 0..n {
-                    let (key, line) = keys[offset + j];
+                    let (key, line) = keys.next()?;
                     let first = seen[&key];
                     if first != 0 && first != line {
                         outcome.rejects.push(RejectRow {
