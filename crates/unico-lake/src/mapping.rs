@@ -21,6 +21,8 @@ pub enum Dataset {
     Products,
     /// The store master.
     Stores,
+    /// The customer master (imported into the operational store, never into the lake).
+    Customers,
 }
 
 impl Dataset {
@@ -30,6 +32,7 @@ impl Dataset {
             Dataset::Receipts => "receipt_lines",
             Dataset::Products => "products",
             Dataset::Stores => "stores",
+            Dataset::Customers => "customers",
         }
     }
 
@@ -39,6 +42,7 @@ impl Dataset {
             Dataset::Receipts => "receipts",
             Dataset::Products => "products",
             Dataset::Stores => "stores",
+            Dataset::Customers => "customers",
         }
     }
 
@@ -71,10 +75,30 @@ impl Dataset {
                 ("durable", false),
             ],
             Dataset::Stores => &[("store_id", true), ("name", false), ("region", false), ("format", false)],
+            Dataset::Customers => &[
+                ("customer_id", true),
+                ("first_name", false),
+                ("last_name", false),
+                ("email", false),
+                ("phone", false),
+                ("birth_date", false),
+                ("address", false),
+                ("postcode", false),
+                ("city", false),
+                ("tax_code", false),
+                ("registered_at", false),
+                ("consent_marketing", false),
+                ("consent_profiling", false),
+                ("consent_email", false),
+                ("consent_sms", false),
+                ("consent_app", false),
+                ("consent_policy_version", false),
+                ("consent_at", false),
+            ],
         }
     }
 
-    /// All datasets.
+    /// The datasets kept in the lake.
     pub const ALL: [Dataset; 3] = [Dataset::Receipts, Dataset::Products, Dataset::Stores];
 }
 

@@ -12,6 +12,8 @@ mod receipts;
 mod rejects;
 mod resolve;
 
+pub use resolve::resolve;
+
 use crate::error::{Error, ErrorKind};
 use crate::lake::Lake;
 use crate::mapping::{Dataset, Format, Mapping};
@@ -46,8 +48,18 @@ pub enum Reason {
     MalformedRecord,
     /// The same (receipt_id, line_no) appears earlier in the same file.
     DuplicateLine,
-    /// The same key (sku, store_id) appears earlier in the same master-data file.
+    /// The same key (sku, store_id, card) appears earlier in the same master-data file.
     DuplicateKey,
+    /// An e-mail address that is not one.
+    BadEmail,
+    /// A phone number that is not valid for its country.
+    BadPhone,
+    /// A postcode that is not five digits.
+    BadPostcode,
+    /// A codice fiscale with the wrong shape or check letter.
+    BadTaxCode,
+    /// A date that cannot be read or is not plausible.
+    BadDate,
 }
 
 impl Reason {
@@ -65,6 +77,11 @@ impl Reason {
             Reason::MalformedRecord => "malformed_record",
             Reason::DuplicateLine => "duplicate_line",
             Reason::DuplicateKey => "duplicate_key",
+            Reason::BadEmail => "bad_email",
+            Reason::BadPhone => "bad_phone",
+            Reason::BadPostcode => "bad_postcode",
+            Reason::BadTaxCode => "bad_tax_code",
+            Reason::BadDate => "bad_date",
         }
     }
 }
@@ -150,7 +167,8 @@ pub fn new_import_id(dataset: Dataset) -> String {
     format!("{}-{stamp}-{:06x}", dataset.noun(), rand::random::<u32>() & 0xff_ffff)
 }
 
-pub(crate) fn open_source(path: &Path, mapping: &Mapping) -> Result<Box<dyn Source>, Error> {
+/// Opens a file with the mapping's format (or the one its extension names).
+pub fn open_source(path: &Path, mapping: &Mapping) -> Result<Box<dyn Source>, Error> {
     let format = mapping.format.or_else(|| Format::from_path(path)).ok_or_else(|| {
         Error::new(
             ErrorKind::Mapping,
@@ -179,6 +197,10 @@ pub fn import_file(
     match dataset {
         Dataset::Receipts => receipts::import(lake, &lock, &import_id, receipts::Input::File(path), options),
         Dataset::Products | Dataset::Stores => master::import(lake, &lock, dataset, &import_id, path, options),
+        Dataset::Customers => Err(Error::new(
+            ErrorKind::Internal,
+            "customers are imported into the operational store (unico_store), not the lake",
+        )),
     }
 }
 
@@ -197,7 +219,7 @@ pub fn import_receipts_from(
 }
 
 /// Refuses to publish an import that rejected every row, or more than `max` of them.
-pub(crate) fn check_outcome(summary: &ImportSummary, max: Option<f64>) -> Result<(), Error> {
+pub fn check_outcome(summary: &ImportSummary, max: Option<f64>) -> Result<(), Error> {
     let kept = summary.rows_imported + summary.rows_updated + summary.rows_already_in_lake;
     if summary.rows_read > 0 && kept == 0 {
         return Err(Error::new(

@@ -1,0 +1,305 @@
+//! Unico's operational store: the single customer view, kept private by design.
+//!
+//! What changes one row at a time and must never be lost lives here: the customer master
+//! (one person, several cards), consents with their full history, the merges that made one
+//! customer out of two registrations (each with its evidence, each reversible), and an
+//! append-only audit log. SQLite by default, PostgreSQL when the URL says so; the same SQL
+//! runs on both through sqlx's `Any` driver, with one migration set per backend.
+//!
+//! Personal data is stored only sealed (see [`crypto`]): names, e-mails, phones, addresses,
+//! birth dates, tax codes and card numbers never reach the database in clear, and erasing a
+//! customer destroys their key. Read the modules in this order: [`normalise`] (what a field
+//! becomes), [`crypto`] (how it is sealed), [`customers`] (import), [`dedupe`] (one person,
+//! one customer), [`privacy`] (view, consents, export, erasure).
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod customers;
+pub mod dedupe;
+pub mod normalise;
+pub mod privacy;
+
+use crypto::MasterKey;
+use serde::{Deserialize, Serialize};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use std::fmt;
+
+/// What went wrong, for callers that react differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input file or a mapping cannot be used.
+    Input,
+    /// No customer matches the reference given.
+    NotFound,
+    /// The database failed or refused.
+    Database,
+    /// Stored data does not decrypt: a wrong master key or damage.
+    Crypto,
+    /// A bug in Unico.
+    Internal,
+}
+
+/// An error of the operational store.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::new(ErrorKind::Database, format!("database: {e}"))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::new(ErrorKind::Database, format!("database migration: {e}"))
+    }
+}
+
+impl From<unico_lake::Error> for Error {
+    fn from(e: unico_lake::Error) -> Self {
+        let kind = match e.kind() {
+            unico_lake::ErrorKind::Io | unico_lake::ErrorKind::Internal => ErrorKind::Internal,
+            _ => ErrorKind::Input,
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+impl From<crypto::CryptoError> for Error {
+    fn from(e: crypto::CryptoError) -> Self {
+        Error::new(ErrorKind::Crypto, format!("{e} (is this the master key the data was sealed with?)"))
+    }
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (a file in the data directory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The operational store.
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) key: MasterKey,
+    backend: Backend,
+}
+
+/// The personal data of one registration, as sealed in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pii {
+    /// First name, for display.
+    pub first_name: Option<String>,
+    /// Last name, for display.
+    pub last_name: Option<String>,
+    /// E-mail, lower case.
+    pub email: Option<String>,
+    /// Phone in E.164.
+    pub phone: Option<String>,
+    /// Birth date, ISO.
+    pub birth_date: Option<String>,
+    /// Street address.
+    pub address: Option<String>,
+    /// Postcode.
+    pub postcode: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// Codice fiscale.
+    pub tax_code: Option<String>,
+    /// When the person registered, ISO date.
+    pub registered_at: Option<String>,
+}
+
+/// Purposes (and channels) a person consents to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// Marketing communications at all.
+    Marketing,
+    /// Profiling: personalised offers built from their purchases.
+    Profiling,
+    /// Contact by e-mail.
+    Email,
+    /// Contact by SMS.
+    Sms,
+    /// Notifications in the app.
+    App,
+}
+
+impl Purpose {
+    /// Every purpose.
+    pub const ALL: [Purpose; 5] = [Purpose::Marketing, Purpose::Profiling, Purpose::Email, Purpose::Sms, Purpose::App];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Marketing => "marketing",
+            Purpose::Profiling => "profiling",
+            Purpose::Email => "email",
+            Purpose::Sms => "sms",
+            Purpose::App => "app",
+        }
+    }
+
+    /// Parses a stored or typed name.
+    pub fn parse(text: &str) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+pub(crate) fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url` — `sqlite://path` or
+    /// `postgres://user:password@host/db` — and brings its schema up to date.
+    pub async fn open(url: &str, key: MasterKey) -> Result<Store, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(Error::new(
+                ErrorKind::Input,
+                format!("database_url must start with sqlite: or postgres://, got {url:?}"),
+            ));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+            }
+            _ => url.to_string(),
+        };
+        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 1 } else { 4 });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, key, backend })
+    }
+
+    /// The database behind the store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the connections (and, for SQLite, checkpoints the log into the file).
+    pub async fn close(self) {
+        if self.backend == Backend::Sqlite {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        }
+        self.pool.close().await;
+    }
+
+    /// Appends to the audit log (which refuses updates and deletes).
+    pub(crate) async fn audit<'e, E>(
+        executor: E,
+        action: &str,
+        customer: Option<i64>,
+        details: &str,
+    ) -> Result<(), Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query("INSERT INTO audit (at, action, customer_id, details) VALUES ($1, $2, $3, $4)")
+            .bind(now())
+            .bind(action)
+            .bind(customer)
+            .bind(details)
+            .execute(executor)
+            .await?;
+        Ok(())
+    }
+
+    /// The customer a reference names — a card number, an e-mail, a phone number, or `#id` —
+    /// following merges to the customer that absorbed it.
+    pub async fn resolve(&self, reference: &str) -> Result<i64, Error> {
+        let r = reference.trim();
+        let direct: Option<i64> = if let Some(id) = r.strip_prefix('#') {
+            id.parse().ok()
+        } else if r.contains('@') {
+            let e = normalise::email(r).map_err(|m| Error::new(ErrorKind::Input, m))?;
+            self.one_id(
+                "SELECT id FROM customers WHERE email_hash = $1 ORDER BY id LIMIT 1",
+                &self.key.lookup("email", &e),
+            )
+            .await?
+        } else {
+            let by_card = self
+                .one_id("SELECT origin_customer_id FROM cards WHERE card_hash = $1", &self.key.lookup("card", r))
+                .await?;
+            match by_card {
+                Some(id) => Some(id),
+                None => match normalise::phone(r, phonenumber::country::Id::IT) {
+                    Ok(p) => {
+                        self.one_id(
+                            "SELECT id FROM customers WHERE phone_hash = $1 ORDER BY id LIMIT 1",
+                            &self.key.lookup("phone", &p),
+                        )
+                        .await?
+                    }
+                    Err(_) => None,
+                },
+            }
+        };
+        let mut id = direct.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no customer matches {r:?}")))?;
+        // Follow merges to the surviving customer.
+        for _ in 0..64 {
+            let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT merged_into FROM customers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            match row {
+                None => return Err(Error::new(ErrorKind::NotFound, format!("no customer matches {r:?}"))),
+                Some((Some(next),)) => id = next,
+                Some((None,)) => return Ok(id),
+            }
+        }
+        Err(Error::new(ErrorKind::Internal, "a cycle of merges"))
+    }
+
+    async fn one_id(&self, sql: &'static str, hash: &str) -> Result<Option<i64>, Error> {
+        let row: Option<(i64,)> = sqlx::query_as(sql).bind(hash).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.0))
+    }
+}

@@ -1,0 +1,228 @@
+//! The single customer view, consents, and a person's rights: export and erasure.
+//!
+//! A customer is a surviving registration plus every registration merged into it. Their
+//! view decrypts each registration's data in memory only. Consents are an append-only
+//! history per purpose; the current state is the latest entry. Erasure destroys each
+//! registration's wrapped data key and sealed data (crypto-shredding), deletes their cards —
+//! and with them the link to their pseudonymous key in the lake — and records the erasure in
+//! the audit log, which never holds the erased data.
+
+use crate::{Error, ErrorKind, Pii, Purpose, Store, now};
+use serde::Serialize;
+
+/// One registration of a customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration {
+    /// Its id.
+    pub id: i64,
+    /// Its personal data; `None` once erased.
+    pub pii: Option<Pii>,
+    /// When it was erased, if it was.
+    pub erased_at: Option<String>,
+    /// Its cards.
+    pub cards: Vec<Card>,
+}
+
+/// A loyalty card.
+#[derive(Debug, Clone, Serialize)]
+pub struct Card {
+    /// The card number.
+    pub card: String,
+    /// The pseudonymous key of its purchases in the lake.
+    pub customer_key: String,
+    /// When it was imported.
+    pub added_at: String,
+}
+
+/// One consent event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConsentEvent {
+    /// Purpose or channel.
+    pub purpose: String,
+    /// Given (true) or withdrawn (false).
+    pub granted: bool,
+    /// Version of the privacy policy it refers to.
+    pub policy_version: String,
+    /// When.
+    pub at: String,
+    /// Where it came from (an import id, `app`, `back-office`…).
+    pub source: String,
+}
+
+/// Everything the store holds about a customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    /// The customer (the surviving registration).
+    pub id: i64,
+    /// Its registrations, surviving first.
+    pub registrations: Vec<Registration>,
+    /// Current consent per purpose (the latest event).
+    pub consents: Vec<ConsentEvent>,
+    /// Every consent event, oldest first.
+    pub consent_history: Vec<ConsentEvent>,
+    /// Merges that involve the customer: (survivor, merged, score, evidence, at, undone at).
+    pub merges: Vec<(i64, i64, f64, String, String, Option<String>)>,
+}
+
+impl Store {
+    async fn registrations_of(&self, customer: i64) -> Result<Vec<i64>, Error> {
+        let mut ids = vec![customer];
+        let mut i = 0;
+        while i < ids.len() {
+            let more: Vec<(i64,)> = sqlx::query_as("SELECT id FROM customers WHERE merged_into = $1 ORDER BY id")
+                .bind(ids[i])
+                .fetch_all(&self.pool)
+                .await?;
+            ids.extend(more.into_iter().map(|r| r.0));
+            i += 1;
+        }
+        Ok(ids)
+    }
+
+    /// The single customer view of the customer a reference names.
+    pub async fn view(&self, reference: &str) -> Result<CustomerView, Error> {
+        let id = self.resolve(reference).await?;
+        let ids = self.registrations_of(id).await?;
+        let mut registrations = Vec::new();
+        for rid in &ids {
+            type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+            let (token, wrapped, sealed, erased_at): Row =
+                sqlx::query_as("SELECT token, wrapped_key, pii, erased_at FROM customers WHERE id = $1")
+                    .bind(rid)
+                    .fetch_one(&self.pool)
+                    .await?;
+            let (pii, dk) = match (wrapped, sealed) {
+                (Some(w), Some(s)) => {
+                    let dk = self.key.unwrap(&token, &w)?;
+                    let pii: Pii = serde_json::from_slice(&dk.open(&token, &s)?)
+                        .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+                    (Some(pii), Some(dk))
+                }
+                _ => (None, None),
+            };
+            let card_rows: Vec<(Vec<u8>, String, String)> = sqlx::query_as(
+                "SELECT card_sealed, customer_key, added_at FROM cards WHERE origin_customer_id = $1 ORDER BY added_at",
+            )
+            .bind(rid)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut cards = Vec::new();
+            for (sealed_card, customer_key, added_at) in card_rows {
+                let card = match &dk {
+                    Some(dk) => String::from_utf8_lossy(&dk.open(&token, &sealed_card)?).into_owned(),
+                    None => continue,
+                };
+                cards.push(Card { card, customer_key, added_at });
+            }
+            registrations.push(Registration { id: *rid, pii, erased_at, cards });
+        }
+        let consent_history = self.consent_history(&ids).await?;
+        let mut consents: Vec<ConsentEvent> = Vec::new();
+        for p in Purpose::ALL {
+            if let Some(last) = consent_history.iter().rev().find(|e| e.purpose == p.as_str()) {
+                consents.push(last.clone());
+            }
+        }
+        let mut merges = Vec::new();
+        for rid in &ids {
+            let rows: Vec<(i64, i64, f64, String, String, Option<String>)> =
+                sqlx::query_as("SELECT survivor_id, merged_id, score, evidence, at, undone_at FROM merges WHERE merged_id = $1 ORDER BY id").bind(rid).fetch_all(&self.pool).await?;
+            merges.extend(rows);
+        }
+        Ok(CustomerView { id, registrations, consents, consent_history, merges })
+    }
+
+    async fn consent_history(&self, ids: &[i64]) -> Result<Vec<ConsentEvent>, Error> {
+        let mut out: Vec<(i64, ConsentEvent)> = Vec::new();
+        for rid in ids {
+            let rows: Vec<(i64, String, i64, String, String, String)> = sqlx::query_as(
+                "SELECT id, purpose, granted, policy_version, at, source FROM consents WHERE customer_id = $1",
+            )
+            .bind(rid)
+            .fetch_all(&self.pool)
+            .await?;
+            out.extend(rows.into_iter().map(|(id, purpose, granted, policy_version, at, source)| {
+                (id, ConsentEvent { purpose, granted: granted != 0, policy_version, at, source })
+            }));
+        }
+        out.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(&b.0)));
+        Ok(out.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Records a consent given or withdrawn now for the customer a reference names.
+    pub async fn set_consent(
+        &self,
+        reference: &str,
+        purpose: Purpose,
+        granted: bool,
+        policy_version: &str,
+        source: &str,
+    ) -> Result<(), Error> {
+        let id = self.resolve(reference).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO consents (customer_id, purpose, granted, policy_version, at, source) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(purpose.as_str())
+            .bind(i64::from(granted))
+            .bind(policy_version)
+            .bind(now())
+            .bind(source)
+            .execute(&mut *tx)
+            .await?;
+        Store::audit(
+            &mut *tx,
+            "consent",
+            Some(id),
+            &format!("{{\"purpose\":\"{}\",\"granted\":{granted}}}", purpose.as_str()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Everything held about a person, as JSON (their right of access). Recorded in the audit log.
+    pub async fn export(&self, reference: &str) -> Result<serde_json::Value, Error> {
+        let view = self.view(reference).await?;
+        let audit: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT at, action, details FROM audit WHERE customer_id = $1 ORDER BY id")
+                .bind(view.id)
+                .fetch_all(&self.pool)
+                .await?;
+        Store::audit(&self.pool, "export", Some(view.id), "{}").await?;
+        let mut v = serde_json::to_value(&view).expect("the view serialises");
+        v["audit"] = serde_json::json!(
+            audit
+                .into_iter()
+                .map(|(at, action, details)| serde_json::json!({"at": at, "action": action, "details": details}))
+                .collect::<Vec<_>>()
+        );
+        Ok(v)
+    }
+
+    /// Erases the customer a reference names, with every registration merged into them:
+    /// destroys their keys and sealed data, deletes their cards (the link to the lake), keeps
+    /// consent events (which say nothing of the person once unlinked). Returns the customer id.
+    pub async fn erase(&self, reference: &str) -> Result<i64, Error> {
+        let id = self.resolve(reference).await?;
+        let ids = self.registrations_of(id).await?;
+        let stamp = now();
+        let mut tx = self.pool.begin().await?;
+        for rid in &ids {
+            sqlx::query(
+                "UPDATE customers SET wrapped_key = NULL, pii = NULL, email_hash = NULL, phone_hash = NULL, tax_code_hash = NULL, \
+                 birth_block = NULL, name_block = NULL, erased_at = $1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(&stamp)
+            .bind(rid)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM cards WHERE origin_customer_id = $1 OR customer_id = $1")
+                .bind(rid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Store::audit(&mut *tx, "erase", Some(id), &format!("{{\"registrations\":{}}}", ids.len())).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,280 @@
+//! The operational store as a retailer relies on it, on SQLite and — when
+//! `UNICO_TEST_DATABASE_URL` names a PostgreSQL server, as in CI — on PostgreSQL too.
+
+use std::path::{Path, PathBuf};
+use unico_core::{Pseudonymiser, SECRET_LEN};
+use unico_lake::mapping::{Dataset, Mapping};
+use unico_store::crypto::MasterKey;
+use unico_store::customers::{CustomerImportOptions, import_customers};
+use unico_store::{ErrorKind, Purpose, Store, dedupe};
+
+const MASTER: &str = "5ad1e6c7a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091";
+
+struct Db {
+    url: String,
+    label: &'static str,
+    file: Option<PathBuf>,
+}
+
+/// A fresh SQLite file, and a fresh PostgreSQL database when the server is there.
+async fn backends(dir: &Path) -> Vec<Db> {
+    let mut out = vec![Db {
+        url: format!("sqlite://{}", dir.join("store.db").display()),
+        label: "sqlite",
+        file: Some(dir.join("store.db")),
+    }];
+    if let Ok(admin) = std::env::var("UNICO_TEST_DATABASE_URL") {
+        sqlx::any::install_default_drivers();
+        let name = format!("unico_test_{:016x}", rand_u64());
+        let pool = sqlx::AnyPool::connect(&admin).await.expect("the PostgreSQL test server answers");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+        pool.close().await;
+        let (base, _) = admin.rsplit_once('/').expect("a URL with a database name");
+        out.push(Db { url: format!("{base}/{name}"), label: "postgres", file: None });
+    }
+    out
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
+}
+
+async fn open(db: &Db) -> Store {
+    Store::open(&db.url, MasterKey::from_hex(MASTER).unwrap()).await.unwrap_or_else(|e| panic!("{}: {e}", db.label))
+}
+
+fn options(dir: &Path) -> CustomerImportOptions {
+    CustomerImportOptions {
+        pseudonymiser: Pseudonymiser::new(&[3; SECRET_LEN]),
+        mapping: Mapping::default(),
+        rejects_dir: dir.join("rejects"),
+        max_reject_rate: None,
+        default_country: phonenumber::country::Id::IT,
+        policy_version: "2025-01".into(),
+    }
+}
+
+fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const HEADER: &str = "customer_id,first_name,last_name,email,phone,birth_date,address,postcode,city,tax_code,consent_marketing,consent_profiling\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_normalises_every_field_and_rejects_bad_rows_without_leaking_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}\
+             1001,  GIULIA ,ROSSI, Giulia.Rossi@Libero.IT ,333 1234567,10/12/1985,\"Via  Roma 1\",184,MILANO,rssmra85t10a562s,sì,no\n\
+             1002,Marco,Bianchi,marco@@x.it,,,,,,,,\n\
+             1003,Anna,Verdi,,12,,,,,,,\n\
+             1004,Anna,Verdi,,,,,2012A,,,,\n\
+             1005,Anna,Verdi,,,,,,,RSSMRA85T10A562X,,\n\
+             1006,Anna,Verdi,,,31/02/1990,,,,,,\n\
+             ,Anna,Verdi,,,,,,,,,\n\
+             1001,Giulia,Rossi,,,,,,,,,\n\
+             1009,Luca,Neri,,,,,,,,forse,\n\
+             1010,Sara,Galli,sara@galli.it,+39 347-765-4321,1990-04-01,Corso Italia 5,20121,Milano,,yes,yes\n"
+        );
+        let path = file(tmp.path(), &format!("c-{}.csv", db.label), &body);
+        let s = import_customers(&store, &path, &options(tmp.path())).await.unwrap();
+        assert_eq!((s.rows_read, s.rows_imported, s.rows_rejected()), (10, 2, 8), "{}", db.label);
+        let text = std::fs::read_to_string(s.rejects_file.as_ref().unwrap()).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let got: Vec<(u64, String, String)> = r
+            .records()
+            .map(|x| x.unwrap())
+            .map(|x| (x[0].parse().unwrap(), x[1].to_string(), x[3].to_string()))
+            .collect();
+        let want = [
+            (3, "email", "bad_email"),
+            (4, "phone", "bad_phone"),
+            (5, "postcode", "bad_postcode"),
+            (6, "tax_code", "bad_tax_code"),
+            (7, "birth_date", "bad_date"),
+            (8, "customer_id", "missing_value"),
+            (9, "customer_id", "duplicate_key"),
+            (10, "consent_marketing", "bad_flag"),
+        ];
+        let want: Vec<(u64, String, String)> =
+            want.iter().map(|(l, c, r)| (*l, c.to_string(), r.to_string())).collect();
+        assert_eq!(got, want, "{}", db.label);
+        for leaked in ["marco@@x.it", "2012A", "RSSMRA85T10A562X", "31/02/1990", "Bianchi", "Verdi"] {
+            assert!(!text.contains(leaked), "{}: the rejects file leaks {leaked}: {text}", db.label);
+        }
+
+        // Found by card, by e-mail in any case, by phone in any format.
+        for reference in ["1001", "GIULIA.ROSSI@libero.it", "+39 333-123-4567", "3331234567"] {
+            let v = store.view(reference).await.unwrap();
+            let p = v.registrations[0].pii.clone().unwrap();
+            assert_eq!(p.first_name.as_deref(), Some("Giulia"));
+            assert_eq!(p.last_name.as_deref(), Some("Rossi"));
+            assert_eq!(p.email.as_deref(), Some("giulia.rossi@libero.it"));
+            assert_eq!(p.phone.as_deref(), Some("+393331234567"));
+            assert_eq!(p.birth_date.as_deref(), Some("1985-12-10"));
+            assert_eq!(p.address.as_deref(), Some("Via Roma 1"));
+            assert_eq!(p.postcode.as_deref(), Some("00184"));
+            assert_eq!(p.city.as_deref(), Some("Milano"));
+            assert_eq!(p.tax_code.as_deref(), Some("RSSMRA85T10A562S"));
+            assert_eq!(v.registrations[0].cards[0].card, "1001");
+            assert_eq!(
+                v.registrations[0].cards[0].customer_key,
+                Pseudonymiser::new(&[3; SECRET_LEN]).key("1001").to_hex()
+            );
+        }
+        let v = store.view("1001").await.unwrap();
+        let state: Vec<(String, bool)> = v.consents.iter().map(|c| (c.purpose.clone(), c.granted)).collect();
+        assert_eq!(state, vec![("marketing".to_string(), true), ("profiling".to_string(), false)]);
+        assert_eq!(store.view("9999").await.unwrap_err().kind(), ErrorKind::NotFound);
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reimport_updates_changed_people_and_appends_consent_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let first = format!("{HEADER}2001,Elena,Conti,elena@conti.it,,,,,,,yes,yes\n2002,Paolo,Riva,,,,,,,,no,no\n");
+        let s = import_customers(&store, &file(tmp.path(), "a.csv", &first), &options(tmp.path())).await.unwrap();
+        assert_eq!(s.rows_imported, 2);
+        let again = import_customers(&store, &file(tmp.path(), "a.csv", &first), &options(tmp.path())).await.unwrap();
+        assert_eq!((again.rows_imported, again.rows_updated, again.rows_already_in_lake), (0, 0, 2), "{}", db.label);
+        let second =
+            format!("{HEADER}2001,Elena,Conti,elena.conti@newmail.it,,,,,,,no,yes\n2002,Paolo,Riva,,,,,,,,no,no\n");
+        let s = import_customers(&store, &file(tmp.path(), "b.csv", &second), &options(tmp.path())).await.unwrap();
+        assert_eq!((s.rows_imported, s.rows_updated, s.rows_already_in_lake), (0, 1, 1), "{}", db.label);
+        assert_eq!(store.view("elena.conti@newmail.it").await.unwrap().id, store.view("2001").await.unwrap().id);
+        assert!(store.view("elena@conti.it").await.is_err(), "the old e-mail no longer finds her");
+        store.set_consent("2001", Purpose::Marketing, true, "2026-03", "app").await.unwrap();
+        let v = store.view("2001").await.unwrap();
+        let marketing: Vec<(bool, &str)> = v
+            .consent_history
+            .iter()
+            .filter(|c| c.purpose == "marketing")
+            .map(|c| (c.granted, c.source.as_str()))
+            .collect();
+        assert_eq!(marketing.len(), 3, "{}: {marketing:?}", db.label);
+        assert_eq!((marketing[0].0, marketing[1].0, marketing[2]), (true, false, (true, "app")));
+        assert!(v.consents.iter().any(|c| c.purpose == "marketing" && c.granted && c.policy_version == "2026-03"));
+        assert_eq!(
+            v.consent_history.iter().filter(|c| c.purpose == "profiling").count(),
+            1,
+            "unchanged consents add nothing"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_merge_with_evidence_and_unmerge() {
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}\
+             3001,Nicolò,D'Angelo,nicolo.dangelo@gmail.com,333 1234567,1980-01-02,Corso Italia 15,20121,Milano,,yes,yes\n\
+             3002,NICOLO,dangelo,NICOLO.DANGELO@GMAIL.COM,+39 333-123-4567,1980-01-02,C.so Italia 15,20121,MILANO,,yes,no\n\
+             3003,Chiara,D'Angelo,nicolo.dangelo@gmail.com,,1984-06-30,Corso Italia 15,20121,Milano,,yes,yes\n\
+             3004,Giulia,Rossi,giulia@rossi.it,,1980-01-02,Via Roma 1,00184,Roma,,yes,yes\n"
+        );
+        import_customers(&store, &file(tmp.path(), "d.csv", &body), &options(tmp.path())).await.unwrap();
+        let review = dedupe::candidates(&store, 0.5).await.unwrap();
+        assert_eq!((review[0].a, review[0].b), (1, 2), "{}: {review:?}", db.label);
+        assert!(review[0].score >= 0.99 && review[0].evidence.same_email && review[0].evidence.same_birth_date);
+        let merged = dedupe::merge_duplicates(&store, 0.9).await.unwrap();
+        assert_eq!(merged.len(), 1, "{}: only Nicolò's two registrations: {merged:?}", db.label);
+        let v = store.view("3002").await.unwrap();
+        assert_eq!(v.id, 1);
+        assert_eq!(v.registrations.len(), 2);
+        let cards: Vec<&str> = v.registrations.iter().flat_map(|r| r.cards.iter().map(|c| c.card.as_str())).collect();
+        assert_eq!(cards, vec!["3001", "3002"]);
+        assert_eq!(v.merges.len(), 1);
+        assert!(v.merges[0].3.contains("\"same_phone\":true"), "evidence is logged: {:?}", v.merges[0]);
+        assert!(!v.merges[0].3.contains("gmail"), "evidence holds no personal data");
+        // Consents of the merged registration stay in the history.
+        assert!(v.consent_history.iter().any(|c| c.purpose == "profiling" && !c.granted));
+
+        let (from, restored) = dedupe::unmerge(&store, "3002").await.unwrap();
+        assert_eq!((from, restored), (1, 2));
+        assert_eq!(store.view("3002").await.unwrap().id, 2);
+        assert_eq!(store.view("3001").await.unwrap().registrations.len(), 1);
+        assert!(dedupe::merge_duplicates(&store, 0.9).await.unwrap().is_empty(), "an undone merge is not redone");
+        assert!(dedupe::unmerge(&store, "3002").await.is_err());
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_personal_is_stored_in_clear_and_erasure_really_erases() {
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}4001,Ottavia,Zanzottera,ottavia.zanzottera@example.it,347 9876543,1971-07-21,Via Garibaldi 99,37121,Verona,,yes,yes\n"
+        );
+        import_customers(&store, &file(tmp.path(), "p.csv", &body), &options(tmp.path())).await.unwrap();
+        let before = store.export("4001").await.unwrap().to_string();
+        assert!(before.contains("Zanzottera") && before.contains("+393479876543") && before.contains("4001"));
+        let id = store.erase("ottavia.zanzottera@example.it").await.unwrap();
+        let after = store.export(&format!("#{id}")).await.unwrap();
+        let text = after.to_string();
+        for personal in
+            ["Ottavia", "Zanzottera", "ottavia", "393479876543", "1971-07-21", "Garibaldi", "37121", "\"4001\""]
+        {
+            assert!(!text.contains(personal), "{}: export after erasure still holds {personal}: {text}", db.label);
+        }
+        assert!(after["registrations"][0]["erased_at"].is_string());
+        assert!(after["audit"].as_array().unwrap().iter().any(|a| a["action"] == "erase"));
+        assert_eq!(
+            store.view("4001").await.unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "the card no longer leads anywhere"
+        );
+        // The audit log is append-only.
+        let tamper = sqlx::query("DELETE FROM audit").execute(&sqlx::AnyPool::connect(&db.url).await.unwrap()).await;
+        assert!(tamper.is_err(), "{}: the audit log refused a delete", db.label);
+        store.close().await;
+        if let Some(file) = &db.file {
+            let mut bytes = std::fs::read(file).unwrap();
+            for extra in ["-wal", "-shm"] {
+                if let Ok(b) = std::fs::read(format!("{}{extra}", file.display())) {
+                    bytes.extend(b);
+                }
+            }
+            for personal in ["Ottavia", "Zanzottera", "ottavia", "3479876543", "1971-07-21", "Garibaldi", "Verona"] {
+                assert!(
+                    !bytes.windows(personal.len()).any(|w| w == personal.as_bytes()),
+                    "{personal} in the SQLite file"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_a_mapping_and_the_wrong_master_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = &backends(tmp.path()).await[0];
+    let store = open(db).await;
+    let body = "TESSERA;NOME;COGNOME;MAIL;NASCITA\n5001;Ugo;Foscolo;ugo@foscolo.it;06/02/1778\n5002;Ada;Negri;ada@negri.it;03/02/1970\n";
+    let mut opts = options(tmp.path());
+    opts.mapping = Mapping::from_toml(
+        "[source]\ndelimiter=\";\"\ntimestamp_format=\"%d/%m/%Y\"\n[columns]\ncustomer_id=\"TESSERA\"\nfirst_name=\"NOME\"\nlast_name=\"COGNOME\"\nemail=\"MAIL\"\nbirth_date=\"NASCITA\"",
+        Dataset::Customers,
+    )
+    .unwrap();
+    let s = import_customers(&store, &file(tmp.path(), "m.csv", body), &opts).await.unwrap();
+    assert_eq!((s.rows_imported, s.rows_rejected()), (1, 1), "1778 is not a plausible birth date");
+    store.close().await;
+    let wrong = Store::open(&db.url, MasterKey::from_hex(&"00".repeat(32)).unwrap()).await.unwrap();
+    assert_eq!(wrong.view("#1").await.unwrap_err().kind(), ErrorKind::Crypto);
+    wrong.close().await;
+}
