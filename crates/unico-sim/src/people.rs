@@ -344,7 +344,12 @@ pub(crate) fn master_records(person: &Person, start: jiff::civil::Date, rng: &mu
     let birth = format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28));
     let (city, postcode) = *CITIES.choose(rng).expect("non-empty");
     let street = format!("{} {}", STREETS.choose(rng).expect("non-empty"), rng.random_range(1..200));
-    let mobile = format!("3{:02}{:07}", rng.random_range(20..99), rng.random_range(0..10_000_000));
+    // Prefixes of Italian mobile operators (libphonenumber refuses the unassigned ones).
+    const MOBILE: [u32; 24] = [
+        320, 324, 327, 328, 329, 330, 331, 333, 334, 335, 336, 337, 338, 339, 340, 342, 345, 346, 347, 348, 349, 366,
+        380, 393,
+    ];
+    let mobile = format!("{}{:07}", MOBILE.choose(rng).expect("non-empty"), rng.random_range(0..10_000_000));
     let domain = ["gmail.com", "libero.it", "hotmail.it", "yahoo.it", "outlook.com"].choose(rng).expect("non-empty");
     let email = format!(
         "{}.{}{}@{domain}",

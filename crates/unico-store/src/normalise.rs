@@ -72,11 +72,25 @@ pub fn email(text: &str) -> Result<String, String> {
 /// A phone number in E.164 (`+393331234567`), read with `country` as the default.
 pub fn phone(text: &str, country: phonenumber::country::Id) -> Result<String, String> {
     let t = text.trim();
+    let e164 = |n: &phonenumber::PhoneNumber| n.format().mode(phonenumber::Mode::E164).to_string();
     let number = phonenumber::parse(Some(country), t).map_err(|_| format!("{t:?} is not a phone number"))?;
-    if !phonenumber::is_valid(&number) {
-        return Err(format!("{t:?} is not a valid phone number"));
+    if phonenumber::is_valid(&number) {
+        return Ok(e164(&number));
     }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    // A national number that starts with the country's own code (Italian mobiles 393…) is
+    // taken by the parser for an international one; read it again as explicitly national.
+    let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
+    if !t.starts_with('+') && !t.starts_with("00") {
+        let code = phonenumber::metadata::DATABASE.by_id(country.as_ref()).map(|m| m.country_code());
+        if let Some(code) = code {
+            if let Ok(n) = phonenumber::parse(None, format!("+{code}{digits}")) {
+                if phonenumber::is_valid(&n) {
+                    return Ok(e164(&n));
+                }
+            }
+        }
+    }
+    Err(format!("{t:?} is not a valid phone number"))
 }
 
 /// An Italian postcode (CAP): five digits; shorter digit strings get their leading zeros
@@ -169,6 +183,8 @@ mod tests {
             assert_eq!(phone(form, it).unwrap(), "+393331234567", "{form}");
         }
         assert_eq!(phone("06 1234 5678", it).unwrap(), "+390612345678", "landlines keep their leading zero");
+        assert_eq!(phone("393 4606980", it).unwrap(), "+393934606980", "a mobile that starts with the country code");
+        assert_eq!(phone("+39 393-460-6980", it).unwrap(), "+393934606980");
         assert_eq!(phone("+44 20 7946 0958", it).unwrap(), "+442079460958");
         for bad in ["12", "not a phone", "333"] {
             assert!(phone(bad, it).is_err(), "{bad:?}");

@@ -149,6 +149,22 @@ impl Store {
         Ok(out.into_iter().map(|(_, e)| e).collect())
     }
 
+    /// Every card with its current customer and lake key (for reconciliation and evaluation).
+    pub async fn cards(&self) -> Result<Vec<(i64, String, String)>, Error> {
+        let rows: Vec<(i64, i64, String, Option<Vec<u8>>, Vec<u8>, String)> = sqlx::query_as(
+            "SELECT k.customer_id, c.id, c.token, c.wrapped_key, k.card_sealed, k.customer_key FROM cards k JOIN customers c ON c.id = k.origin_customer_id ORDER BY k.customer_id, c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (customer, _origin, token, wrapped, sealed, key) in rows {
+            let Some(wrapped) = wrapped else { continue };
+            let dk = self.key.unwrap(&token, &wrapped)?;
+            out.push((customer, String::from_utf8_lossy(&dk.open(&token, &sealed)?).into_owned(), key));
+        }
+        Ok(out)
+    }
+
     /// Records a consent given or withdrawn now for the customer a reference names.
     pub async fn set_consent(
         &self,

@@ -1,6 +1,7 @@
 //! `unico`: the command line. Every verb parses its arguments and calls a library crate;
 //! printing, progress bars and exit codes live here and nowhere else.
 
+mod customers;
 mod settings;
 mod simlake;
 
@@ -30,6 +31,9 @@ enum Command {
     Init,
     /// Import receipts, products or stores from CSV, Parquet or JSON Lines files.
     Import(ImportArgs),
+    /// The customer master: single customer view, duplicates, consents, export, erasure.
+    #[command(subcommand)]
+    Customers(customers::CustomersCommand),
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -63,6 +67,7 @@ enum DatasetArg {
     Receipts,
     Products,
     Stores,
+    Customers,
 }
 
 #[derive(Args)]
@@ -82,6 +87,9 @@ struct ImportArgs {
     /// Print each summary as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Customers: do not merge duplicate registrations after the import.
+    #[arg(long)]
+    no_dedupe: bool,
 }
 
 #[derive(Args)]
@@ -120,9 +128,13 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(match e.downcast_ref::<unico_lake::Error>().map(|e| e.kind()) {
-                Some(ErrorKind::TooManyRejects) => 3,
-                Some(ErrorKind::UnusableFile) | Some(ErrorKind::Mapping) => 2,
+            let lake = e.downcast_ref::<unico_lake::Error>().map(|e| e.kind());
+            let store = e.downcast_ref::<unico_store::Error>().map(|e| e.kind());
+            ExitCode::from(match (lake, store) {
+                (Some(ErrorKind::TooManyRejects), _) => 3,
+                (Some(ErrorKind::UnusableFile) | Some(ErrorKind::Mapping), _) => 2,
+                (_, Some(unico_store::ErrorKind::Input)) => 2,
+                (_, Some(unico_store::ErrorKind::NotFound)) => 4,
                 _ => 1,
             })
         }
@@ -145,7 +157,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 DatasetArg::Receipts => Dataset::Receipts,
                 DatasetArg::Products => Dataset::Products,
                 DatasetArg::Stores => Dataset::Stores,
+                DatasetArg::Customers => Dataset::Customers,
             };
+            if dataset == Dataset::Customers {
+                let mapping = match &args.mapping {
+                    Some(p) => Mapping::from_file(p, dataset)?,
+                    None => Mapping::default(),
+                };
+                for summary in customers::import(&dir, &args.files, &mapping, args.max_reject_rate, !args.no_dedupe)? {
+                    if args.json {
+                        println!("{}", serde_json_string(&summary));
+                    } else {
+                        print_summary(&summary);
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let mapping = match &args.mapping {
                 Some(p) => Mapping::from_file(p, dataset)?,
                 None => Mapping::default(),
@@ -186,6 +213,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { customers, days, seed } => demo(&cli.data, customers, days, seed),
+        Command::Customers(command) => {
+            let dir = DataDir::open(&cli.data)?;
+            customers::run(&dir, command)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -325,7 +357,8 @@ fn print_summary(s: &ImportSummary) {
     if s.rows_updated > 0 {
         println!("  updated              {:>12}", s.rows_updated);
     }
-    println!("  already in the lake  {:>12}", s.rows_already_in_lake);
+    let unchanged = if s.dataset == "customers" { "unchanged          " } else { "already in the lake" };
+    println!("  {unchanged}  {:>12}", s.rows_already_in_lake);
     println!("  rejected             {:>12}", s.rows_rejected());
     for (reason, n) in &s.rejected {
         println!("    {reason:<20} {n:>10}");
@@ -403,8 +436,12 @@ fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
         let summary = import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
         print_summary(&summary);
     }
+    for s in customers::import(&dir, &[source.join("customers.csv")], &Mapping::default(), None, true)? {
+        print_summary(&s);
+    }
     let lake = Lake::open(dir.lake_dir())?;
     print_quality(&unico_lake::quality::report(&lake)?, &dir.settings.currency);
+    println!("The single customer view: try  unico --data {} customers show 4000000003", dir.root.display());
     println!(
         "The lake is Parquet: try  duckdb -c \"select count(*) from read_parquet('{}/receipt_lines/*/*.parquet')\"",
         dir.lake_dir().display()

@@ -16,11 +16,27 @@ pub struct Settings {
     pub timezone: String,
     /// ISO 4217 currency of every amount (amounts are integer cents of it).
     pub currency: String,
+    /// The operational store: `sqlite://…` or `postgres://user:password@host/db`.
+    /// Default: `unico.db` (SQLite) in the data directory.
+    pub database_url: Option<String>,
+    /// ISO 3166 country of phone numbers written without a prefix.
+    pub default_country: String,
+    /// Duplicate registrations scoring at least this (0–1) are merged on import.
+    pub dedupe_threshold: f64,
+    /// Version of the privacy policy consents in imported files refer to, when they do not say.
+    pub privacy_policy_version: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { timezone: "Europe/Rome".into(), currency: "EUR".into() }
+        Settings {
+            timezone: "Europe/Rome".into(),
+            currency: "EUR".into(),
+            database_url: None,
+            default_country: "IT".into(),
+            dedupe_threshold: 0.9,
+            privacy_policy_version: "1".into(),
+        }
     }
 }
 
@@ -32,6 +48,19 @@ timezone = "Europe/Rome"
 
 # Currency of every amount; amounts are stored as integer cents of it.
 currency = "EUR"
+
+# The operational store (customers, consents, offers). Default: SQLite file unico.db here.
+# database_url = "postgres://unico:secret@db.example/unico"
+
+# Country of phone numbers written without an international prefix.
+default_country = "IT"
+
+# Registrations of the same person scoring at least this (0-1) are merged on import;
+# `unico customers duplicates` lists the pairs below it for review.
+dedupe_threshold = 0.9
+
+# Privacy-policy version that imported consents refer to when the file does not say.
+privacy_policy_version = "1"
 "#;
 
 /// The data directory and its settings.
@@ -57,6 +86,10 @@ impl DataDir {
             rand::fill(&mut secret);
             write_private(&key, hex::encode(secret).as_bytes())?;
         }
+        let master = root.join("secrets/master.key");
+        if !master.exists() && std::env::var_os("UNICO_MASTER_KEY").is_none() {
+            write_private(&master, unico_store::crypto::MasterKey::generate_hex().as_bytes())?;
+        }
         DataDir::open(root)
     }
 
@@ -80,6 +113,16 @@ impl DataDir {
         if let Ok(c) = std::env::var("UNICO_CURRENCY") {
             settings.currency = c;
         }
+        if let Ok(u) = std::env::var("UNICO_DATABASE_URL") {
+            settings.database_url = Some(u);
+        }
+        if let Ok(c) = std::env::var("UNICO_DEFAULT_COUNTRY") {
+            settings.default_country = c;
+        }
+        if let Ok(t) = std::env::var("UNICO_DEDUPE_THRESHOLD") {
+            settings.dedupe_threshold =
+                t.parse().with_context(|| format!("UNICO_DEDUPE_THRESHOLD={t:?} is not a number"))?;
+        }
         jiff::tz::TimeZone::get(&settings.timezone)
             .with_context(|| format!("timezone {:?} is not an IANA time zone", settings.timezone))?;
         Ok(DataDir { root: root.to_path_buf(), settings })
@@ -95,6 +138,42 @@ impl DataDir {
 
     pub fn chain_tz(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.settings.timezone).expect("checked in open()")
+    }
+
+    /// The operational store's URL (never printed: it may hold a password).
+    pub fn database_url(&self) -> String {
+        self.settings
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.root.join("unico.db").display()))
+    }
+
+    /// The master key of personal data: `UNICO_MASTER_KEY`, else `secrets/master.key`.
+    pub fn master_key(&self) -> Result<unico_store::crypto::MasterKey> {
+        let text = match std::env::var("UNICO_MASTER_KEY") {
+            Ok(k) => k,
+            Err(_) => {
+                let path = self.root.join("secrets/master.key");
+                std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read the master key {} (or set UNICO_MASTER_KEY)", path.display())
+                })?
+            }
+        };
+        unico_store::crypto::MasterKey::from_hex(&text).context("the master key must be 64 hex characters")
+    }
+
+    /// The default country of phone numbers.
+    pub fn default_country(&self) -> Result<phonenumber::country::Id> {
+        self.settings.default_country.parse().map_err(|_| {
+            anyhow::anyhow!("default_country {:?} is not an ISO 3166 country code", self.settings.default_country)
+        })
+    }
+
+    /// Opens the operational store.
+    pub fn store(&self, runtime: &tokio::runtime::Runtime) -> Result<unico_store::Store> {
+        let key = self.master_key()?;
+        let url = self.database_url();
+        runtime.block_on(unico_store::Store::open(&url, key)).context("cannot open the operational store")
     }
 
     /// The pseudonymiser keyed with the data directory's secret.
