@@ -211,3 +211,54 @@ fn generating_into_the_lake_gives_the_same_lake_as_importing_the_csv() {
     assert_eq!(qa["cards"], qb["cards"]);
     assert_eq!(qb["products_without_master"], 0);
 }
+
+#[test]
+fn personal_data_never_reaches_the_lake_or_the_database_in_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let text = ok(unico(&data, &["demo", "--customers", "300", "--days", "60"]));
+    assert!(text.contains("merged"), "{text}");
+    // What the customer master said, in clear.
+    let mut personal: Vec<String> = Vec::new();
+    let mut r = csv::Reader::from_path(data.join("demo-source/customers.csv")).unwrap();
+    for rec in r.records().take(40) {
+        let rec = rec.unwrap();
+        personal.push(rec[0].to_string()); // card number
+        personal.push(format!("{} {}", &rec[1], &rec[2])); // full name ("Lombardi" alone is in "Lombardia")
+        personal.push(format!("\"{}\"", &rec[2])); // the last name as a JSON value
+        personal.push(rec[3].to_string()); // e-mail
+        personal.push(rec[4].chars().filter(|c| c.is_ascii_digit()).collect()); // phone digits
+    }
+    let mut files = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { walk(&p, out) } else { out.push(p) }
+        }
+    }
+    walk(&data.join("lake"), &mut files);
+    for f in std::fs::read_dir(&data).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("unico.db") {
+            files.push(p);
+        }
+    }
+    assert!(files.iter().any(|f| f.extension().is_some_and(|e| e == "parquet")));
+    assert!(files.iter().any(|f| f.file_name().unwrap() == "unico.db"));
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for p in personal.iter().filter(|p| p.len() >= 5) {
+            assert!(!bytes.windows(p.len()).any(|w| w == p.as_bytes()), "{p:?} in clear in {}", f.display());
+        }
+    }
+    // The single customer view finds them; erasure forgets them.
+    let card = &personal[0];
+    let shown = ok(unico(&data, &["customers", "show", card]));
+    assert!(shown.contains(&personal[1]), "{shown}");
+    assert!(shown.contains(&personal[3]), "{shown}");
+    let out = unico(&data, &["customers", "erase", card]);
+    assert!(!out.status.success(), "erasure asks for --yes");
+    ok(unico(&data, &["customers", "erase", card, "--yes"]));
+    let out = unico(&data, &["customers", "show", card]);
+    assert_eq!(out.status.code(), Some(4), "not found after erasure");
+}
