@@ -82,12 +82,9 @@ pub fn phone(text: &str, country: phonenumber::country::Id) -> Result<String, St
     let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
     if !t.starts_with('+') && !t.starts_with("00") {
         let code = phonenumber::metadata::DATABASE.by_id(country.as_ref()).map(|m| m.country_code());
-        if let Some(code) = code {
-            if let Ok(n) = phonenumber::parse(None, format!("+{code}{digits}")) {
-                if phonenumber::is_valid(&n) {
-                    return Ok(e164(&n));
-                }
-            }
+        let again = code.and_then(|code| phonenumber::parse(None, format!("+{code}{digits}")).ok());
+        if let Some(n) = again.filter(phonenumber::is_valid) {
+            return Ok(e164(&n));
         }
     }
     Err(format!("{t:?} is not a valid phone number"))

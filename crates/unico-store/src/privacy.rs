@@ -151,7 +151,8 @@ impl Store {
 
     /// Every card with its current customer and lake key (for reconciliation and evaluation).
     pub async fn cards(&self) -> Result<Vec<(i64, String, String)>, Error> {
-        let rows: Vec<(i64, i64, String, Option<Vec<u8>>, Vec<u8>, String)> = sqlx::query_as(
+        type Row = (i64, i64, String, Option<Vec<u8>>, Vec<u8>, String);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT k.customer_id, c.id, c.token, c.wrapped_key, k.card_sealed, k.customer_key FROM cards k JOIN customers c ON c.id = k.origin_customer_id ORDER BY k.customer_id, c.id",
         )
         .fetch_all(&self.pool)

@@ -231,6 +231,9 @@ impl Hasher for KeyHasher {
 /// lake, or the first source line that brought it.
 type KeyMap = HashMap<(u64, u64), u64, BuildHasherDefault<KeyHasher>>;
 
+/// A line key and the source line it came from.
+type KeyLine = ((u64, u64), u64);
+
 fn split_key(key: u128) -> (u64, u64) {
     (key as u64, (key >> 64) as u64)
 }
@@ -248,7 +251,7 @@ impl KeyReader {
     }
 
     /// The next (key, source line), or `None` at the end.
-    fn try_next(&mut self) -> Result<Option<((u64, u64), u64)>, Error> {
+    fn try_next(&mut self) -> Result<Option<KeyLine>, Error> {
         let mut rec = [0u8; 24];
         match std::io::Read::read_exact(&mut self.reader, &mut rec) {
             Ok(()) => {
@@ -261,7 +264,7 @@ impl KeyReader {
         }
     }
 
-    fn next(&mut self) -> Result<((u64, u64), u64), Error> {
+    fn next(&mut self) -> Result<KeyLine, Error> {
         self.try_next()?.ok_or_else(|| Error::new(ErrorKind::Internal, format!("{} ended early", self.path.display())))
     }
 }
