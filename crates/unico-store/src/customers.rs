@@ -323,7 +323,12 @@ pub(crate) fn hashes(store: &Store, pii: &Pii) -> [Option<String>; 5] {
         pii.email.as_ref().map(|e| k.lookup("email", e)),
         pii.phone.as_ref().map(|p| k.lookup("phone", p)),
         pii.tax_code.as_ref().map(|t| k.lookup("tax_code", t)),
-        pii.birth_date.as_ref().map(|b| k.lookup("birth", b)),
+        // Birth date with the surname's initial: about one person a block even in a base of
+        // millions (a birth date alone gathers dozens, and all their pairs).
+        pii.birth_date.as_ref().map(|b| {
+            let initial = pii.last_name.as_deref().map(normalise::fold).and_then(|l| l.chars().next()).unwrap_or('-');
+            k.lookup("birth", &format!("{b}|{initial}"))
+        }),
         match (&pii.last_name, &pii.postcode) {
             (Some(l), Some(p)) => Some(k.lookup("name", &format!("{}|{p}", normalise::fold(l)))),
             _ => None,

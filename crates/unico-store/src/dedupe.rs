@@ -1,7 +1,7 @@
 //! One person, one customer: finding registrations of the same person and merging them.
 //!
 //! Candidate pairs come from blocks of registrations that share a keyed hash — the same
-//! e-mail, phone, tax code, birth date, or folded surname and postcode — so nothing is
+//! e-mail, phone, tax code, birth date and surname initial, or folded surname and postcode — so nothing is
 //! compared with everything and nothing personal is needed to form the blocks. Each pair is
 //! then decrypted in memory and scored:
 //!
