@@ -346,7 +346,8 @@ async fn write_batch(
     let card_hashes: Vec<String> = batch.iter().map(|i| store.key.lookup("card", &i.card)).collect();
     // Which cards are known already.
     let mut known: HashMap<String, i64> = HashMap::new();
-    for chunk in card_hashes.chunks(500) {
+    // Small chunks: SQLite binds `$n` by name, a scan per parameter.
+    for chunk in card_hashes.chunks(64) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql =
             format!("SELECT card_hash, origin_customer_id FROM cards WHERE card_hash IN ({})", placeholders.join(","));
@@ -446,7 +447,7 @@ async fn write_batch(
             }
         }
     }
-    for chunk in consent_rows.chunks(100) {
+    for chunk in consent_rows.chunks(16) {
         let mut sql =
             String::from("INSERT INTO consents (customer_id, purpose, granted, policy_version, at, source) VALUES ");
         for i in 0..chunk.len() {

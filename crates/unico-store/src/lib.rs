@@ -206,6 +206,10 @@ impl Store {
                     sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+                    // Lookups are keyed hashes: inserts land all over the indexes, so give
+                    // SQLite a page cache that holds them (128 MiB) and map the file.
+                    sqlx::query("PRAGMA cache_size = -131072").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA mmap_size = 1073741824").execute(&mut *conn).await?;
                     Ok(())
                 })
             });
