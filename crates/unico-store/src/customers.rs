@@ -362,6 +362,7 @@ async fn write_batch(
     let mut tx = store.pool.begin().await?;
     let stamp = now();
     let mut consent_rows: Vec<(i64, Purpose, bool, String, String)> = Vec::new();
+    let mut fresh: Vec<(&Incoming, &String)> = Vec::new();
     for (inc, card_hash) in batch.iter().zip(&card_hashes) {
         let plain = serde_json::to_vec(&inc.pii).expect("PII serialises");
         let [email, phone, tax, birth, name] = hashes(store, &inc.pii);
@@ -412,40 +413,103 @@ async fn write_batch(
                     }
                 }
             }
-            None => {
+            None => fresh.push((inc, card_hash)),
+        }
+    }
+    // New registrations, sixteen to a statement; ids come back with each row's token.
+    for chunk in fresh.chunks(16) {
+        struct Sealed<'a> {
+            inc: &'a Incoming,
+            card_hash: &'a String,
+            token: String,
+            wrapped: Vec<u8>,
+            pii: Vec<u8>,
+            card: Vec<u8>,
+            hashes: [Option<String>; 5],
+        }
+        let sealed: Vec<Sealed<'_>> = chunk
+            .iter()
+            .map(|(inc, card_hash)| {
                 let mut t = [0u8; 16];
                 rand::fill(&mut t);
                 let token = hex::encode(t);
                 let (dk, wrapped) = store.key.new_data_key(&token);
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO customers (token, created_at, updated_at, wrapped_key, pii, email_hash, phone_hash, tax_code_hash, birth_block, name_block) \
-                     VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(&token)
+                let plain = serde_json::to_vec(&inc.pii).expect("PII serialises");
+                Sealed {
+                    inc,
+                    card_hash,
+                    pii: dk.seal(&token, &plain),
+                    card: dk.seal(&token, inc.card.as_bytes()),
+                    hashes: hashes(store, &inc.pii),
+                    token,
+                    wrapped,
+                }
+            })
+            .collect();
+        let mut sql = String::from(
+            "INSERT INTO customers (token, created_at, updated_at, wrapped_key, pii, email_hash, phone_hash, tax_code_hash, birth_block, name_block) VALUES ",
+        );
+        for i in 0..sealed.len() {
+            let b = i * 9;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        sql.push_str(" RETURNING id, token");
+        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for r in &sealed {
+            let [email, phone, tax, birth, name] = r.hashes.clone();
+            q = q
+                .bind(&r.token)
                 .bind(&stamp)
-                .bind(wrapped)
-                .bind(dk.seal(&token, &plain))
+                .bind(r.wrapped.clone())
+                .bind(r.pii.clone())
                 .bind(email)
                 .bind(phone)
                 .bind(tax)
                 .bind(birth)
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query("INSERT INTO cards (card_hash, customer_id, origin_customer_id, customer_key, card_sealed, added_at) VALUES ($1, $2, $2, $3, $4, $5)")
-                    .bind(card_hash)
-                    .bind(id)
-                    .bind(options.pseudonymiser.key(&inc.card).to_hex())
-                    .bind(dk.seal(&token, inc.card.as_bytes()))
-                    .bind(&stamp)
-                    .execute(&mut *tx)
-                    .await?;
-                out.created += 1;
-                for (p, g) in &inc.consents {
-                    consent_rows.push((id, *p, *g, inc.policy_version.clone(), inc.consent_at.clone()));
-                }
+                .bind(name);
+        }
+        let ids: HashMap<String, i64> =
+            q.fetch_all(&mut *tx).await?.into_iter().map(|(id, token)| (token, id)).collect();
+        let mut sql = String::from(
+            "INSERT INTO cards (card_hash, customer_id, origin_customer_id, customer_key, card_sealed, added_at) VALUES ",
+        );
+        for i in 0..sealed.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${},${},${},${},${},${})", b + 1, b + 2, b + 2, b + 3, b + 4, b + 5));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in &sealed {
+            let id = ids[&r.token];
+            q = q
+                .bind(r.card_hash)
+                .bind(id)
+                .bind(options.pseudonymiser.key(&r.inc.card).to_hex())
+                .bind(r.card.clone())
+                .bind(&stamp);
+            for (p, g) in &r.inc.consents {
+                consent_rows.push((id, *p, *g, r.inc.policy_version.clone(), r.inc.consent_at.clone()));
             }
         }
+        q.execute(&mut *tx).await?;
+        out.created += sealed.len() as u64;
     }
     for chunk in consent_rows.chunks(16) {
         let mut sql =

@@ -212,36 +212,50 @@ pub async fn merge_duplicates(store: &Store, threshold: f64) -> Result<Vec<Candi
     let mut merged = Vec::new();
     let mut ids: Vec<i64> = best.keys().copied().collect();
     ids.sort();
+    // All merges of a run in one transaction: all of them happen, or none.
+    let mut tx = store.pool.begin().await?;
     for id in ids {
         let survivor = root(&mut parent, id);
         if survivor == id {
             continue;
         }
         let c = best[&id];
-        merge(store, survivor, id, c).await?;
+        merge_in(&mut tx, survivor, id, c).await?;
         merged.push(Candidate { a: survivor, b: id, score: c.score, evidence: c.evidence.clone() });
     }
+    tx.commit().await?;
     Ok(merged)
 }
 
 /// Merges registration `merged` into `survivor`, logging the evidence.
 pub async fn merge(store: &Store, survivor: i64, merged: i64, why: &Candidate) -> Result<(), Error> {
-    let evidence = serde_json::to_string(&why.evidence).expect("evidence serialises");
     let mut tx = store.pool.begin().await?;
+    merge_in(&mut tx, survivor, merged, why).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn merge_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    survivor: i64,
+    merged: i64,
+    why: &Candidate,
+) -> Result<(), Error> {
+    let evidence = serde_json::to_string(&why.evidence).expect("evidence serialises");
     sqlx::query("UPDATE cards SET customer_id = $1 WHERE customer_id = $2")
         .bind(survivor)
         .bind(merged)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE customers SET merged_into = $1 WHERE merged_into = $2")
         .bind(survivor)
         .bind(merged)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE customers SET merged_into = $1 WHERE id = $2")
         .bind(survivor)
         .bind(merged)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("INSERT INTO merges (survivor_id, merged_id, score, evidence, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(survivor)
@@ -249,16 +263,15 @@ pub async fn merge(store: &Store, survivor: i64, merged: i64, why: &Candidate) -
         .bind(why.score)
         .bind(&evidence)
         .bind(now())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     Store::audit(
-        &mut *tx,
+        &mut **tx,
         "merge",
         Some(survivor),
         &format!("{{\"merged\":{merged},\"score\":{},\"evidence\":{evidence}}}", why.score),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
