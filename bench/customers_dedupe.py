@@ -3,9 +3,11 @@
 
 Generates a chain with the simulator (cached; --days 1 keeps receipts small: only the
 customer master matters here), then in one run:
-  1. unico import customers customers.csv  (normalisation, sealing, keyed lookups, SQLite,
-     then duplicate detection and merging at the default threshold)
-  2. unico customers cards                 (card -> customer after merging)
+  1. unico import customers customers.csv --no-dedupe  (normalisation, sealing, keyed
+     lookups, SQLite, one transaction)
+  2. unico customers merge                             (duplicate detection and merging at
+     the default threshold)
+  3. unico customers cards                             (card -> customer after merging)
 and compares the merged cards with the simulator's truth/duplicates.csv.
 
     cargo build --release && python3 bench/customers_dedupe.py --people 1290000
@@ -45,7 +47,8 @@ def main():
     data = os.path.join(args.work, "unico-customers")
     shutil.rmtree(data, ignore_errors=True)
     measure.run([args.unico, "--data", data, "init"])
-    t_import, m_import = measure.run([args.unico, "--data", data, "import", "customers", customers])
+    t_import, m_import = measure.run([args.unico, "--data", data, "import", "customers", customers, "--no-dedupe"])
+    t_merge, m_merge = measure.run([args.unico, "--data", data, "customers", "merge"])
     out = subprocess.run([args.unico, "--data", data, "customers", "cards"], capture_output=True, text=True, check=True).stdout
     groups = defaultdict(set)
     for row in csv.DictReader(io.StringIO(out)):
@@ -65,7 +68,9 @@ def main():
     print(f"customer master: {records:,} records, {len(truth):,} people registered twice; machine: {os.cpu_count()} cores")
     print("| step | time (s) | records/s | peak memory (MiB) |")
     print("|---|---:|---:|---:|")
-    print(f"| unico import customers (normalise, seal, store in SQLite, find and merge duplicates) | {t_import:.1f} | {records / t_import:,.0f} | {m_import:,.0f} |")
+    print(f"| unico import customers --no-dedupe (normalise, seal, store in SQLite, one transaction) | {t_import:.1f} | {records / t_import:,.0f} | {m_import:,.0f} |")
+    print(f"| unico customers merge (block, decrypt candidates, score, merge) | {t_merge:.1f} | {records / t_merge:,.0f} | {m_merge:,.0f} |")
+    print(f"| both | {t_import + t_merge:.1f} | {records / (t_import + t_merge):,.0f} | {max(m_import, m_merge):,.0f} |")
     print(f"duplicates: {len(predicted):,} pairs merged, {tp:,} true -> precision {precision:.4f}, recall {recall:.4f}")
 
 

@@ -213,10 +213,13 @@ pub async fn import_customers(
         let (path, options) = (path.to_path_buf(), options.clone());
         std::thread::spawn(move || read_file(&path, &options, today, &rejects_path, tx))
     };
+    // One transaction for the whole file: an import that fails, goes over its reject limit
+    // or is killed leaves the store exactly as it was.
+    let mut db = store.pool.begin().await?;
     let mut written = WriteOutcome::default();
     let mut write_error = None;
     while let Some(batch) = rx.recv().await {
-        if let Err(e) = write_batch(store, &batch, &import_id, options, &mut written).await {
+        if let Err(e) = write_batch(store, &mut db, &batch, &import_id, options, &mut written).await {
             write_error = Some(e);
             break;
         }
@@ -224,9 +227,16 @@ pub async fn import_customers(
     drop(rx); // stops the reader if writing failed
     let read = handle.join().map_err(|_| Error::new(ErrorKind::Internal, "the customer reader panicked"))?;
     if let Some(e) = write_error {
+        db.rollback().await?;
         return Err(e);
     }
-    let read = read?;
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            db.rollback().await?;
+            return Err(e);
+        }
+    };
     let summary = ImportSummary {
         import_id: import_id.clone(),
         dataset: "customers".into(),
@@ -241,16 +251,18 @@ pub async fn import_customers(
         rejects_file: read.rejects_file.map(|p| p.display().to_string()),
         months: Vec::new(),
     };
-    // Customers are written as they come (each row is its own truth); the outcome check
-    // still turns a file that was all rejects, or over the limit, into an error.
-    check_outcome(&summary, options.max_reject_rate)?;
+    if let Err(e) = check_outcome(&summary, options.max_reject_rate) {
+        db.rollback().await?;
+        return Err(e.into());
+    }
     Store::audit(
-        &store.pool,
+        &mut *db,
         "import_customers",
         None,
         &format!("{{\"import_id\":\"{import_id}\",\"created\":{},\"updated\":{}}}", written.created, written.updated),
     )
     .await?;
+    db.commit().await?;
     Ok(summary)
 }
 
@@ -338,6 +350,7 @@ pub(crate) fn hashes(store: &Store, pii: &Pii) -> [Option<String>; 5] {
 
 async fn write_batch(
     store: &Store,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     batch: &[Incoming],
     import_id: &str,
     options: &CustomerImportOptions,
@@ -355,11 +368,10 @@ async fn write_batch(
         for h in chunk {
             q = q.bind(h);
         }
-        for (h, id) in q.fetch_all(&store.pool).await? {
+        for (h, id) in q.fetch_all(&mut **tx).await? {
             known.insert(h, id);
         }
     }
-    let mut tx = store.pool.begin().await?;
     let stamp = now();
     let mut consent_rows: Vec<(i64, Purpose, bool, String, String)> = Vec::new();
     let mut fresh: Vec<(&Incoming, &String)> = Vec::new();
@@ -371,7 +383,7 @@ async fn write_batch(
                 let (token, wrapped, sealed): (String, Option<Vec<u8>>, Option<Vec<u8>>) =
                     sqlx::query_as("SELECT token, wrapped_key, pii FROM customers WHERE id = $1")
                         .bind(id)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await?;
                 let (Some(wrapped), Some(sealed)) = (wrapped, sealed) else {
                     // An erased customer's card comes back: it is a new registration.
@@ -395,7 +407,7 @@ async fn write_batch(
                         .bind(name)
                         .bind(&stamp)
                         .bind(id)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     out.updated += 1;
                 }
@@ -404,7 +416,7 @@ async fn write_batch(
                     "SELECT c.purpose, c.granted FROM consents c WHERE c.customer_id = $1 AND c.id = (SELECT MAX(id) FROM consents d WHERE d.customer_id = c.customer_id AND d.purpose = c.purpose)",
                 )
                 .bind(id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 let latest: HashMap<String, bool> = latest.into_iter().map(|(p, g)| (p, g != 0)).collect();
                 for (p, g) in &inc.consents {
@@ -484,7 +496,7 @@ async fn write_batch(
                 .bind(name);
         }
         let ids: HashMap<String, i64> =
-            q.fetch_all(&mut *tx).await?.into_iter().map(|(id, token)| (token, id)).collect();
+            q.fetch_all(&mut **tx).await?.into_iter().map(|(id, token)| (token, id)).collect();
         let mut sql = String::from(
             "INSERT INTO cards (card_hash, customer_id, origin_customer_id, customer_key, card_sealed, added_at) VALUES ",
         );
@@ -508,7 +520,7 @@ async fn write_batch(
                 consent_rows.push((id, *p, *g, r.inc.policy_version.clone(), r.inc.consent_at.clone()));
             }
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
         out.created += sealed.len() as u64;
     }
     for chunk in consent_rows.chunks(16) {
@@ -525,8 +537,7 @@ async fn write_batch(
         for (id, p, g, v, at) in chunk {
             q = q.bind(*id).bind(p.as_str()).bind(i64::from(*g)).bind(v.as_str()).bind(at.as_str()).bind(import_id);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
     }
-    tx.commit().await?;
     Ok(())
 }

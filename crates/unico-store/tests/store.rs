@@ -280,3 +280,30 @@ async fn a_file_with_a_mapping_and_the_wrong_master_key() {
     assert_eq!(wrong.view("#1").await.unwrap_err().kind(), ErrorKind::Crypto);
     wrong.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_over_its_reject_limit_stores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}6001,Ivo,Pace,ivo@pace.it,,,,,,,,\n6002,Eva,Lupo,not-an-email,,,,,,,,\n6003,Ada,Sole,,12,,,,,,,\n"
+        );
+        let mut opts = options(tmp.path());
+        opts.max_reject_rate = Some(0.5);
+        let err = import_customers(&store, &file(tmp.path(), "r.csv", &body), &opts).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Input, "{}: {err}", db.label);
+        assert!(err.to_string().contains("2 of 3 rows rejected"), "{err}");
+        assert_eq!(
+            store.view("6001").await.unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "{}: nothing was stored",
+            db.label
+        );
+        opts.max_reject_rate = Some(0.7);
+        let s = import_customers(&store, &file(tmp.path(), "r.csv", &body), &opts).await.unwrap();
+        assert_eq!(s.rows_imported, 1);
+        assert!(store.view("6001").await.is_ok());
+        store.close().await;
+    }
+}
