@@ -2,6 +2,7 @@
 //! printing, progress bars and exit codes live here and nowhere else.
 
 mod customers;
+mod model;
 mod settings;
 mod simlake;
 
@@ -34,6 +35,9 @@ enum Command {
     /// The customer master: single customer view, duplicates, consents, export, erasure.
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
+    /// The behavioural model: build profiles, print parameters, fit a summary file.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -42,7 +46,7 @@ enum Command {
     },
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(GenerateArgs),
-    /// Generate a small chain, import it and print the import and quality summaries.
+    /// Generate a small chain, import it, print the import and quality summaries, build the model.
     Demo {
         /// Simulated people.
         #[arg(long, default_value_t = 2_000)]
@@ -213,6 +217,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { customers, days, seed } => demo(&cli.data, customers, days, seed),
+        Command::Model(command) => {
+            model::run(&cli.data, command)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Customers(command) => {
             let dir = DataDir::open(&cli.data)?;
             customers::run(&dir, command)?;
@@ -441,6 +449,8 @@ fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
     }
     let lake = Lake::open(dir.lake_dir())?;
     print_quality(&unico_lake::quality::report(&lake)?, &dir.settings.currency);
+    let params = model::build_model(&dir, None, &dir.settings.model)?;
+    model::print_params(&params, &dir.model_dir());
     println!("The single customer view: try  unico --data {} customers show 4000000003", dir.root.display());
     println!(
         "The lake is Parquet: try  duckdb -c \"select count(*) from read_parquet('{}/receipt_lines/*/*.parquet')\"",

@@ -25,6 +25,8 @@ pub struct Settings {
     pub dedupe_threshold: f64,
     /// Version of the privacy policy consents in imported files refer to, when they do not say.
     pub privacy_policy_version: String,
+    /// The behavioural model: time unit, RFM, horizons (`[model]` table).
+    pub model: unico_model::build::ModelSettings,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             default_country: "IT".into(),
             dedupe_threshold: 0.9,
             privacy_policy_version: "1".into(),
+            model: unico_model::build::ModelSettings::default(),
         }
     }
 }
@@ -61,6 +64,25 @@ dedupe_threshold = 0.9
 
 # Privacy-policy version that imported consents refer to when the file does not say.
 privacy_policy_version = "1"
+
+# The behavioural model built by `unico model build`.
+[model]
+# Time unit of BG/NBD and every time it reports: "days" or "weeks".
+unit = "days"
+# RFM frequency and monetary value count the last this many days.
+rfm_window_days = 365
+# Horizon of each customer's expected purchases, in days.
+horizon_days = 90
+# Customer lifetime value: months ahead and monthly discount rate.
+clv_months = 12
+monthly_discount = 0.01
+
+[model.rfm]
+# Score levels (5 = quintiles).
+bins = 5
+# "recent_is_better" for consumables; "older_is_better" for durable goods, where an older
+# purchase means a closer next need.
+recency = "recent_is_better"
 "#;
 
 /// The data directory and its settings.
@@ -130,6 +152,10 @@ impl DataDir {
 
     pub fn lake_dir(&self) -> PathBuf {
         self.root.join("lake")
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.root.join("model")
     }
 
     pub fn rejects_dir(&self) -> PathBuf {

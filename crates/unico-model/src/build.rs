@@ -1,0 +1,322 @@
+//! `unico model build`: from the lake to per-customer profiles and the fitted population
+//! parameters.
+//!
+//! One streaming pass ([`crate::features`]) folds the receipts into customer states; BG/NBD
+//! and Gamma-Gamma are fitted on their repeat-purchase summaries; every customer is then
+//! scored (RFM, P(alive), expected purchases, expected spend, CLV) in parallel chunks and the
+//! profiles are written as Parquet next to `model.json`. Both files are written under
+//! temporary names and renamed into place, so a reader sees the old model or the new one,
+//! never half of either.
+
+use crate::clv::{BgNbd, GammaGamma, Grouped, Summary, TimeUnit, lifetime_value};
+use crate::error::{Error, ErrorKind};
+use crate::features::{self, Features, date_to_day, day_to_date};
+use crate::rfm::{self, RfmSettings, RfmValues};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt8Array};
+use arrow_schema::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use unico_lake::Lake;
+
+/// Settings of a model build (the `[model]` table of `unico.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Time unit of the buy-till-you-die models and of every time they report.
+    pub unit: TimeUnit,
+    /// RFM scoring.
+    pub rfm: RfmSettings,
+    /// RFM frequency and monetary value count the purchases of the last this many days.
+    pub rfm_window_days: u32,
+    /// Horizon of the per-customer expected purchases, in days.
+    pub horizon_days: u32,
+    /// Months of customer lifetime value.
+    pub clv_months: u32,
+    /// Monthly discount rate of the CLV (0.01 = 1 % a month).
+    pub monthly_discount: f64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            unit: TimeUnit::Days,
+            rfm: RfmSettings::default(),
+            rfm_window_days: 365,
+            horizon_days: 90,
+            clv_months: 12,
+            monthly_discount: 0.01,
+        }
+    }
+}
+
+/// What `model.json` holds: the fitted population and how it was built.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelParams {
+    /// Last day of data the model saw (chain's time zone).
+    pub as_of: String,
+    /// Time unit of every model time.
+    pub unit: TimeUnit,
+    /// Customers with at least one purchase up to `as_of`.
+    pub customers: u64,
+    /// Customers with at least one repeat purchase day.
+    pub repeat_customers: u64,
+    /// Receipt lines with a card read.
+    pub lines: u64,
+    /// BG/NBD population parameters.
+    pub bgnbd: BgNbd,
+    /// Gamma-Gamma population parameters (currency units).
+    pub gamma_gamma: GammaGamma,
+    /// Customers per RFM segment.
+    pub segments: BTreeMap<String, u64>,
+    /// The settings used.
+    pub settings: ModelSettings,
+}
+
+/// File names inside the model folder.
+pub const PROFILES_FILE: &str = "profiles.parquet";
+/// The fitted parameters.
+pub const PARAMS_FILE: &str = "model.json";
+
+/// Builds the model from `lake` as of `as_of` into `out_dir`.
+pub fn build(
+    lake: &Lake,
+    out_dir: &Path,
+    as_of: jiff::civil::Date,
+    settings: &ModelSettings,
+    progress: &dyn Fn(u64, u64),
+) -> Result<ModelParams, Error> {
+    let as_of_day = date_to_day(as_of);
+    let window_start = as_of_day - settings.rfm_window_days as i32 + 1;
+    let f = features::compute(lake, as_of_day, window_start, progress)?;
+    if f.customers.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Input,
+            format!("no purchase with a card on or before {as_of}: import receipts first"),
+        ));
+    }
+    let unit = settings.unit;
+    let summaries: Vec<Summary> = f.customers.iter().map(|c| summary_of(c, as_of_day, unit)).collect();
+    let bgnbd = BgNbd::fit_grouped(&Grouped::new(&summaries), unit)?;
+    let gamma_gamma = GammaGamma::fit(summaries.iter().map(|s| (s.frequency, s.monetary)))?;
+    let rfm_values: Vec<RfmValues> = f
+        .customers
+        .iter()
+        .map(|c| RfmValues {
+            recency_days: as_of_day - c.last_day,
+            frequency: c.window_days,
+            monetary_cents: c.window_spend_cents,
+        })
+        .collect();
+    let rfm_scores = rfm::score(&rfm_values, &settings.rfm);
+    let scores = score_all(&bgnbd, &gamma_gamma, &summaries, settings);
+
+    let mut segments = BTreeMap::new();
+    for s in &rfm_scores {
+        *segments.entry(s.segment.name().to_string()).or_insert(0u64) += 1;
+    }
+    let params = ModelParams {
+        as_of: as_of.to_string(),
+        unit,
+        customers: f.customers.len() as u64,
+        repeat_customers: summaries.iter().filter(|s| s.frequency > 0).count() as u64,
+        lines: f.lines_read,
+        bgnbd,
+        gamma_gamma,
+        segments,
+        settings: settings.clone(),
+    };
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir.display(), e))?;
+    write_profiles(&out_dir.join(PROFILES_FILE), &f, &summaries, &rfm_values, &rfm_scores, &scores, settings)?;
+    let json = serde_json::to_vec_pretty(&params).map_err(|e| Error::io("model.json", e))?;
+    write_atomically(&out_dir.join(PARAMS_FILE), &json)?;
+    Ok(params)
+}
+
+/// Reads `model.json` from a model folder.
+pub fn read_params(out_dir: &Path) -> Result<ModelParams, Error> {
+    let path = out_dir.join(PARAMS_FILE);
+    let text = std::fs::read(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::new(ErrorKind::Input, format!("{} not found: run `unico model build` first", path.display()))
+        } else {
+            Error::io(path.display(), e)
+        }
+    })?;
+    serde_json::from_slice(&text).map_err(|e| Error::io(path.display(), e))
+}
+
+fn summary_of(c: &features::CustomerState, as_of_day: i32, unit: TimeUnit) -> Summary {
+    let frequency = c.purchase_days - 1;
+    let monetary = if frequency == 0 {
+        0.0
+    } else {
+        (c.spend_cents - c.first_day_spend_cents) as f64 / 100.0 / f64::from(frequency)
+    };
+    Summary {
+        frequency,
+        recency: unit.from_days(f64::from(c.last_day - c.first_day)),
+        age: unit.from_days(f64::from(as_of_day - c.first_day)),
+        monetary,
+    }
+}
+
+/// Per-customer model outputs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scores {
+    /// P(alive).
+    pub p_alive: f64,
+    /// Expected purchase days in the horizon.
+    pub expected_purchases: f64,
+    /// Expected net spend per purchase day, currency units.
+    pub expected_spend: f64,
+    /// Discounted CLV over the configured months, currency units.
+    pub clv: f64,
+}
+
+/// Scores every customer, split across the machine's cores.
+pub fn score_all(model: &BgNbd, spend: &GammaGamma, summaries: &[Summary], settings: &ModelSettings) -> Vec<Scores> {
+    let horizon = model.unit.from_days(f64::from(settings.horizon_days));
+    let one = |s: &Summary| Scores {
+        p_alive: model.p_alive(s),
+        expected_purchases: model.expected_purchases(s, horizon),
+        expected_spend: spend.expected_spend(s.frequency, s.monetary),
+        clv: lifetime_value(model, spend, s, settings.clv_months, settings.monthly_discount),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let chunk = summaries.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            summaries.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("scoring worker")).collect()
+    })
+}
+
+fn cents(v: f64) -> i64 {
+    (v * 100.0).round() as i64
+}
+
+fn write_profiles(
+    path: &Path,
+    f: &Features,
+    summaries: &[Summary],
+    rfm_values: &[RfmValues],
+    rfm_scores: &[rfm::RfmScore],
+    scores: &[Scores],
+    settings: &ModelSettings,
+) -> Result<(), Error> {
+    let unit = settings.unit.name();
+    let c = &f.customers;
+    let col = |name: String, t: DataType, nullable: bool| Field::new(name, t, nullable);
+    let schema = Arc::new(Schema::new(vec![
+        col("customer_key".into(), DataType::Utf8, false),
+        col("first_purchase_date".into(), DataType::Date32, false),
+        col("last_purchase_date".into(), DataType::Date32, false),
+        col("receipts".into(), DataType::Int64, false),
+        col("purchase_days".into(), DataType::Int64, false),
+        col("spend_cents".into(), DataType::Int64, false),
+        col("average_receipt_cents".into(), DataType::Int64, false),
+        col("items_per_receipt".into(), DataType::Float64, false),
+        col("discount_share".into(), DataType::Float64, false),
+        col("preferred_store_id".into(), DataType::Utf8, true),
+        col("preferred_channel".into(), DataType::Utf8, false),
+        col("recency_days".into(), DataType::Int64, false),
+        col("rfm_frequency".into(), DataType::Int64, false),
+        col("rfm_monetary_cents".into(), DataType::Int64, false),
+        col("r_score".into(), DataType::UInt8, false),
+        col("f_score".into(), DataType::UInt8, false),
+        col("m_score".into(), DataType::UInt8, false),
+        col("segment".into(), DataType::Utf8, false),
+        col("repeat_purchases".into(), DataType::Int64, false),
+        col(format!("recency_{unit}"), DataType::Float64, false),
+        col(format!("age_{unit}"), DataType::Float64, false),
+        col("p_alive".into(), DataType::Float64, false),
+        col(format!("expected_purchases_{}_days", settings.horizon_days), DataType::Float64, false),
+        col("expected_spend_cents".into(), DataType::Int64, false),
+        col(format!("clv_{}_months_cents", settings.clv_months), DataType::Int64, false),
+    ]));
+    let arr = |v: ArrayRef| v;
+    let columns: Vec<ArrayRef> = vec![
+        arr(Arc::new(StringArray::from_iter_values(f.keys.iter()))),
+        arr(Arc::new(Date32Array::from_iter_values(c.iter().map(|c| c.first_day)))),
+        arr(Arc::new(Date32Array::from_iter_values(c.iter().map(|c| c.last_day)))),
+        arr(Arc::new(Int64Array::from_iter_values(c.iter().map(|c| i64::from(c.receipts))))),
+        arr(Arc::new(Int64Array::from_iter_values(c.iter().map(|c| i64::from(c.purchase_days))))),
+        arr(Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.spend_cents)))),
+        arr(Arc::new(Int64Array::from_iter_values(
+            c.iter().map(|c| (c.spend_cents as f64 / f64::from(c.receipts.max(1))).round() as i64),
+        ))),
+        arr(Arc::new(Float64Array::from_iter_values(c.iter().map(|c| c.lines as f64 / f64::from(c.receipts.max(1)))))),
+        arr(Arc::new(Float64Array::from_iter_values(c.iter().map(|c| {
+            let gross = c.spend_cents + c.discount_cents;
+            if gross > 0 { c.discount_cents as f64 / gross as f64 } else { 0.0 }
+        })))),
+        arr(Arc::new(StringArray::from_iter(
+            c.iter().map(|c| c.preferred_store().map(|s| f.stores[s as usize].as_str())),
+        ))),
+        arr(Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.preferred_channel())))),
+        arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| i64::from(v.recency_days))))),
+        arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| i64::from(v.frequency))))),
+        arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| v.monetary_cents)))),
+        arr(Arc::new(UInt8Array::from_iter_values(rfm_scores.iter().map(|s| s.r)))),
+        arr(Arc::new(UInt8Array::from_iter_values(rfm_scores.iter().map(|s| s.f)))),
+        arr(Arc::new(UInt8Array::from_iter_values(rfm_scores.iter().map(|s| s.m)))),
+        arr(Arc::new(StringArray::from_iter_values(rfm_scores.iter().map(|s| s.segment.name())))),
+        arr(Arc::new(Int64Array::from_iter_values(summaries.iter().map(|s| i64::from(s.frequency))))),
+        arr(Arc::new(Float64Array::from_iter_values(summaries.iter().map(|s| s.recency)))),
+        arr(Arc::new(Float64Array::from_iter_values(summaries.iter().map(|s| s.age)))),
+        arr(Arc::new(Float64Array::from_iter_values(scores.iter().map(|s| s.p_alive)))),
+        arr(Arc::new(Float64Array::from_iter_values(scores.iter().map(|s| s.expected_purchases)))),
+        arr(Arc::new(Int64Array::from_iter_values(scores.iter().map(|s| cents(s.expected_spend))))),
+        arr(Arc::new(Int64Array::from_iter_values(scores.iter().map(|s| cents(s.clv))))),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::io(path.display(), e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::io(tmp.display(), e))?;
+    // Row groups of 128K customers keep the writer's buffers small.
+    for off in (0..batch.num_rows()).step_by(128 * 1024) {
+        let len = (128 * 1024).min(batch.num_rows() - off);
+        w.write(&batch.slice(off, len)).map_err(|e| Error::io(tmp.display(), e))?;
+        w.flush().map_err(|e| Error::io(tmp.display(), e))?;
+    }
+    let file = w.into_inner().map_err(|e| Error::io(tmp.display(), e))?;
+    file.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+}
+
+/// The last day with receipt lines in the lake, for a default `--as-of`.
+pub fn last_day(lake: &Lake) -> Result<Option<jiff::civil::Date>, Error> {
+    let mut last: Option<i32> = None;
+    if let Some(file) = lake.parquet_files(unico_lake::Dataset::Receipts)?.last() {
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        for f in std::fs::read_dir(&dir).map_err(|e| Error::io(dir.display(), e))? {
+            let p = f.map_err(|e| Error::io(dir.display(), e))?.path();
+            if p.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            unico_lake::read::for_each_batch(&p, &["local_date"], |b| {
+                use arrow_array::cast::AsArray;
+                let d = b.column(0).as_primitive::<arrow_array::types::Date32Type>();
+                for v in d.iter().flatten() {
+                    last = Some(last.map_or(v, |l: i32| l.max(v)));
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(last.map(day_to_date))
+}

@@ -1,0 +1,119 @@
+//! BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while alive a
+//! customer buys as a Poisson process with rate λ ~ Gamma(r, α); after every purchase they
+//! drop out with probability p ~ Beta(a, b).
+//!
+//! Parameters are fitted by maximum likelihood (equation 6 of the paper); per customer the
+//! model gives P(alive) (equation 11) and the expected purchases in the next `t` (equation
+//! 10). `α` carries the time unit: α in days is seven times α in weeks.
+
+use super::grouped::Grouped;
+use super::summary::{Summary, TimeUnit};
+use crate::error::{Error, ErrorKind};
+use crate::optimize::minimize;
+use crate::special::{hyp2f1, ln_beta, ln_gamma, log_add_exp};
+use serde::{Deserialize, Serialize};
+
+/// A fitted BG/NBD model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BgNbd {
+    /// Shape of the purchase-rate Gamma.
+    pub r: f64,
+    /// Scale of the purchase-rate Gamma, in the model's time unit.
+    pub alpha: f64,
+    /// Dropout Beta, first shape.
+    pub a: f64,
+    /// Dropout Beta, second shape.
+    pub b: f64,
+    /// The unit of `alpha` and of every time the model reads or returns.
+    pub unit: TimeUnit,
+    /// Log-likelihood of the fitting data at the optimum.
+    pub log_likelihood: f64,
+}
+
+impl BgNbd {
+    /// Fits the model to the customers' summaries (times in `unit`).
+    pub fn fit(summaries: &[Summary], unit: TimeUnit) -> Result<BgNbd, Error> {
+        Self::fit_grouped(&Grouped::new(summaries), unit)
+    }
+
+    /// Fits the model to grouped summaries.
+    pub fn fit_grouped(data: &Grouped, unit: TimeUnit) -> Result<BgNbd, Error> {
+        if data.is_empty() {
+            return Err(Error::new(ErrorKind::Input, "BG/NBD: no customers to fit"));
+        }
+        if data.max_x == 0 {
+            return Err(Error::new(
+                ErrorKind::Input,
+                "BG/NBD: no customer has bought twice; the model cannot be fitted",
+            ));
+        }
+        let cost = |p: &[f64]| -log_likelihood(data, p[0], p[1], p[2], p[3]) / data.customers;
+        // Start from a typical shape with α at the scale of the mean age.
+        let mean_age = data.age.iter().zip(&data.weight).map(|(t, w)| t * w).sum::<f64>() / data.customers;
+        let opt = minimize(&cost, &[1.0, mean_age.max(1e-3) / 10.0, 1.0, 1.0], "BG/NBD")?;
+        let [r, alpha, a, b] = [opt.params[0], opt.params[1], opt.params[2], opt.params[3]];
+        Ok(BgNbd { r, alpha, a, b, unit, log_likelihood: -opt.cost * data.customers })
+    }
+
+    /// Log-likelihood of one customer.
+    pub fn customer_log_likelihood(&self, s: &Summary) -> f64 {
+        let g = Grouped::new([s]);
+        log_likelihood(&g, self.r, self.alpha, self.a, self.b)
+    }
+
+    /// Probability that the customer is still active at the end of their observation.
+    pub fn p_alive(&self, s: &Summary) -> f64 {
+        if s.frequency == 0 {
+            return 1.0;
+        }
+        let x = f64::from(s.frequency);
+        let ratio = ((self.alpha + s.age) / (self.alpha + s.recency)).ln() * (self.r + x);
+        1.0 / (1.0 + (self.a / (self.b + x - 1.0)) * ratio.exp())
+    }
+
+    /// Expected number of transactions in the next `t` (model unit) for this customer.
+    pub fn expected_purchases(&self, s: &Summary, t: f64) -> f64 {
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        let x = f64::from(s.frequency);
+        let big_t = s.age;
+        let z = t / (alpha + big_t + t);
+        let h = hyp2f1(r + x, b + x, a + b + x - 1.0, z);
+        let numerator = 1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * h;
+        let mut denominator = 1.0;
+        if s.frequency > 0 {
+            denominator += (a / (b + x - 1.0)) * ((alpha + big_t) / (alpha + s.recency)).powf(r + x);
+        }
+        (a + b + x - 1.0) / (a - 1.0) * numerator / denominator
+    }
+
+    /// Expected transactions in a period of length `t` for a customer just acquired.
+    pub fn expected_purchases_new(&self, t: f64) -> f64 {
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        let h = hyp2f1(r, b, a + b - 1.0, t / (alpha + t));
+        (a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * h)
+    }
+}
+
+/// Σ customers' log-likelihood (paper's equation 6, on the log scale).
+fn log_likelihood(g: &Grouped, r: f64, alpha: f64, a: f64, b: f64) -> f64 {
+    // Terms that depend on x only are tabulated once per evaluation.
+    let max_x = g.max_x as usize;
+    let mut by_x = Vec::with_capacity(max_x + 1);
+    let (lg_r, lb_ab) = (ln_gamma(r), ln_beta(a, b));
+    for x in 0..=max_x {
+        let xf = x as f64;
+        let shared = ln_gamma(r + xf) - lg_r + r * alpha.ln() + ln_beta(a, b + xf) - lb_ab;
+        let dropout = if x > 0 { a.ln() - (b + xf - 1.0).ln() } else { f64::NEG_INFINITY };
+        by_x.push((shared, dropout));
+    }
+    g.weighted_sum(&|x, tx, t| {
+        let (shared, dropout) = by_x[x as usize];
+        let rx = r + f64::from(x);
+        let a3 = -rx * (alpha + t).ln();
+        if x == 0 {
+            return shared + a3;
+        }
+        let a4 = dropout - rx * (alpha + tx).ln();
+        shared + log_add_exp(a3, a4)
+    })
+}

@@ -1,0 +1,76 @@
+//! Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV"; Colombo & Jiang 1999):
+//! the value of each transaction is Gamma(p, ν) around the customer's own mean, and ν varies
+//! across customers as Gamma(q, γ). Fitted on customers with at least one repeat transaction,
+//! on the mean value of their repeat transactions.
+
+use crate::error::{Error, ErrorKind};
+use crate::optimize::minimize;
+use crate::special::ln_gamma;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A fitted Gamma-Gamma model. Values are in currency units (not cents): the model is
+/// scale-equivariant, γ scales with the currency unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GammaGamma {
+    /// Shape of the per-transaction value.
+    pub p: f64,
+    /// Shape of the across-customer Gamma.
+    pub q: f64,
+    /// Scale of the across-customer Gamma, in currency units.
+    pub gamma: f64,
+    /// Log-likelihood of the fitting data at the optimum.
+    pub log_likelihood: f64,
+    /// Customers the model was fitted on (those with a repeat transaction).
+    pub customers: u64,
+}
+
+impl GammaGamma {
+    /// Fits the model on `(repeat transactions, mean repeat value)` pairs; pairs with no
+    /// repeat transaction or a non-positive mean are skipped.
+    pub fn fit(customers: impl IntoIterator<Item = (u32, f64)>) -> Result<GammaGamma, Error> {
+        let mut index: HashMap<(u32, u64), usize> = HashMap::new();
+        let (mut xs, mut ms, mut ws) = (Vec::new(), Vec::new(), Vec::new());
+        for (x, m) in customers {
+            if x == 0 || m.is_nan() || m <= 0.0 {
+                continue;
+            }
+            let i = *index.entry((x, m.to_bits())).or_insert_with(|| {
+                xs.push(f64::from(x));
+                ms.push(m);
+                ws.push(0.0);
+                xs.len() - 1
+            });
+            ws[i] += 1.0;
+        }
+        let n: f64 = ws.iter().sum();
+        if n < 2.0 {
+            return Err(Error::new(ErrorKind::Input, "Gamma-Gamma: fewer than two customers with a repeat purchase"));
+        }
+        let ll = |p: f64, q: f64, v: f64| -> f64 {
+            let base = -ln_gamma(q) + q * v.ln();
+            (0..xs.len())
+                .map(|i| {
+                    let (x, m) = (xs[i], ms[i]);
+                    ws[i]
+                        * (ln_gamma(p * x + q) - ln_gamma(p * x) + base + (p * x - 1.0) * m.ln() + p * x * x.ln()
+                            - (p * x + q) * (x * m + v).ln())
+                })
+                .sum()
+        };
+        let mean = ms.iter().zip(&ws).map(|(m, w)| m * w).sum::<f64>() / n;
+        let opt = minimize(&|p: &[f64]| -ll(p[0], p[1], p[2]) / n, &[1.0, 2.0, mean], "Gamma-Gamma")?;
+        let (p, q, gamma) = (opt.params[0], opt.params[1], opt.params[2]);
+        Ok(GammaGamma { p, q, gamma, log_likelihood: -opt.cost * n, customers: n as u64 })
+    }
+
+    /// Expected value of one future transaction of a customer with `x` repeat transactions
+    /// of mean value `m` (the population mean when `x` is 0).
+    pub fn expected_spend(&self, x: u32, m: f64) -> f64 {
+        let x = f64::from(x);
+        if x == 0.0 {
+            return self.p * self.gamma / (self.q - 1.0);
+        }
+        self.p * (self.gamma + x * m) / (self.p * x + self.q - 1.0)
+    }
+}

@@ -1,0 +1,76 @@
+//! Customers grouped into distinct `(x, t_x, T)` rows with a count, and the parallel sum of
+//! a per-row log-likelihood over them.
+//!
+//! Fitting evaluates the likelihood hundreds of times; grouping identical summaries (many
+//! customers share a frequency, recency and age measured in whole days) and splitting the
+//! sum across cores makes each evaluation proportional to the distinct rows, not customers.
+
+use super::summary::Summary;
+use std::collections::HashMap;
+
+/// Distinct repeat-purchase summaries with how many customers share each.
+#[derive(Debug, Clone, Default)]
+pub struct Grouped {
+    /// Repeat transactions.
+    pub x: Vec<u32>,
+    /// Recency t_x.
+    pub recency: Vec<f64>,
+    /// Age T.
+    pub age: Vec<f64>,
+    /// Number of customers with this row.
+    pub weight: Vec<f64>,
+    /// Total number of customers.
+    pub customers: f64,
+    /// Largest `x`.
+    pub max_x: u32,
+}
+
+impl Grouped {
+    /// Groups the summaries.
+    pub fn new<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> Grouped {
+        let mut index: HashMap<(u32, u64, u64), usize> = HashMap::new();
+        let mut g = Grouped::default();
+        for s in summaries {
+            let key = (s.frequency, s.recency.to_bits(), s.age.to_bits());
+            let i = *index.entry(key).or_insert_with(|| {
+                g.x.push(s.frequency);
+                g.recency.push(s.recency);
+                g.age.push(s.age);
+                g.weight.push(0.0);
+                g.x.len() - 1
+            });
+            g.weight[i] += 1.0;
+            g.customers += 1.0;
+            g.max_x = g.max_x.max(s.frequency);
+        }
+        g
+    }
+
+    /// Number of distinct rows.
+    pub fn len(&self) -> usize {
+        self.x.len()
+    }
+
+    /// Whether there is no customer.
+    pub fn is_empty(&self) -> bool {
+        self.x.is_empty()
+    }
+
+    /// `Σ weight · f(row)` over all rows, split across the machine's cores.
+    pub fn weighted_sum(&self, f: &(impl Fn(u32, f64, f64) -> f64 + Sync)) -> f64 {
+        let n = self.len();
+        let part = |lo: usize, hi: usize| -> f64 {
+            (lo..hi).map(|i| self.weight[i] * f(self.x[i], self.recency[i], self.age[i])).sum()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        if n < 20_000 || threads == 1 {
+            return part(0, n);
+        }
+        let chunk = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                (0..threads).map(|t| scope.spawn(move || part((t * chunk).min(n), ((t + 1) * chunk).min(n)))).collect();
+            handles.into_iter().map(|h| h.join().expect("likelihood worker")).sum()
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! Buy-till-you-die models and customer lifetime value.
+//!
+//! [`summary`] turns a customer's transactions into `(x, t_x, T, m)`; [`grouped`] folds
+//! identical summaries for fast likelihoods; [`bgnbd`] and [`paretonbd`] model whether and how
+//! often a customer buys, [`gammagamma`] how much; [`lifetime_value`] combines them into a
+//! discounted CLV, the same way the `lifetimes` Python package does so results can be compared.
+
+pub mod bgnbd;
+pub mod gammagamma;
+pub mod grouped;
+pub mod paretonbd;
+pub mod summary;
+
+pub use bgnbd::BgNbd;
+pub use gammagamma::GammaGamma;
+pub use grouped::Grouped;
+pub use paretonbd::ParetoNbd;
+pub use summary::{Summary, TimeUnit};
+
+/// Days in the month CLV discounts by (the `lifetimes` convention for daily data).
+pub const CLV_MONTH_DAYS: f64 = 30.0;
+
+/// Discounted customer lifetime value over `months`, in currency units: for each month the
+/// expected transactions of that month times the expected spend per transaction, discounted
+/// at `monthly_discount` (0.01 = 1 % a month).
+pub fn lifetime_value(model: &BgNbd, spend: &GammaGamma, s: &Summary, months: u32, monthly_discount: f64) -> f64 {
+    let value = spend.expected_spend(s.frequency, s.monetary);
+    let month = model.unit.from_days(CLV_MONTH_DAYS);
+    let mut previous = 0.0;
+    let mut clv = 0.0;
+    for i in 1..=months {
+        let cumulative = model.expected_purchases(s, month * f64::from(i));
+        clv += value * (cumulative - previous) / (1.0 + monthly_discount).powi(i as i32);
+        previous = cumulative;
+    }
+    clv
+}

@@ -1,0 +1,54 @@
+//! The model crate's error: a kind a caller can match on and a message a person can act on.
+
+use std::fmt;
+
+/// What went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input cannot be modelled (no customers, no repeat buyers, bad settings).
+    Input,
+    /// The likelihood could not be maximised (the optimiser failed or diverged).
+    Fit,
+    /// The lake could not be read.
+    Lake,
+    /// Reading or writing a file failed.
+    Io,
+}
+
+/// An error from the model crate.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// An error of `kind` with a message a person can act on.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+
+    /// The kind of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub(crate) fn io(context: impl fmt::Display, e: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<unico_lake::Error> for Error {
+    fn from(e: unico_lake::Error) -> Self {
+        Error::new(ErrorKind::Lake, e.to_string())
+    }
+}

@@ -1,0 +1,245 @@
+//! One streaming pass over the lake's receipt lines that folds every customer's purchases
+//! into a fixed-size state: first and last purchase day, purchase days, receipts, spend,
+//! discounts, spend in the RFM window, and the store and channel they use most.
+//!
+//! The lake is partitioned by month; months are read in calendar order and each month's
+//! receipts are folded in day order, so a customer's state never needs their history again.
+//! Memory is one small record per customer plus one month of receipts, whatever the number
+//! of lines.
+
+use crate::error::Error;
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Int64Type};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
+use unico_lake::lake::Month;
+use unico_lake::{Dataset, Lake};
+
+/// Channels of the canonical schema, in the order of [`CustomerState::channel_receipts`].
+pub const CHANNELS: [&str; 3] = ["store", "ecommerce", "app"];
+
+/// What the pass keeps per customer.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerState {
+    /// First purchase day (days since 1970-01-01, chain's time zone).
+    pub first_day: i32,
+    /// Last purchase day.
+    pub last_day: i32,
+    /// Days with a purchase.
+    pub purchase_days: u32,
+    /// Receipts.
+    pub receipts: u32,
+    /// Receipt lines.
+    pub lines: u64,
+    /// Net spend, cents.
+    pub spend_cents: i64,
+    /// Net spend of the first purchase day, cents (Gamma-Gamma leaves it out).
+    pub first_day_spend_cents: i64,
+    /// Discounts received, cents.
+    pub discount_cents: i64,
+    /// Purchase days inside the RFM window.
+    pub window_days: u32,
+    /// Net spend inside the RFM window, cents.
+    pub window_spend_cents: i64,
+    /// Receipts per store (store index into [`Features::stores`]).
+    pub store_receipts: Vec<(u32, u32)>,
+    /// Receipts per channel, in [`CHANNELS`] order.
+    pub channel_receipts: [u32; 3],
+}
+
+impl CustomerState {
+    /// The store with the most receipts (first seen wins ties).
+    pub fn preferred_store(&self) -> Option<u32> {
+        let mut best: Option<(u32, u32)> = None;
+        for &(s, n) in &self.store_receipts {
+            if best.is_none_or(|b| n > b.1) {
+                best = Some((s, n));
+            }
+        }
+        best.map(|b| b.0)
+    }
+
+    /// The channel with the most receipts.
+    pub fn preferred_channel(&self) -> &'static str {
+        let i = (0..3).max_by_key(|&i| (self.channel_receipts[i], std::cmp::Reverse(i))).unwrap_or(0);
+        CHANNELS[i]
+    }
+}
+
+/// Every customer's state after the pass.
+#[derive(Debug, Default)]
+pub struct Features {
+    /// Pseudonymous customer keys, index-aligned with `customers`.
+    pub keys: Vec<String>,
+    /// Per-customer state.
+    pub customers: Vec<CustomerState>,
+    /// Store ids by index.
+    pub stores: Vec<String>,
+    /// Lines read (with or without a card, up to the as-of day).
+    pub lines_read: u64,
+}
+
+struct ReceiptAgg {
+    day: i32,
+    customer: u32,
+    store: u32,
+    channel: u8,
+    lines: u32,
+    net_cents: i64,
+    discount_cents: i64,
+}
+
+/// Reads the receipt lines up to `as_of_day` (inclusive) and returns each customer's state;
+/// `window_start_day` starts the RFM window. `progress(lines done, lines total)` is called
+/// after each file.
+pub fn compute(
+    lake: &Lake,
+    as_of_day: i32,
+    window_start_day: i32,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Features, Error> {
+    let mut by_month: BTreeMap<Month, Vec<std::path::PathBuf>> = BTreeMap::new();
+    for f in lake.parquet_files(Dataset::Receipts)? {
+        let month = f.parent().and_then(|d| d.file_name()).and_then(|n| Month::from_dir_name(&n.to_string_lossy()));
+        if let Some(m) = month {
+            by_month.entry(m).or_default().push(f);
+        }
+    }
+    let as_of = day_to_date(as_of_day);
+    by_month.retain(|m, _| *m <= Month::of(as_of));
+    let total: u64 = by_month.values().flatten().map(|f| rows_of(f)).sum();
+
+    let mut out = Features::default();
+    let mut index: HashMap<String, u32> = HashMap::default();
+    let mut store_index: HashMap<String, u32> = HashMap::default();
+    let mut done = 0u64;
+    for files in by_month.values() {
+        // One month of receipts with a card, keyed by (customer, receipt id hash).
+        let mut receipts: HashMap<(u32, u64), ReceiptAgg> = HashMap::default();
+        for file in files {
+            unico_lake::read::for_each_batch(
+                file,
+                &[
+                    "local_date",
+                    "customer_key",
+                    "receipt_id",
+                    "net_amount_cents",
+                    "discount_cents",
+                    "store_id",
+                    "channel",
+                ],
+                |b| {
+                    let date = b.column(0).as_primitive::<Date32Type>();
+                    let key = b.column(1).as_string::<i32>();
+                    let rid = b.column(2).as_string::<i32>();
+                    let net = b.column(3).as_primitive::<Int64Type>();
+                    let disc = b.column(4).as_primitive::<Int64Type>();
+                    let store = b.column(5).as_string::<i32>();
+                    let channel = b.column(6).as_string::<i32>();
+                    done += b.num_rows() as u64;
+                    for i in 0..b.num_rows() {
+                        let day = date.value(i);
+                        if day > as_of_day || key.is_null(i) {
+                            continue;
+                        }
+                        out.lines_read += 1;
+                        let k = key.value(i);
+                        let c = match index.get(k) {
+                            Some(&c) => c,
+                            None => {
+                                let c = out.keys.len() as u32;
+                                index.insert(k.to_string(), c);
+                                out.keys.push(k.to_string());
+                                out.customers.push(CustomerState::default());
+                                c
+                            }
+                        };
+                        let r = receipt_hash(rid.value(i));
+                        let agg = receipts.entry((c, r)).or_insert_with(|| {
+                            let s = store.value(i);
+                            let store = match store_index.get(s) {
+                                Some(&s) => s,
+                                None => {
+                                    let n = out.stores.len() as u32;
+                                    store_index.insert(s.to_string(), n);
+                                    out.stores.push(s.to_string());
+                                    n
+                                }
+                            };
+                            let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
+                            ReceiptAgg { day, customer: c, store, channel, lines: 0, net_cents: 0, discount_cents: 0 }
+                        });
+                        agg.lines += 1;
+                        agg.net_cents += net.value(i);
+                        agg.discount_cents += disc.value(i);
+                    }
+                    Ok(())
+                },
+            )?;
+            progress(done, total);
+        }
+        let mut month: Vec<ReceiptAgg> = receipts.into_values().collect();
+        month.sort_unstable_by_key(|r| (r.customer, r.day));
+        let mut i = 0;
+        while i < month.len() {
+            // One customer-day.
+            let (c, day) = (month[i].customer, month[i].day);
+            let mut j = i;
+            let mut day_net = 0i64;
+            let st = &mut out.customers[c as usize];
+            while j < month.len() && month[j].customer == c && month[j].day == day {
+                let r = &month[j];
+                st.receipts += 1;
+                st.lines += u64::from(r.lines);
+                st.spend_cents += r.net_cents;
+                st.discount_cents += r.discount_cents;
+                day_net += r.net_cents;
+                st.channel_receipts[usize::from(r.channel)] += 1;
+                match st.store_receipts.iter_mut().find(|s| s.0 == r.store) {
+                    Some(s) => s.1 += 1,
+                    None => st.store_receipts.push((r.store, 1)),
+                }
+                j += 1;
+            }
+            if st.purchase_days == 0 {
+                st.first_day = day;
+                st.first_day_spend_cents = day_net;
+            }
+            st.purchase_days += 1;
+            st.last_day = day;
+            if day >= window_start_day {
+                st.window_days += 1;
+                st.window_spend_cents += day_net;
+            }
+            i = j;
+        }
+    }
+    Ok(out)
+}
+
+fn receipt_hash(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x0075_6e69_636f).hash_one(s)
+}
+
+fn rows_of(path: &std::path::Path) -> u64 {
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
+        .map(|r| {
+            use parquet::file::reader::FileReader;
+            r.metadata().file_metadata().num_rows() as u64
+        })
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 of a civil date.
+pub fn date_to_day(d: jiff::civil::Date) -> i32 {
+    d.since(jiff::civil::date(1970, 1, 1)).map(|s| s.get_days()).unwrap_or(0)
+}
+
+/// The civil date of a day number.
+pub fn day_to_date(day: i32) -> jiff::civil::Date {
+    jiff::civil::date(1970, 1, 1).checked_add(jiff::Span::new().days(i64::from(day))).unwrap_or(jiff::civil::Date::MAX)
+}

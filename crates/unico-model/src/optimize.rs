@@ -1,0 +1,92 @@
+//! Maximum likelihood: minimises a negative mean log-likelihood over log-parameters.
+//!
+//! The models' parameters are all positive, so the search runs on their logarithms
+//! (unconstrained) with argmin's L-BFGS and a More-Thuente line search. Gradients are
+//! central differences: the likelihoods are cheap once customers are grouped into distinct
+//! `(x, t_x, T)` rows, and four or five parameters need eight or ten evaluations.
+
+use crate::error::{Error, ErrorKind};
+use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+
+/// The optimum found.
+#[derive(Debug, Clone)]
+pub struct Optimum {
+    /// The parameters (not their logarithms).
+    pub params: Vec<f64>,
+    /// The minimised cost (negative mean log-likelihood).
+    pub cost: f64,
+    /// L-BFGS iterations used.
+    pub iterations: u64,
+}
+
+struct Problem<'a, F: Fn(&[f64]) -> f64> {
+    f: &'a F,
+}
+
+impl<F: Fn(&[f64]) -> f64> Problem<'_, F> {
+    fn eval(&self, log_params: &[f64]) -> f64 {
+        let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+        let c = (self.f)(&params);
+        // Non-finite likelihoods (parameters out of range) repel the line search.
+        if c.is_finite() { c } else { f64::MAX / 4.0 }
+    }
+}
+
+impl<F: Fn(&[f64]) -> f64> CostFunction for Problem<'_, F> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        Ok(self.eval(p))
+    }
+}
+
+impl<F: Fn(&[f64]) -> f64> Gradient for Problem<'_, F> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        const H: f64 = 1e-6;
+        let mut g = vec![0.0; p.len()];
+        let mut q = p.clone();
+        for i in 0..p.len() {
+            q[i] = p[i] + H;
+            let up = self.eval(&q);
+            q[i] = p[i] - H;
+            let down = self.eval(&q);
+            q[i] = p[i];
+            g[i] = (up - down) / (2.0 * H);
+        }
+        Ok(g)
+    }
+}
+
+/// Minimises `f` (a function of positive parameters) from `start`.
+pub fn minimize(f: &impl Fn(&[f64]) -> f64, start: &[f64], what: &str) -> Result<Optimum, Error> {
+    let fail = |e: argmin::core::Error| Error::new(ErrorKind::Fit, format!("fitting {what}: {e}"));
+    let mut at: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+    let mut iterations = 0;
+    // A restart from the first optimum polishes what the finite-difference curvature left.
+    for _ in 0..2 {
+        let line = MoreThuenteLineSearch::new();
+        let solver =
+            LBFGS::new(line, 10).with_tolerance_grad(1e-9).map_err(fail)?.with_tolerance_cost(1e-15).map_err(fail)?;
+        let problem = Problem { f };
+        let res = Executor::new(problem, solver)
+            .configure(|state| state.param(at.clone()).max_iters(500))
+            .run()
+            .map_err(fail)?;
+        let state = res.state();
+        iterations += state.get_iter();
+        at = state
+            .get_best_param()
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::Fit, format!("fitting {what}: no optimum")))?;
+    }
+    let params: Vec<f64> = at.iter().map(|v| v.exp()).collect();
+    let cost = f(&params);
+    if !cost.is_finite() || params.iter().any(|p| !p.is_finite()) {
+        return Err(Error::new(ErrorKind::Fit, format!("fitting {what}: the likelihood diverged")));
+    }
+    Ok(Optimum { params, cost, iterations })
+}

@@ -1,0 +1,194 @@
+//! `unico model …`: thin calls into `unico-model`.
+
+use crate::settings::DataDir;
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+use unico_lake::Lake;
+use unico_model::build::{self, ModelParams, ModelSettings};
+use unico_model::clv::{BgNbd, GammaGamma, Grouped, Summary, TimeUnit};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Read the lake up to a date and write per-customer profiles and model.json.
+    Build {
+        /// Last day of data to use (YYYY-MM-DD, chain's time zone). Default: the last day in the lake.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Time unit of the models: days or weeks (default: the `[model]` setting).
+        #[arg(long)]
+        unit: Option<TimeUnit>,
+        /// Print model.json instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the fitted population parameters of the last build.
+    Params {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit BG/NBD and Gamma-Gamma to a customer summary CSV (the `lifetimes` layout:
+    /// customer_id, frequency, recency, T, monetary_value) and score every customer.
+    FitSummary {
+        /// The summary CSV.
+        file: PathBuf,
+        /// Unit of recency and T in the file: days or weeks.
+        #[arg(long, default_value = "days")]
+        unit: TimeUnit,
+        /// Horizon of the expected purchases, in the file's unit.
+        #[arg(long, default_value_t = 30.0)]
+        horizon: f64,
+        /// Write each customer's scores here (CSV).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn run(data: &std::path::Path, command: ModelCommand) -> Result<()> {
+    match command {
+        ModelCommand::Build { as_of, unit, json } => {
+            let dir = DataDir::open(data)?;
+            let mut settings = dir.settings.model.clone();
+            if let Some(u) = unit {
+                settings.unit = u;
+            }
+            let params = build_model(&dir, as_of.as_deref(), &settings)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&params)?);
+            } else {
+                print_params(&params, &dir.model_dir());
+            }
+        }
+        ModelCommand::Params { json } => {
+            let dir = DataDir::open(data)?;
+            let params = build::read_params(&dir.model_dir())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&params)?);
+            } else {
+                print_params(&params, &dir.model_dir());
+            }
+        }
+        ModelCommand::FitSummary { file, unit, horizon, out } => fit_summary(&file, unit, horizon, out)?,
+    }
+    Ok(())
+}
+
+/// Builds the model of a data directory (used by `model build` and `demo`).
+pub fn build_model(dir: &DataDir, as_of: Option<&str>, settings: &ModelSettings) -> Result<ModelParams> {
+    let lake = Lake::open(dir.lake_dir())?;
+    let as_of = match as_of {
+        Some(d) => d.parse().with_context(|| format!("--as-of {d:?} is not a date (YYYY-MM-DD)"))?,
+        None => build::last_day(&lake)?.context("the lake has no receipts: import some first")?,
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})")
+            .expect("valid template"),
+    );
+    bar.set_message(format!("reading receipts up to {as_of}"));
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let params = build::build(&lake, &dir.model_dir(), as_of, settings, &progress);
+    bar.finish_and_clear();
+    Ok(params?)
+}
+
+pub fn print_params(p: &ModelParams, dir: &std::path::Path) {
+    let unit = p.unit.name();
+    println!(
+        "model as of {} ({} customers, {} with a repeat purchase, {} lines)",
+        p.as_of, p.customers, p.repeat_customers, p.lines
+    );
+    let b = &p.bgnbd;
+    println!(
+        "  BG/NBD ({unit}): r = {:.4}, alpha = {:.4} {unit}, a = {:.4}, b = {:.4}, log-likelihood = {:.1}",
+        b.r, b.alpha, b.a, b.b, b.log_likelihood
+    );
+    let g = &p.gamma_gamma;
+    println!(
+        "  Gamma-Gamma: p = {:.4}, q = {:.4}, gamma = {:.4} (currency units), on {} repeat customers",
+        g.p, g.q, g.gamma, g.customers
+    );
+    println!("  RFM segments:");
+    for (segment, n) in &p.segments {
+        println!("    {segment:<22} {n:>10}");
+    }
+    println!("  profiles: {}", dir.join(build::PROFILES_FILE).display());
+}
+
+fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option<PathBuf>) -> Result<()> {
+    let started = Instant::now();
+    let mut reader = csv::Reader::from_path(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(fi), Some(ri), Some(ti)) = (col("frequency"), col("recency"), col("T")) else {
+        bail!(
+            "{} needs the columns frequency, recency and T (and optionally customer_id, monetary_value)",
+            file.display()
+        );
+    };
+    let (idi, mi) = (col("customer_id"), col("monetary_value"));
+    let mut ids = Vec::new();
+    let mut summaries = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut line = 1u64;
+    while reader.read_record(&mut record)? {
+        line += 1;
+        let num = |i: usize| -> Result<f64> {
+            record[i]
+                .trim()
+                .parse::<f64>()
+                .with_context(|| format!("{} line {line}: {:?} is not a number", file.display(), &record[i]))
+        };
+        let frequency = num(fi)?;
+        if frequency < 0.0 || frequency.fract() != 0.0 {
+            bail!("{} line {line}: frequency must be a whole number of repeat purchases", file.display());
+        }
+        summaries.push(Summary {
+            frequency: frequency as u32,
+            recency: num(ri)?,
+            age: num(ti)?,
+            monetary: mi.map(num).transpose()?.unwrap_or(0.0),
+        });
+        ids.push(idi.map(|i| record[i].to_string()).unwrap_or_else(|| (line - 1).to_string()));
+    }
+    let read_s = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let model = BgNbd::fit_grouped(&Grouped::new(&summaries), unit)?;
+    let spend = GammaGamma::fit(summaries.iter().map(|s| (s.frequency, s.monetary)))?;
+    let fit_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let settings =
+        ModelSettings { unit, horizon_days: (horizon * unit.days()).round() as u32, ..ModelSettings::default() };
+    let scores = build::score_all(&model, &spend, &summaries, &settings);
+    let score_s = t.elapsed().as_secs_f64();
+    if let Some(out) = &out {
+        let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
+        w.write_record(["customer_id", "p_alive", "expected_purchases", "expected_spend", "clv"])?;
+        for (id, s) in ids.iter().zip(&scores) {
+            w.write_record([
+                id.as_str(),
+                &format!("{:.10}", s.p_alive),
+                &format!("{:.10}", s.expected_purchases),
+                &format!("{:.6}", s.expected_spend),
+                &format!("{:.6}", s.clv),
+            ])?;
+        }
+        w.flush()?;
+    }
+    let report = serde_json::json!({
+        "customers": summaries.len(),
+        "unit": unit.name(),
+        "horizon": horizon,
+        "bgnbd": model,
+        "gamma_gamma": spend,
+        "seconds": { "read": read_s, "fit": fit_s, "score": score_s },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
