@@ -1,0 +1,140 @@
+//! The model against the truth the simulator planted: a chain is simulated for a year, the
+//! model is built as of the end of September, and its forecasts are checked against what
+//! the same simulated people then did and against who had really stopped shopping.
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::Path;
+use std::process::Command;
+
+fn ok(out: std::process::Output) -> String {
+    assert!(out.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn unico(args: &[&str]) -> String {
+    ok(Command::new(env!("CARGO_BIN_EXE_unico")).args(args).output().unwrap())
+}
+
+fn batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+fn day(d: &str) -> i32 {
+    let d: jiff::civil::Date = d.parse().unwrap();
+    d.since(jiff::civil::date(1970, 1, 1)).unwrap().get_days()
+}
+
+/// Area under the ROC curve of `score` separating `positive` from `negative` customers.
+fn auc(positive: &[f64], negative: &[f64]) -> f64 {
+    let mut wins = 0.0;
+    for p in positive {
+        for n in negative {
+            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+        }
+    }
+    wins / (positive.len() * negative.len()) as f64
+}
+
+#[test]
+fn forecasts_match_what_the_simulated_customers_then_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let src = tmp.path().join("chain");
+    let d = data.to_str().unwrap();
+    unico(&["generate", "--customers", "3000", "--days", "365", "--seed", "11", "--out", src.to_str().unwrap()]);
+    unico(&["--data", d, "init"]);
+    for (what, file) in [("stores", "stores.csv"), ("products", "products.csv"), ("receipts", "receipts.csv")] {
+        unico(&["--data", d, "import", what, src.join(file).to_str().unwrap()]);
+    }
+    let as_of = "2025-09-30";
+    let params: serde_json::Value =
+        serde_json::from_str(&unico(&["--data", d, "model", "build", "--as-of", as_of, "--json"])).unwrap();
+    assert_eq!(params["unit"], "days");
+    assert_eq!(params["as_of"], as_of);
+    // `model params` prints what the build wrote.
+    let again: serde_json::Value = serde_json::from_str(&unico(&["--data", d, "model", "params", "--json"])).unwrap();
+    assert_eq!(again["bgnbd"], params["bgnbd"]);
+
+    // Profiles: key -> (expected purchases next 90 days, P(alive)).
+    let mut profile: HashMap<String, (f64, f64)> = HashMap::new();
+    for b in batches(&data.join("model/profiles.parquet")) {
+        let schema = b.schema();
+        let col = |n: &str| b.column(schema.index_of(n).unwrap()).clone();
+        let key = col("customer_key");
+        let key = key.as_string::<i32>();
+        let expected = col("expected_purchases_90_days");
+        let expected = expected.as_primitive::<Float64Type>();
+        let alive = col("p_alive");
+        let alive = alive.as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            profile.insert(key.value(i).to_string(), (expected.value(i), alive.value(i)));
+        }
+    }
+    assert_eq!(profile.len() as u64, params["customers"].as_u64().unwrap());
+
+    // What the customers really did in the 90 days after as_of: purchase days per key.
+    let (from, to) = (day(as_of), day(as_of) + 90);
+    let mut days_after: HashMap<String, HashSet<i32>> = HashMap::new();
+    for month in std::fs::read_dir(data.join("lake/receipt_lines")).unwrap() {
+        for f in std::fs::read_dir(month.unwrap().path()).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            for b in batches(&f) {
+                let schema = b.schema();
+                let key = b.column(schema.index_of("customer_key").unwrap()).as_string::<i32>().clone();
+                let date = b.column(schema.index_of("local_date").unwrap()).as_primitive::<Date32Type>().clone();
+                for i in 0..b.num_rows() {
+                    let dd = date.value(i);
+                    if key.is_valid(i) && dd > from && dd <= to && profile.contains_key(key.value(i)) {
+                        days_after.entry(key.value(i).to_string()).or_default().insert(dd);
+                    }
+                }
+            }
+        }
+    }
+    let predicted: f64 = profile.values().map(|p| p.0).sum();
+    let actual: f64 = days_after.values().map(|d| d.len() as f64).sum();
+    let error = (predicted - actual) / actual;
+    eprintln!("90-day forecast {predicted:.0} purchase days, real {actual} ({:+.1}%)", error * 100.0);
+    assert!(error.abs() < 0.12, "90-day forecast {predicted:.0} purchase days vs {actual} real ({:+.1}%)", error * 100.0);
+
+    // P(alive) against the planted truth: people who had dropped out before as_of score lower
+    // than people who still shopped after it.
+    let secret = std::fs::read_to_string(data.join("secrets/pseudonym.key")).unwrap();
+    let mut bytes = [0u8; unico_core::SECRET_LEN];
+    hex::decode_to_slice(secret.trim(), &mut bytes).unwrap();
+    let pseudo = unico_core::Pseudonymiser::new(&bytes);
+    let mut reader = csv::Reader::from_path(src.join("truth/people.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let at = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let as_of_sim_day = 272.0; // days since the simulation's start (2025-01-01) at the end of 2025-09-30
+    let (mut alive, mut dead) = (Vec::new(), Vec::new());
+    for r in reader.records() {
+        let r = r.unwrap();
+        let last: f64 = r[at("last_visit_day")].parse().unwrap();
+        let dropped = &r[at("dropped_out")] == "true";
+        for card in r[at("cards")].split([';', '|', ' ']).filter(|c| !c.is_empty()) {
+            let Some(p) = profile.get(&pseudo.key(card).to_hex()) else { continue };
+            if last > as_of_sim_day + 1.0 {
+                alive.push(p.1);
+            } else if dropped {
+                dead.push(p.1);
+            }
+        }
+    }
+    assert!(alive.len() > 500 && dead.len() > 100, "alive {} dead {}", alive.len(), dead.len());
+    let a = auc(&alive, &dead);
+    eprintln!("P(alive) AUC {a:.3} ({} still shopping, {} gone)", alive.len(), dead.len());
+    assert!(a > 0.80, "P(alive) separates the living from those who left with AUC {a:.3}");
+}
