@@ -19,3 +19,15 @@ def run(cmd, env=None, cwd=None, quiet=True):
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err}")
     return seconds, usage.ru_maxrss / 1024.0
+
+
+def run_to(cmd, stdout, env=None, cwd=None):
+    """Like `run`, with the child's standard output written to the open file `stdout`."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err}")
+    return seconds, usage.ru_maxrss / 1024.0

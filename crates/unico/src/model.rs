@@ -173,10 +173,10 @@ fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option
         for (id, s) in ids.iter().zip(&scores) {
             w.write_record([
                 id.as_str(),
-                &format!("{:.10}", s.p_alive),
-                &format!("{:.10}", s.expected_purchases),
-                &format!("{:.6}", s.expected_spend),
-                &format!("{:.6}", s.clv),
+                &format!("{:.9e}", s.p_alive),
+                &format!("{:.9e}", s.expected_purchases),
+                &format!("{:.9e}", s.expected_spend),
+                &format!("{:.9e}", s.clv),
             ])?;
         }
         w.flush()?;

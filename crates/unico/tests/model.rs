@@ -11,7 +11,12 @@ use std::path::Path;
 use std::process::Command;
 
 fn ok(out: std::process::Output) -> String {
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -38,7 +43,13 @@ fn auc(positive: &[f64], negative: &[f64]) -> f64 {
     let mut wins = 0.0;
     for p in positive {
         for n in negative {
-            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     wins / (positive.len() * negative.len()) as f64
@@ -107,7 +118,11 @@ fn forecasts_match_what_the_simulated_customers_then_did() {
     let actual: f64 = days_after.values().map(|d| d.len() as f64).sum();
     let error = (predicted - actual) / actual;
     eprintln!("90-day forecast {predicted:.0} purchase days, real {actual} ({:+.1}%)", error * 100.0);
-    assert!(error.abs() < 0.12, "90-day forecast {predicted:.0} purchase days vs {actual} real ({:+.1}%)", error * 100.0);
+    assert!(
+        error.abs() < 0.12,
+        "90-day forecast {predicted:.0} purchase days vs {actual} real ({:+.1}%)",
+        error * 100.0
+    );
 
     // P(alive) against the planted truth: people who had dropped out before as_of score lower
     // than people who still shopped after it.

@@ -4,8 +4,8 @@
 //! on the mean value of their repeat transactions.
 
 use crate::error::{Error, ErrorKind};
-use crate::optimize::minimize;
-use crate::special::ln_gamma;
+use crate::optimize::minimize_with_gradient;
+use crate::special::{digamma, ln_gamma};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -58,8 +58,28 @@ impl GammaGamma {
                 })
                 .sum()
         };
+        // d LL / d (p, q, γ), with ψ the digamma function.
+        let grad = |p: &[f64]| -> Vec<f64> {
+            let (p, q, v) = (p[0], p[1], p[2]);
+            let (psi_q, ln_v) = (digamma(q), v.ln());
+            let mut g = [0.0; 3];
+            for i in 0..xs.len() {
+                let (x, m, w) = (xs[i], ms[i], ws[i]);
+                let psi_pxq = digamma(p * x + q);
+                let ln_xmv = (x * m + v).ln();
+                g[0] += w * x * (psi_pxq - digamma(p * x) + m.ln() + x.ln() - ln_xmv);
+                g[1] += w * (psi_pxq - psi_q + ln_v - ln_xmv);
+                g[2] += w * (q / v - (p * x + q) / (x * m + v));
+            }
+            g.iter().map(|g| -g / n).collect()
+        };
         let mean = ms.iter().zip(&ws).map(|(m, w)| m * w).sum::<f64>() / n;
-        let opt = minimize(&|p: &[f64]| -ll(p[0], p[1], p[2]) / n, &[1.0, 2.0, mean], "Gamma-Gamma")?;
+        let opt = minimize_with_gradient(
+            &|p: &[f64]| -ll(p[0], p[1], p[2]) / n,
+            Some(&grad),
+            &[1.0, 2.0, mean],
+            "Gamma-Gamma",
+        )?;
         let (p, q, gamma) = (opt.params[0], opt.params[1], opt.params[2]);
         Ok(GammaGamma { p, q, gamma, log_likelihood: -opt.cost * n, customers: n as u64 })
     }

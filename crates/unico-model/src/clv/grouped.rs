@@ -58,9 +58,27 @@ impl Grouped {
 
     /// `Σ weight · f(row)` over all rows, split across the machine's cores.
     pub fn weighted_sum(&self, f: &(impl Fn(u32, f64, f64) -> f64 + Sync)) -> f64 {
+        self.weighted_sums(&|x, tx, t| [f(x, tx, t)])[0]
+    }
+
+    /// `Σ weight · f(row)` of a vector-valued `f` (a gradient in one pass).
+    pub fn weighted_sums<const N: usize>(&self, f: &(impl Fn(u32, f64, f64) -> [f64; N] + Sync)) -> [f64; N] {
         let n = self.len();
-        let part = |lo: usize, hi: usize| -> f64 {
-            (lo..hi).map(|i| self.weight[i] * f(self.x[i], self.recency[i], self.age[i])).sum()
+        let part = |lo: usize, hi: usize| -> [f64; N] {
+            let mut acc = [0.0; N];
+            for i in lo..hi {
+                let v = f(self.x[i], self.recency[i], self.age[i]);
+                for k in 0..N {
+                    acc[k] += self.weight[i] * v[k];
+                }
+            }
+            acc
+        };
+        let add = |mut a: [f64; N], b: [f64; N]| {
+            for k in 0..N {
+                a[k] += b[k];
+            }
+            a
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         if n < 20_000 || threads == 1 {
@@ -70,7 +88,7 @@ impl Grouped {
         std::thread::scope(|scope| {
             let handles: Vec<_> =
                 (0..threads).map(|t| scope.spawn(move || part((t * chunk).min(n), ((t + 1) * chunk).min(n)))).collect();
-            handles.into_iter().map(|h| h.join().expect("likelihood worker")).sum()
+            handles.into_iter().map(|h| h.join().expect("likelihood worker")).fold([0.0; N], add)
         })
     }
 }
