@@ -80,21 +80,27 @@ def simulated_summary(n, out, seed=7):
     p = rng.beta(truth["a"], truth["b"], n)
     nu = rng.gamma(truth["q"], 1 / truth["gamma"], n)
     freq = np.zeros(n, dtype=np.int64)
-    rec = np.zeros(n)
-    money = np.zeros(n)
-    for i in range(n):
-        t, x, last, total = 0.0, 0, 0.0, 0.0
-        while True:
-            if rng.random() < p[i] and x > 0:
-                break
-            t += rng.exponential(1 / lam[i])
-            if t > T[i]:
-                break
-            x += 1
-            last = t
-            total += rng.gamma(truth["p"], 1 / nu[i])
-        # Whole days, as a daily lake gives them.
-        freq[i], rec[i], money[i] = x, float(int(last)), total / x if x else 0.0
+    t = np.zeros(n)
+    last = np.zeros(n)
+    total = np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    # All customers step purchase by purchase together: drop out after a purchase with
+    # probability p, else wait an exponential time; stop at the end of observation.
+    while active.any():
+        idx = np.nonzero(active)[0]
+        drop = (freq[idx] > 0) & (rng.random(idx.size) < p[idx])
+        active[idx[drop]] = False
+        idx = idx[~drop]
+        t[idx] += rng.exponential(1 / lam[idx])
+        over = t[idx] > T[idx]
+        active[idx[over]] = False
+        idx = idx[~over]
+        freq[idx] += 1
+        last[idx] = t[idx]
+        total[idx] += rng.gamma(truth["p"], 1 / nu[idx])
+    # Whole days, as a daily lake gives them.
+    rec = np.floor(last)
+    money = np.where(freq > 0, total / np.maximum(freq, 1), 0.0)
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["customer_id", "frequency", "recency", "T", "monetary_value"])

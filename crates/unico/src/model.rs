@@ -159,7 +159,10 @@ fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option
     }
     let read_s = started.elapsed().as_secs_f64();
     let t = Instant::now();
-    let model = BgNbd::fit_grouped(&Grouped::new(&summaries), unit)?;
+    let grouped = Grouped::new(&summaries);
+    let group_s = t.elapsed().as_secs_f64();
+    let model = BgNbd::fit_grouped(&grouped, unit)?;
+    let bgnbd_s = t.elapsed().as_secs_f64() - group_s;
     let spend = GammaGamma::fit(summaries.iter().map(|s| (s.frequency, s.monetary)))?;
     let fit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -187,7 +190,8 @@ fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option
         "horizon": horizon,
         "bgnbd": model,
         "gamma_gamma": spend,
-        "seconds": { "read": read_s, "fit": fit_s, "score": score_s },
+        "distinct_rows": grouped.len(),
+        "seconds": { "read": read_s, "fit": fit_s, "group": group_s, "fit_bgnbd": bgnbd_s, "fit_gamma_gamma": fit_s - group_s - bgnbd_s, "score": score_s },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

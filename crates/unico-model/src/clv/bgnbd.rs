@@ -109,16 +109,19 @@ fn log_likelihood(g: &Grouped, r: f64, alpha: f64, a: f64, b: f64) -> f64 {
         let dropout = if x > 0 { a.ln() - (b + xf - 1.0).ln() } else { f64::NEG_INFINITY };
         by_x.push((shared, dropout));
     }
-    g.weighted_sum(&|x, tx, t| {
+    let ln_age: Vec<f64> = g.age_values.iter().map(|t| (alpha + t).ln()).collect();
+    let ln_rec: Vec<f64> = g.recency_values.iter().map(|t| (alpha + t).ln()).collect();
+    Grouped::parallel_sums(g.len(), &|i| {
+        let x = g.x[i];
         let (shared, dropout) = by_x[x as usize];
         let rx = r + f64::from(x);
-        let a3 = -rx * (alpha + t).ln();
+        let a3 = -rx * ln_age[g.age_index[i] as usize];
         if x == 0 {
-            return shared + a3;
+            return [g.weight[i] * (shared + a3)];
         }
-        let a4 = dropout - rx * (alpha + tx).ln();
-        shared + log_add_exp(a3, a4)
-    })
+        let a4 = dropout - rx * ln_rec[g.recency_index[i] as usize];
+        [g.weight[i] * (shared + log_add_exp(a3, a4))]
+    })[0]
 }
 
 /// Gradient of Σ log-likelihood with respect to `(r, α, a, b)`. Differences of digammas at
@@ -135,25 +138,31 @@ fn gradient(g: &Grouped, r: f64, alpha: f64, a: f64, b: f64) -> [f64; 4] {
         sum_b += 1.0 / (b + k);
         sum_ab += 1.0 / (a + b + k);
     }
-    g.weighted_sums(&|x, tx, t| {
+    let age: Vec<(f64, f64)> = g.age_values.iter().map(|t| ((alpha + t).ln(), 1.0 / (alpha + t))).collect();
+    let rec: Vec<(f64, f64)> = g.recency_values.iter().map(|t| ((alpha + t).ln(), 1.0 / (alpha + t))).collect();
+    let ln_a = a.ln();
+    Grouped::parallel_sums(g.len(), &|i| {
+        let x = g.x[i];
+        let w = g.weight[i];
         let (dr_s, da_s, db_s) = by_x[x as usize];
         let xf = f64::from(x);
         let rx = r + xf;
-        let ln_at = (alpha + t).ln();
+        let (ln_at, inv_at) = age[g.age_index[i] as usize];
         if x == 0 {
-            return [dr_s - ln_at, r / alpha - rx / (alpha + t), da_s, db_s];
+            return [w * (dr_s - ln_at), w * (r / alpha - rx * inv_at), w * da_s, w * db_s];
         }
-        let ln_atx = (alpha + tx).ln();
+        let (ln_atx, inv_atx) = rec[g.recency_index[i] as usize];
+        let inv_bx = 1.0 / (b + xf - 1.0);
         let a3 = -rx * ln_at;
-        let a4 = a.ln() - (b + xf - 1.0).ln() - rx * ln_atx;
+        let a4 = ln_a + inv_bx.ln() - rx * ln_atx;
         // Weights of the two terms of the log-sum.
         let w4 = 1.0 / (1.0 + (a3 - a4).exp());
         let w3 = 1.0 - w4;
         [
-            dr_s - w3 * ln_at - w4 * ln_atx,
-            r / alpha - w3 * rx / (alpha + t) - w4 * rx / (alpha + tx),
-            da_s + w4 / a,
-            db_s - w4 / (b + xf - 1.0),
+            w * (dr_s - w3 * ln_at - w4 * ln_atx),
+            w * (r / alpha - rx * (w3 * inv_at + w4 * inv_atx)),
+            w * (da_s + w4 / a),
+            w * (db_s - w4 * inv_bx),
         ]
     })
 }

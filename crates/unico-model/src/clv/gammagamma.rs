@@ -4,6 +4,7 @@
 //! on the mean value of their repeat transactions.
 
 use crate::error::{Error, ErrorKind};
+use super::grouped::Grouped;
 use crate::optimize::minimize_with_gradient;
 use crate::special::{digamma, ln_gamma};
 use serde::{Deserialize, Serialize};
@@ -49,28 +50,27 @@ impl GammaGamma {
         }
         let ll = |p: f64, q: f64, v: f64| -> f64 {
             let base = -ln_gamma(q) + q * v.ln();
-            (0..xs.len())
-                .map(|i| {
-                    let (x, m) = (xs[i], ms[i]);
-                    ws[i]
-                        * (ln_gamma(p * x + q) - ln_gamma(p * x) + base + (p * x - 1.0) * m.ln() + p * x * x.ln()
-                            - (p * x + q) * (x * m + v).ln())
-                })
-                .sum()
+            Grouped::parallel_sums(xs.len(), &|i| {
+                let (x, m) = (xs[i], ms[i]);
+                [ws[i]
+                    * (ln_gamma(p * x + q) - ln_gamma(p * x) + base + (p * x - 1.0) * m.ln() + p * x * x.ln()
+                        - (p * x + q) * (x * m + v).ln())]
+            })[0]
         };
         // d LL / d (p, q, γ), with ψ the digamma function.
         let grad = |p: &[f64]| -> Vec<f64> {
             let (p, q, v) = (p[0], p[1], p[2]);
             let (psi_q, ln_v) = (digamma(q), v.ln());
-            let mut g = [0.0; 3];
-            for i in 0..xs.len() {
+            let g = Grouped::parallel_sums(xs.len(), &|i| {
                 let (x, m, w) = (xs[i], ms[i], ws[i]);
                 let psi_pxq = digamma(p * x + q);
                 let ln_xmv = (x * m + v).ln();
-                g[0] += w * x * (psi_pxq - digamma(p * x) + m.ln() + x.ln() - ln_xmv);
-                g[1] += w * (psi_pxq - psi_q + ln_v - ln_xmv);
-                g[2] += w * (q / v - (p * x + q) / (x * m + v));
-            }
+                [
+                    w * x * (psi_pxq - digamma(p * x) + m.ln() + x.ln() - ln_xmv),
+                    w * (psi_pxq - psi_q + ln_v - ln_xmv),
+                    w * (q / v - (p * x + q) / (x * m + v)),
+                ]
+            });
             g.iter().map(|g| -g / n).collect()
         };
         let mean = ms.iter().zip(&ws).map(|(m, w)| m * w).sum::<f64>() / n;

@@ -19,6 +19,14 @@ pub struct Grouped {
     pub age: Vec<f64>,
     /// Number of customers with this row.
     pub weight: Vec<f64>,
+    /// Distinct recency values, and each row's index into them.
+    pub recency_values: Vec<f64>,
+    /// Index of each row's recency in `recency_values`.
+    pub recency_index: Vec<u32>,
+    /// Distinct age values.
+    pub age_values: Vec<f64>,
+    /// Index of each row's age in `age_values`.
+    pub age_index: Vec<u32>,
     /// Total number of customers.
     pub customers: f64,
     /// Largest `x`.
@@ -43,7 +51,54 @@ impl Grouped {
             g.customers += 1.0;
             g.max_x = g.max_x.max(s.frequency);
         }
+        // Times measured in whole days take few distinct values: per-evaluation terms that
+        // depend on one time only (ln(α + T)) are computed once per value, not per row.
+        let index = |values: &[f64]| -> (Vec<f64>, Vec<u32>) {
+            let mut map: HashMap<u64, u32> = HashMap::new();
+            let mut distinct = Vec::new();
+            let idx = values
+                .iter()
+                .map(|v| {
+                    *map.entry(v.to_bits()).or_insert_with(|| {
+                        distinct.push(*v);
+                        (distinct.len() - 1) as u32
+                    })
+                })
+                .collect();
+            (distinct, idx)
+        };
+        (g.recency_values, g.recency_index) = index(&g.recency);
+        (g.age_values, g.age_index) = index(&g.age);
         g
+    }
+
+    /// `Σ f(i)` over row indices `0..n`, split across the machine's cores.
+    pub fn parallel_sums<const N: usize>(n: usize, f: &(impl Fn(usize) -> [f64; N] + Sync)) -> [f64; N] {
+        let part = |lo: usize, hi: usize| -> [f64; N] {
+            let mut acc = [0.0; N];
+            for i in lo..hi {
+                let v = f(i);
+                for k in 0..N {
+                    acc[k] += v[k];
+                }
+            }
+            acc
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        if n < 20_000 || threads == 1 {
+            return part(0, n);
+        }
+        let chunk = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                (0..threads).map(|t| scope.spawn(move || part((t * chunk).min(n), ((t + 1) * chunk).min(n)))).collect();
+            handles.into_iter().map(|h| h.join().expect("likelihood worker")).fold([0.0; N], |mut a, b| {
+                for k in 0..N {
+                    a[k] += b[k];
+                }
+                a
+            })
+        })
     }
 
     /// Number of distinct rows.
@@ -63,32 +118,12 @@ impl Grouped {
 
     /// `Σ weight · f(row)` of a vector-valued `f` (a gradient in one pass).
     pub fn weighted_sums<const N: usize>(&self, f: &(impl Fn(u32, f64, f64) -> [f64; N] + Sync)) -> [f64; N] {
-        let n = self.len();
-        let part = |lo: usize, hi: usize| -> [f64; N] {
-            let mut acc = [0.0; N];
-            for i in lo..hi {
-                let v = f(self.x[i], self.recency[i], self.age[i]);
-                for k in 0..N {
-                    acc[k] += self.weight[i] * v[k];
-                }
+        Self::parallel_sums(self.len(), &|i| {
+            let mut v = f(self.x[i], self.recency[i], self.age[i]);
+            for k in v.iter_mut() {
+                *k *= self.weight[i];
             }
-            acc
-        };
-        let add = |mut a: [f64; N], b: [f64; N]| {
-            for k in 0..N {
-                a[k] += b[k];
-            }
-            a
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        if n < 20_000 || threads == 1 {
-            return part(0, n);
-        }
-        let chunk = n.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                (0..threads).map(|t| scope.spawn(move || part((t * chunk).min(n), ((t + 1) * chunk).min(n)))).collect();
-            handles.into_iter().map(|h| h.join().expect("likelihood worker")).fold([0.0; N], add)
+            v
         })
     }
 }
