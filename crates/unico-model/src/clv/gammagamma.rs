@@ -3,8 +3,8 @@
 //! across customers as Gamma(q, γ). Fitted on customers with at least one repeat transaction,
 //! on the mean value of their repeat transactions.
 
-use crate::error::{Error, ErrorKind};
 use super::grouped::Grouped;
+use crate::error::{Error, ErrorKind};
 use crate::optimize::minimize_with_gradient;
 use crate::special::{digamma, ln_gamma};
 use serde::{Deserialize, Serialize};
