@@ -145,28 +145,13 @@ pub fn compute(
                         }
                         out.lines_read += 1;
                         let k = key.value(i);
-                        let c = match index.get(k) {
-                            Some(&c) => c,
-                            None => {
-                                let c = out.keys.len() as u32;
-                                index.insert(k.to_string(), c);
-                                out.keys.push(k.to_string());
-                                out.customers.push(CustomerState::default());
-                                c
-                            }
-                        };
+                        let c = intern(&mut index, &mut out.keys, k);
+                        if c as usize == out.customers.len() {
+                            out.customers.push(CustomerState::default());
+                        }
                         let r = receipt_hash(rid.value(i));
                         let agg = receipts.entry((c, r)).or_insert_with(|| {
-                            let s = store.value(i);
-                            let store = match store_index.get(s) {
-                                Some(&s) => s,
-                                None => {
-                                    let n = out.stores.len() as u32;
-                                    store_index.insert(s.to_string(), n);
-                                    out.stores.push(s.to_string());
-                                    n
-                                }
-                            };
+                            let store = intern(&mut store_index, &mut out.stores, store.value(i));
                             let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
                             ReceiptAgg { day, customer: c, store, channel, lines: 0, net_cents: 0, discount_cents: 0 }
                         });
@@ -216,6 +201,17 @@ pub fn compute(
         }
     }
     Ok(out)
+}
+
+/// The index of `value` in `values`, appending it the first time it is seen.
+fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {
+    if let Some(&i) = index.get(value) {
+        return i;
+    }
+    let i = values.len() as u32;
+    index.insert(value.to_string(), i);
+    values.push(value.to_string());
+    i
 }
 
 fn receipt_hash(s: &str) -> u64 {

@@ -153,3 +153,31 @@ fn forecasts_match_what_the_simulated_customers_then_did() {
     eprintln!("P(alive) AUC {a:.3} ({} still shopping, {} gone)", alive.len(), dead.len());
     assert!(a > 0.80, "P(alive) separates the living from those who left with AUC {a:.3}");
 }
+
+#[test]
+fn bad_model_input_gets_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let d = data.to_str().unwrap();
+    unico(&["--data", d, "init"]);
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_unico")).args(args).output().unwrap();
+
+    let out = run(&["--data", d, "model", "build"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no receipts"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!data.join("model/model.json").exists(), "nothing is written when there is nothing to model");
+
+    let out = run(&["--data", d, "model", "params"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run `unico model build` first"));
+
+    let out = run(&["--data", d, "model", "build", "--as-of", "2025-13-01"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--as-of"));
+
+    // A summary file with a bad value names the file and line.
+    let csv = tmp.path().join("summary.csv");
+    std::fs::write(&csv, "customer_id,frequency,recency,T,monetary_value\n1,2,10,30,5.5\n2,x,10,30,5\n").unwrap();
+    let out = run(&["model", "fit-summary", csv.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("\"x\""), "{err}");
+}
