@@ -46,7 +46,8 @@ impl Error {
         &self.message
     }
 
-    pub(crate) fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
+    /// An I/O error with what it was doing.
+    pub fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
         Error::new(ErrorKind::Io, format!("{context}: {e}"))
     }
 

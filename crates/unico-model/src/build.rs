@@ -11,6 +11,8 @@
 use crate::clv::{BgNbd, GammaGamma, Grouped, Summary, TimeUnit, lifetime_value};
 use crate::error::{Error, ErrorKind};
 use crate::features::{self, Features, date_to_day, day_to_date};
+use crate::habits::{self, Catalogue, HabitCounts, HabitSettings};
+use crate::lines;
 use crate::rfm::{self, RfmSettings, RfmValues};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt8Array};
 use arrow_schema::{DataType, Field, Schema};
@@ -36,6 +38,12 @@ pub struct ModelSettings {
     pub clv_months: u32,
     /// Monthly discount rate of the CLV (0.01 = 1 % a month).
     pub monthly_discount: f64,
+    /// Habit detection.
+    pub habits: HabitSettings,
+    /// Receipt lines held in memory at once by the per-product passes (habits,
+    /// recommendations); beyond it they are split by customer and spilled to disk
+    /// (20 bytes a line on disk, about 24 in memory).
+    pub max_lines_in_memory: u64,
 }
 
 impl Default for ModelSettings {
@@ -47,6 +55,8 @@ impl Default for ModelSettings {
             horizon_days: 90,
             clv_months: 12,
             monthly_discount: 0.01,
+            habits: HabitSettings::default(),
+            max_lines_in_memory: 32_000_000,
         }
     }
 }
@@ -70,6 +80,9 @@ pub struct ModelParams {
     pub gamma_gamma: GammaGamma,
     /// Customers per RFM segment.
     pub segments: BTreeMap<String, u64>,
+    /// Habit rows written to `habits.parquet`.
+    #[serde(default)]
+    pub habits: HabitCounts,
     /// The settings used.
     pub settings: ModelSettings,
 }
@@ -85,11 +98,12 @@ pub fn build(
     out_dir: &Path,
     as_of: jiff::civil::Date,
     settings: &ModelSettings,
+    tz: &jiff::tz::TimeZone,
     progress: &dyn Fn(u64, u64),
 ) -> Result<ModelParams, Error> {
     let as_of_day = date_to_day(as_of);
     let window_start = as_of_day - settings.rfm_window_days as i32 + 1;
-    let f = features::compute(lake, as_of_day, window_start, progress)?;
+    let f = features::compute(lake, as_of_day, window_start, tz, progress)?;
     if f.customers.is_empty() {
         return Err(Error::new(
             ErrorKind::Input,
@@ -125,10 +139,18 @@ pub fn build(
         bgnbd,
         gamma_gamma,
         segments,
+        habits: HabitCounts::default(),
         settings: settings.clone(),
     };
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir.display(), e))?;
     write_profiles(&out_dir.join(PROFILES_FILE), &f, &summaries, &rfm_values, &rfm_scores, &scores, settings)?;
+    drop(f);
+    // Second pass: each customer's lines by product, for habits.
+    let catalogue = Catalogue::load(lake)?;
+    let parts = lines::scan(lake, i32::MIN, as_of_day, settings.max_lines_in_memory, &out_dir.join("tmp"), progress)?;
+    let mut params = params;
+    params.habits = habits::write(&parts, &catalogue, as_of_day, &settings.habits, &out_dir.join(habits::HABITS_FILE))?;
+    drop(parts);
     let json = serde_json::to_vec_pretty(&params).map_err(|e| Error::io("model.json", e))?;
     write_atomically(&out_dir.join(PARAMS_FILE), &json)?;
     Ok(params)
@@ -221,6 +243,8 @@ fn write_profiles(
         col("discount_share".into(), DataType::Float64, false),
         col("preferred_store_id".into(), DataType::Utf8, true),
         col("preferred_channel".into(), DataType::Utf8, false),
+        col("preferred_weekday".into(), DataType::Utf8, false),
+        col("preferred_hour".into(), DataType::UInt8, false),
         col("recency_days".into(), DataType::Int64, false),
         col("rfm_frequency".into(), DataType::Int64, false),
         col("rfm_monetary_cents".into(), DataType::Int64, false),
@@ -256,6 +280,8 @@ fn write_profiles(
             c.iter().map(|c| c.preferred_store().map(|s| f.stores[s as usize].as_str())),
         ))),
         arr(Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.preferred_channel())))),
+        arr(Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.preferred_weekday())))),
+        arr(Arc::new(UInt8Array::from_iter_values(c.iter().map(|c| c.preferred_hour())))),
         arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| i64::from(v.recency_days))))),
         arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| i64::from(v.frequency))))),
         arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| v.monetary_cents)))),

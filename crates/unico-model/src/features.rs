@@ -10,7 +10,7 @@
 use crate::error::Error;
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Int64Type};
+use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
 use foldhash::HashMap;
 use std::collections::BTreeMap;
 use unico_lake::lake::Month;
@@ -46,6 +46,10 @@ pub struct CustomerState {
     pub store_receipts: Vec<(u32, u32)>,
     /// Receipts per channel, in [`CHANNELS`] order.
     pub channel_receipts: [u32; 3],
+    /// Receipts per weekday, Monday first (chain's time zone).
+    pub weekday_receipts: [u32; 7],
+    /// Receipts per hour of the day (chain's time zone).
+    pub hour_receipts: [u32; 24],
 }
 
 impl CustomerState {
@@ -65,6 +69,34 @@ impl CustomerState {
         let i = (0..3).max_by_key(|&i| (self.channel_receipts[i], std::cmp::Reverse(i))).unwrap_or(0);
         CHANNELS[i]
     }
+
+    /// The weekday with the most receipts (Monday first wins ties).
+    pub fn preferred_weekday(&self) -> &'static str {
+        WEEKDAYS[argmax(&self.weekday_receipts)]
+    }
+
+    /// The hour of the day (0–23) with the most receipts (earliest wins ties).
+    pub fn preferred_hour(&self) -> u8 {
+        argmax(&self.hour_receipts) as u8
+    }
+}
+
+/// Weekday names, Monday first, as profiles write them.
+pub const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+fn argmax(counts: &[u32]) -> usize {
+    let mut best = 0;
+    for (i, &n) in counts.iter().enumerate() {
+        if n > counts[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Monday = 0 … Sunday = 6 of a day number (1970-01-01 was a Thursday).
+pub fn weekday_of(day: i32) -> usize {
+    (day + 3).rem_euclid(7) as usize
 }
 
 /// Every customer's state after the pass.
@@ -85,18 +117,20 @@ struct ReceiptAgg {
     customer: u32,
     store: u32,
     channel: u8,
+    hour: u8,
     lines: u32,
     net_cents: i64,
     discount_cents: i64,
 }
 
 /// Reads the receipt lines up to `as_of_day` (inclusive) and returns each customer's state;
-/// `window_start_day` starts the RFM window. `progress(lines done, lines total)` is called
-/// after each file.
+/// `window_start_day` starts the RFM window; hours are read in `tz`, the chain's zone.
+/// `progress(lines done, lines total)` is called after each file.
 pub fn compute(
     lake: &Lake,
     as_of_day: i32,
     window_start_day: i32,
+    tz: &jiff::tz::TimeZone,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Features, Error> {
     let mut by_month: BTreeMap<Month, Vec<std::path::PathBuf>> = BTreeMap::new();
@@ -128,6 +162,7 @@ pub fn compute(
                     "discount_cents",
                     "store_id",
                     "channel",
+                    "ts",
                 ],
                 |b| {
                     let date = b.column(0).as_primitive::<Date32Type>();
@@ -137,6 +172,7 @@ pub fn compute(
                     let disc = b.column(4).as_primitive::<Int64Type>();
                     let store = b.column(5).as_string::<i32>();
                     let channel = b.column(6).as_string::<i32>();
+                    let ts = b.column(7).as_primitive::<TimestampMicrosecondType>();
                     done += b.num_rows() as u64;
                     for i in 0..b.num_rows() {
                         let day = date.value(i);
@@ -153,7 +189,8 @@ pub fn compute(
                         let agg = receipts.entry((c, r)).or_insert_with(|| {
                             let store = intern(&mut store_index, &mut out.stores, store.value(i));
                             let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
-                            ReceiptAgg { day, customer: c, store, channel, lines: 0, net_cents: 0, discount_cents: 0 }
+                            let hour = local_hour(ts.value(i), tz);
+                            ReceiptAgg { day, customer: c, store, channel, hour, lines: 0, net_cents: 0, discount_cents: 0 }
                         });
                         agg.lines += 1;
                         agg.net_cents += net.value(i);
@@ -181,6 +218,8 @@ pub fn compute(
                 st.discount_cents += r.discount_cents;
                 day_net += r.net_cents;
                 st.channel_receipts[usize::from(r.channel)] += 1;
+                st.weekday_receipts[weekday_of(r.day)] += 1;
+                st.hour_receipts[usize::from(r.hour)] += 1;
                 match st.store_receipts.iter_mut().find(|s| s.0 == r.store) {
                     Some(s) => s.1 += 1,
                     None => st.store_receipts.push((r.store, 1)),
@@ -204,7 +243,7 @@ pub fn compute(
 }
 
 /// The index of `value` in `values`, appending it the first time it is seen.
-fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {
+pub(crate) fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {
     if let Some(&i) = index.get(value) {
         return i;
     }
@@ -214,12 +253,19 @@ fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &st
     i
 }
 
+/// The hour of the day of a UTC instant (microseconds) in `tz`.
+fn local_hour(micros: i64, tz: &jiff::tz::TimeZone) -> u8 {
+    let Ok(ts) = jiff::Timestamp::from_microsecond(micros) else { return 0 };
+    let offset = tz.to_offset(ts).seconds() as i64;
+    ((micros.div_euclid(1_000_000) + offset).rem_euclid(86_400) / 3600) as u8
+}
+
 fn receipt_hash(s: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::quality::FixedState::with_seed(0x0075_6e69_636f).hash_one(s)
 }
 
-fn rows_of(path: &std::path::Path) -> u64 {
+pub(crate) fn rows_of(path: &std::path::Path) -> u64 {
     std::fs::File::open(path)
         .ok()
         .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
@@ -237,5 +283,10 @@ pub fn date_to_day(d: jiff::civil::Date) -> i32 {
 
 /// The civil date of a day number.
 pub fn day_to_date(day: i32) -> jiff::civil::Date {
-    jiff::civil::date(1970, 1, 1).checked_add(jiff::Span::new().days(i64::from(day))).unwrap_or(jiff::civil::Date::MAX)
+    let fallback = if day < 0 { jiff::civil::Date::MIN } else { jiff::civil::Date::MAX };
+    jiff::Span::new()
+        .try_days(i64::from(day))
+        .ok()
+        .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span).ok())
+        .unwrap_or(fallback)
 }

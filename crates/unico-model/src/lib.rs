@@ -11,6 +11,8 @@ pub mod build;
 pub mod clv;
 mod error;
 pub mod features;
+pub mod habits;
+pub mod lines;
 pub mod optimize;
 pub mod rfm;
 pub mod special;

@@ -93,7 +93,7 @@ pub fn build_model(dir: &DataDir, as_of: Option<&str>, settings: &ModelSettings)
         bar.set_length(total);
         bar.set_position(done);
     };
-    let params = build::build(&lake, &dir.model_dir(), as_of, settings, &progress);
+    let params = build::build(&lake, &dir.model_dir(), as_of, settings, &dir.chain_tz(), &progress);
     bar.finish_and_clear();
     Ok(params?)
 }
