@@ -76,6 +76,9 @@ horizon_days = 90
 # Customer lifetime value: months ahead and monthly discount rate.
 clv_months = 12
 monthly_discount = 0.01
+# Receipt lines the per-product passes (habits, recommendations) hold in memory; beyond it
+# they are split by customer and spilled to model/tmp (about 24 bytes a line in memory).
+max_lines_in_memory = 32000000
 
 [model.rfm]
 # Score levels (5 = quintiles).
@@ -83,6 +86,12 @@ bins = 5
 # "recent_is_better" for consumables; "older_is_better" for durable goods, where an older
 # purchase means a closer next need.
 recency = "recent_is_better"
+
+[model.habits]
+# Purchase days of a category before its cycle and next due date are estimated.
+min_purchases = 3
+# Purchase days of a product before it gets a habit of its own (a "frequent item").
+product_min_purchases = 4
 "#;
 
 /// The data directory and its settings.

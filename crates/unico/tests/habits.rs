@@ -130,4 +130,34 @@ fn habits_recover_the_planted_purchase_cycles() {
     let recall = of_busy.iter().filter(|p| products.contains_key(**p)).count() as f64 / of_busy.len() as f64;
     eprintln!("{} staples of busy customers, {:.1}% found", of_busy.len(), recall * 100.0);
     assert!(recall > 0.85, "{:.1}% of the staples of busy customers found", recall * 100.0);
+
+    // A memory budget far below the lake's lines splits the pass by customer and spills it
+    // to disk: the habits are the same.
+    let before = rows(&data.join("model/habits.parquet"));
+    let toml = data.join("unico.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("max_lines_in_memory = 32000000"));
+    std::fs::write(&toml, text.replace("max_lines_in_memory = 32000000", "max_lines_in_memory = 20000")).unwrap();
+    unico(&["--data", d, "model", "build"]);
+    assert_eq!(rows(&data.join("model/habits.parquet")), before);
+    assert!(!data.join("model/tmp").read_dir().unwrap().any(|_| true), "spill files are removed");
+}
+
+/// Every row of a Parquet file as text, sorted.
+fn rows(path: &std::path::Path) -> Vec<String> {
+    let file = File::open(path).unwrap();
+    let mut out = Vec::new();
+    for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
+        let b = b.unwrap();
+        let cols: Vec<_> = b.columns().iter().map(|c| arrow_cast_display(c)).collect();
+        for i in 0..b.num_rows() {
+            out.push(cols.iter().map(|c| c[i].clone()).collect::<Vec<_>>().join(","));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn arrow_cast_display(c: &arrow_array::ArrayRef) -> Vec<String> {
+    (0..c.len()).map(|i| if c.is_null(i) { String::new() } else { format!("{:?}", c.slice(i, 1)) }).collect()
 }
