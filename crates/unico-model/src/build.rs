@@ -40,6 +40,8 @@ pub struct ModelSettings {
     pub monthly_discount: f64,
     /// Habit detection.
     pub habits: HabitSettings,
+    /// Recommendations.
+    pub recommend: crate::recommend::RecommendSettings,
     /// Receipt lines held in memory at once by the per-product passes (habits,
     /// recommendations); beyond it they are split by customer and spilled to disk
     /// (20 bytes a line on disk, about 24 in memory).
@@ -56,6 +58,7 @@ impl Default for ModelSettings {
             clv_months: 12,
             monthly_discount: 0.01,
             habits: HabitSettings::default(),
+            recommend: crate::recommend::RecommendSettings::default(),
             max_lines_in_memory: 32_000_000,
         }
     }

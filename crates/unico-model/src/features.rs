@@ -190,7 +190,16 @@ pub fn compute(
                             let store = intern(&mut store_index, &mut out.stores, store.value(i));
                             let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
                             let hour = local_hour(ts.value(i), tz);
-                            ReceiptAgg { day, customer: c, store, channel, hour, lines: 0, net_cents: 0, discount_cents: 0 }
+                            ReceiptAgg {
+                                day,
+                                customer: c,
+                                store,
+                                channel,
+                                hour,
+                                lines: 0,
+                                net_cents: 0,
+                                discount_cents: 0,
+                            }
                         });
                         agg.lines += 1;
                         agg.net_cents += net.value(i);

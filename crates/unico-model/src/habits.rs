@@ -62,7 +62,7 @@ impl Catalogue {
                 let name = b.column(1).as_string::<i32>();
                 let cat = b.column(2).as_string::<i32>();
                 for i in 0..b.num_rows() {
-                    let category = cat.is_valid(i).then(|| cat.value(i)).unwrap_or(UNKNOWN_CATEGORY);
+                    let category = if cat.is_valid(i) { cat.value(i) } else { UNKNOWN_CATEGORY };
                     let ci = crate::features::intern(&mut index, &mut c.categories, category);
                     let name = if name.is_valid(i) { name.value(i).to_string() } else { sku.value(i).to_string() };
                     c.by_sku.insert(sku.value(i).to_string(), (ci, name));
@@ -382,10 +382,10 @@ pub fn write(
             }
             cols.rows += 1;
         }
-        if cols.rows >= 64 * 1024 {
-            if let Err(e) = finish(&mut cols).and_then(|b| w.write(&b).map_err(|e| Error::io(tmp.display(), e))) {
-                failed = Some(e);
-            }
+        if cols.rows >= 64 * 1024
+            && let Err(e) = finish(&mut cols).and_then(|b| w.write(&b).map_err(|e| Error::io(tmp.display(), e)))
+        {
+            failed = Some(e);
         }
     })?;
     if let Some(e) = failed {
@@ -440,7 +440,8 @@ mod tests {
     fn categories_hold_their_frequent_products_and_wallet_shares() {
         // Items 0 and 1 in category 0, item 2 in category 1.
         let cats = [0, 0, 1];
-        let mut r = vec![rec(0, 0, 300), rec(0, 7, 300), rec(0, 14, 300), rec(0, 21, 300), rec(1, 0, 100), rec(2, 21, 800)];
+        let mut r =
+            vec![rec(0, 0, 300), rec(0, 7, 300), rec(0, 14, 300), rec(0, 21, 300), rec(1, 0, 100), rec(2, 21, 800)];
         r.sort_unstable();
         let h = customer_habits(&r, &cats, &HabitSettings::default());
         assert_eq!(h.len(), 3, "{h:?}");

@@ -78,6 +78,13 @@ pub struct Partitioned {
 }
 
 impl Partitioned {
+    /// One in-memory partition of `records` (for tests and small inputs).
+    pub fn from_records(keys: Vec<String>, skus: Vec<String>, mut records: Vec<LineRecord>) -> Partitioned {
+        records.sort_unstable();
+        let lines = records.len() as u64;
+        Partitioned { keys, skus, lines, parts: vec![Part::Memory(records)], _spill: None }
+    }
+
     /// Number of partitions.
     pub fn partitions(&self) -> usize {
         self.parts.len()
@@ -145,7 +152,12 @@ pub fn scan(
 
     let spill = if n_parts > 1 {
         std::fs::create_dir_all(spill_dir).map_err(|e| Error::io(spill_dir.display(), e))?;
-        Some(tempfile::Builder::new().prefix("lines-").tempdir_in(spill_dir).map_err(|e| Error::io(spill_dir.display(), e))?)
+        Some(
+            tempfile::Builder::new()
+                .prefix("lines-")
+                .tempdir_in(spill_dir)
+                .map_err(|e| Error::io(spill_dir.display(), e))?,
+        )
     } else {
         None
     };

@@ -38,6 +38,8 @@ enum Command {
     /// The behavioural model: build profiles, print parameters, fit a summary file.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Recommend products to every customer: due repurchases and products they are likely to try.
+    Recommend(model::RecommendArgs),
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -219,6 +221,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { customers, days, seed } => demo(&cli.data, customers, days, seed),
         Command::Model(command) => {
             model::run(&cli.data, command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Recommend(args) => {
+            model::recommend(&cli.data, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Customers(command) => {

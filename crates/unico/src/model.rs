@@ -196,3 +196,132 @@ fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct RecommendArgs {
+    /// Last day of data to learn from (YYYY-MM-DD). Default: the last day in the lake.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Products per customer.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Only products the customer has never bought.
+    #[arg(long)]
+    exclude_purchased: bool,
+    /// The CSV to write: customer_id,rank,sku,score,reason.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write the pseudonymous customer key instead of the card id (for analysis that must
+    /// not see card numbers; needs no customer master).
+    #[arg(long)]
+    by_key: bool,
+}
+
+/// `unico recommend`: every customer's top products, with the card id and a reason.
+pub fn recommend(data: &std::path::Path, args: &RecommendArgs) -> Result<()> {
+    use unico_model::features::date_to_day;
+    use unico_model::habits::Catalogue;
+    use unico_model::recommend::{self, Recommender};
+    let started = Instant::now();
+    let dir = DataDir::open(data)?;
+    let settings = &dir.settings.model;
+    let lake = Lake::open(dir.lake_dir())?;
+    let as_of: jiff::civil::Date = match &args.as_of {
+        Some(d) => d.parse().with_context(|| format!("--as-of {d:?} is not a date (YYYY-MM-DD)"))?,
+        None => build::last_day(&lake)?.context("the lake has no receipts: import some first")?,
+    };
+    if args.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    // Card ids by lake key, from the customer master (the lake never holds them).
+    let cards: std::collections::HashMap<String, String> = if args.by_key {
+        Default::default()
+    } else {
+        let rt = crate::customers::runtime()?;
+        let store = dir.store(&rt)?;
+        let cards = rt.block_on(store.cards());
+        rt.block_on(store.close());
+        cards?.into_iter().map(|(_, card, key)| (key, card)).collect()
+    };
+    let as_of_day = date_to_day(as_of);
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})")
+            .expect("valid template"),
+    );
+    bar.set_message(format!("reading receipts up to {as_of}"));
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let parts = unico_model::lines::scan(
+        &lake,
+        i32::MIN,
+        as_of_day,
+        settings.max_lines_in_memory,
+        &dir.model_dir().join("tmp"),
+        &progress,
+    );
+    bar.finish_and_clear();
+    let parts = parts?;
+    let read_s = started.elapsed().as_secs_f64();
+    let catalogue = Catalogue::load(&lake)?;
+    let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
+    let model = Recommender::fit(&parts, &category_of_item, &settings.recommend)?;
+    let fit_s = started.elapsed().as_secs_f64() - read_s;
+
+    let tmp = args.out.with_extension("csv.tmp");
+    let mut w = csv::Writer::from_path(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    w.write_record(["customer_id", "rank", "sku", "score", "reason"])?;
+    let (mut customers, mut without_card) = (0u64, 0u64);
+    recommend::recommend_all(
+        &parts,
+        &model,
+        as_of_day,
+        args.k,
+        args.exclude_purchased,
+        &settings.habits,
+        |c, list| {
+            let key = &parts.keys[c as usize];
+            let id = match cards.get(key) {
+                Some(card) => card.as_str(),
+                None => {
+                    without_card += u64::from(!args.by_key);
+                    key.as_str()
+                }
+            };
+            customers += 1;
+            for (rank, r) in list.iter().enumerate() {
+                let reason = recommend::reason_text(r, &parts, &catalogue, as_of_day);
+                let rank = (rank + 1).to_string();
+                let score = format!("{:.4}", r.score);
+                w.write_record([id, &rank, &parts.skus[r.item as usize], &score, &reason]).map_err(|e| {
+                    unico_model::Error::new(unico_model::ErrorKind::Io, format!("{}: {e}", tmp.display()))
+                })?;
+            }
+            Ok(())
+        },
+    )?;
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, &args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "{customers} customers, {} products each, as of {as_of} (horizon {} days){}: {}",
+        args.k,
+        settings.recommend.horizon_days,
+        if args.exclude_purchased { ", never bought before" } else { "" },
+        args.out.display()
+    );
+    if without_card > 0 {
+        eprintln!(
+            "{without_card} customers have no card in the customer master: written by their pseudonymous key (import customers to get card ids)"
+        );
+    }
+    eprintln!(
+        "read {:.1} s, fit {:.1} s, recommend {:.1} s",
+        read_s,
+        fit_s,
+        started.elapsed().as_secs_f64() - read_s - fit_s
+    );
+    Ok(())
+}

@@ -92,6 +92,20 @@ recency = "recent_is_better"
 min_purchases = 3
 # Purchase days of a product before it gets a habit of its own (a "frequent item").
 product_min_purchases = 4
+
+# `unico recommend`: probability of a purchase within horizon_days, from the customer's own
+# purchase rate shrunk towards a prior (item-item similarity, category affinity, popularity).
+[model.recommend]
+horizon_days = 91
+# Weight of the prior, in purchase days.
+prior_strength = 3.0
+# Similar products kept per product.
+neighbours = 50
+# Share of global popularity in the prior, and of category affinity in the rest.
+popularity_weight = 0.3
+category_weight = 0.5
+# Best sellers taking part in item-item similarity (4 bytes per pair of them in memory).
+max_items = 8000
 "#;
 
 /// The data directory and its settings.

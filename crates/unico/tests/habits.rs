@@ -149,7 +149,7 @@ fn rows(path: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
         let b = b.unwrap();
-        let cols: Vec<_> = b.columns().iter().map(|c| arrow_cast_display(c)).collect();
+        let cols: Vec<_> = b.columns().iter().map(arrow_cast_display).collect();
         for i in 0..b.num_rows() {
             out.push(cols.iter().map(|c| c[i].clone()).collect::<Vec<_>>().join(","));
         }
