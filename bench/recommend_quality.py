@@ -63,10 +63,10 @@ def precision(recs, truth):
 
 def main():
     ensure_venv()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice; before numpy loads
     import duckdb
     import numpy as np
     import scipy.sparse as sp
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import bm25_weight
 

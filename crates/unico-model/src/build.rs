@@ -86,6 +86,9 @@ pub struct ModelParams {
     /// Habit rows written to `habits.parquet`.
     #[serde(default)]
     pub habits: HabitCounts,
+    /// Wall time of each phase of the build, seconds (features, fit, score, profiles, habits).
+    #[serde(default)]
+    pub seconds: BTreeMap<String, f64>,
     /// The settings used.
     pub settings: ModelSettings,
 }
@@ -106,7 +109,14 @@ pub fn build(
 ) -> Result<ModelParams, Error> {
     let as_of_day = date_to_day(as_of);
     let window_start = as_of_day - settings.rfm_window_days as i32 + 1;
+    let mut seconds = BTreeMap::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &str| {
+        seconds.insert(name.to_string(), clock.elapsed().as_secs_f64());
+        clock = std::time::Instant::now();
+    };
     let f = features::compute(lake, as_of_day, window_start, tz, progress)?;
+    lap("features");
     if f.customers.is_empty() {
         return Err(Error::new(
             ErrorKind::Input,
@@ -127,7 +137,9 @@ pub fn build(
         })
         .collect();
     let rfm_scores = rfm::score(&rfm_values, &settings.rfm);
+    lap("fit");
     let scores = score_all(&bgnbd, &gamma_gamma, &summaries, settings);
+    lap("score");
 
     let mut segments = BTreeMap::new();
     for s in &rfm_scores {
@@ -143,17 +155,22 @@ pub fn build(
         gamma_gamma,
         segments,
         habits: HabitCounts::default(),
+        seconds: BTreeMap::new(),
         settings: settings.clone(),
     };
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir.display(), e))?;
     write_profiles(&out_dir.join(PROFILES_FILE), &f, &summaries, &rfm_values, &rfm_scores, &scores, settings)?;
     drop(f);
+    lap("profiles");
     // Second pass: each customer's lines by product, for habits.
     let catalogue = Catalogue::load(lake)?;
     let parts = lines::scan(lake, i32::MIN, as_of_day, settings.max_lines_in_memory, &out_dir.join("tmp"), progress)?;
     let mut params = params;
+    lap("habits_read");
     params.habits = habits::write(&parts, &catalogue, as_of_day, &settings.habits, &out_dir.join(habits::HABITS_FILE))?;
     drop(parts);
+    lap("habits");
+    params.seconds = seconds;
     let json = serde_json::to_vec_pretty(&params).map_err(|e| Error::io("model.json", e))?;
     write_atomically(&out_dir.join(PARAMS_FILE), &json)?;
     Ok(params)

@@ -148,108 +148,141 @@ pub fn compute(
     let mut index: HashMap<String, u32> = HashMap::default();
     let mut store_index: HashMap<String, u32> = HashMap::default();
     let mut done = 0u64;
-    for files in by_month.values() {
+    // A reader thread decodes the Parquet files (in month order) while this thread folds
+    // the lines; a bounded channel keeps at most a few batches in flight.
+    enum Msg {
+        Batch(arrow_array::RecordBatch),
+        FileDone,
+        MonthDone,
+        Failed(unico_lake::Error),
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+    let months: Vec<&Vec<std::path::PathBuf>> = by_month.values().collect();
+    std::thread::scope(|scope| -> Result<(), Error> {
+        scope.spawn(move || {
+            for files in months {
+                for file in files {
+                    let r = unico_lake::read::for_each_batch(file, &COLUMNS, |b| {
+                        tx.send(Msg::Batch(b)).map_err(|_| unico_lake::Error::io("features", std::io::Error::other("stopped")))
+                    });
+                    if let Err(e) = r {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                    if tx.send(Msg::FileDone).is_err() {
+                        return;
+                    }
+                }
+                if tx.send(Msg::MonthDone).is_err() {
+                    return;
+                }
+            }
+        });
         // One month of receipts with a card, keyed by (customer, receipt id hash).
         let mut receipts: HashMap<(u32, u64), ReceiptAgg> = HashMap::default();
-        for file in files {
-            unico_lake::read::for_each_batch(
-                file,
-                &[
-                    "local_date",
-                    "customer_key",
-                    "receipt_id",
-                    "net_amount_cents",
-                    "discount_cents",
-                    "store_id",
-                    "channel",
-                    "ts",
-                ],
-                |b| {
-                    let date = b.column(0).as_primitive::<Date32Type>();
-                    let key = b.column(1).as_string::<i32>();
-                    let rid = b.column(2).as_string::<i32>();
-                    let net = b.column(3).as_primitive::<Int64Type>();
-                    let disc = b.column(4).as_primitive::<Int64Type>();
-                    let store = b.column(5).as_string::<i32>();
-                    let channel = b.column(6).as_string::<i32>();
-                    let ts = b.column(7).as_primitive::<TimestampMicrosecondType>();
-                    done += b.num_rows() as u64;
-                    for i in 0..b.num_rows() {
-                        let day = date.value(i);
-                        if day > as_of_day || key.is_null(i) {
-                            continue;
-                        }
-                        out.lines_read += 1;
-                        let k = key.value(i);
-                        let c = intern(&mut index, &mut out.keys, k);
+        for msg in rx {
+            let b = match msg {
+                Msg::Batch(b) => b,
+                Msg::FileDone => {
+                    progress(done, total);
+                    continue;
+                }
+                Msg::Failed(e) => return Err(e.into()),
+                Msg::MonthDone => {
+                    fold_month(std::mem::take(&mut receipts), &mut out.customers, window_start_day);
+                    continue;
+                }
+            };
+            let date = b.column(0).as_primitive::<Date32Type>();
+            let key = b.column(1).as_string::<i32>();
+            let rid = b.column(2).as_string::<i32>();
+            let net = b.column(3).as_primitive::<Int64Type>();
+            let disc = b.column(4).as_primitive::<Int64Type>();
+            let store = b.column(5).as_string::<i32>();
+            let channel = b.column(6).as_string::<i32>();
+            let ts = b.column(7).as_primitive::<TimestampMicrosecondType>();
+            done += b.num_rows() as u64;
+            // Lines of one receipt are adjacent: the customer and receipt of the previous line
+            // are reused without hashing when they repeat.
+            let mut last: Option<(usize, u32, u64)> = None;
+            for i in 0..b.num_rows() {
+                let day = date.value(i);
+                if day > as_of_day || key.is_null(i) {
+                    continue;
+                }
+                out.lines_read += 1;
+                let slot = match last {
+                    Some((j, c, r)) if rid.value(j) == rid.value(i) && key.value(j) == key.value(i) => (c, r),
+                    _ => {
+                        let c = intern(&mut index, &mut out.keys, key.value(i));
                         if c as usize == out.customers.len() {
                             out.customers.push(CustomerState::default());
                         }
-                        let r = receipt_hash(rid.value(i));
-                        let agg = receipts.entry((c, r)).or_insert_with(|| {
-                            let store = intern(&mut store_index, &mut out.stores, store.value(i));
-                            let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
-                            let hour = local_hour(ts.value(i), tz);
-                            ReceiptAgg {
-                                day,
-                                customer: c,
-                                store,
-                                channel,
-                                hour,
-                                lines: 0,
-                                net_cents: 0,
-                                discount_cents: 0,
-                            }
-                        });
-                        agg.lines += 1;
-                        agg.net_cents += net.value(i);
-                        agg.discount_cents += disc.value(i);
+                        (c, receipt_hash(rid.value(i)))
                     }
-                    Ok(())
-                },
-            )?;
-            progress(done, total);
+                };
+                last = Some((i, slot.0, slot.1));
+                let c = slot.0;
+                let agg = receipts.entry(slot).or_insert_with(|| {
+                    let store = intern(&mut store_index, &mut out.stores, store.value(i));
+                    let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
+                    let hour = local_hour(ts.value(i), tz);
+                    ReceiptAgg { day, customer: c, store, channel, hour, lines: 0, net_cents: 0, discount_cents: 0 }
+                });
+                agg.lines += 1;
+                agg.net_cents += net.value(i);
+                agg.discount_cents += disc.value(i);
+            }
         }
-        let mut month: Vec<ReceiptAgg> = receipts.into_values().collect();
-        month.sort_unstable_by_key(|r| (r.customer, r.day));
-        let mut i = 0;
-        while i < month.len() {
-            // One customer-day.
-            let (c, day) = (month[i].customer, month[i].day);
-            let mut j = i;
-            let mut day_net = 0i64;
-            let st = &mut out.customers[c as usize];
-            while j < month.len() && month[j].customer == c && month[j].day == day {
-                let r = &month[j];
-                st.receipts += 1;
-                st.lines += u64::from(r.lines);
-                st.spend_cents += r.net_cents;
-                st.discount_cents += r.discount_cents;
-                day_net += r.net_cents;
-                st.channel_receipts[usize::from(r.channel)] += 1;
-                st.weekday_receipts[weekday_of(r.day)] += 1;
-                st.hour_receipts[usize::from(r.hour)] += 1;
-                match st.store_receipts.iter_mut().find(|s| s.0 == r.store) {
-                    Some(s) => s.1 += 1,
-                    None => st.store_receipts.push((r.store, 1)),
-                }
-                j += 1;
-            }
-            if st.purchase_days == 0 {
-                st.first_day = day;
-                st.first_day_spend_cents = day_net;
-            }
-            st.purchase_days += 1;
-            st.last_day = day;
-            if day >= window_start_day {
-                st.window_days += 1;
-                st.window_spend_cents += day_net;
-            }
-            i = j;
-        }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
+
+const COLUMNS: [&str; 8] =
+    ["local_date", "customer_key", "receipt_id", "net_amount_cents", "discount_cents", "store_id", "channel", "ts"];
+
+/// Folds one month of receipts into the customers' states, customer by customer in day order.
+fn fold_month(receipts: HashMap<(u32, u64), ReceiptAgg>, customers: &mut [CustomerState], window_start_day: i32) {
+    let mut month: Vec<ReceiptAgg> = receipts.into_values().collect();
+    month.sort_unstable_by_key(|r| (r.customer, r.day));
+    let mut i = 0;
+    while i < month.len() {
+        // One customer-day.
+        let (c, day) = (month[i].customer, month[i].day);
+        let mut j = i;
+        let mut day_net = 0i64;
+        let st = &mut customers[c as usize];
+        while j < month.len() && month[j].customer == c && month[j].day == day {
+            let r = &month[j];
+            st.receipts += 1;
+            st.lines += u64::from(r.lines);
+            st.spend_cents += r.net_cents;
+            st.discount_cents += r.discount_cents;
+            day_net += r.net_cents;
+            st.channel_receipts[usize::from(r.channel)] += 1;
+            st.weekday_receipts[weekday_of(r.day)] += 1;
+            st.hour_receipts[usize::from(r.hour)] += 1;
+            match st.store_receipts.iter_mut().find(|s| s.0 == r.store) {
+                Some(s) => s.1 += 1,
+                None => st.store_receipts.push((r.store, 1)),
+            }
+            j += 1;
+        }
+        if st.purchase_days == 0 {
+            st.first_day = day;
+            st.first_day_spend_cents = day_net;
+        }
+        st.purchase_days += 1;
+        st.last_day = day;
+        if day >= window_start_day {
+            st.window_days += 1;
+            st.window_spend_cents += day_net;
+        }
+        i = j;
+    }
+}
+
 
 /// The index of `value` in `values`, appending it the first time it is seen.
 pub(crate) fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {
