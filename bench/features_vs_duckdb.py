@@ -118,7 +118,9 @@ def main():
     for name, sql in [("profiles", PROFILE_SQL), ("habits", HABITS_SQL)]:
         target = os.path.join(args.work, f"duckdb-{name}.parquet")
         query = sql.format(lake=lake, as_of=as_of, out=target)
-        script = f"import duckdb; duckdb.sql({query!r})"
+        tmp = os.path.join(args.work, "duckdb-tmp")
+        setup = f"SET preserve_insertion_order = false; SET temp_directory = '{tmp}';"
+        script = f"import duckdb; con = duckdb.connect(); con.execute({setup!r}); con.execute({query!r})"
         duck[name] = measure.run([sys.executable, "-c", script])
     import duckdb  # only for the version
 

@@ -163,7 +163,8 @@ pub fn compute(
             for files in months {
                 for file in files {
                     let r = unico_lake::read::for_each_batch(file, &COLUMNS, |b| {
-                        tx.send(Msg::Batch(b)).map_err(|_| unico_lake::Error::io("features", std::io::Error::other("stopped")))
+                        tx.send(Msg::Batch(b))
+                            .map_err(|_| unico_lake::Error::io("features", std::io::Error::other("stopped")))
                     });
                     if let Err(e) = r {
                         let _ = tx.send(Msg::Failed(e));
@@ -282,7 +283,6 @@ fn fold_month(receipts: HashMap<(u32, u64), ReceiptAgg>, customers: &mut [Custom
         i = j;
     }
 }
-
 
 /// The index of `value` in `values`, appending it the first time it is seen.
 pub(crate) fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {

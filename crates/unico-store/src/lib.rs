@@ -10,7 +10,8 @@
 //! birth dates, tax codes and card numbers never reach the database in clear, and erasing a
 //! customer destroys their key. Read the modules in this order: [`normalise`] (what a field
 //! becomes), [`crypto`] (how it is sealed), [`customers`] (import), [`dedupe`] (one person,
-//! one customer), [`privacy`] (view, consents, export, erasure).
+//! one customer), [`privacy`] (view, consents, export, erasure), [`profiles`] (what the
+//! server reads about a cardholder's behaviour).
 #![warn(missing_docs)]
 
 pub mod crypto;
@@ -18,6 +19,7 @@ pub mod customers;
 pub mod dedupe;
 pub mod normalise;
 pub mod privacy;
+pub mod profiles;
 
 use crypto::MasterKey;
 use serde::{Deserialize, Serialize};

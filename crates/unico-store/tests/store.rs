@@ -307,3 +307,89 @@ async fn an_import_over_its_reject_limit_stores_nothing() {
         store.close().await;
     }
 }
+
+fn profile(key: &str, segment: &str) -> unico_store::profiles::Profile {
+    unico_store::profiles::Profile {
+        customer_key: key.into(),
+        as_of: "2025-09-30".into(),
+        segment: segment.into(),
+        r_score: 5,
+        f_score: 4,
+        m_score: 3,
+        p_alive: 0.93,
+        expected_purchases: 6.5,
+        horizon_days: 90,
+        clv_cents: 123_456,
+        average_receipt_cents: 2_345,
+        discount_share: 0.07,
+        preferred_store_id: Some("S001".into()),
+        preferred_channel: "store".into(),
+        preferred_weekday: "saturday".into(),
+        preferred_hour: 10,
+        last_purchase_date: "2025-09-28".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_are_published_for_cardholders_replaced_whole_and_erased_with_the_customer() {
+    use unico_store::profiles::DueItem;
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}5001,Ada,Bassi,ada.bassi@example.it,347 1112223,1980-01-02,Via Roma 1,20121,Milano,,yes,yes\n\
+             5002,Bruno,Conti,bruno.conti@example.it,347 1112224,1975-03-04,Via Po 2,10121,Torino,,yes,no\n"
+        );
+        import_customers(&store, &file(tmp.path(), "p.csv", &body), &options(tmp.path())).await.unwrap();
+        let pseudo = Pseudonymiser::new(&[3; SECRET_LEN]);
+        let (ada, bruno) = (pseudo.key("5001").to_hex(), pseudo.key("5002").to_hex());
+        let stranger = "0".repeat(32); // a key seen in the lake whose card is not in the master
+        let due = |key: &str, sku: &str, date: &str| DueItem {
+            customer_key: key.into(),
+            sku: sku.into(),
+            category: "Coffee".into(),
+            purchase_days: 9,
+            cycle_days: 12.5,
+            next_due_date: date.into(),
+        };
+        let published = store
+            .publish_profiles(
+                &[profile(&ada, "champions"), profile(&bruno, "at_risk"), profile(&stranger, "new")],
+                &[
+                    due(&ada, "100002", "2025-10-09"),
+                    due(&ada, "100001", "2025-10-02"),
+                    due(&stranger, "1", "2025-10-01"),
+                ],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", db.label));
+        assert_eq!((published.profiles, published.due_items, published.without_card), (2, 2, 1), "{}", db.label);
+        let p = store.profiles_of("ada.bassi@example.it").await.unwrap();
+        assert_eq!(p, vec![profile(&ada, "champions")], "{}: the profile reads back whole", db.label);
+        let d = store.due_items_of("5001").await.unwrap();
+        assert_eq!(d.iter().map(|d| d.sku.as_str()).collect::<Vec<_>>(), ["100001", "100002"], "soonest first");
+        assert_eq!(d[0].cycle_days, 12.5);
+
+        // A new build replaces the whole set.
+        store.publish_profiles(&[profile(&bruno, "lost")], &[]).await.unwrap();
+        assert!(store.profiles_of("5001").await.unwrap().is_empty());
+        assert!(store.due_items_of("5001").await.unwrap().is_empty());
+        assert_eq!(store.profiles_of("5002").await.unwrap()[0].segment, "lost");
+
+        // Erasure deletes the profile, and a later build cannot bring it back.
+        store.publish_profiles(&[profile(&ada, "champions")], &[due(&ada, "100001", "2025-10-02")]).await.unwrap();
+        let id = store.erase("5001").await.unwrap();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let left: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT COUNT(*) FROM profiles WHERE customer_key = '{ada}') + (SELECT COUNT(*) FROM due_items WHERE customer_key = '{ada}')"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(left.0, 0, "{}: customer #{id}'s behaviour is erased", db.label);
+        let again = store.publish_profiles(&[profile(&ada, "champions")], &[]).await.unwrap();
+        assert_eq!((again.profiles, again.without_card), (0, 1), "{}", db.label);
+        pool.close().await;
+        store.close().await;
+    }
+}

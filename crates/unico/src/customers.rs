@@ -130,10 +130,36 @@ pub fn run(dir: &DataDir, command: CustomersCommand) -> Result<()> {
         match command {
             CustomersCommand::Show { customer, json } => {
                 let v = store.view(&customer).await?;
+                let profiles = store.profiles_of(&customer).await?;
+                let due = store.due_items_of(&customer).await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    let mut j = serde_json::to_value(&v)?;
+                    j["profiles"] = serde_json::to_value(&profiles)?;
+                    j["due_items"] = serde_json::to_value(&due)?;
+                    println!("{}", serde_json::to_string_pretty(&j)?);
                 } else {
                     print_view(&v);
+                    for p in &profiles {
+                        println!(
+                            "behaviour (model as of {}): {}, P(alive) {:.2}, {:.1} purchase days expected in {} days, CLV {:.2}, average receipt {:.2}, usually {} around {}:00 at {}",
+                            p.as_of,
+                            p.segment,
+                            p.p_alive,
+                            p.expected_purchases,
+                            p.horizon_days,
+                            p.clv_cents as f64 / 100.0,
+                            p.average_receipt_cents as f64 / 100.0,
+                            p.preferred_weekday,
+                            p.preferred_hour,
+                            p.preferred_store_id.as_deref().unwrap_or("-"),
+                        );
+                    }
+                    for d in &due {
+                        println!(
+                            "  due {}: {} ({}), about every {:.0} days, bought on {} days",
+                            d.next_due_date, d.sku, d.category, d.cycle_days, d.purchase_days
+                        );
+                    }
                 }
             }
             CustomersCommand::Duplicates { min_score, format } => {

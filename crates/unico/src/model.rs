@@ -95,7 +95,97 @@ pub fn build_model(dir: &DataDir, as_of: Option<&str>, settings: &ModelSettings)
     };
     let params = build::build(&lake, &dir.model_dir(), as_of, settings, &dir.chain_tz(), &progress);
     bar.finish_and_clear();
-    Ok(params?)
+    let params = params?;
+    let published = publish(dir, &params)?;
+    eprintln!(
+        "published {} profiles and {} due items to the operational store ({} keys without a card in the customer master left out)",
+        published.profiles, published.due_items, published.without_card
+    );
+    Ok(params)
+}
+
+/// Copies what the server reads (profiles of cardholders, their due products) from the
+/// model's Parquet files into the operational store.
+fn publish(dir: &DataDir, params: &ModelParams) -> Result<unico_store::profiles::Published> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type, UInt8Type};
+    use unico_model::features::day_to_date;
+    use unico_store::profiles::{DueItem, Profile};
+    let model_dir = dir.model_dir();
+    let batches = |name: &str| -> Result<Vec<arrow_array::RecordBatch>> {
+        let path = model_dir.join(name);
+        let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    };
+    let horizon = params.settings.horizon_days;
+    let mut profiles = Vec::new();
+    for b in batches(build::PROFILES_FILE)? {
+        let col = |n: &str| b.column_by_name(n).cloned().with_context(|| format!("profiles have no column {n}"));
+        let key = col("customer_key")?;
+        let segment = col("segment")?;
+        let scores = [col("r_score")?, col("f_score")?, col("m_score")?];
+        let p_alive = col("p_alive")?;
+        let expected = col(&format!("expected_purchases_{horizon}_days"))?;
+        let clv = col(&format!("clv_{}_months_cents", params.settings.clv_months))?;
+        let avg = col("average_receipt_cents")?;
+        let disc = col("discount_share")?;
+        let store = col("preferred_store_id")?;
+        let channel = col("preferred_channel")?;
+        let weekday = col("preferred_weekday")?;
+        let hour = col("preferred_hour")?;
+        let last = col("last_purchase_date")?;
+        let s = |a: &arrow_array::ArrayRef, i: usize| a.as_string::<i32>().value(i).to_string();
+        let u8v = |a: &arrow_array::ArrayRef, i: usize| i64::from(a.as_primitive::<UInt8Type>().value(i));
+        let f = |a: &arrow_array::ArrayRef, i: usize| a.as_primitive::<Float64Type>().value(i);
+        let n = |a: &arrow_array::ArrayRef, i: usize| a.as_primitive::<Int64Type>().value(i);
+        for i in 0..b.num_rows() {
+            profiles.push(Profile {
+                customer_key: s(&key, i),
+                as_of: params.as_of.clone(),
+                segment: s(&segment, i),
+                r_score: u8v(&scores[0], i),
+                f_score: u8v(&scores[1], i),
+                m_score: u8v(&scores[2], i),
+                p_alive: f(&p_alive, i),
+                expected_purchases: f(&expected, i),
+                horizon_days: i64::from(horizon),
+                clv_cents: n(&clv, i),
+                average_receipt_cents: n(&avg, i),
+                discount_share: f(&disc, i),
+                preferred_store_id: store.is_valid(i).then(|| s(&store, i)),
+                preferred_channel: s(&channel, i),
+                preferred_weekday: s(&weekday, i),
+                preferred_hour: u8v(&hour, i),
+                last_purchase_date: day_to_date(last.as_primitive::<Date32Type>().value(i)).to_string(),
+            });
+        }
+    }
+    let mut due = Vec::new();
+    for b in batches(unico_model::habits::HABITS_FILE)? {
+        let col = |n: &str| b.column_by_name(n).cloned().with_context(|| format!("habits have no column {n}"));
+        let (key, level, sku, category) = (col("customer_key")?, col("level")?, col("sku")?, col("category")?);
+        let (days, cycle, next) = (col("purchase_days")?, col("cycle_days")?, col("next_due_date")?);
+        for i in 0..b.num_rows() {
+            if level.as_string::<i32>().value(i) != "product" || cycle.is_null(i) {
+                continue;
+            }
+            due.push(DueItem {
+                customer_key: key.as_string::<i32>().value(i).to_string(),
+                sku: sku.as_string::<i32>().value(i).to_string(),
+                category: category.as_string::<i32>().value(i).to_string(),
+                purchase_days: days.as_primitive::<Int64Type>().value(i),
+                cycle_days: cycle.as_primitive::<Float64Type>().value(i),
+                next_due_date: day_to_date(next.as_primitive::<Date32Type>().value(i)).to_string(),
+            });
+        }
+    }
+    let rt = crate::customers::runtime()?;
+    let store = dir.store(&rt)?;
+    let published = rt.block_on(store.publish_profiles(&profiles, &due));
+    rt.block_on(store.close());
+    Ok(published?)
 }
 
 pub fn print_params(p: &ModelParams, dir: &std::path::Path) {

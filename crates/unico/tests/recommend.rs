@@ -87,6 +87,26 @@ fn recommendations_name_cards_and_products_and_honour_exclusions() {
         assert!(!r[4].contains("about every"));
     }
 
+    // The model build publishes each cardholder's profile and due products to the
+    // operational store, where the single customer view reads them.
+    let built = Command::new(env!("CARGO_BIN_EXE_unico"))
+        .args(["--data", d, "model", "build", "--as-of", as_of])
+        .output()
+        .unwrap();
+    assert!(built.status.success());
+    let log = String::from_utf8_lossy(&built.stderr);
+    assert!(log.contains("published") && log.contains("profiles"), "{log}");
+    let busiest = per.keys().max_by_key(|c| (bought[**c].len(), **c)).unwrap();
+    let view: serde_json::Value =
+        serde_json::from_str(&unico(&["--data", d, "customers", "show", busiest, "--json"])).unwrap();
+    let profiles = view["profiles"].as_array().unwrap();
+    assert!(!profiles.is_empty(), "{view}");
+    assert_eq!(profiles[0]["as_of"], as_of);
+    assert!(profiles[0]["p_alive"].as_f64().unwrap() > 0.0);
+    assert!(!view["due_items"].as_array().unwrap().is_empty(), "the busiest cardholder has due products");
+    let text = unico(&["--data", d, "customers", "show", busiest]);
+    assert!(text.contains("behaviour (model as of 2025-07-31)") && text.contains("about every"), "{text}");
+
     // --by-key writes pseudonymous keys, never card ids.
     unico(&["--data", d, "recommend", "--as-of", as_of, "--k", "2", "--by-key", "--out", o]);
     let rows = read(&out);
