@@ -148,96 +148,117 @@ pub fn compute(
     let mut index: HashMap<String, u32> = HashMap::default();
     let mut store_index: HashMap<String, u32> = HashMap::default();
     let mut done = 0u64;
-    // A reader thread decodes the Parquet files (in month order) while this thread folds
-    // the lines; a bounded channel keeps at most a few batches in flight.
+    let months: Vec<&Vec<std::path::PathBuf>> = by_month.values().collect();
+    // One month of receipts with a card, keyed by (customer, receipt id hash).
+    let mut receipts: HashMap<(u32, u64), ReceiptAgg> = HashMap::default();
+    read_months(&months, &COLUMNS, |event| {
+        let b = match event {
+            Event::Batch(b) => b,
+            Event::FileDone => {
+                progress(done, total);
+                return Ok(());
+            }
+            Event::MonthDone => {
+                fold_month(std::mem::take(&mut receipts), &mut out.customers, window_start_day);
+                return Ok(());
+            }
+        };
+        let date = b.column(0).as_primitive::<Date32Type>();
+        let key = b.column(1).as_string::<i32>();
+        let rid = b.column(2).as_string::<i32>();
+        let net = b.column(3).as_primitive::<Int64Type>();
+        let disc = b.column(4).as_primitive::<Int64Type>();
+        let store = b.column(5).as_string::<i32>();
+        let channel = b.column(6).as_string::<i32>();
+        let ts = b.column(7).as_primitive::<TimestampMicrosecondType>();
+        done += b.num_rows() as u64;
+        // Lines of one receipt are adjacent: the customer and receipt of the previous line
+        // are reused without hashing when they repeat.
+        let mut last: Option<(usize, u32, u64)> = None;
+        for i in 0..b.num_rows() {
+            let day = date.value(i);
+            if day > as_of_day || key.is_null(i) {
+                continue;
+            }
+            out.lines_read += 1;
+            let slot = match last {
+                Some((j, c, r)) if rid.value(j) == rid.value(i) && key.value(j) == key.value(i) => (c, r),
+                _ => {
+                    let c = intern(&mut index, &mut out.keys, key.value(i));
+                    if c as usize == out.customers.len() {
+                        out.customers.push(CustomerState::default());
+                    }
+                    (c, receipt_hash(rid.value(i)))
+                }
+            };
+            last = Some((i, slot.0, slot.1));
+            let c = slot.0;
+            let agg = receipts.entry(slot).or_insert_with(|| {
+                let store = intern(&mut store_index, &mut out.stores, store.value(i));
+                let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
+                let hour = local_hour(ts.value(i), tz);
+                ReceiptAgg { day, customer: c, store, channel, hour, lines: 0, net_cents: 0, discount_cents: 0 }
+            });
+            agg.lines += 1;
+            agg.net_cents += net.value(i);
+            agg.discount_cents += disc.value(i);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// What the reader thread of [`read_months`] hands over.
+pub(crate) enum Event {
+    /// A batch of the current file.
+    Batch(arrow_array::RecordBatch),
+    /// The current file is finished.
+    FileDone,
+    /// Every file of the current month is finished.
+    MonthDone,
+}
+
+/// Reads the files of `months` (in order) on a reader thread that decodes Parquet while
+/// `on` runs on this one; a bounded channel keeps at most a few batches in flight.
+pub(crate) fn read_months(
+    months: &[&Vec<std::path::PathBuf>],
+    columns: &[&str],
+    mut on: impl FnMut(Event) -> Result<(), Error>,
+) -> Result<(), Error> {
     enum Msg {
-        Batch(arrow_array::RecordBatch),
-        FileDone,
-        MonthDone,
+        Event(Event),
         Failed(unico_lake::Error),
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
-    let months: Vec<&Vec<std::path::PathBuf>> = by_month.values().collect();
-    std::thread::scope(|scope| -> Result<(), Error> {
+    std::thread::scope(|scope| {
         scope.spawn(move || {
             for files in months {
-                for file in files {
-                    let r = unico_lake::read::for_each_batch(file, &COLUMNS, |b| {
-                        tx.send(Msg::Batch(b))
-                            .map_err(|_| unico_lake::Error::io("features", std::io::Error::other("stopped")))
+                for file in files.iter() {
+                    let r = unico_lake::read::for_each_batch(file, columns, |b| {
+                        tx.send(Msg::Event(Event::Batch(b)))
+                            .map_err(|_| unico_lake::Error::io("reader", std::io::Error::other("stopped")))
                     });
                     if let Err(e) = r {
                         let _ = tx.send(Msg::Failed(e));
                         return;
                     }
-                    if tx.send(Msg::FileDone).is_err() {
+                    if tx.send(Msg::Event(Event::FileDone)).is_err() {
                         return;
                     }
                 }
-                if tx.send(Msg::MonthDone).is_err() {
+                if tx.send(Msg::Event(Event::MonthDone)).is_err() {
                     return;
                 }
             }
         });
-        // One month of receipts with a card, keyed by (customer, receipt id hash).
-        let mut receipts: HashMap<(u32, u64), ReceiptAgg> = HashMap::default();
         for msg in rx {
-            let b = match msg {
-                Msg::Batch(b) => b,
-                Msg::FileDone => {
-                    progress(done, total);
-                    continue;
-                }
+            match msg {
+                Msg::Event(e) => on(e)?,
                 Msg::Failed(e) => return Err(e.into()),
-                Msg::MonthDone => {
-                    fold_month(std::mem::take(&mut receipts), &mut out.customers, window_start_day);
-                    continue;
-                }
-            };
-            let date = b.column(0).as_primitive::<Date32Type>();
-            let key = b.column(1).as_string::<i32>();
-            let rid = b.column(2).as_string::<i32>();
-            let net = b.column(3).as_primitive::<Int64Type>();
-            let disc = b.column(4).as_primitive::<Int64Type>();
-            let store = b.column(5).as_string::<i32>();
-            let channel = b.column(6).as_string::<i32>();
-            let ts = b.column(7).as_primitive::<TimestampMicrosecondType>();
-            done += b.num_rows() as u64;
-            // Lines of one receipt are adjacent: the customer and receipt of the previous line
-            // are reused without hashing when they repeat.
-            let mut last: Option<(usize, u32, u64)> = None;
-            for i in 0..b.num_rows() {
-                let day = date.value(i);
-                if day > as_of_day || key.is_null(i) {
-                    continue;
-                }
-                out.lines_read += 1;
-                let slot = match last {
-                    Some((j, c, r)) if rid.value(j) == rid.value(i) && key.value(j) == key.value(i) => (c, r),
-                    _ => {
-                        let c = intern(&mut index, &mut out.keys, key.value(i));
-                        if c as usize == out.customers.len() {
-                            out.customers.push(CustomerState::default());
-                        }
-                        (c, receipt_hash(rid.value(i)))
-                    }
-                };
-                last = Some((i, slot.0, slot.1));
-                let c = slot.0;
-                let agg = receipts.entry(slot).or_insert_with(|| {
-                    let store = intern(&mut store_index, &mut out.stores, store.value(i));
-                    let channel = CHANNELS.iter().position(|&ch| ch == channel.value(i)).unwrap_or(0) as u8;
-                    let hour = local_hour(ts.value(i), tz);
-                    ReceiptAgg { day, customer: c, store, channel, hour, lines: 0, net_cents: 0, discount_cents: 0 }
-                });
-                agg.lines += 1;
-                agg.net_cents += net.value(i);
-                agg.discount_cents += disc.value(i);
             }
         }
         Ok(())
-    })?;
-    Ok(out)
+    })
 }
 
 const COLUMNS: [&str; 8] =

@@ -344,50 +344,54 @@ pub fn write(
     let mut cols = new_cols();
     let mut counts = HabitCounts::default();
     let mut failed: Option<Error> = None;
-    parts.for_each_customer(|customer, records| {
-        if failed.is_some() {
-            return;
-        }
-        let key = parts.keys[customer as usize].as_str();
-        for h in customer_habits(records, &category_of_item, settings) {
-            cols.key.append_value(key);
-            match h.item {
-                Some(item) => {
-                    counts.products += 1;
-                    cols.level.append_value("product");
-                    cols.sku.append_value(&parts.skus[item as usize]);
-                }
-                None => {
-                    counts.categories += 1;
-                    cols.level.append_value("category");
-                    cols.sku.append_null();
-                }
+    crate::lines::map_customers(
+        parts,
+        |records| customer_habits(records, &category_of_item, settings),
+        |customer, habits| {
+            if failed.is_some() {
+                return;
             }
-            cols.category.append_value(&catalogue.categories[h.category as usize]);
-            cols.days.append_value(i64::from(h.purchase_days));
-            cols.spend.append_value(h.spend_cents);
-            cols.share.append_value(h.share_of_wallet);
-            cols.first.append_value(h.first_day);
-            cols.last.append_value(h.last_day);
-            let c = h.cycle;
-            cols.median.append_option(c.map(|c| c.interval_median_days));
-            cols.p25.append_option(c.map(|c| c.interval_p25_days));
-            cols.p75.append_option(c.map(|c| c.interval_p75_days));
-            cols.cycle.append_option(c.map(|c| c.cycle_days));
-            cols.due.append_option(c.map(|c| c.next_due_day));
-            cols.overdue.append_option(c.map(|c| i64::from(as_of_day - c.next_due_day)));
-            if let Some(c) = c {
-                counts.with_cycle += 1;
-                counts.overdue += u64::from(as_of_day > c.next_due_day);
+            let key = parts.keys[customer as usize].as_str();
+            for h in habits {
+                cols.key.append_value(key);
+                match h.item {
+                    Some(item) => {
+                        counts.products += 1;
+                        cols.level.append_value("product");
+                        cols.sku.append_value(&parts.skus[item as usize]);
+                    }
+                    None => {
+                        counts.categories += 1;
+                        cols.level.append_value("category");
+                        cols.sku.append_null();
+                    }
+                }
+                cols.category.append_value(&catalogue.categories[h.category as usize]);
+                cols.days.append_value(i64::from(h.purchase_days));
+                cols.spend.append_value(h.spend_cents);
+                cols.share.append_value(h.share_of_wallet);
+                cols.first.append_value(h.first_day);
+                cols.last.append_value(h.last_day);
+                let c = h.cycle;
+                cols.median.append_option(c.map(|c| c.interval_median_days));
+                cols.p25.append_option(c.map(|c| c.interval_p25_days));
+                cols.p75.append_option(c.map(|c| c.interval_p75_days));
+                cols.cycle.append_option(c.map(|c| c.cycle_days));
+                cols.due.append_option(c.map(|c| c.next_due_day));
+                cols.overdue.append_option(c.map(|c| i64::from(as_of_day - c.next_due_day)));
+                if let Some(c) = c {
+                    counts.with_cycle += 1;
+                    counts.overdue += u64::from(as_of_day > c.next_due_day);
+                }
+                cols.rows += 1;
             }
-            cols.rows += 1;
-        }
-        if cols.rows >= 64 * 1024
-            && let Err(e) = finish(&mut cols).and_then(|b| w.write(&b).map_err(|e| Error::io(tmp.display(), e)))
-        {
-            failed = Some(e);
-        }
-    })?;
+            if cols.rows >= 64 * 1024
+                && let Err(e) = finish(&mut cols).and_then(|b| w.write(&b).map_err(|e| Error::io(tmp.display(), e)))
+            {
+                failed = Some(e);
+            }
+        },
+    )?;
     if let Some(e) = failed {
         return Err(e);
     }

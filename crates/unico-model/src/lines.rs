@@ -12,7 +12,7 @@
 //! maps onto a distributed engine: one task per partition.
 
 use crate::error::Error;
-use crate::features::day_to_date;
+use crate::features::{Event, day_to_date};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type};
@@ -176,37 +176,51 @@ pub fn scan(
     let mut key_index: HashMap<String, u32> = HashMap::default();
     let mut sku_index: HashMap<String, u32> = HashMap::default();
     let (mut done, mut lines) = (0u64, 0u64);
-    for file in by_month.values().flatten() {
-        unico_lake::read::for_each_batch(file, &["local_date", "customer_key", "sku", "net_amount_cents"], |b| {
-            let date = b.column(0).as_primitive::<Date32Type>();
-            let key = b.column(1).as_string::<i32>();
-            let sku = b.column(2).as_string::<i32>();
-            let net = b.column(3).as_primitive::<Int64Type>();
-            done += b.num_rows() as u64;
-            for i in 0..b.num_rows() {
-                let day = date.value(i);
-                if day < from_day || day > to_day || key.is_null(i) {
-                    continue;
-                }
-                lines += 1;
-                let r = LineRecord {
-                    customer: crate::features::intern(&mut key_index, &mut keys, key.value(i)),
-                    item: crate::features::intern(&mut sku_index, &mut skus, sku.value(i)),
-                    day,
-                    net_cents: net.value(i),
-                };
-                if writers.is_empty() {
-                    memory.push(r);
-                } else {
-                    let w = &mut writers[r.customer as usize % n_parts];
-                    r.write(&mut w.1).map_err(|e| unico_lake::Error::io(w.0.display(), e))?;
-                    w.2 += 1;
-                }
+    let months: Vec<&Vec<PathBuf>> = by_month.values().collect();
+    let columns = ["local_date", "customer_key", "sku", "net_amount_cents"];
+    crate::features::read_months(&months, &columns, |event| {
+        let b = match event {
+            Event::Batch(b) => b,
+            Event::FileDone => {
+                progress(done, total);
+                return Ok(());
             }
-            Ok(())
-        })?;
-        progress(done, total);
-    }
+            Event::MonthDone => return Ok(()),
+        };
+        let date = b.column(0).as_primitive::<Date32Type>();
+        let key = b.column(1).as_string::<i32>();
+        let sku = b.column(2).as_string::<i32>();
+        let net = b.column(3).as_primitive::<Int64Type>();
+        done += b.num_rows() as u64;
+        // Lines of one receipt are adjacent: the previous line's customer is reused.
+        let mut last: Option<(usize, u32)> = None;
+        for i in 0..b.num_rows() {
+            let day = date.value(i);
+            if day < from_day || day > to_day || key.is_null(i) {
+                continue;
+            }
+            lines += 1;
+            let customer = match last {
+                Some((j, c)) if key.value(j) == key.value(i) => c,
+                _ => crate::features::intern(&mut key_index, &mut keys, key.value(i)),
+            };
+            last = Some((i, customer));
+            let r = LineRecord {
+                customer,
+                item: crate::features::intern(&mut sku_index, &mut skus, sku.value(i)),
+                day,
+                net_cents: net.value(i),
+            };
+            if writers.is_empty() {
+                memory.push(r);
+            } else {
+                let w = &mut writers[r.customer as usize % n_parts];
+                r.write(&mut w.1).map_err(|e| Error::io(w.0.display(), e))?;
+                w.2 += 1;
+            }
+        }
+        Ok(())
+    })?;
     let parts = if writers.is_empty() {
         memory.sort_unstable();
         vec![Part::Memory(memory)]
@@ -219,4 +233,34 @@ pub fn scan(
         parts
     };
     Ok(Partitioned { keys, skus, lines, parts, _spill: spill })
+}
+
+/// Computes `f` for every customer, in parallel within each partition (customers split
+/// across the machine's cores), and hands the results to `sink` in partition order.
+pub fn map_customers<T: Send>(
+    parts: &Partitioned,
+    f: impl Fn(&[LineRecord]) -> T + Sync,
+    mut sink: impl FnMut(u32, T),
+) -> Result<(), Error> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+    for p in 0..parts.partitions() {
+        let records = parts.load(p)?;
+        let customers: Vec<&[LineRecord]> = records.chunk_by(|a, b| a.customer == b.customer).collect();
+        // Rounds of 16K customers per core keep the results in flight small.
+        for round in customers.chunks(16 * 1024 * threads) {
+            let chunk = round.len().div_ceil(threads).max(1);
+            let f = &f;
+            let results: Vec<Vec<(u32, T)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = round
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(|r| (r[0].customer, f(r))).collect::<Vec<_>>()))
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("customer worker")).collect()
+            });
+            for (customer, value) in results.into_iter().flatten() {
+                sink(customer, value);
+            }
+        }
+    }
+    Ok(())
 }

@@ -326,27 +326,20 @@ pub fn recommend_all(
     habits: &HabitSettings,
     mut sink: impl FnMut(u32, &[Recommendation]) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
-    for p in 0..parts.partitions() {
-        let records = parts.load(p)?;
-        let customers: Vec<&[LineRecord]> = records.chunk_by(|a, b| a.customer == b.customer).collect();
-        let chunk = customers.len().div_ceil(threads).max(1);
-        let lists: Vec<Vec<(u32, Vec<Recommendation>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = customers
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|r| (r[0].customer, model.recommend(r, as_of_day, k, exclude_purchased, habits)))
-                            .collect()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("recommendation worker")).collect()
-        });
-        for (customer, list) in lists.iter().flatten() {
-            sink(*customer, list)?;
-        }
+    let mut failed: Option<Error> = None;
+    crate::lines::map_customers(
+        parts,
+        |r| model.recommend(r, as_of_day, k, exclude_purchased, habits),
+        |customer, list| {
+            if failed.is_none()
+                && let Err(e) = sink(customer, &list)
+            {
+                failed = Some(e);
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e);
     }
     Ok(())
 }
