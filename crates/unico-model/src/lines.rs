@@ -109,8 +109,7 @@ impl Partitioned {
                 out
             }
         };
-        records.sort_unstable();
-        Ok(Cow::Owned(records))
+        Ok(Cow::Owned(sort_by_customer(records, self.keys.len())))
     }
 
     /// Calls `f` with each customer's records (sorted by item and day), partition by partition.
@@ -222,8 +221,7 @@ pub fn scan(
         Ok(())
     })?;
     let parts = if writers.is_empty() {
-        memory.sort_unstable();
-        vec![Part::Memory(memory)]
+        vec![Part::Memory(sort_by_customer(memory, keys.len()))]
     } else {
         let mut parts = Vec::with_capacity(n_parts);
         for (path, mut w, records) in writers {
@@ -263,4 +261,58 @@ pub fn map_customers<T: Send>(
         }
     }
     Ok(())
+}
+
+/// Sorts records by customer, item and day: a counting sort on the customer (linear), then
+/// each customer's few records by item and day. Several times faster than a comparison sort
+/// of the whole partition, which dominated the pass.
+fn sort_by_customer(records: Vec<LineRecord>, customers: usize) -> Vec<LineRecord> {
+    let mut start = vec![0usize; customers + 1];
+    for r in &records {
+        start[r.customer as usize + 1] += 1;
+    }
+    for c in 0..customers {
+        start[c + 1] += start[c];
+    }
+    let mut out = vec![LineRecord { customer: 0, item: 0, day: 0, net_cents: 0 }; records.len()];
+    let mut next = start.clone();
+    for r in records {
+        let at = &mut next[r.customer as usize];
+        out[*at] = r;
+        *at += 1;
+    }
+    for c in 0..customers {
+        let slice = &mut out[start[c]..start[c + 1]];
+        if slice.len() > 1 {
+            slice.sort_unstable_by_key(|r| (r.item, r.day, r.net_cents));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counting_sort_orders_like_a_full_sort() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let records: Vec<LineRecord> = (0..5000)
+            .map(|_| LineRecord {
+                customer: (rng() % 97) as u32,
+                item: (rng() % 13) as u32,
+                day: (rng() % 50) as i32,
+                net_cents: (rng() % 7) as i64,
+            })
+            .collect();
+        let mut expected = records.clone();
+        expected.sort_unstable();
+        assert_eq!(sort_by_customer(records, 97), expected);
+    }
 }
