@@ -17,6 +17,10 @@ Reports times, peak memory and the ratios: features vs DuckDB's profile query, h
 DuckDB's habit query.
 
     cargo build --release && python3 bench/features_vs_duckdb.py --customers 305000
+
+Peak memory of Unico alone on a bigger lake (about 100M lines):
+
+    python3 bench/features_vs_duckdb.py --customers 610000 --unico-only
 """
 import argparse
 import json
@@ -86,6 +90,8 @@ def main():
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"))
+    ap.add_argument("--unico-only", action="store_true",
+                    help="measure Unico alone (time and peak memory of model build and recommend), no DuckDB")
     ap.add_argument("--unico", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "unico"))
     args = ap.parse_args()
 
@@ -121,6 +127,13 @@ def main():
     as_of, s = params["as_of"], params["seconds"]
     lines = params["lines"]
 
+    if args.unico_only:
+        recs = os.path.join(args.work, "recs.csv")
+        t_rec, m_rec = measure.run([args.unico, "--data", data, "recommend", "--k", "10", "--by-key", "--out", recs])
+        print(f"\n{lines:,} receipt lines with a card, {params['customers']:,} customers, as of {as_of}")
+        print(f"unico model build: {t_unico:.1f} s, peak {m_unico:,.0f} MiB; phases {json.dumps(s)}")
+        print(f"unico recommend --k 10: {t_rec:.1f} s, peak {m_rec:,.0f} MiB")
+        return
     duck = {}
     for name, sql in [("profiles", PROFILE_SQL), ("habits", HABITS_SQL)]:
         target = os.path.join(args.work, f"duckdb-{name}.parquet")
