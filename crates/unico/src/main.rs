@@ -458,6 +458,7 @@ fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
     let params = model::build_model(&dir, None, &dir.settings.model)?;
     model::print_params(&params, &dir.model_dir());
     println!("The single customer view: try  unico --data {} customers show 4000000003", dir.root.display());
+    println!("Recommendations: try  unico --data {} recommend --k 10 --out recs.csv", dir.root.display());
     println!(
         "The lake is Parquet: try  duckdb -c \"select count(*) from read_parquet('{}/receipt_lines/*/*.parquet')\"",
         dir.lake_dir().display()

@@ -209,6 +209,15 @@ pub fn print_params(p: &ModelParams, dir: &std::path::Path) {
         println!("    {segment:<22} {n:>10}");
     }
     println!("  profiles: {}", dir.join(build::PROFILES_FILE).display());
+    let h = &p.habits;
+    println!(
+        "  habits: {} customer x category, {} frequent products, {} with a cycle ({} overdue): {}",
+        h.categories,
+        h.products,
+        h.with_cycle,
+        h.overdue,
+        dir.join(unico_model::habits::HABITS_FILE).display()
+    );
 }
 
 fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option<PathBuf>) -> Result<()> {
