@@ -309,8 +309,14 @@ impl Recommender {
                 out.push(Recommendation { item, score: score(0.0, prior(item)), reason: Reason::Popular });
             }
         }
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
-        out.truncate(k);
+        let order = |a: &Recommendation, b: &Recommendation| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item));
+        if out.len() > k {
+            out.select_nth_unstable_by(k, order);
+            out.truncate(k);
+        }
+        out.sort_by(order);
+        // The candidates can number the whole range: keep only the k returned.
+        out.shrink_to_fit();
         out
     }
 }

@@ -113,15 +113,16 @@ fn publish(dir: &DataDir, params: &ModelParams) -> Result<unico_store::profiles:
     use unico_model::features::day_to_date;
     use unico_store::profiles::{DueItem, Profile};
     let model_dir = dir.model_dir();
-    let batches = |name: &str| -> Result<Vec<arrow_array::RecordBatch>> {
+    // Batch by batch: the habits file holds a row per customer and category.
+    let batches = |name: &str| -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
         let path = model_dir.join(name);
         let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+        Ok(parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?)
     };
     let horizon = params.settings.horizon_days;
     let mut profiles = Vec::new();
     for b in batches(build::PROFILES_FILE)? {
+        let b = b?;
         let col = |n: &str| b.column_by_name(n).cloned().with_context(|| format!("profiles have no column {n}"));
         let key = col("customer_key")?;
         let segment = col("segment")?;
@@ -164,6 +165,7 @@ fn publish(dir: &DataDir, params: &ModelParams) -> Result<unico_store::profiles:
     }
     let mut due = Vec::new();
     for b in batches(unico_model::habits::HABITS_FILE)? {
+        let b = b?;
         let col = |n: &str| b.column_by_name(n).cloned().with_context(|| format!("habits have no column {n}"));
         let (key, level, sku, category) = (col("customer_key")?, col("level")?, col("sku")?, col("category")?);
         let (days, cycle, next) = (col("purchase_days")?, col("cycle_days")?, col("next_due_date")?);
