@@ -173,6 +173,16 @@ fn bad_model_input_gets_a_clear_error() {
     let out = run(&["--data", d, "model", "build", "--as-of", "2025-13-01"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--as-of"));
 
+    // Recommendations: a clear error, and no output file, when there is nothing to learn from.
+    let recs = tmp.path().join("recs.csv");
+    let out = run(&["--data", d, "recommend", "--by-key", "--out", recs.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no receipts"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!recs.exists());
+    let out = run(&["--data", d, "recommend", "--k", "0", "--as-of", "2025-01-31", "--out", recs.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--k must be at least 1"));
+    assert!(!recs.exists());
+
     // A summary file with a bad value names the file and line.
     let csv = tmp.path().join("summary.csv");
     std::fs::write(&csv, "customer_id,frequency,recency,T,monetary_value\n1,2,10,30,5.5\n2,x,10,30,5\n").unwrap();
