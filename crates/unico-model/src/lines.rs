@@ -92,7 +92,7 @@ impl Partitioned {
 
     /// Reads partition `p` back, sorted by customer, item and day.
     pub fn load(&self, p: usize) -> Result<Cow<'_, [LineRecord]>, Error> {
-        let mut records = match &self.parts[p] {
+        let records = match &self.parts[p] {
             Part::Memory(v) => return Ok(Cow::Borrowed(v)),
             Part::Spilled { path, records } => {
                 let f = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
