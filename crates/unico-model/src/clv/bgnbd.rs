@@ -30,6 +30,9 @@ pub struct BgNbd {
     pub log_likelihood: f64,
 }
 
+/// Distinct rows above which the fit starts from a sample's fit.
+const SAMPLE_ROWS: usize = 50_000;
+
 impl BgNbd {
     /// Fits the model to the customers' summaries (times in `unit`).
     pub fn fit(summaries: &[Summary], unit: TimeUnit) -> Result<BgNbd, Error> {
@@ -51,9 +54,18 @@ impl BgNbd {
         let grad = |p: &[f64]| -> Vec<f64> {
             gradient(data, p[0], p[1], p[2], p[3]).iter().map(|g| -g / data.customers).collect()
         };
-        // Start from a typical shape with α at the scale of the mean age.
+        // Start from a typical shape with α at the scale of the mean age; on many distinct
+        // rows, from the fit of a uniform sample of them (each kept row keeps its weight, an
+        // unbiased estimate of the likelihood), so the full data needs few iterations.
         let mean_age = data.age.iter().zip(&data.weight).map(|(t, w)| t * w).sum::<f64>() / data.customers;
-        let opt = minimize_with_gradient(&cost, Some(&grad), &[1.0, mean_age.max(1e-3) / 10.0, 1.0, 1.0], "BG/NBD")?;
+        let start = match data.sample(SAMPLE_ROWS) {
+            Some(sample) if sample.max_x > 0 => {
+                let s = BgNbd::fit_grouped(&sample, unit)?;
+                [s.r, s.alpha, s.a, s.b]
+            }
+            _ => [1.0, mean_age.max(1e-3) / 10.0, 1.0, 1.0],
+        };
+        let opt = minimize_with_gradient(&cost, Some(&grad), &start, "BG/NBD")?;
         let [r, alpha, a, b] = [opt.params[0], opt.params[1], opt.params[2], opt.params[3]];
         Ok(BgNbd { r, alpha, a, b, unit, log_likelihood: -opt.cost * data.customers })
     }

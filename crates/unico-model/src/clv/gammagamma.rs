@@ -26,6 +26,9 @@ pub struct GammaGamma {
     pub customers: u64,
 }
 
+/// Distinct rows above which the fit starts from a sample's fit.
+const SAMPLE_ROWS: usize = 50_000;
+
 impl GammaGamma {
     /// Fits the model on `(repeat transactions, mean repeat value)` pairs; pairs with no
     /// repeat transaction or a non-positive mean are skipped.
@@ -74,12 +77,19 @@ impl GammaGamma {
             g.iter().map(|g| -g / n).collect()
         };
         let mean = ms.iter().zip(&ws).map(|(m, w)| m * w).sum::<f64>() / n;
-        let opt = minimize_with_gradient(
-            &|p: &[f64]| -ll(p[0], p[1], p[2]) / n,
-            Some(&grad),
-            &[1.0, 2.0, mean],
-            "Gamma-Gamma",
-        )?;
+        // On many distinct rows, start from the fit of every k-th one (a uniform sample).
+        let start = if xs.len() > SAMPLE_ROWS {
+            let k = xs.len().div_ceil(SAMPLE_ROWS);
+            let sample: Vec<(u32, f64)> = (0..xs.len())
+                .step_by(k)
+                .flat_map(|i| std::iter::repeat_n((xs[i] as u32, ms[i]), ws[i] as usize))
+                .collect();
+            let s = GammaGamma::fit(sample)?;
+            [s.p, s.q, s.gamma]
+        } else {
+            [1.0, 2.0, mean]
+        };
+        let opt = minimize_with_gradient(&|p: &[f64]| -ll(p[0], p[1], p[2]) / n, Some(&grad), &start, "Gamma-Gamma")?;
         let (p, q, gamma) = (opt.params[0], opt.params[1], opt.params[2]);
         Ok(GammaGamma { p, q, gamma, log_likelihood: -opt.cost * n, customers: n as u64 })
     }

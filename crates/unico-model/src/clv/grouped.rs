@@ -34,6 +34,24 @@ pub struct Grouped {
 }
 
 impl Grouped {
+    /// Every k-th row, keeping its weight, so that it has about `rows` rows; `None` when
+    /// there are not more than `rows` already.
+    pub fn sample(&self, rows: usize) -> Option<Grouped> {
+        if self.x.len() <= rows {
+            return None;
+        }
+        let k = self.x.len().div_ceil(rows);
+        let kept: Vec<usize> = (0..self.x.len()).step_by(k).collect();
+        let summaries: Vec<Summary> = kept
+            .iter()
+            .map(|&i| Summary { frequency: self.x[i], recency: self.recency[i], age: self.age[i], monetary: 0.0 })
+            .collect();
+        let mut g = Grouped::new(&summaries);
+        g.weight = kept.iter().map(|&i| self.weight[i]).collect();
+        g.customers = g.weight.iter().sum();
+        Some(g)
+    }
+
     /// Groups the summaries.
     pub fn new<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> Grouped {
         let mut index: HashMap<(u32, u64, u64), usize> = HashMap::new();
@@ -125,5 +143,33 @@ impl Grouped {
             }
             v
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_keeps_every_kth_row_with_its_weight() {
+        // 1,000 distinct rows, row i held by i % 3 + 1 customers.
+        let summaries: Vec<Summary> = (0..1000u32)
+            .flat_map(|i| {
+                std::iter::repeat_n(
+                    Summary { frequency: i % 7, recency: f64::from(i % 7), age: f64::from(i) + 10.0, monetary: 0.0 },
+                    (i % 3 + 1) as usize,
+                )
+            })
+            .collect();
+        let g = Grouped::new(&summaries);
+        assert_eq!(g.x.len(), 1000);
+        assert!(g.sample(1000).is_none(), "no sample when the rows are few enough");
+        let s = g.sample(100).unwrap();
+        assert_eq!(s.x.len(), 100);
+        for (j, i) in (0..1000).step_by(10).enumerate() {
+            assert_eq!((s.x[j], s.age[j], s.weight[j]), (g.x[i], g.age[i], g.weight[i]));
+        }
+        assert_eq!(s.customers, s.weight.iter().sum::<f64>());
+        assert_eq!(s.age_values.len(), 100, "the value tables are rebuilt for the sample");
     }
 }
