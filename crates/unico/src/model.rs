@@ -83,12 +83,7 @@ pub fn build_model(dir: &DataDir, as_of: Option<&str>, settings: &ModelSettings)
         Some(d) => d.parse().with_context(|| format!("--as-of {d:?} is not a date (YYYY-MM-DD)"))?,
         None => build::last_day(&lake)?.context("the lake has no receipts: import some first")?,
     };
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})")
-            .expect("valid template"),
-    );
-    bar.set_message(format!("reading receipts up to {as_of}"));
+    let bar = lines_bar(as_of);
     let progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
@@ -188,6 +183,17 @@ fn publish(dir: &DataDir, params: &ModelParams) -> Result<unico_store::profiles:
     let published = rt.block_on(store.publish_profiles(&profiles, &due));
     rt.block_on(store.close());
     Ok(published?)
+}
+
+/// The progress bar of a pass over the lake's receipt lines.
+fn lines_bar(as_of: jiff::civil::Date) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})")
+            .expect("valid template"),
+    );
+    bar.set_message(format!("reading receipts up to {as_of}"));
+    bar
 }
 
 pub fn print_params(p: &ModelParams, dir: &std::path::Path) {
@@ -345,12 +351,7 @@ pub fn recommend(data: &std::path::Path, args: &RecommendArgs) -> Result<()> {
         cards?.into_iter().map(|(_, card, key)| (key, card)).collect()
     };
     let as_of_day = date_to_day(as_of);
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})")
-            .expect("valid template"),
-    );
-    bar.set_message(format!("reading receipts up to {as_of}"));
+    let bar = lines_bar(as_of);
     let progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
