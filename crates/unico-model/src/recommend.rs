@@ -111,6 +111,8 @@ pub struct Recommender {
     category_of_item: Vec<u32>,
     /// Per item: its share of its category's customers (popularity within the category).
     share_in_category: Vec<f64>,
+    /// Per category: its items, best sellers first.
+    by_category: Vec<Vec<u32>>,
 }
 
 impl Recommender {
@@ -205,7 +207,12 @@ impl Recommender {
             .enumerate()
             .map(|(i, &c)| c as f64 / per_cat[category_of_item[i] as usize].max(1) as f64)
             .collect();
+        let mut by_category = vec![Vec::new(); n_cat];
+        for &item in &best_sellers {
+            by_category[category_of_item[item as usize] as usize].push(item);
+        }
         Ok(Recommender {
+            by_category,
             settings: settings.clone(),
             popularity,
             neighbours,
@@ -291,21 +298,31 @@ impl Recommender {
                 out.push(Recommendation { item, score: score(0.0, prior(item)), reason: Reason::Similar { because } });
             }
         }
+        // Within a category the prior of a product not bought and not suggested by its
+        // neighbours grows with its popularity, so the category's k best sellers among
+        // them are the only ones that can reach the top k.
+        let mut added: foldhash::HashSet<u32> = out.iter().map(|r| r.item).collect();
         if w_cat > 0.0 {
-            for item in 0..self.popularity.len() as u32 {
-                let category = self.category_of_item[item as usize];
-                if !bought(item) && !cf.contains_key(&item) && cat_days.contains_key(&category) {
-                    out.push(Recommendation {
-                        item,
-                        score: score(0.0, prior(item)),
-                        reason: Reason::InCategory { category },
-                    });
+            for &category in cat_days.keys() {
+                let fresh = self.by_category[category as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&i| !bought(i) && !cf.contains_key(&i))
+                    .take(k);
+                for item in fresh {
+                    if added.insert(item) {
+                        out.push(Recommendation {
+                            item,
+                            score: score(0.0, prior(item)),
+                            reason: Reason::InCategory { category },
+                        });
+                    }
                 }
             }
         }
         // Best sellers fill the list for customers with little history.
         for &item in self.best_sellers.iter().take(k + own.len()) {
-            if !bought(item) && !cf.contains_key(&item) {
+            if !bought(item) && !cf.contains_key(&item) && added.insert(item) {
                 out.push(Recommendation { item, score: score(0.0, prior(item)), reason: Reason::Popular });
             }
         }
@@ -423,6 +440,22 @@ mod tests {
         assert_eq!(all[0].item, 0);
         assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
         assert!(all.iter().all(|t| t.score > 0.0 && t.score < 1.0));
+    }
+
+    #[test]
+    fn a_product_is_recommended_once_whatever_suggests_it() {
+        // Item 2 is the best seller of category 0 and item 0 the next; customer 20 bought
+        // item 1 of the same category, never with either: both come from category affinity
+        // and from the best sellers, and must be listed once each.
+        let mut r: Vec<LineRecord> = (0..10).map(|c| rec(c, 2, 1)).collect();
+        r.extend((10..15).map(|c| rec(c, 0, 1)));
+        r.push(rec(20, 1, 3));
+        let p = parts(r.clone(), 3);
+        let model = Recommender::fit(&p, &[0, 0, 0], &RecommendSettings::default()).unwrap();
+        let mine: Vec<LineRecord> = r.iter().copied().filter(|x| x.customer == 20).collect();
+        let top = model.recommend(&mine, 30, 3, true, &HabitSettings::default());
+        assert_eq!(top.iter().map(|t| t.item).collect::<Vec<_>>(), [2, 0], "{top:?}");
+        assert_eq!(top[0].reason, Reason::InCategory { category: 0 });
     }
 
     #[test]

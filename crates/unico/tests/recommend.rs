@@ -65,6 +65,8 @@ fn recommendations_name_cards_and_products_and_honour_exclusions() {
     for (card, list) in &per {
         assert!(bought.contains_key(*card), "{card} is a card that bought before the as-of date");
         assert_eq!(list.len(), 5);
+        let skus: HashSet<&str> = list.iter().map(|r| r[2].as_str()).collect();
+        assert_eq!(skus.len(), list.len(), "{card}: a product is recommended once");
         let ranks: Vec<&str> = list.iter().map(|r| r[1].as_str()).collect();
         assert_eq!(ranks, ["1", "2", "3", "4", "5"]);
         let scores: Vec<f64> = list.iter().map(|r| r[3].parse().unwrap()).collect();
@@ -82,6 +84,8 @@ fn recommendations_name_cards_and_products_and_honour_exclusions() {
     unico(&["--data", d, "recommend", "--as-of", as_of, "--k", "5", "--exclude-purchased", "--out", o]);
     let rows = read(&out);
     assert!(rows.len() > 1500);
+    let pairs: HashSet<(&str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[2].as_str())).collect();
+    assert_eq!(pairs.len(), rows.len(), "a product is recommended once to each customer");
     for r in &rows {
         assert!(!bought[&r[0]].contains(&r[2]), "{} already bought {}", r[0], r[2]);
         assert!(!r[4].contains("about every"));
