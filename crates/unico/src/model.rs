@@ -230,67 +230,34 @@ pub fn print_params(p: &ModelParams, dir: &std::path::Path) {
 
 fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option<PathBuf>) -> Result<()> {
     let started = Instant::now();
-    let mut reader = csv::Reader::from_path(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(fi), Some(ri), Some(ti)) = (col("frequency"), col("recency"), col("T")) else {
-        bail!(
-            "{} needs the columns frequency, recency and T (and optionally customer_id, monetary_value)",
-            file.display()
-        );
-    };
-    let (idi, mi) = (col("customer_id"), col("monetary_value"));
-    let mut ids = Vec::new();
-    let mut summaries = Vec::new();
-    let mut record = csv::StringRecord::new();
-    let mut line = 1u64;
-    while reader.read_record(&mut record)? {
-        line += 1;
-        let num = |i: usize| -> Result<f64> {
-            record[i]
-                .trim()
-                .parse::<f64>()
-                .with_context(|| format!("{} line {line}: {:?} is not a number", file.display(), &record[i]))
-        };
-        let frequency = num(fi)?;
-        if frequency < 0.0 || frequency.fract() != 0.0 {
-            bail!("{} line {line}: frequency must be a whole number of repeat purchases", file.display());
-        }
-        summaries.push(Summary {
-            frequency: frequency as u32,
-            recency: num(ri)?,
-            age: num(ti)?,
-            monetary: mi.map(num).transpose()?.unwrap_or(0.0),
-        });
-        ids.push(idi.map(|i| record[i].to_string()).unwrap_or_else(|| (line - 1).to_string()));
-    }
+    let (ids, summaries) = read_summaries(file)?;
     let read_s = started.elapsed().as_secs_f64();
     let t = Instant::now();
-    let grouped = Grouped::new(&summaries);
-    let group_s = t.elapsed().as_secs_f64();
-    let model = BgNbd::fit_grouped(&grouped, unit)?;
-    let bgnbd_s = t.elapsed().as_secs_f64() - group_s;
-    let spend = GammaGamma::fit(summaries.iter().map(|s| (s.frequency, s.monetary)))?;
+    // Gamma-Gamma fits on its own thread while BG/NBD groups its rows and fits.
+    let (grouped, model, group_s, bgnbd_s, spend, gamma_gamma_s) = std::thread::scope(|scope| -> Result<_> {
+        let spend = scope.spawn(|| {
+            let t = Instant::now();
+            let fit = GammaGamma::fit(summaries.iter().map(|s| (s.frequency, s.monetary)));
+            (fit, t.elapsed().as_secs_f64())
+        });
+        let grouped = Grouped::new(&summaries);
+        let group_s = t.elapsed().as_secs_f64();
+        let model = BgNbd::fit_grouped(&grouped, unit);
+        let bgnbd_s = t.elapsed().as_secs_f64() - group_s;
+        let (spend, gamma_gamma_s) = spend.join().expect("Gamma-Gamma fit");
+        Ok((grouped, model?, group_s, bgnbd_s, spend?, gamma_gamma_s))
+    })?;
     let fit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let settings =
         ModelSettings { unit, horizon_days: (horizon * unit.days()).round() as u32, ..ModelSettings::default() };
     let scores = build::score_all(&model, &spend, &summaries, &settings);
     let score_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     if let Some(out) = &out {
-        let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
-        w.write_record(["customer_id", "p_alive", "expected_purchases", "expected_spend", "clv"])?;
-        for (id, s) in ids.iter().zip(&scores) {
-            w.write_record([
-                id.as_str(),
-                &format!("{:.9e}", s.p_alive),
-                &format!("{:.9e}", s.expected_purchases),
-                &format!("{:.9e}", s.expected_spend),
-                &format!("{:.9e}", s.clv),
-            ])?;
-        }
-        w.flush()?;
+        write_scores(out, &ids, &scores)?;
     }
+    let write_s = t.elapsed().as_secs_f64();
     let report = serde_json::json!({
         "customers": summaries.len(),
         "unit": unit.name(),
@@ -298,9 +265,151 @@ fn fit_summary(file: &std::path::Path, unit: TimeUnit, horizon: f64, out: Option
         "bgnbd": model,
         "gamma_gamma": spend,
         "distinct_rows": grouped.len(),
-        "seconds": { "read": read_s, "fit": fit_s, "group": group_s, "fit_bgnbd": bgnbd_s, "fit_gamma_gamma": fit_s - group_s - bgnbd_s, "score": score_s },
+        "seconds": { "read": read_s, "fit": fit_s, "group": group_s, "fit_bgnbd": bgnbd_s, "fit_gamma_gamma": gamma_gamma_s, "score": score_s, "write": write_s },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Reads a customer summary CSV (`frequency`, `recency`, `T`, optional `customer_id` and
+/// `monetary_value`): the ids and summaries in file order. Without quoted fields the file
+/// is cut at line ends into one piece per core, parsed side by side.
+fn read_summaries(file: &std::path::Path) -> Result<(Vec<String>, Vec<Summary>)> {
+    let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let header_end = data.iter().position(|b| *b == b'\n').map_or(data.len(), |p| p + 1);
+    let headers = csv::Reader::from_reader(&data[..header_end]).headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(fi), Some(ri), Some(ti)) = (col("frequency"), col("recency"), col("T")) else {
+        bail!(
+            "{} needs the columns frequency, recency and T (and optionally customer_id, monetary_value)",
+            file.display()
+        );
+    };
+    let columns =
+        SummaryColumns { frequency: fi, recency: ri, age: ti, id: col("customer_id"), monetary: col("monetary_value") };
+    let body = &data[header_end..];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let pieces = if body.contains(&b'"') || body.len() < 1 << 20 { 1 } else { threads };
+    // Cut points at line ends, and the file line each piece starts on.
+    let mut cuts = vec![0];
+    for k in 1..pieces {
+        let from = (body.len() * k / pieces).max(*cuts.last().expect("a cut"));
+        let cut = body[from..].iter().position(|b| *b == b'\n').map_or(body.len(), |p| from + p + 1);
+        cuts.push(cut);
+    }
+    cuts.push(body.len());
+    let newlines: Vec<u64> =
+        cuts.windows(2).map(|w| body[w[0]..w[1]].iter().filter(|b| **b == b'\n').count() as u64).collect();
+    let first_lines: Vec<u64> =
+        newlines.iter().scan(2u64, |line, n| Some(std::mem::replace(line, *line + n))).collect();
+    let parts: Vec<Result<(Vec<String>, Vec<Summary>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .zip(&first_lines)
+            .map(|(w, first)| {
+                let piece = &body[w[0]..w[1]];
+                let columns = &columns;
+                scope.spawn(move || parse_summaries(piece, *first, columns, file))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("summary reader")).collect()
+    });
+    let rows = newlines.iter().sum::<u64>() as usize + 1;
+    let (mut ids, mut summaries) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for part in parts {
+        let (i, s) = part?;
+        ids.extend(i);
+        summaries.extend(s);
+    }
+    Ok((ids, summaries))
+}
+
+struct SummaryColumns {
+    frequency: usize,
+    recency: usize,
+    age: usize,
+    id: Option<usize>,
+    monetary: Option<usize>,
+}
+
+/// Parses summary rows without a header; `first_line` is the file line of the first byte.
+fn parse_summaries(
+    piece: &[u8],
+    first_line: u64,
+    c: &SummaryColumns,
+    file: &std::path::Path,
+) -> Result<(Vec<String>, Vec<Summary>)> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(piece);
+    let rows = piece.iter().filter(|b| **b == b'\n').count() + 1;
+    let (mut ids, mut summaries) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record)? {
+        let line = first_line + record.position().map_or(0, |p| p.line() - 1);
+        let num = |i: usize| -> Result<f64> {
+            let field = record.get(i).unwrap_or_default();
+            std::str::from_utf8(field).ok().and_then(|v| v.trim().parse::<f64>().ok()).with_context(|| {
+                format!("{} line {line}: {:?} is not a number", file.display(), String::from_utf8_lossy(field))
+            })
+        };
+        let frequency = num(c.frequency)?;
+        if frequency < 0.0 || frequency.fract() != 0.0 {
+            bail!("{} line {line}: frequency must be a whole number of repeat purchases", file.display());
+        }
+        summaries.push(Summary {
+            frequency: frequency as u32,
+            recency: num(c.recency)?,
+            age: num(c.age)?,
+            monetary: c.monetary.map(num).transpose()?.unwrap_or(0.0),
+        });
+        let id = match c.id {
+            Some(i) => String::from_utf8(record.get(i).unwrap_or_default().to_vec())
+                .with_context(|| format!("{} line {line}: the customer id is not UTF-8", file.display()))?,
+            None => (line - 1).to_string(),
+        };
+        ids.push(id);
+    }
+    Ok((ids, summaries))
+}
+
+/// Writes `customer_id,p_alive,expected_purchases,expected_spend,clv`, rows formatted on
+/// every core (shortest representation that reads back to the same number).
+fn write_scores(out: &std::path::Path, ids: &[String], scores: &[build::Scores]) -> Result<()> {
+    use std::io::Write;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let chunk = scores.len().div_ceil(threads).max(1);
+    let parts: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .zip(scores.chunks(chunk))
+            .map(|(ids, scores)| {
+                scope.spawn(move || -> Result<Vec<u8>> {
+                    let mut w = csv::Writer::from_writer(Vec::with_capacity(ids.len() * 96));
+                    w.write_record(["customer_id", "p_alive", "expected_purchases", "expected_spend", "clv"])?;
+                    let mut f = [ryu::Buffer::new(), ryu::Buffer::new(), ryu::Buffer::new(), ryu::Buffer::new()];
+                    for (id, s) in ids.iter().zip(scores) {
+                        let [a, b, c, d] = &mut f;
+                        w.write_record([
+                            id.as_bytes(),
+                            a.format(s.p_alive).as_bytes(),
+                            b.format(s.expected_purchases).as_bytes(),
+                            c.format(s.expected_spend).as_bytes(),
+                            d.format(s.clv).as_bytes(),
+                        ])?;
+                    }
+                    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("score writer")).collect::<Result<_>>()
+    })?;
+    let file = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut file = std::io::BufWriter::new(file);
+    for (i, part) in parts.iter().enumerate() {
+        // Every part starts with the header line; only the first keeps it.
+        let body = if i == 0 { &part[..] } else { &part[part.iter().position(|b| *b == b'\n').map_or(0, |p| p + 1)..] };
+        file.write_all(body)?;
+    }
+    file.flush()?;
     Ok(())
 }
 

@@ -190,4 +190,28 @@ fn bad_model_input_gets_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3") && err.contains("\"x\""), "{err}");
+
+    // A file large enough to be parsed in pieces: a bad value deep in it is still reported
+    // on its own line, and a good file is scored in file order with its ids.
+    let mut body = String::from("customer_id,frequency,recency,T,monetary_value\n");
+    for i in 0..80_000u32 {
+        let x = i % 5;
+        let recency = if x == 0 { 0 } else { 10 + i % 50 };
+        body.push_str(&format!("c{i},{x},{recency},{},{}\n", 70 + i % 300, if x == 0 { 0.0 } else { 12.5 }));
+    }
+    std::fs::write(&csv, &body).unwrap();
+    let scores = tmp.path().join("scores.csv");
+    let out = run(&["model", "fit-summary", csv.to_str().unwrap(), "--out", scores.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(&scores).unwrap();
+    let ids: Vec<&str> = written.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), 80_000);
+    assert!(ids.iter().enumerate().all(|(i, id)| *id == format!("c{i}")), "scores keep the file's order");
+    assert_eq!(written.lines().next(), Some("customer_id,p_alive,expected_purchases,expected_spend,clv"));
+    assert_eq!(written.matches("customer_id").count(), 1, "one header");
+    let bad = body.replacen("c70000,0,", "c70000,-1,", 1);
+    std::fs::write(&csv, bad).unwrap();
+    let out = run(&["model", "fit-summary", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("line 70002") && err.contains("whole number"), "{err}");
 }

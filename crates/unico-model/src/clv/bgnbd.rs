@@ -9,8 +9,8 @@
 use super::grouped::Grouped;
 use super::summary::{Summary, TimeUnit};
 use crate::error::{Error, ErrorKind};
-use crate::optimize::minimize_with_gradient;
-use crate::special::{hyp2f1, ln_beta, ln_gamma, log_add_exp};
+use crate::optimize::minimize_joint;
+use crate::special::{hyp2f1, hyp2f1_many, ln_beta, ln_gamma, log_add_exp};
 use serde::{Deserialize, Serialize};
 
 /// A fitted BG/NBD model.
@@ -50,9 +50,9 @@ impl BgNbd {
                 "BG/NBD: no customer has bought twice; the model cannot be fitted",
             ));
         }
-        let cost = |p: &[f64]| -log_likelihood(data, p[0], p[1], p[2], p[3]) / data.customers;
-        let grad = |p: &[f64]| -> Vec<f64> {
-            gradient(data, p[0], p[1], p[2], p[3]).iter().map(|g| -g / data.customers).collect()
+        let joint = |p: &[f64]| -> (f64, Vec<f64>) {
+            let (ll, g) = log_likelihood_and_gradient(data, p[0], p[1], p[2], p[3]);
+            (-ll / data.customers, g.iter().map(|g| -g / data.customers).collect())
         };
         // Start from a typical shape with α at the scale of the mean age; on many distinct
         // rows, from the fit of a uniform sample of them (each kept row keeps its weight, an
@@ -65,7 +65,7 @@ impl BgNbd {
             }
             _ => [1.0, mean_age.max(1e-3) / 10.0, 1.0, 1.0],
         };
-        let opt = minimize_with_gradient(&cost, Some(&grad), &start, "BG/NBD")?;
+        let opt = minimize_joint(&joint, &start, "BG/NBD")?;
         let [r, alpha, a, b] = [opt.params[0], opt.params[1], opt.params[2], opt.params[3]];
         Ok(BgNbd { r, alpha, a, b, unit, log_likelihood: -opt.cost * data.customers })
     }
@@ -88,17 +88,50 @@ impl BgNbd {
 
     /// Expected number of transactions in the next `t` (model unit) for this customer.
     pub fn expected_purchases(&self, s: &Summary, t: f64) -> f64 {
+        let mut out = [0.0];
+        self.expected_purchases_many(s, &[t], &mut out);
+        out[0]
+    }
+
+    /// [`Self::expected_purchases`] for several horizons at once (one 2F1 series shared by
+    /// all of them).
+    pub fn expected_purchases_many(&self, s: &Summary, ts: &[f64], out: &mut [f64]) {
+        self.tail_terms(s.frequency, s.age, ts, out);
+        let factor = self.purchase_factor(s);
+        for v in out.iter_mut() {
+            *v = factor * (1.0 - *v);
+        }
+    }
+
+    /// The part of the expected purchases that depends on `x` and `T` only (not on
+    /// recency): `((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; t/(α+T+t))` for each `t`.
+    /// Customers sharing `(x, T)` share it, which is what makes scoring a million fast.
+    pub fn tail_terms(&self, frequency: u32, age: f64, ts: &[f64], out: &mut [f64]) {
+        const LANES: usize = 16;
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        let x = f64::from(frequency);
+        let mut zs = [0.0; LANES];
+        for (ts, out) in ts.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let n = ts.len();
+            for (z, t) in zs.iter_mut().zip(ts) {
+                *z = t / (alpha + age + t);
+            }
+            hyp2f1_many(r + x, b + x, a + b + x - 1.0, &zs[..n], out);
+            for (o, z) in out.iter_mut().zip(&zs) {
+                *o *= (1.0 - z).powf(r + x);
+            }
+        }
+    }
+
+    /// Expected purchases in the next `t` = `purchase_factor · (1 − tail_terms(t))`.
+    pub fn purchase_factor(&self, s: &Summary) -> f64 {
         let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
         let x = f64::from(s.frequency);
-        let big_t = s.age;
-        let z = t / (alpha + big_t + t);
-        let h = hyp2f1(r + x, b + x, a + b + x - 1.0, z);
-        let numerator = 1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * h;
         let mut denominator = 1.0;
         if s.frequency > 0 {
-            denominator += (a / (b + x - 1.0)) * ((alpha + big_t) / (alpha + s.recency)).powf(r + x);
+            denominator += (a / (b + x - 1.0)) * ((alpha + s.age) / (alpha + s.recency)).powf(r + x);
         }
-        (a + b + x - 1.0) / (a - 1.0) * numerator / denominator
+        (a + b + x - 1.0) / (a - 1.0) / denominator
     }
 
     /// Expected transactions in a period of length `t` for a customer just acquired.
@@ -136,47 +169,61 @@ fn log_likelihood(g: &Grouped, r: f64, alpha: f64, a: f64, b: f64) -> f64 {
     })[0]
 }
 
-/// Gradient of Σ log-likelihood with respect to `(r, α, a, b)`. Differences of digammas at
-/// integer distance are finite sums (ψ(z + x) − ψ(z) = Σ_{k<x} 1/(z + k)), tabulated by x.
+/// Gradient of Σ log-likelihood with respect to `(r, α, a, b)`.
+#[cfg(test)]
 fn gradient(g: &Grouped, r: f64, alpha: f64, a: f64, b: f64) -> [f64; 4] {
+    log_likelihood_and_gradient(g, r, alpha, a, b).1
+}
+
+/// Σ log-likelihood and its gradient with respect to `(r, α, a, b)` in one pass: the two
+/// share the log-sum of every row. Differences of digammas at integer distance are finite
+/// sums (ψ(z + x) − ψ(z) = Σ_{k<x} 1/(z + k)), tabulated by x.
+fn log_likelihood_and_gradient(g: &Grouped, r: f64, alpha: f64, a: f64, b: f64) -> (f64, [f64; 4]) {
     let max_x = g.max_x as usize;
-    // by_x[x] = (d shared / d r, d shared / d a, d shared / d b)
+    // by_x[x] = (shared log-likelihood term, ln(a / (b + x − 1)), d shared / d r, d shared
+    // / d a, d shared / d b)
     let mut by_x = Vec::with_capacity(max_x + 1);
+    let (lg_r, lb_ab, ln_alpha) = (ln_gamma(r), ln_beta(a, b), alpha.ln());
     let (mut sum_r, mut sum_b, mut sum_ab) = (0.0, 0.0, 0.0);
     for x in 0..=max_x {
-        by_x.push((sum_r + alpha.ln(), -sum_ab, sum_b - sum_ab));
-        let k = x as f64;
-        sum_r += 1.0 / (r + k);
-        sum_b += 1.0 / (b + k);
-        sum_ab += 1.0 / (a + b + k);
+        let xf = x as f64;
+        let shared = ln_gamma(r + xf) - lg_r + r * ln_alpha + ln_beta(a, b + xf) - lb_ab;
+        let dropout = if x > 0 { a.ln() - (b + xf - 1.0).ln() } else { f64::NEG_INFINITY };
+        by_x.push((shared, dropout, sum_r + ln_alpha, -sum_ab, sum_b - sum_ab));
+        sum_r += 1.0 / (r + xf);
+        sum_b += 1.0 / (b + xf);
+        sum_ab += 1.0 / (a + b + xf);
     }
     let age: Vec<(f64, f64)> = g.age_values.iter().map(|t| ((alpha + t).ln(), 1.0 / (alpha + t))).collect();
     let rec: Vec<(f64, f64)> = g.recency_values.iter().map(|t| ((alpha + t).ln(), 1.0 / (alpha + t))).collect();
-    let ln_a = a.ln();
-    Grouped::parallel_sums(g.len(), &|i| {
+    let s = Grouped::parallel_sums(g.len(), &|i| {
         let x = g.x[i];
         let w = g.weight[i];
-        let (dr_s, da_s, db_s) = by_x[x as usize];
+        let (shared, dropout, dr_s, da_s, db_s) = by_x[x as usize];
         let xf = f64::from(x);
         let rx = r + xf;
         let (ln_at, inv_at) = age[g.age_index[i] as usize];
+        let a3 = -rx * ln_at;
         if x == 0 {
-            return [w * (dr_s - ln_at), w * (r / alpha - rx * inv_at), w * da_s, w * db_s];
+            return [w * (shared + a3), w * (dr_s - ln_at), w * (r / alpha - rx * inv_at), w * da_s, w * db_s];
         }
         let (ln_atx, inv_atx) = rec[g.recency_index[i] as usize];
         let inv_bx = 1.0 / (b + xf - 1.0);
-        let a3 = -rx * ln_at;
-        let a4 = ln_a + inv_bx.ln() - rx * ln_atx;
-        // Weights of the two terms of the log-sum.
-        let w4 = 1.0 / (1.0 + (a3 - a4).exp());
-        let w3 = 1.0 - w4;
+        let a4 = dropout - rx * ln_atx;
+        // ln(e^a3 + e^a4) and the weights of its two terms, from one exponential.
+        let (hi, e) = if a3 >= a4 { (a3, (a4 - a3).exp()) } else { (a4, (a3 - a4).exp()) };
+        let log_sum = hi + (1.0 + e).ln();
+        let small = e / (1.0 + e);
+        let (w3, w4) = if a3 >= a4 { (1.0 - small, small) } else { (small, 1.0 - small) };
         [
+            w * (shared + log_sum),
             w * (dr_s - w3 * ln_at - w4 * ln_atx),
             w * (r / alpha - rx * (w3 * inv_at + w4 * inv_atx)),
             w * (da_s + w4 / a),
             w * (db_s - w4 * inv_bx),
         ]
-    })
+    });
+    (s[0], [s[1], s[2], s[3], s[4]])
 }
 
 #[cfg(test)]
@@ -200,6 +247,9 @@ mod tests {
         let g = Grouped::new(&s);
         let p = [0.7, 3.0, 0.9, 2.5];
         let analytic = gradient(&g, p[0], p[1], p[2], p[3]);
+        let joint = log_likelihood_and_gradient(&g, p[0], p[1], p[2], p[3]).0;
+        let alone = log_likelihood(&g, p[0], p[1], p[2], p[3]);
+        assert!((joint - alone).abs() <= 1e-12 * alone.abs(), "{joint} vs {alone}");
         for i in 0..4 {
             let h = 1e-6 * p[i];
             let (mut up, mut down) = (p, p);

@@ -5,10 +5,10 @@
 
 use super::grouped::Grouped;
 use crate::error::{Error, ErrorKind};
-use crate::optimize::minimize_with_gradient;
+use crate::optimize::minimize_joint;
 use crate::special::{digamma, ln_gamma};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// A fitted Gamma-Gamma model. Values are in currency units (not cents): the model is
 /// scale-equivariant, γ scales with the currency unit.
@@ -33,63 +33,72 @@ impl GammaGamma {
     /// Fits the model on `(repeat transactions, mean repeat value)` pairs; pairs with no
     /// repeat transaction or a non-positive mean are skipped.
     pub fn fit(customers: impl IntoIterator<Item = (u32, f64)>) -> Result<GammaGamma, Error> {
-        let mut index: HashMap<(u32, u64), usize> = HashMap::new();
+        let mut index: HashMap<(u32, u64), usize> = HashMap::default();
         let (mut xs, mut ms, mut ws) = (Vec::new(), Vec::new(), Vec::new());
         for (x, m) in customers {
             if x == 0 || m.is_nan() || m <= 0.0 {
                 continue;
             }
             let i = *index.entry((x, m.to_bits())).or_insert_with(|| {
-                xs.push(f64::from(x));
+                xs.push(x);
                 ms.push(m);
                 ws.push(0.0);
                 xs.len() - 1
             });
             ws[i] += 1.0;
         }
+        drop(index);
         let n: f64 = ws.iter().sum();
         if n < 2.0 {
             return Err(Error::new(ErrorKind::Input, "Gamma-Gamma: fewer than two customers with a repeat purchase"));
         }
-        let ll = |p: f64, q: f64, v: f64| -> f64 {
-            let base = -ln_gamma(q) + q * v.ln();
-            Grouped::parallel_sums(xs.len(), &|i| {
-                let (x, m) = (xs[i], ms[i]);
-                [ws[i]
-                    * (ln_gamma(p * x + q) - ln_gamma(p * x) + base + (p * x - 1.0) * m.ln() + p * x * x.ln()
-                        - (p * x + q) * (x * m + v).ln())]
-            })[0]
-        };
-        // d LL / d (p, q, γ), with ψ the digamma function.
-        let grad = |p: &[f64]| -> Vec<f64> {
-            let (p, q, v) = (p[0], p[1], p[2]);
-            let (psi_q, ln_v) = (digamma(q), v.ln());
-            let g = Grouped::parallel_sums(xs.len(), &|i| {
-                let (x, m, w) = (xs[i], ms[i], ws[i]);
-                let psi_pxq = digamma(p * x + q);
-                let ln_xmv = (x * m + v).ln();
+        let ln_ms: Vec<f64> = ms.iter().map(|m| m.ln()).collect();
+        let max_x = xs.iter().copied().max().unwrap_or(0) as usize;
+        // Σ log-likelihood and its gradient with respect to (p, q, γ), ψ the digamma
+        // function, in one pass; the terms that depend on x only are tabulated per x.
+        let joint = |params: &[f64]| -> (f64, Vec<f64>) {
+            let (p, q, v) = (params[0], params[1], params[2]);
+            let (ln_v, psi_q) = (v.ln(), digamma(q));
+            let base = -ln_gamma(q) + q * ln_v;
+            // by_x[x] = (lnΓ(px+q) − lnΓ(px) + px ln x, ψ(px+q) − ψ(px) + ln x, ψ(px+q))
+            let by_x: Vec<(f64, f64, f64)> = (0..=max_x)
+                .map(|x| {
+                    let (x, px) = (x as f64, p * x as f64);
+                    if x == 0.0 {
+                        return (0.0, 0.0, 0.0);
+                    }
+                    let psi_pxq = digamma(px + q);
+                    (ln_gamma(px + q) - ln_gamma(px) + px * x.ln(), psi_pxq - digamma(px) + x.ln(), psi_pxq)
+                })
+                .collect();
+            let s = Grouped::parallel_sums(xs.len(), &|i| {
+                let (w, ln_m) = (ws[i], ln_ms[i]);
+                let (shared, d_p, psi_pxq) = by_x[xs[i] as usize];
+                let x = f64::from(xs[i]);
+                let px = p * x;
+                let xmv = x * ms[i] + v;
+                let ln_xmv = xmv.ln();
                 [
-                    w * x * (psi_pxq - digamma(p * x) + m.ln() + x.ln() - ln_xmv),
+                    w * (shared + base + (px - 1.0) * ln_m - (px + q) * ln_xmv),
+                    w * x * (d_p + ln_m - ln_xmv),
                     w * (psi_pxq - psi_q + ln_v - ln_xmv),
-                    w * (q / v - (p * x + q) / (x * m + v)),
+                    w * (q / v - (px + q) / xmv),
                 ]
             });
-            g.iter().map(|g| -g / n).collect()
+            (-s[0] / n, vec![-s[1] / n, -s[2] / n, -s[3] / n])
         };
         let mean = ms.iter().zip(&ws).map(|(m, w)| m * w).sum::<f64>() / n;
         // On many distinct rows, start from the fit of every k-th one (a uniform sample).
         let start = if xs.len() > SAMPLE_ROWS {
             let k = xs.len().div_ceil(SAMPLE_ROWS);
-            let sample: Vec<(u32, f64)> = (0..xs.len())
-                .step_by(k)
-                .flat_map(|i| std::iter::repeat_n((xs[i] as u32, ms[i]), ws[i] as usize))
-                .collect();
+            let sample: Vec<(u32, f64)> =
+                (0..xs.len()).step_by(k).flat_map(|i| std::iter::repeat_n((xs[i], ms[i]), ws[i] as usize)).collect();
             let s = GammaGamma::fit(sample)?;
             [s.p, s.q, s.gamma]
         } else {
             [1.0, 2.0, mean]
         };
-        let opt = minimize_with_gradient(&|p: &[f64]| -ll(p[0], p[1], p[2]) / n, Some(&grad), &start, "Gamma-Gamma")?;
+        let opt = minimize_joint(&joint, &start, "Gamma-Gamma")?;
         let (p, q, gamma) = (opt.params[0], opt.params[1], opt.params[2]);
         Ok(GammaGamma { p, q, gamma, log_likelihood: -opt.cost * n, customers: n as u64 })
     }

@@ -6,7 +6,7 @@
 //! sum across cores makes each evaluation proportional to the distinct rows, not customers.
 
 use super::summary::Summary;
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// Distinct repeat-purchase summaries with how many customers share each.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +54,7 @@ impl Grouped {
 
     /// Groups the summaries.
     pub fn new<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> Grouped {
-        let mut index: HashMap<(u32, u64, u64), usize> = HashMap::new();
+        let mut index: HashMap<(u32, u64, u64), usize> = HashMap::default();
         let mut g = Grouped::default();
         for s in summaries {
             let key = (s.frequency, s.recency.to_bits(), s.age.to_bits());
@@ -72,7 +72,7 @@ impl Grouped {
         // Times measured in whole days take few distinct values: per-evaluation terms that
         // depend on one time only (ln(α + T)) are computed once per value, not per row.
         let index = |values: &[f64]| -> (Vec<f64>, Vec<u32>) {
-            let mut map: HashMap<u64, u32> = HashMap::new();
+            let mut map: HashMap<u64, u32> = HashMap::default();
             let mut distinct = Vec::new();
             let idx = values
                 .iter()

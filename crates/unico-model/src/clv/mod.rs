@@ -24,14 +24,23 @@ pub const CLV_MONTH_DAYS: f64 = 30.0;
 /// expected transactions of that month times the expected spend per transaction, discounted
 /// at `monthly_discount` (0.01 = 1 % a month).
 pub fn lifetime_value(model: &BgNbd, spend: &GammaGamma, s: &Summary, months: u32, monthly_discount: f64) -> f64 {
-    let value = spend.expected_spend(s.frequency, s.monetary);
     let month = model.unit.from_days(CLV_MONTH_DAYS);
+    let ends: Vec<f64> = (1..=months).map(|i| month * f64::from(i)).collect();
+    let mut cumulative = vec![0.0; ends.len()];
+    model.expected_purchases_many(s, &ends, &mut cumulative);
+    discounted_value(spend.expected_spend(s.frequency, s.monetary), &cumulative, monthly_discount)
+}
+
+/// `value` times each month's expected transactions (differences of the cumulative
+/// expectations at the ends of months 1, 2, …), discounted.
+pub fn discounted_value(value: f64, cumulative: &[f64], monthly_discount: f64) -> f64 {
     let mut previous = 0.0;
     let mut clv = 0.0;
-    for i in 1..=months {
-        let cumulative = model.expected_purchases(s, month * f64::from(i));
-        clv += value * (cumulative - previous) / (1.0 + monthly_discount).powi(i as i32);
-        previous = cumulative;
+    let mut discount = 1.0;
+    for c in cumulative {
+        discount /= 1.0 + monthly_discount;
+        clv += value * (c - previous) * discount;
+        previous = *c;
     }
     clv
 }
