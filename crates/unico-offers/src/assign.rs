@@ -1,0 +1,467 @@
+//! Choosing every customer's offers under all budgets at once.
+//!
+//! Each candidate (a customer and a product) has a few options (the depths the policy
+//! allows on it), each with an objective value and costs. The problem — maximise the total
+//! value with at most `k` offers per customer, one option per candidate, under the total
+//! budget, the worst-case ceiling and every category, brand or supplier budget — is a
+//! multi-constraint knapsack. Lagrangian relaxation prices each budget with a multiplier
+//! μ: given the μs, every customer independently takes their `k` options of highest
+//! `value − Σ μ · cost` (when positive). The μs are found by bisection, budget by budget,
+//! in a few rounds, each the smallest price at which its budget holds. A last repair drops
+//! the options with the least value per cent of any budget still exceeded, so the result
+//! never exceeds a budget whatever the multipliers did.
+//!
+//! Per customer the work is independent once the μs are known: it runs in parallel chunks
+//! here and could run partition by partition on a distributed engine with the μs
+//! broadcast.
+
+/// What an offer is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A product, by index into the campaign's product list.
+    Product(u32),
+}
+
+/// Why a candidate was proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The customer is due to buy it again.
+    Due,
+    /// They buy it regularly (not due yet).
+    Usual,
+    /// They have not bought it; customers like them do.
+    CrossSell,
+    /// Their last purchases are slowing: a reason to come back.
+    WinBack,
+    /// A supplier pushes it for trial.
+    Trial,
+}
+
+impl Kind {
+    /// Name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Due => "due",
+            Kind::Usual => "usual",
+            Kind::CrossSell => "cross_sell",
+            Kind::WinBack => "win_back",
+            Kind::Trial => "trial",
+        }
+    }
+}
+
+/// One customer and one product worth considering.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The customer, by index into the campaign's customer list.
+    pub customer: u32,
+    /// What the offer would be on.
+    pub target: Target,
+    /// Why.
+    pub kind: Kind,
+    /// Probability they buy it in the window anyway.
+    pub p0: f64,
+    /// Their affinity for it.
+    pub affinity: f64,
+}
+
+/// One way to make an offer on a candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Option_ {
+    /// Index of the candidate.
+    pub candidate: u32,
+    /// Discount on one unit, cents.
+    pub discount_cents: i64,
+    /// Percent off (0 for an amount off).
+    pub percent: u32,
+    /// Objective value, cents (expected incremental margin, revenue or retention value).
+    pub value: f64,
+    /// Expected cost, cents.
+    pub expected_cost: f64,
+    /// Cost if redeemed, cents (each offer is good for one unit, once).
+    pub worst_cost: i64,
+    /// Expected incremental margin, cents (reported whatever the objective).
+    pub incremental_margin: f64,
+    /// Probability of redemption.
+    pub p_redeem: f64,
+    /// Bit `j` set: the option's product is under budget limit `j`.
+    pub limits: u64,
+    /// Whether it counts against the total budget (not supplier funded).
+    pub in_total: bool,
+}
+
+/// The budgets an assignment must respect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budgets {
+    /// Count costs at their expected value (else at the worst case).
+    pub expected_basis: bool,
+    /// Total budget, cents.
+    pub total: f64,
+    /// Worst-case ceiling on the total (with the expected basis).
+    pub worst_case: Option<f64>,
+    /// Budgets of the limits, cents, on the basis.
+    pub limits: Vec<f64>,
+    /// Most offers per customer.
+    pub per_customer: usize,
+}
+
+/// The chosen options and what they use.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Assignment {
+    /// Indices of the chosen options, by customer then rank.
+    pub chosen: Vec<u32>,
+    /// Use of each constraint: total, worst-case ceiling, then each limit.
+    pub usage: Vec<f64>,
+    /// The multipliers found, same order.
+    pub multipliers: Vec<f64>,
+    /// Sum of the chosen options' values.
+    pub value: f64,
+    /// Options dropped by the final repair.
+    pub repaired: usize,
+    /// Options added by the final fill.
+    pub filled: usize,
+}
+
+/// The usage vector's layout: 0 total, 1 worst-case ceiling, 2.. limits.
+fn usage_of(o: &Option_, b: &Budgets, usage: &mut [f64]) {
+    let c = if b.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
+    if o.in_total {
+        usage[0] += c;
+        usage[1] += o.worst_cost as f64;
+    }
+    let mut bits = o.limits;
+    while bits != 0 {
+        let j = bits.trailing_zeros() as usize;
+        usage[2 + j] += c;
+        bits &= bits - 1;
+    }
+}
+
+fn capacities(b: &Budgets) -> Vec<f64> {
+    let mut c = vec![b.total, b.worst_case.unwrap_or(f64::INFINITY)];
+    c.extend(&b.limits);
+    c
+}
+
+fn reduced(o: &Option_, b: &Budgets, mu: &[f64]) -> f64 {
+    let c = if b.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
+    let mut price = 0.0;
+    if o.in_total {
+        price += mu[0] * c + mu[1] * o.worst_cost as f64;
+    }
+    let mut bits = o.limits;
+    while bits != 0 {
+        let j = bits.trailing_zeros() as usize;
+        price += mu[2 + j] * c;
+        bits &= bits - 1;
+    }
+    o.value - price
+}
+
+/// The problem: candidates grouped by customer (`customer_starts[i]..customer_starts[i+1]`
+/// are customer i's candidates) and each candidate's options (`option_starts` likewise).
+pub struct Problem<'a> {
+    /// Start of each customer's candidates, plus the end.
+    pub customer_starts: &'a [u32],
+    /// Start of each candidate's options, plus the end.
+    pub option_starts: &'a [u32],
+    /// All options.
+    pub options: &'a [Option_],
+    /// The budgets.
+    pub budgets: &'a Budgets,
+}
+
+impl Problem<'_> {
+    fn customers(&self) -> usize {
+        self.customer_starts.len().saturating_sub(1)
+    }
+
+    /// Each customer's best `k` options at prices `mu`, through `take(option index)`.
+    fn select_customer(&self, c: usize, mu: &[f64], best: &mut Vec<(f64, u32)>, take: &mut impl FnMut(u32)) {
+        best.clear();
+        for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
+            let (lo, hi) = (self.option_starts[cand as usize], self.option_starts[cand as usize + 1]);
+            let mut top: Option<(f64, u32)> = None;
+            for o in lo..hi {
+                let r = reduced(&self.options[o as usize], self.budgets, mu);
+                if r > 0.0 && top.is_none_or(|(t, _)| r > t) {
+                    top = Some((r, o));
+                }
+            }
+            if let Some(t) = top {
+                best.push(t);
+            }
+        }
+        let k = self.budgets.per_customer;
+        if best.len() > k {
+            best.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+            best.truncate(k);
+        }
+        best.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, o) in best.iter() {
+            take(*o);
+        }
+    }
+
+    /// The usage of every constraint at prices `mu`, customers split across cores.
+    fn usage_at(&self, mu: &[f64]) -> Vec<f64> {
+        let n = self.customers();
+        let m = 2 + self.budgets.limits.len();
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(16);
+        let chunk = n.div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(chunk)
+                .map(|lo| {
+                    scope.spawn(move || {
+                        let mut usage = vec![0.0; m];
+                        let mut best = Vec::new();
+                        for c in lo..(lo + chunk).min(n) {
+                            self.select_customer(c, mu, &mut best, &mut |o| {
+                                usage_of(&self.options[o as usize], self.budgets, &mut usage)
+                            });
+                        }
+                        usage
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("assignment worker")).fold(vec![0.0; m], |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            })
+        })
+    }
+
+    /// Solves the problem.
+    pub fn solve(&self) -> Assignment {
+        let caps = capacities(self.budgets);
+        let m = caps.len();
+        let mut mu = vec![0.0; m];
+        // Each round prices every binding budget at the least multiplier that makes it
+        // hold with the others fixed; a few rounds settle their interplay.
+        for _round in 0..4 {
+            let mut changed = false;
+            for j in 0..m {
+                let mut trial = mu.clone();
+                trial[j] = 0.0;
+                let new = if self.usage_at(&trial)[j] <= caps[j] {
+                    0.0
+                } else {
+                    let (mut lo, mut hi) = (0.0, mu[j].max(1e-3));
+                    loop {
+                        trial[j] = hi;
+                        if self.usage_at(&trial)[j] <= caps[j] || hi > 1e9 {
+                            break;
+                        }
+                        lo = hi;
+                        hi *= 4.0;
+                    }
+                    for _ in 0..30 {
+                        let mid = 0.5 * (lo + hi);
+                        trial[j] = mid;
+                        if self.usage_at(&trial)[j] <= caps[j] {
+                            hi = mid;
+                        } else {
+                            lo = mid;
+                        }
+                        if hi - lo <= 1e-6 * hi {
+                            break;
+                        }
+                    }
+                    hi
+                };
+                if (new - mu[j]).abs() > 1e-9 * new.max(1.0) {
+                    changed = true;
+                }
+                mu[j] = new;
+            }
+            if !changed {
+                break;
+            }
+        }
+        // The selection at the final prices.
+        let mut chosen = Vec::new();
+        let mut best = Vec::new();
+        for c in 0..self.customers() {
+            self.select_customer(c, &mu, &mut best, &mut |o| chosen.push(o));
+        }
+        // Repair: while a budget is exceeded, drop the chosen options that use it with the
+        // least value per cent of it.
+        let mut usage = vec![0.0; m];
+        for o in &chosen {
+            usage_of(&self.options[*o as usize], self.budgets, &mut usage);
+        }
+        let mut repaired = 0;
+        while let Some(j) = (0..m).find(|j| usage[*j] > caps[*j] * (1.0 + 1e-12)) {
+            let mut single = vec![0.0; m];
+            let mut users: Vec<(f64, usize)> = chosen
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| {
+                    single.iter_mut().for_each(|v| *v = 0.0);
+                    let opt = &self.options[*o as usize];
+                    usage_of(opt, self.budgets, &mut single);
+                    (single[j] > 0.0).then(|| (opt.value / single[j], i))
+                })
+                .collect();
+            users.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut drop = std::collections::HashSet::new();
+            for (_, i) in users {
+                if usage[j] <= caps[j] {
+                    break;
+                }
+                single.iter_mut().for_each(|v| *v = 0.0);
+                usage_of(&self.options[chosen[i] as usize], self.budgets, &mut single);
+                for (u, s) in usage.iter_mut().zip(&single) {
+                    *u -= s;
+                }
+                drop.insert(i);
+            }
+            repaired += drop.len();
+            chosen = chosen.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, o)| o).collect();
+            // Recount from scratch: no drift from repeated subtraction.
+            usage.iter_mut().for_each(|v| *v = 0.0);
+            for o in &chosen {
+                usage_of(&self.options[*o as usize], self.budgets, &mut usage);
+            }
+        }
+        let filled = self.fill(&mut chosen, &mut usage, &caps);
+        let value = chosen.iter().map(|o| self.options[*o as usize].value).sum();
+        Assignment { chosen, usage, multipliers: mu, value, repaired, filled }
+    }
+
+    /// Spends what the multipliers left: ties and the last steps of the bisection can
+    /// leave budget that options outside the selection could use. Each candidate's best
+    /// option not taken is added, in order of value per cent of cost, when the customer has
+    /// room and every budget still holds. Returns how many were added.
+    fn fill(&self, chosen: &mut Vec<u32>, usage: &mut [f64], caps: &[f64]) -> usize {
+        let n = self.customers();
+        let mut customer_of = vec![0u32; self.option_starts.len().saturating_sub(1)];
+        for c in 0..n {
+            for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
+                customer_of[cand as usize] = c as u32;
+            }
+        }
+        let mut count = vec![0usize; n];
+        let mut taken = vec![false; customer_of.len()];
+        for o in chosen.iter() {
+            let cand = self.options[*o as usize].candidate as usize;
+            taken[cand] = true;
+            count[customer_of[cand] as usize] += 1;
+        }
+        let cost = |o: &Option_| if self.budgets.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
+        let mut extra: Vec<(f64, u32)> = Vec::new();
+        for (cand, done) in taken.iter().enumerate() {
+            if *done || count[customer_of[cand] as usize] >= self.budgets.per_customer {
+                continue;
+            }
+            let (lo, hi) = (self.option_starts[cand], self.option_starts[cand + 1]);
+            let best = (lo..hi)
+                .filter(|o| self.options[*o as usize].value > 0.0)
+                .max_by(|a, b| self.options[*a as usize].value.total_cmp(&self.options[*b as usize].value));
+            if let Some(o) = best {
+                let opt = &self.options[o as usize];
+                extra.push((opt.value / cost(opt).max(1e-9), o));
+            }
+        }
+        extra.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut added = 0;
+        let mut single = vec![0.0; usage.len()];
+        for (_, o) in extra {
+            let opt = &self.options[o as usize];
+            let c = customer_of[opt.candidate as usize] as usize;
+            if count[c] >= self.budgets.per_customer {
+                continue;
+            }
+            single.iter_mut().for_each(|v| *v = 0.0);
+            usage_of(opt, self.budgets, &mut single);
+            if usage.iter().zip(&single).zip(caps).all(|((u, s), cap)| u + s <= *cap) {
+                for (u, s) in usage.iter_mut().zip(&single) {
+                    *u += s;
+                }
+                count[c] += 1;
+                chosen.push(o);
+                added += 1;
+            }
+        }
+        // Keep the order by customer.
+        chosen.sort_by_key(|o| customer_of[self.options[*o as usize].candidate as usize]);
+        added
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opt(candidate: u32, value: f64, cost: f64, limits: u64) -> Option_ {
+        Option_ {
+            candidate,
+            discount_cents: cost as i64,
+            percent: 10,
+            value,
+            expected_cost: cost,
+            worst_cost: cost as i64,
+            incremental_margin: value,
+            p_redeem: 1.0,
+            limits,
+            in_total: true,
+        }
+    }
+
+    #[test]
+    fn a_tight_budget_goes_to_the_best_value_per_cent() {
+        // Three customers, one candidate each, one option each: values 30, 20, 10 for a
+        // cost of 10 each; budget 20 → the first two.
+        let options = [opt(0, 30.0, 10.0, 0), opt(1, 20.0, 10.0, 0), opt(2, 10.0, 10.0, 0)];
+        let budgets = Budgets { expected_basis: true, total: 20.0, worst_case: None, limits: vec![], per_customer: 1 };
+        let p = Problem {
+            customer_starts: &[0, 1, 2, 3],
+            option_starts: &[0, 1, 2, 3],
+            options: &options,
+            budgets: &budgets,
+        };
+        let a = p.solve();
+        assert_eq!(a.chosen, vec![0, 1]);
+        assert!(a.usage[0] <= 20.0);
+    }
+
+    #[test]
+    fn per_customer_cap_and_one_option_per_candidate() {
+        // One customer, three candidates with two depths each; k = 2, ample budget.
+        let options = [
+            opt(0, 5.0, 1.0, 0),
+            opt(0, 6.0, 2.0, 0),
+            opt(1, 9.0, 1.0, 0),
+            opt(1, 1.0, 1.0, 0),
+            opt(2, 2.0, 1.0, 0),
+            opt(2, -1.0, 1.0, 0),
+        ];
+        let budgets = Budgets { expected_basis: true, total: 100.0, worst_case: None, limits: vec![], per_customer: 2 };
+        let p =
+            Problem { customer_starts: &[0, 3], option_starts: &[0, 2, 4, 6], options: &options, budgets: &budgets };
+        let a = p.solve();
+        assert_eq!(a.chosen, vec![2, 1], "best option of the two best candidates, in order of value");
+    }
+
+    #[test]
+    fn a_limit_binds_inside_the_total() {
+        // Category limit (bit 0) of 10 on options worth the most.
+        let options = [opt(0, 50.0, 10.0, 1), opt(1, 40.0, 10.0, 1), opt(2, 10.0, 10.0, 0), opt(3, 9.0, 10.0, 0)];
+        let budgets =
+            Budgets { expected_basis: true, total: 30.0, worst_case: None, limits: vec![10.0], per_customer: 1 };
+        let p = Problem {
+            customer_starts: &[0, 1, 2, 3, 4],
+            option_starts: &[0, 1, 2, 3, 4],
+            options: &options,
+            budgets: &budgets,
+        };
+        let a = p.solve();
+        let mut chosen = a.chosen.clone();
+        chosen.sort();
+        assert_eq!(chosen, vec![0, 2, 3]);
+        assert!(a.usage[2] <= 10.0 && a.usage[0] <= 30.0);
+    }
+}

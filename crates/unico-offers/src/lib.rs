@@ -1,0 +1,21 @@
+//! One-to-one offers.
+//!
+//! The retailer writes a [`policy`] (budget, margins, exclusions, who is in); the model's
+//! profiles, habits and recommendations give each customer [`Candidate`]s; the [`response`]
+//! model says, for every candidate and discount depth, how likely a redemption is and what
+//! it adds net of the discount given on purchases that would have happened anyway;
+//! [`assign`] picks every customer's offers under all budgets at once; [`holdout`] keeps a
+//! stratified random share of customers out as the measure of uplift; [`code`] gives every
+//! offer an unguessable code.
+//!
+//! All of it is per customer once the budget multipliers are known, so a campaign over
+//! millions of customers runs partition by partition.
+
+pub mod assign;
+pub mod code;
+pub mod holdout;
+pub mod policy;
+pub mod response;
+
+pub use assign::{Assignment, Candidate, Option_, Target};
+pub use policy::{Policy, PolicyError, Product};
