@@ -14,6 +14,7 @@
 pub mod assign;
 pub mod code;
 pub mod holdout;
+pub mod plan;
 pub mod policy;
 pub mod response;
 

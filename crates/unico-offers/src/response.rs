@@ -199,7 +199,8 @@ impl Response {
             return 0.0;
         }
         let pct = depth * 100.0;
-        let (mut lo, mut hi): (Option<(f64, f64)>, Option<(f64, f64)>) = (None, None);
+        let mut lo: Option<(f64, f64)> = None;
+        let mut hi: Option<(f64, f64)> = None;
         for (j, d) in self.depths.iter().enumerate() {
             let (x, y) = (f64::from(*d), self.g[band][j]);
             if x <= pct && lo.is_none_or(|(lx, _)| x > lx) {
