@@ -116,6 +116,16 @@ pub struct Recommender {
 }
 
 impl Recommender {
+    /// The item's share of all customers' distinct products.
+    pub fn popularity(&self, item: u32) -> f64 {
+        self.popularity.get(item as usize).copied().unwrap_or(0.0)
+    }
+
+    /// Items by popularity, best first.
+    pub fn best_sellers(&self) -> &[u32] {
+        &self.best_sellers
+    }
+
     /// Learns popularity and item-item similarities from every customer's history.
     pub fn fit(
         parts: &Partitioned,

@@ -332,9 +332,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             attempt += 1;
         };
         let what = if opt.percent > 0 {
-            format!("{}% off {}", opt.percent, product.name)
+            format!("{}% off {} until {}", opt.percent, product.name, policy.valid_to)
         } else {
-            format!("{} off {}", crate::plan::euros(opt.discount_cents), product.name)
+            format!("{} off {} until {}", euros(opt.discount_cents), product.name, policy.valid_to)
         };
         let reason = if input.reason.is_empty() { what } else { format!("{}; {what}", input.reason) };
         plan.status[ci] = if personal { Status::Personal } else { Status::Generic };

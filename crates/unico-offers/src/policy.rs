@@ -35,7 +35,7 @@
 //! brands = ["Acme"]
 //!
 //! [customers]
-//! segments = ["champions", "loyal", "at risk"]   # only these get personal offers
+//! segments = ["champions", "loyal", "at_risk"]   # only these get personal offers
 //! min_clv_cents = 0
 //! cooldown_days = 28                    # no new offer on an item offered this recently
 //!
@@ -92,6 +92,17 @@ pub enum Objective {
     Retention,
 }
 
+impl Objective {
+    /// The name in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::IncrementalMargin => "incremental_margin",
+            Objective::IncrementalRevenue => "incremental_revenue",
+            Objective::Retention => "retention",
+        }
+    }
+}
+
 /// How the budget is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +113,16 @@ pub enum Basis {
     Expected,
     /// The worst case must fit the budget.
     WorstCase,
+}
+
+impl Basis {
+    /// The name in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Expected => "expected",
+            Basis::WorstCase => "worst_case",
+        }
+    }
 }
 
 /// What a budget limit is on.
@@ -343,16 +364,17 @@ struct TrialSection {
 }
 
 /// The RFM segment names `unico model build` gives.
-pub const SEGMENTS: [&str; 9] = [
+pub const SEGMENTS: [&str; 10] = [
     "champions",
     "loyal",
-    "potential loyalists",
+    "potential_loyalists",
     "new",
     "promising",
-    "need attention",
-    "at risk",
-    "cannot lose them",
+    "need_attention",
+    "at_risk",
+    "cannot_lose",
     "hibernating",
+    "lost",
 ];
 
 /// Channels offers can be sent through.

@@ -24,10 +24,13 @@ fn products(prices: &[(i64, i64)]) -> Vec<Product> {
         .collect()
 }
 
+/// segment, marketing, profiling, CLV, sensitivity, candidates (product, p0, affinity)
+type CustomerCase = (u8, bool, bool, i64, f64, Vec<(u32, f64, f64)>);
+
 #[derive(Debug, Clone)]
 struct Case {
     prices: Vec<(i64, i64)>,
-    customers: Vec<(u8, bool, bool, i64, f64, Vec<(u32, f64, f64)>)>,
+    customers: Vec<CustomerCase>,
     total: i64,
     expected_basis: bool,
     limit_cents: i64,
@@ -41,7 +44,7 @@ struct Case {
 fn case() -> impl Strategy<Value = Case> {
     let prices = prop::collection::vec((50i64..3000, 30i64..95), 4..24);
     let customer = (
-        0u8..9,
+        0u8..10,
         prop::bool::weighted(0.9),
         prop::bool::weighted(0.8),
         -1000i64..200_000,
@@ -78,17 +81,7 @@ fn case() -> impl Strategy<Value = Case> {
         )
 }
 
-const SEGMENTS: [&str; 9] = [
-    "champions",
-    "loyal",
-    "potential loyalists",
-    "new",
-    "promising",
-    "need attention",
-    "at risk",
-    "cannot lose them",
-    "hibernating",
-];
+use unico_offers::policy::SEGMENTS;
 
 fn policy_text(c: &Case) -> String {
     let basis = if c.expected_basis {
@@ -127,7 +120,7 @@ max_discount_by_category = {{ Cat2 = 15 }}
 {exclude}
 
 [customers]
-segments = ["champions", "loyal", "at risk", "new", "promising", "need attention", "hibernating", "cannot lose them"]
+segments = ["champions", "loyal", "at_risk", "new", "promising", "need_attention", "hibernating", "cannot_lose", "potential_loyalists"]
 min_clv_cents = 0
 "#,
         holdout = c.holdout,

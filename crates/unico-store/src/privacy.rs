@@ -166,6 +166,27 @@ impl Store {
         Ok(out)
     }
 
+    /// Every card's lake key with its customer's current consents (the latest event per
+    /// purpose; a purpose never recorded is absent, which means not granted).
+    pub async fn consents_by_key(&self) -> Result<Vec<(String, Vec<(Purpose, bool)>)>, Error> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT k.customer_key, c.purpose, c.granted FROM cards k JOIN consents c ON c.customer_id = k.customer_id \
+             WHERE c.id = (SELECT MAX(d.id) FROM consents d WHERE d.customer_id = c.customer_id AND d.purpose = c.purpose) \
+             ORDER BY k.customer_key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(String, Vec<(Purpose, bool)>)> = Vec::new();
+        for (key, purpose, granted) in rows {
+            let Some(purpose) = Purpose::parse(&purpose) else { continue };
+            match out.last_mut() {
+                Some((k, list)) if *k == key => list.push((purpose, granted != 0)),
+                _ => out.push((key, vec![(purpose, granted != 0)])),
+            }
+        }
+        Ok(out)
+    }
+
     /// Records a consent given or withdrawn now for the customer a reference names.
     pub async fn set_consent(
         &self,

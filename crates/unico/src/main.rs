@@ -3,6 +3,7 @@
 
 mod customers;
 mod model;
+mod plan;
 mod settings;
 mod simlake;
 
@@ -40,6 +41,9 @@ enum Command {
     Model(model::ModelCommand),
     /// Recommend products to every customer: due repurchases and products they are likely to try.
     Recommend(model::RecommendArgs),
+    /// Plan a campaign: every customer's offers under the policy's budgets, the holdout,
+    /// codes and reasons, written to a directory (see docs/offers.md).
+    Plan(plan::PlanArgs),
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -225,6 +229,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Recommend(args) => {
             model::recommend(&cli.data, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => {
+            plan::run(&cli.data, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Customers(command) => {

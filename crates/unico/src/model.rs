@@ -186,7 +186,7 @@ fn publish(dir: &DataDir, params: &ModelParams) -> Result<unico_store::profiles:
 }
 
 /// The progress bar of a pass over the lake's receipt lines.
-fn lines_bar(as_of: jiff::civil::Date) -> ProgressBar {
+pub fn lines_bar(as_of: jiff::civil::Date) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})")

@@ -225,6 +225,19 @@ impl DataDir {
         runtime.block_on(unico_store::Store::open(&url, key)).context("cannot open the operational store")
     }
 
+    /// The key offer codes are made with: derived from the data directory's secret for
+    /// this one use, so codes cannot be computed without it and reveal nothing of it.
+    pub fn offer_secret(&self) -> Result<Vec<u8>> {
+        use hmac::{Hmac, Mac};
+        let path = self.root.join("secrets/pseudonym.key");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the pseudonymisation key {}", path.display()))?;
+        let secret = hex::decode(text.trim()).with_context(|| format!("{} is damaged", path.display()))?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).expect("HMAC takes any key length");
+        mac.update(b"unico offer codes");
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
     /// The pseudonymiser keyed with the data directory's secret.
     pub fn pseudonymiser(&self) -> Result<unico_core::Pseudonymiser> {
         let path = self.root.join("secrets/pseudonym.key");

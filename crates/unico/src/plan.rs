@@ -1,0 +1,547 @@
+//! `unico plan`: a campaign from a policy file, the model and the customer master.
+
+use crate::model::lines_bar;
+use crate::settings::DataDir;
+use anyhow::{Context, Result, bail};
+use arrow_array::Array;
+use rand::SeedableRng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use unico_lake::{Dataset, Lake};
+use unico_model::build;
+use unico_model::features::date_to_day;
+use unico_model::habits::Catalogue;
+use unico_model::recommend::{self, Reason, Recommender};
+use unico_offers::assign::Kind;
+use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, Plan, Status, plan};
+use unico_offers::policy::{Policy, Product};
+use unico_offers::response::ResponseModel;
+
+/// Candidates considered per customer (the recommender's best products for them).
+pub const CANDIDATES_PER_CUSTOMER: usize = 20;
+/// Best sellers offered to customers without the profiling consent.
+const GENERIC_BEST_SELLERS: usize = 5;
+/// The learned response to offers, in the model directory.
+pub const RESPONSE_FILE: &str = "offers-response.json";
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// The policy file (TOML); see docs/offers.md.
+    #[arg(long)]
+    policy: PathBuf,
+    /// The day the model was built as of (default: the model's); the plan refuses a model
+    /// built as of another day.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Directory to write the campaign to (created; must not hold a campaign already).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The product master as the offers need it.
+pub fn products(lake: &Lake) -> Result<Vec<Product>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    let mut out = Vec::new();
+    for file in lake.parquet_files(Dataset::Products)? {
+        unico_lake::read::for_each_batch(
+            &file,
+            &["sku", "name", "category", "brand", "supplier", "list_price_cents", "unit_cost_cents"],
+            |b| {
+                let text = |i: usize, row: usize| -> String {
+                    let c = b.column(i).as_string::<i32>();
+                    if c.is_valid(row) { c.value(row).to_string() } else { String::new() }
+                };
+                let int = |i: usize, row: usize| -> Option<i64> {
+                    let c = b.column(i).as_primitive::<Int64Type>();
+                    c.is_valid(row).then(|| c.value(row))
+                };
+                for r in 0..b.num_rows() {
+                    out.push(Product {
+                        sku: text(0, r),
+                        name: text(1, r),
+                        category: text(2, r),
+                        brand: text(3, r),
+                        supplier: text(4, r),
+                        list_price_cents: int(5, r),
+                        unit_cost_cents: int(6, r),
+                    });
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(out)
+}
+
+struct ProfileRow {
+    key: String,
+    segment: String,
+    store: Option<String>,
+    clv_cents: i64,
+    p_alive: f64,
+    discount_share: f64,
+}
+
+fn profiles(dir: &DataDir, clv_months: u32) -> Result<Vec<ProfileRow>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let path = dir.model_dir().join(build::PROFILES_FILE);
+    let clv = format!("clv_{clv_months}_months_cents");
+    let mut out = Vec::new();
+    unico_lake::read::for_each_batch(
+        &path,
+        &["customer_key", "segment", "preferred_store_id", clv.as_str(), "p_alive", "discount_share"],
+        |b| {
+            let key = b.column(0).as_string::<i32>();
+            let seg = b.column(1).as_string::<i32>();
+            let store = b.column(2).as_string::<i32>();
+            let clv = b.column(3).as_primitive::<Int64Type>();
+            let alive = b.column(4).as_primitive::<Float64Type>();
+            let share = b.column(5).as_primitive::<Float64Type>();
+            for r in 0..b.num_rows() {
+                out.push(ProfileRow {
+                    key: key.value(r).to_string(),
+                    segment: seg.value(r).to_string(),
+                    store: store.is_valid(r).then(|| store.value(r).to_string()),
+                    clv_cents: clv.value(r),
+                    p_alive: alive.value(r),
+                    discount_share: share.value(r),
+                });
+            }
+            Ok(())
+        },
+    )
+    .with_context(|| format!("cannot read the profiles {}: run `unico model build` first", path.display()))?;
+    Ok(out)
+}
+
+/// `unico plan`.
+pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
+    let started = Instant::now();
+    let dir = DataDir::open(data)?;
+    let settings = &dir.settings.model;
+    let lake = Lake::open(dir.lake_dir())?;
+    let products = products(&lake)?;
+    let text =
+        std::fs::read_to_string(&args.policy).with_context(|| format!("cannot read {}", args.policy.display()))?;
+    let policy = match Policy::parse(&text, &products) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", args.policy.display(), e.line, e.message);
+            }
+            bail!("the policy {} has {} problem(s); nothing was planned", args.policy.display(), errors.len());
+        }
+    };
+    let params = build::read_params(&dir.model_dir()).context("run `unico model build` first")?;
+    if let Some(d) = &args.as_of
+        && *d != params.as_of
+    {
+        bail!("the model was built as of {}; run `unico model build --as-of {d}` first", params.as_of);
+    }
+    let as_of: jiff::civil::Date = params.as_of.parse().context("model.json has a bad as_of")?;
+    if policy.valid_from <= as_of {
+        bail!(
+            "the campaign starts on {} but the model knows receipts up to {as_of}: offers must start after the data",
+            policy.valid_from
+        );
+    }
+    if args.out.join("campaign.json").exists() {
+        bail!("{} already holds a campaign; choose another --out", args.out.display());
+    }
+
+    // Customers: profiles, consents and card ids.
+    let profiles = profiles(&dir, settings.clv_months)?;
+    let rt = crate::customers::runtime()?;
+    let store = dir.store(&rt)?;
+    let consents = rt.block_on(store.consents_by_key());
+    let cards = rt.block_on(store.cards());
+    rt.block_on(store.close());
+    let consents: HashMap<String, Vec<(unico_store::Purpose, bool)>> = consents?.into_iter().collect();
+    let cards: HashMap<String, String> = cards?.into_iter().map(|(_, card, key)| (key, card)).collect();
+    let granted = |key: &str, p: unico_store::Purpose| {
+        consents.get(key).is_some_and(|list| list.iter().any(|(q, g)| *q == p && *g))
+    };
+
+    // Candidates: the recommender's best products for each customer.
+    let as_of_day = date_to_day(as_of);
+    let bar = lines_bar(as_of);
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let parts = unico_model::lines::scan(
+        &lake,
+        i32::MIN,
+        as_of_day,
+        settings.max_lines_in_memory,
+        &dir.model_dir().join("tmp"),
+        &progress,
+    );
+    bar.finish_and_clear();
+    let parts = parts?;
+    let catalogue = Catalogue::load(&lake)?;
+    let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
+    let model = Recommender::fit(&parts, &category_of_item, &settings.recommend)?;
+    let product_index: HashMap<&str, u32> =
+        products.iter().enumerate().map(|(i, p)| (p.sku.as_str(), i as u32)).collect();
+    let item_product: Vec<Option<u32>> = parts.skus.iter().map(|s| product_index.get(s.as_str()).copied()).collect();
+    let window = policy.window_days() as f64;
+    let horizon = f64::from(settings.recommend.horizon_days);
+    // P(purchase within the window) from P(within the horizon) under a constant rate.
+    let in_window = |score: f64| 1.0 - (1.0 - score.clamp(0.0, 0.999_999)).powf(window / horizon);
+    let trial: Vec<u32> = policy.trial.iter().filter_map(|s| product_index.get(s.as_str()).copied()).collect();
+    let mut candidates: HashMap<String, Vec<CandidateInput>> = HashMap::new();
+    recommend::recommend_all(
+        &parts,
+        &model,
+        as_of_day,
+        CANDIDATES_PER_CUSTOMER,
+        false,
+        &settings.habits,
+        |c, list| {
+            let key = &parts.keys[c as usize];
+            let mut out = Vec::with_capacity(list.len() + trial.len());
+            for r in list {
+                let Some(product) = item_product[r.item as usize] else { continue };
+                let kind = match r.reason {
+                    Reason::Due { .. } => Kind::Due,
+                    Reason::Usual { .. } => Kind::Usual,
+                    _ => Kind::CrossSell,
+                };
+                out.push(CandidateInput {
+                    product,
+                    kind,
+                    p0: in_window(r.score),
+                    affinity: r.score,
+                    reason: recommend::reason_text(r, &parts, &catalogue, as_of_day),
+                });
+            }
+            for &t in &trial {
+                if !out.iter().any(|c| c.product == t) {
+                    let p = &products[t as usize];
+                    out.push(CandidateInput {
+                        product: t,
+                        kind: Kind::Trial,
+                        p0: 0.0,
+                        affinity: 0.05,
+                        reason: format!("new from {} to try", if p.brand.is_empty() { &p.supplier } else { &p.brand }),
+                    });
+                }
+            }
+            candidates.insert(key.clone(), out);
+            Ok(())
+        },
+    )?;
+    // Non-personal offers: the trial products and the chain's best sellers, valued with
+    // the share of customers who bought each in the last horizon (the same for everyone).
+    let mut recent_buyers = vec![0u32; parts.skus.len()];
+    let mut active = 0u32;
+    let since = as_of_day - settings.recommend.horizon_days as i32;
+    parts.for_each_customer(|_, records| {
+        let mut items: Vec<u32> = records.iter().filter(|r| r.day > since).map(|r| r.item).collect();
+        items.sort_unstable();
+        items.dedup();
+        active += u32::from(!items.is_empty());
+        for i in items {
+            recent_buyers[i as usize] += 1;
+        }
+    })?;
+    let mut generic: Vec<CandidateInput> = trial
+        .iter()
+        .map(|&t| CandidateInput {
+            product: t,
+            kind: Kind::Trial,
+            p0: 0.0,
+            affinity: 0.05,
+            reason: "new to try".into(),
+        })
+        .collect();
+    for &item in model.best_sellers().iter() {
+        if generic.len() >= trial.len() + GENERIC_BEST_SELLERS {
+            break;
+        }
+        if let Some(product) = item_product[item as usize]
+            && policy.allows(&products[product as usize])
+            && !generic.iter().any(|g| g.product == product)
+        {
+            let pop = f64::from(recent_buyers[item as usize]) / f64::from(active.max(1));
+            generic.push(CandidateInput {
+                product,
+                kind: Kind::CrossSell,
+                p0: in_window(pop),
+                affinity: pop,
+                reason: "one of our best sellers".into(),
+            });
+        }
+    }
+
+    // Sensitivity: each customer's rank of discount share.
+    let mut shares: Vec<f64> = profiles.iter().map(|p| p.discount_share).collect();
+    shares.sort_by(f64::total_cmp);
+    let rank = |v: f64| {
+        let below = shares.partition_point(|s| *s < v);
+        let upto = shares.partition_point(|s| *s <= v);
+        ((below + upto) as f64 / 2.0) / shares.len().max(1) as f64
+    };
+    let customers: Vec<CustomerInput> = profiles
+        .iter()
+        .map(|p| CustomerInput {
+            key: p.key.clone(),
+            segment: p.segment.clone(),
+            store: p.store.clone(),
+            clv_cents: p.clv_cents,
+            p_alive: p.p_alive,
+            sensitivity: rank(p.discount_share),
+            marketing: granted(&p.key, unico_store::Purpose::Marketing),
+            profiling: granted(&p.key, unico_store::Purpose::Profiling),
+            candidates: candidates.remove(&p.key).unwrap_or_default(),
+        })
+        .collect();
+
+    let learned = read_response(&dir.model_dir())?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(policy.seed);
+    let response = learned.response(&policy.percent_off, Some(&mut rng));
+    let secret = dir.offer_secret()?;
+    let planned = plan(&Inputs {
+        policy: &policy,
+        products: &products,
+        customers: &customers,
+        generic: &generic,
+        response: &response,
+        secret: &secret,
+    });
+    write(&args.out, &policy, &products, &customers, &cards, &planned, &granted)?;
+    print_summary(&policy, &customers, &planned, &args.out);
+    eprintln!("planned in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The learned response model (the prior when no campaign was learned from yet).
+pub fn read_response(model_dir: &Path) -> Result<ResponseModel> {
+    let path = model_dir.join(RESPONSE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ResponseModel::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn cents(v: f64) -> String {
+    format!("{}", v.round() as i64)
+}
+
+/// Writes the campaign to a temporary directory beside `out` and renames it into place,
+/// so a crash never leaves half a campaign.
+fn write(
+    out: &Path,
+    policy: &Policy,
+    products: &[Product],
+    customers: &[CustomerInput],
+    cards: &HashMap<String, String>,
+    planned: &Plan,
+    granted: &dyn Fn(&str, unico_store::Purpose) -> bool,
+) -> Result<()> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new().prefix(".campaign-").tempdir_in(parent)?;
+    let id = |c: &CustomerInput| cards.get(&c.key).cloned().unwrap_or_default();
+
+    let mut w = csv::Writer::from_path(tmp.path().join("offers.csv"))?;
+    w.write_record([
+        "code",
+        "customer_id",
+        "customer_key",
+        "rank",
+        "sku",
+        "product",
+        "kind",
+        "percent_off",
+        "discount_cents",
+        "valid_from",
+        "valid_to",
+        "p_redeem",
+        "expected_cost_cents",
+        "worst_cost_cents",
+        "expected_incremental_margin_cents",
+        "personal",
+        "reason",
+    ])?;
+    let (from, to) = (policy.valid_from.to_string(), policy.valid_to.to_string());
+    for o in &planned.offers {
+        let c = &customers[o.customer as usize];
+        let p = &products[o.product as usize];
+        w.write_record([
+            o.code.as_str(),
+            &id(c),
+            &c.key,
+            &o.rank.to_string(),
+            &p.sku,
+            &p.name,
+            o.kind.as_str(),
+            &o.percent.to_string(),
+            &o.discount_cents.to_string(),
+            &from,
+            &to,
+            &format!("{:.4}", o.p_redeem),
+            &cents(o.expected_cost),
+            &o.worst_cost.to_string(),
+            &cents(o.incremental_margin),
+            if o.personal { "yes" } else { "no" },
+            &o.reason,
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = csv::Writer::from_path(tmp.path().join("customers.csv"))?;
+    w.write_record(["customer_id", "customer_key", "segment", "store_id", "status", "offers"])?;
+    let mut count = vec![0u32; customers.len()];
+    for o in &planned.offers {
+        count[o.customer as usize] += 1;
+    }
+    for (i, c) in customers.iter().enumerate() {
+        w.write_record([
+            id(c).as_str(),
+            &c.key,
+            &c.segment,
+            c.store.as_deref().unwrap_or(""),
+            planned.status[i].as_str(),
+            &count[i].to_string(),
+        ])?;
+    }
+    w.flush()?;
+
+    // One export per channel, to the customers who accept it.
+    for channel in &policy.channels {
+        let purpose = match channel.as_str() {
+            "email" => Some(unico_store::Purpose::Email),
+            "sms" => Some(unico_store::Purpose::Sms),
+            "app" => Some(unico_store::Purpose::App),
+            _ => None,
+        };
+        let accepted = |c: &CustomerInput| purpose.is_none_or(|p| granted(&c.key, p));
+        if channel == "app" {
+            let mut by: Vec<serde_json::Value> = Vec::new();
+            let mut current: Option<(u32, Vec<serde_json::Value>)> = None;
+            let flush = |cur: Option<(u32, Vec<serde_json::Value>)>, by: &mut Vec<serde_json::Value>| {
+                if let Some((ci, offers)) = cur {
+                    let c = &customers[ci as usize];
+                    by.push(serde_json::json!({ "customer_id": id(c), "offers": offers }));
+                }
+            };
+            for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
+                if current.as_ref().is_none_or(|(ci, _)| *ci != o.customer) {
+                    flush(current.take(), &mut by);
+                    current = Some((o.customer, Vec::new()));
+                }
+                let p = &products[o.product as usize];
+                current.as_mut().expect("set").1.push(serde_json::json!({
+                    "code": o.code, "sku": p.sku, "product": p.name, "percent_off": o.percent,
+                    "discount_cents": o.discount_cents, "valid_from": from, "valid_to": to, "reason": o.reason,
+                }));
+            }
+            flush(current, &mut by);
+            std::fs::write(tmp.path().join("app.json"), serde_json::to_vec_pretty(&by)?)?;
+        } else {
+            let mut w = csv::Writer::from_path(tmp.path().join(format!("{channel}.csv")))?;
+            w.write_record(["customer_id", "code", "product", "percent_off", "discount_cents", "valid_to", "message"])?;
+            for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
+                let c = &customers[o.customer as usize];
+                let p = &products[o.product as usize];
+                w.write_record([
+                    id(c).as_str(),
+                    &o.code,
+                    &p.name,
+                    &o.percent.to_string(),
+                    &o.discount_cents.to_string(),
+                    &to,
+                    &o.reason,
+                ])?;
+            }
+            w.flush()?;
+        }
+    }
+
+    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in &planned.status {
+        *by_status.entry(s.as_str()).or_default() += 1;
+    }
+    let offers = planned.offers.len();
+    let distinct = distinct_sets(planned);
+    let summary = serde_json::json!({
+        "name": policy.name,
+        "valid_from": from,
+        "valid_to": to,
+        "seed": policy.seed,
+        "objective": policy.objective.as_str(),
+        "budget": {
+            "total_cents": policy.total_cents,
+            "basis": policy.basis.as_str(),
+            "worst_case_cents": policy.worst_case_cents,
+            "expected_cost_cents": planned.expected_cost.round() as i64,
+            "worst_cost_cents": planned.worst_cost.round() as i64,
+            "limits": policy.limits.iter().zip(&planned.limit_usage).map(|(l, u)| serde_json::json!({
+                "scope": l.scope.describe(), "cents": l.cents, "used_cents": u.round() as i64, "supplier_funded": l.supplier_funded,
+            })).collect::<Vec<_>>(),
+        },
+        "expected_incremental_margin_cents": planned.incremental_margin.round() as i64,
+        "offers": offers,
+        "customers": by_status,
+        "distinct_offer_sets": distinct,
+        "multipliers": planned.multipliers,
+    });
+    std::fs::write(tmp.path().join("campaign.json"), serde_json::to_vec_pretty(&summary)?)?;
+    let kept = tmp.keep();
+    if out.exists() {
+        // An empty directory given as --out: replace it.
+        std::fs::remove_dir(out).with_context(|| format!("{} exists and is not empty", out.display()))?;
+    }
+    std::fs::rename(&kept, out).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+/// Distinct offer sets (product and depth) among customers who got offers.
+fn distinct_sets(planned: &Plan) -> usize {
+    let mut sets: HashMap<u32, Vec<(u32, i64)>> = HashMap::new();
+    for o in &planned.offers {
+        sets.entry(o.customer).or_default().push((o.product, o.discount_cents));
+    }
+    let mut unique: std::collections::HashSet<Vec<(u32, i64)>> = Default::default();
+    for (_, mut s) in sets {
+        s.sort_unstable();
+        unique.insert(s);
+    }
+    unique.len()
+}
+
+fn print_summary(policy: &Policy, customers: &[CustomerInput], planned: &Plan, out: &Path) {
+    let count = |s: Status| planned.status.iter().filter(|x| **x == s).count();
+    let with = count(Status::Personal) + count(Status::Generic);
+    println!("campaign {:?}, {} to {}: {}", policy.name, policy.valid_from, policy.valid_to, out.display());
+    println!(
+        "  {} customers: {} with personal offers, {} non-personal only (no profiling consent), {} held out, {} outside the policy, {} without marketing consent, {} with no offer worth its cost",
+        customers.len(),
+        count(Status::Personal),
+        count(Status::Generic),
+        count(Status::Holdout),
+        count(Status::Excluded),
+        count(Status::NoConsent),
+        count(Status::NoOffer)
+    );
+    println!(
+        "  {} offers, {} distinct offer sets among {} customers",
+        planned.offers.len(),
+        distinct_sets(planned),
+        with
+    );
+    println!(
+        "  budget {} (basis {}): expected cost {}, worst case {}; expected incremental margin {}",
+        unico_offers::plan::euros(policy.total_cents),
+        policy.basis.as_str(),
+        unico_offers::plan::euros(planned.expected_cost.round() as i64),
+        unico_offers::plan::euros(planned.worst_cost.round() as i64),
+        unico_offers::plan::euros(planned.incremental_margin.round() as i64)
+    );
+}
