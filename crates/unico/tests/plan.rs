@@ -1,0 +1,181 @@
+//! `unico plan` end to end on a simulated chain: budgets and limits hold, exclusions and
+//! consents are honoured (a withdrawn consent removes the customer at the next plan), the
+//! holdout gets nothing and is the policy's share of every stratum, codes are unique, the
+//! same seed gives the same plan, and a bad policy is refused with its line.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_unico")).args(args).output().unwrap()
+}
+
+fn unico(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn rows(path: &std::path::Path) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records().map(|rec| h.iter().cloned().zip(rec.unwrap().iter().map(str::to_string)).collect()).collect()
+}
+
+const POLICY: &str = r#"
+[campaign]
+name = "Test fortnight"
+valid_from = "2025-08-04"
+valid_to = "2025-08-17"
+holdout_share = 0.2
+channels = ["app", "email", "sms"]
+offers_per_customer = 3
+seed = 11
+
+[budget]
+total_cents = 20000
+basis = "expected"
+worst_case_cents = 90000
+
+[[budget.limit]]
+category = "Coffee"
+cents = 1500
+
+[offers]
+percent_off = [10, 20, 30]
+
+[margin]
+min_margin_after_discount = 0.05
+max_discount_by_category = { Wine = 15 }
+
+[exclude]
+categories = ["Baby"]
+
+[customers]
+segments = ["champions", "loyal", "potential_loyalists", "new", "promising", "need_attention", "at_risk", "cannot_lose", "hibernating"]
+"#;
+
+#[test]
+fn a_campaign_keeps_every_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let src = tmp.path().join("chain");
+    let d = data.to_str().unwrap();
+    unico(&["generate", "--customers", "1500", "--days", "240", "--seed", "5", "--out", src.to_str().unwrap()]);
+    unico(&["--data", d, "init"]);
+    for what in ["stores", "products", "receipts", "customers"] {
+        unico(&["--data", d, "import", what, src.join(format!("{what}.csv")).to_str().unwrap()]);
+    }
+    unico(&["--data", d, "model", "build", "--as-of", "2025-07-31"]);
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let out = tmp.path().join("c1");
+    let printed = unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(printed.contains("with personal offers"), "{printed}");
+
+    let products: HashMap<String, HashMap<String, String>> =
+        rows(&src.join("products.csv")).into_iter().map(|r| (r["sku"].clone(), r)).collect();
+    let offers = rows(&out.join("offers.csv"));
+    let customers = rows(&out.join("customers.csv"));
+    assert!(offers.len() > 300, "{} offers", offers.len());
+
+    // Budgets: expected cost within the total, worst case within its ceiling, coffee within
+    // its limit.
+    let sum = |f: &dyn Fn(&HashMap<String, String>) -> bool, col: &str| -> i64 {
+        offers.iter().filter(|o| f(o)).map(|o| o[col].parse::<i64>().unwrap()).sum()
+    };
+    let all = |_: &HashMap<String, String>| true;
+    // Expected costs are rounded per offer in the file: allow half a cent each.
+    let slack = offers.len() as i64 / 2 + 1;
+    assert!(sum(&all, "expected_cost_cents") <= 20000 + slack);
+    assert!(sum(&all, "worst_cost_cents") <= 90000);
+    let coffee = |o: &HashMap<String, String>| products[&o["sku"]]["category"] == "Coffee";
+    assert!(sum(&coffee, "expected_cost_cents") <= 1500 + slack);
+    let campaign: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("campaign.json")).unwrap()).unwrap();
+    assert!(campaign["budget"]["expected_cost_cents"].as_i64().unwrap() <= 20000);
+    // The budget is spent, not left on the table: one of the two bounds binds.
+    let spent = campaign["budget"]["expected_cost_cents"].as_f64().unwrap() / 20000.0;
+    let worst = campaign["budget"]["worst_cost_cents"].as_f64().unwrap() / 90000.0;
+    assert!(spent.max(worst) >= 0.95, "expected {spent:.2}, worst case {worst:.2} of their budgets");
+
+    // Margin rule, category cap and exclusion on every offer; codes unique; reasons present.
+    let mut codes = HashSet::new();
+    for o in &offers {
+        let p = &products[&o["sku"]];
+        assert_ne!(p["category"], "Baby", "excluded category offered: {o:?}");
+        let price = (p["list_price"].parse::<f64>().unwrap() * 100.0).round() as i64;
+        let cost = (p["unit_cost"].parse::<f64>().unwrap() * 100.0).round() as i64;
+        let discount: i64 = o["discount_cents"].parse().unwrap();
+        let paid = price - discount;
+        assert!((paid - cost) as f64 >= 0.05 * paid as f64, "margin rule broken: {o:?}");
+        if p["category"] == "Wine" {
+            assert!(discount * 100 <= price * 15, "wine deeper than 15 %: {o:?}");
+        }
+        assert!(codes.insert(o["code"].clone()), "duplicate code");
+        assert!(o["reason"].contains("% off") && o["reason"].contains("until 2025-08-17"), "{o:?}");
+        assert!(!o["customer_id"].is_empty(), "offers name the card");
+    }
+
+    // Statuses: nobody without marketing consent or in the holdout has an offer; the holdout
+    // is 20 % of the eligible customers.
+    let status: HashMap<String, String> =
+        customers.iter().map(|c| (c["customer_key"].clone(), c["status"].clone())).collect();
+    for o in &offers {
+        let s = &status[&o["customer_key"]];
+        assert!(s == "personal" || s == "generic", "{s} customer got an offer");
+    }
+    let count = |s: &str| status.values().filter(|v| *v == s).count();
+    let eligible = count("personal") + count("generic") + count("holdout") + count("no_offer");
+    let held = count("holdout") as f64;
+    assert!((held - 0.2 * eligible as f64).abs() <= 1.0 + 0.01 * eligible as f64, "{held} of {eligible}");
+    assert!(count("no_consent") > 0 && count("personal") > 0 && count("generic") > 0);
+    // Non-personal offers go only to customers without profiling consent.
+    for o in &offers {
+        assert_eq!(o["personal"] == "yes", status[&o["customer_key"]] == "personal");
+    }
+    // Personal offer sets differ between customers.
+    let mut sets: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for o in offers.iter().filter(|o| o["personal"] == "yes") {
+        sets.entry(o["customer_key"].as_str()).or_default().push((o["sku"].as_str(), o["discount_cents"].as_str()));
+    }
+    let distinct: HashSet<Vec<(&str, &str)>> = sets
+        .values()
+        .map(|v| {
+            let mut v = v.clone();
+            v.sort();
+            v
+        })
+        .collect();
+    assert!(distinct.len() as f64 >= 0.9 * sets.len() as f64, "{} distinct of {}", distinct.len(), sets.len());
+
+    // The same seed gives the same plan; an existing campaign is never overwritten.
+    let again = tmp.path().join("c2");
+    unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert_eq!(std::fs::read(out.join("offers.csv")).unwrap(), std::fs::read(again.join("offers.csv")).unwrap());
+    let o = run(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already holds a campaign"));
+
+    // Withdrawing marketing consent takes a customer out of the next plan.
+    let card = offers.iter().find(|o| o["personal"] == "yes").unwrap()["customer_id"].clone();
+    let key = offers.iter().find(|o| o["customer_id"] == card).unwrap()["customer_key"].clone();
+    unico(&["--data", d, "customers", "consent", &card, "--purpose", "marketing", "--withdraw"]);
+    let after = tmp.path().join("c3");
+    unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", after.to_str().unwrap()]);
+    assert!(rows(&after.join("offers.csv")).iter().all(|o| o["customer_id"] != card));
+    let st = rows(&after.join("customers.csv")).into_iter().find(|c| c["customer_key"] == key).unwrap();
+    assert_eq!(st["status"], "no_consent");
+    // Channel exports only reach those who accept the channel: e-mail and SMS lists are
+    // subsets of the offers.
+    let email = rows(&after.join("email.csv"));
+    assert!(!email.is_empty() && email.len() <= rows(&after.join("offers.csv")).len());
+
+    // A bad policy: the line and the reason, and nothing written.
+    let bad = POLICY.replace("categories = [\"Baby\"]", "categories = [\"Babies\"]");
+    std::fs::write(&policy, bad).unwrap();
+    let nothing = tmp.path().join("c4");
+    let o = run(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", nothing.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("policy.toml:28:") && err.contains("\"Babies\""), "{err}");
+    assert!(!nothing.exists());
+}
