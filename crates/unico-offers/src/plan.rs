@@ -145,6 +145,8 @@ pub struct Plan {
     pub value: f64,
     /// Budget multipliers (total, worst-case ceiling, limits).
     pub multipliers: Vec<f64>,
+    /// No plan under these budgets can reach more than this objective, cents.
+    pub upper_bound: f64,
 }
 
 /// Share of an at-risk customer's CLV an offer they redeem is assumed to keep (retention
@@ -243,6 +245,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 if !policy.discount_allowed(product, discount) {
                     return;
                 }
+                // An option worth nothing is never chosen at any budget price: not kept.
                 let depth = discount as f64 / price as f64;
                 let g = if percent > 0 { inputs.response.g(band, percent) } else { inputs.response.g_at(band, depth) };
                 let e = response::effect(cand.p0, cand.affinity, g, price, cost, discount);
@@ -257,6 +260,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                                 * c.clv_cents.max(0) as f64
                     }
                 };
+                if value <= 0.0 {
+                    return;
+                }
                 options.push(Option_ {
                     candidate: index,
                     discount_cents: discount,
@@ -309,7 +315,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     };
     let assignment = problem.solve();
 
-    let mut plan = Plan { status, multipliers: assignment.multipliers.clone(), ..Default::default() };
+    let mut plan = Plan {
+        status,
+        multipliers: assignment.multipliers.clone(),
+        upper_bound: assignment.upper_bound,
+        ..Default::default()
+    };
     plan.limit_usage = assignment.usage[2..].to_vec();
     let mut codes = HashSet::new();
     let mut rank = (u32::MAX, 0u32);

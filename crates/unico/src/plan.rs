@@ -487,6 +487,8 @@ fn write(
             })).collect::<Vec<_>>(),
         },
         "expected_incremental_margin_cents": planned.incremental_margin.round() as i64,
+        "objective_cents": planned.value.round() as i64,
+        "objective_upper_bound_cents": planned.upper_bound.round() as i64,
         "offers": offers,
         "customers": by_status,
         "distinct_offer_sets": distinct,
