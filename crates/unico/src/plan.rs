@@ -193,6 +193,9 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
     // P(purchase within the window) from P(within the horizon) under a constant rate.
     let in_window = |score: f64| 1.0 - (1.0 - score.clamp(0.0, 0.999_999)).powf(window / horizon);
     let trial: Vec<u32> = policy.trial.iter().filter_map(|s| product_index.get(s.as_str()).copied()).collect();
+    // Customers slipping away: their own products become win-back offers.
+    let lapsing: std::collections::HashSet<&str> =
+        profiles.iter().filter(|p| p.p_alive < 0.5).map(|p| p.key.as_str()).collect();
     let mut candidates: HashMap<String, Vec<CandidateInput>> = HashMap::new();
     recommend::recommend_all(
         &parts,
@@ -207,16 +210,18 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
             for r in list {
                 let Some(product) = item_product[r.item as usize] else { continue };
                 let kind = match r.reason {
+                    Reason::Due { .. } | Reason::Usual { .. } if lapsing.contains(key.as_str()) => Kind::WinBack,
                     Reason::Due { .. } => Kind::Due,
                     Reason::Usual { .. } => Kind::Usual,
                     _ => Kind::CrossSell,
                 };
+                let why = recommend::reason_text(r, &parts, &catalogue, as_of_day);
                 out.push(CandidateInput {
                     product,
                     kind,
                     p0: in_window(r.score),
                     affinity: r.score,
-                    reason: recommend::reason_text(r, &parts, &catalogue, as_of_day),
+                    reason: if kind == Kind::WinBack { format!("we have missed you: {why}") } else { why },
                 });
             }
             for &t in &trial {
