@@ -183,6 +183,12 @@ impl ResponseModel {
 }
 
 impl Response {
+    /// A response given outright, `g(band, depth percent)` for the campaign's depths (for
+    /// an evaluation's oracle, which knows the planted one).
+    pub fn from_fn(depths: &[u32], g: impl Fn(usize, u32) -> f64) -> Response {
+        Response { depths: depths.to_vec(), g: (0..BANDS).map(|b| depths.iter().map(|d| g(b, *d)).collect()).collect() }
+    }
+
     /// `g` for a band and a depth of the campaign (percent).
     pub fn g(&self, band: usize, depth_percent: u32) -> f64 {
         match self.depths.iter().position(|d| *d == depth_percent) {

@@ -343,7 +343,8 @@ fn react(
                         line.quantity += 1;
                     }
                     let gross = line.unit_price_cents * line.quantity;
-                    line.discount_cents = discount_of(o.value, gross);
+                    // An offer is good for one unit, as at a till.
+                    line.discount_cents = discount_of(o.value, line.unit_price_cents);
                     line.net_cents = gross - line.discount_cents;
                     line.offer = Some(i);
                     a.used = true;

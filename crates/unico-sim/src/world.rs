@@ -137,6 +137,19 @@ impl World {
         (off % 7 == 0 && off / 7 < self.config.customers).then_some(off / 7)
     }
 
+    /// The planted response of person `pid` to an offer on a product: their price
+    /// sensitivity `s` and their affinity `a` for its category. If they would not buy it
+    /// anyway, a discount of depth `d` makes them buy with probability `a (1 − e^(−6 s d))`;
+    /// if they would, they redeem with probability `0.75 + 0.25 s` (what the oracle of a
+    /// campaign evaluation may know).
+    pub fn offer_response(&self, pid: u64, sku: &str) -> Option<(f64, f64)> {
+        let product = self.product_index(sku)?;
+        let person = self.person(pid);
+        let n_cat = self.by_category.len() as f64;
+        let category = self.products[product].category_index();
+        Some((person.price_sensitivity, (person.category_prefs[category] * n_cat * 0.5).clamp(0.05, 1.0)))
+    }
+
     /// The index of a product by sku.
     pub fn product_index(&self, sku: &str) -> Option<usize> {
         let n: usize = sku.parse().ok()?;

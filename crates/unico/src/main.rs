@@ -6,6 +6,7 @@ mod model;
 mod plan;
 mod settings;
 mod simlake;
+mod simulate;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -44,6 +45,9 @@ enum Command {
     /// Plan a campaign: every customer's offers under the policy's budgets, the holdout,
     /// codes and reasons, written to a directory (see docs/offers.md).
     Plan(plan::PlanArgs),
+    /// Try a policy on a simulated chain: Unico's plan against a mass flyer, a segment plan
+    /// and the oracle, each replayed with and without its offers (true incremental margin).
+    SimulateCampaign(simulate::SimulateArgs),
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -233,6 +237,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan(args) => {
             plan::run(&cli.data, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SimulateCampaign(args) => {
+            simulate::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Customers(command) => {

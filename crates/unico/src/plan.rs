@@ -117,27 +117,54 @@ fn profiles(dir: &DataDir, clv_months: u32) -> Result<Vec<ProfileRow>> {
     Ok(out)
 }
 
-/// `unico plan`.
-pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
-    let started = Instant::now();
-    let dir = DataDir::open(data)?;
+/// Everything a plan is made from.
+pub struct Prepared {
+    pub policy: Policy,
+    pub products: Vec<Product>,
+    pub customers: Vec<CustomerInput>,
+    pub generic: Vec<CandidateInput>,
+    /// Card number by lake key.
+    pub cards: HashMap<String, String>,
+    /// Consents by lake key.
+    pub consents: HashMap<String, Vec<(unico_store::Purpose, bool)>>,
+    /// The learned response to offers.
+    pub learned: ResponseModel,
+    /// The key offer codes are made with.
+    pub secret: Vec<u8>,
+    /// Per RFM segment, the products its members bought most (by customers), best first.
+    pub segment_top: HashMap<String, Vec<u32>>,
+    /// The chain's best sellers (products), best first, with the share of active customers
+    /// who bought each in the last horizon.
+    pub best_sellers: Vec<(u32, f64)>,
+}
+
+impl Prepared {
+    /// Whether the customer with this key has granted `purpose`.
+    pub fn granted(&self, key: &str, purpose: unico_store::Purpose) -> bool {
+        self.consents.get(key).is_some_and(|list| list.iter().any(|(q, g)| *q == purpose && *g))
+    }
+}
+
+/// Reads and checks the policy (errors printed with their lines) and gathers the customers,
+/// their candidates and consents.
+pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result<Prepared> {
     let settings = &dir.settings.model;
     let lake = Lake::open(dir.lake_dir())?;
     let products = products(&lake)?;
     let text =
-        std::fs::read_to_string(&args.policy).with_context(|| format!("cannot read {}", args.policy.display()))?;
+        std::fs::read_to_string(policy_path).with_context(|| format!("cannot read {}", policy_path.display()))?;
     let policy = match Policy::parse(&text, &products) {
         Ok(p) => p,
         Err(errors) => {
             for e in &errors {
-                eprintln!("{}:{}: {}", args.policy.display(), e.line, e.message);
+                eprintln!("{}:{}: {}", policy_path.display(), e.line, e.message);
             }
-            bail!("the policy {} has {} problem(s); nothing was planned", args.policy.display(), errors.len());
+            bail!("the policy {} has {} problem(s); nothing was planned", policy_path.display(), errors.len());
         }
     };
     let params = build::read_params(&dir.model_dir()).context("run `unico model build` first")?;
-    if let Some(d) = &args.as_of
-        && *d != params.as_of
+    if let Some(d) = as_of
+        && d != params.as_of
     {
         bail!("the model was built as of {}; run `unico model build --as-of {d}` first", params.as_of);
     }
@@ -148,12 +175,9 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
             policy.valid_from
         );
     }
-    if args.out.join("campaign.json").exists() {
-        bail!("{} already holds a campaign; choose another --out", args.out.display());
-    }
 
     // Customers: profiles, consents and card ids.
-    let profiles = profiles(&dir, settings.clv_months)?;
+    let profiles = profiles(dir, settings.clv_months)?;
     let rt = crate::customers::runtime()?;
     let store = dir.store(&rt)?;
     let consents = rt.block_on(store.consents_by_key());
@@ -164,6 +188,7 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
     let granted = |key: &str, p: unico_store::Purpose| {
         consents.get(key).is_some_and(|list| list.iter().any(|(q, g)| *q == p && *g))
     };
+    let segment_of: HashMap<&str, &str> = profiles.iter().map(|p| (p.key.as_str(), p.segment.as_str())).collect();
 
     // Candidates: the recommender's best products for each customer.
     let as_of_day = date_to_day(as_of);
@@ -245,15 +270,42 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
     let mut recent_buyers = vec![0u32; parts.skus.len()];
     let mut active = 0u32;
     let since = as_of_day - settings.recommend.horizon_days as i32;
-    parts.for_each_customer(|_, records| {
-        let mut items: Vec<u32> = records.iter().filter(|r| r.day > since).map(|r| r.item).collect();
+    let mut by_segment: HashMap<&str, HashMap<u32, u32>> = HashMap::new();
+    parts.for_each_customer(|c, records| {
+        let mut items: Vec<u32> = records.iter().map(|r| r.item).collect();
         items.sort_unstable();
         items.dedup();
-        active += u32::from(!items.is_empty());
-        for i in items {
+        if let Some(seg) = segment_of.get(parts.keys[c as usize].as_str()) {
+            let counts = by_segment.entry(seg).or_default();
+            for i in &items {
+                *counts.entry(*i).or_default() += 1;
+            }
+        }
+        let mut recent: Vec<u32> = records.iter().filter(|r| r.day > since).map(|r| r.item).collect();
+        recent.sort_unstable();
+        recent.dedup();
+        active += u32::from(!recent.is_empty());
+        for i in recent {
             recent_buyers[i as usize] += 1;
         }
     })?;
+    let segment_top: HashMap<String, Vec<u32>> = by_segment
+        .into_iter()
+        .map(|(seg, counts)| {
+            let mut v: Vec<(u32, u32)> =
+                counts.into_iter().filter_map(|(i, n)| item_product[i as usize].map(|p| (p, n))).collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            (seg.to_string(), v.into_iter().take(50).map(|(p, _)| p).collect())
+        })
+        .collect();
+    let best_sellers: Vec<(u32, f64)> = model
+        .best_sellers()
+        .iter()
+        .filter_map(|&i| {
+            item_product[i as usize].map(|p| (p, f64::from(recent_buyers[i as usize]) / f64::from(active.max(1))))
+        })
+        .take(200)
+        .collect();
     let mut generic: Vec<CandidateInput> = trial
         .iter()
         .map(|&t| CandidateInput {
@@ -307,19 +359,39 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
         .collect();
 
     let learned = read_response(&dir.model_dir())?;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(policy.seed);
-    let response = learned.response(&policy.percent_off, Some(&mut rng));
     let secret = dir.offer_secret()?;
+    drop(segment_of);
+    Ok(Prepared { policy, products, customers, generic, cards, consents, learned, secret, segment_top, best_sellers })
+}
+
+/// The response a plan values offers with: one Thompson draw from the learned model,
+/// seeded by the policy.
+pub fn response_for(p: &Prepared) -> unico_offers::response::Response {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.policy.seed);
+    p.learned.response(&p.policy.percent_off, Some(&mut rng))
+}
+
+/// `unico plan`.
+pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
+    let started = Instant::now();
+    let dir = DataDir::open(data)?;
+    if args.out.join("campaign.json").exists() {
+        bail!("{} already holds a campaign; choose another --out", args.out.display());
+    }
+    let prepared = prepare(&dir, &args.policy, args.as_of.as_deref())?;
+    let response = response_for(&prepared);
+    let p = &prepared;
     let planned = plan(&Inputs {
-        policy: &policy,
-        products: &products,
-        customers: &customers,
-        generic: &generic,
+        policy: &p.policy,
+        products: &p.products,
+        customers: &p.customers,
+        generic: &p.generic,
         response: &response,
-        secret: &secret,
+        secret: &p.secret,
     });
-    write(&args.out, &policy, &products, &customers, &cards, &planned, &granted)?;
-    print_summary(&policy, &customers, &planned, &args.out);
+    let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
+    write(&args.out, &p.policy, &p.products, &p.customers, &p.cards, &planned, &granted)?;
+    print_summary(&p.policy, &p.customers, &planned, &args.out);
     eprintln!("planned in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

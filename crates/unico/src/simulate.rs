@@ -1,0 +1,390 @@
+//! `unico simulate-campaign`: a policy tried on a simulated chain, where the truth is known.
+//!
+//! The simulator generates a chain whose history ends the day before the policy's window,
+//! Unico imports it, builds the model and plans the campaign exactly as `unico plan` does.
+//! The same audience (eligible customers outside the holdout) and the same planned budget
+//! then go to three other plans: a mass flyer (the same best sellers at one depth for
+//! everyone), a segment plan (each RFM segment's most bought products at one depth) and an
+//! oracle (Unico's assignment fed the planted truth: who would buy each product anyway in
+//! the window, each person's real price sensitivity and affinity). Every plan is replayed
+//! in the simulator with and without its offers; the difference is the true incremental
+//! margin, the discounts actually given are the cost.
+
+use crate::plan::{Prepared, prepare, response_for};
+use crate::settings::DataDir;
+use anyhow::{Context, Result, bail};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use unico_lake::{Dataset, Mapping};
+use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, Plan, Status, plan};
+use unico_offers::policy::Basis;
+use unico_offers::response::{self, RHO, Response};
+use unico_sim::{Offer, OfferValue, Target, World};
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// The policy file (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Simulated people.
+    #[arg(long, default_value_t = 3_000)]
+    customers: u64,
+    /// Days of history before the campaign.
+    #[arg(long, default_value_t = 365)]
+    history_days: u32,
+    /// Seed of the simulated chain.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Keep the simulated chain's data directory here (default: a temporary one).
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// What one plan really did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub offers: usize,
+    pub customers: usize,
+    pub planned_cost_cents: i64,
+    pub redeemed: usize,
+    pub cost_cents: i64,
+    pub incremental_revenue_cents: i64,
+    pub incremental_margin_cents: i64,
+    pub roi: f64,
+}
+
+/// One offer of any of the plans: customer index, product index, percent (0 = amount),
+/// discount on one unit.
+type Planned = Vec<(u32, u32, u32, i64)>;
+
+pub fn run(args: &SimulateArgs) -> Result<()> {
+    let text =
+        std::fs::read_to_string(&args.policy).with_context(|| format!("cannot read {}", args.policy.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", args.policy.display()))?;
+    let date = |k: &str| -> Result<jiff::civil::Date> {
+        table
+            .get("campaign")
+            .and_then(|c| c.get(k))
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{}: campaign.{k} is missing or not a date", args.policy.display()))
+    };
+    let (from, to) = (date("valid_from")?, date("valid_to")?);
+    if to < from {
+        bail!("{}: campaign.valid_to is before valid_from", args.policy.display());
+    }
+    let window = (to - from).get_days() as u32 + 1;
+    let start = from.checked_sub(jiff::Span::new().days(i64::from(args.history_days)))?;
+    let config = unico_sim::ChainConfig {
+        customers: args.customers,
+        days: args.history_days + window,
+        seed: args.seed,
+        start,
+        ..Default::default()
+    };
+    let tmp;
+    let work = match &args.work {
+        Some(w) => w.clone(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let dir = DataDir::init(&work.join("data"))?;
+    let source = work.join("chain");
+    eprintln!("simulating {} people from {start} to {to} (seed {}) ...", args.customers, args.seed);
+    crate::generate(&config, &source)?;
+    for (dataset, file) in
+        [(Dataset::Stores, "stores.csv"), (Dataset::Products, "products.csv"), (Dataset::Receipts, "receipts.csv")]
+    {
+        crate::import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
+    }
+    crate::customers::import(&dir, &[source.join("customers.csv")], &Mapping::default(), None, true)?;
+    let as_of = from.yesterday()?.to_string();
+    // The model sees only the history: the window's receipts are in the lake but after as-of.
+    crate::model::build_model(&dir, Some(&as_of), &dir.settings.model)?;
+    let prepared = prepare(&dir, &args.policy, None)?;
+    let response = response_for(&prepared);
+    let p = &prepared;
+    let ours = plan(&Inputs {
+        policy: &p.policy,
+        products: &p.products,
+        customers: &p.customers,
+        generic: &p.generic,
+        response: &response,
+        secret: &p.secret,
+    });
+    let world = World::new(&config);
+    let audience: Vec<u32> = ours
+        .status
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Status::Personal | Status::Generic | Status::NoOffer))
+        .map(|(i, _)| i as u32)
+        .collect();
+    let planned_cost = |plan_cost: f64| plan_cost.round() as i64;
+    let budget = match p.policy.basis {
+        Basis::Expected => ours.expected_cost,
+        Basis::WorstCase => ours.worst_cost,
+    };
+
+    let as_planned = |plan: &Plan| -> Planned {
+        plan.offers.iter().map(|o| (o.customer, o.product, o.percent, o.discount_cents)).collect()
+    };
+    let mut results = Vec::new();
+    results.push(evaluate(&world, p, "Unico plan", &as_planned(&ours), planned_cost(ours.expected_cost), from, to)?);
+
+    // Mass flyer and segment plan at one depth: the middle of the policy's depths.
+    let depth = p.policy.percent_off.get(p.policy.percent_off.len() / 2).copied().unwrap_or(20);
+    let k = p.policy.offers_per_customer;
+    let allowed = |product: u32| -> Option<i64> {
+        let pr = &p.products[product as usize];
+        let price = pr.list_price_cents?;
+        let discount = (price * i64::from(depth) + 50) / 100;
+        (p.policy.allows(pr) && p.policy.discount_allowed(pr, discount)).then_some(discount)
+    };
+    let share_of: HashMap<u32, f64> = p.best_sellers.iter().copied().collect();
+    let flyer_products: Vec<(u32, i64)> =
+        p.best_sellers.iter().filter_map(|(pr, _)| allowed(*pr).map(|d| (*pr, d))).take(k).collect();
+    let window_f = f64::from(window);
+    // The planned cost of a baseline offer, valued like Unico's generic offers (the
+    // product's population purchase share, the prior response at a middle band).
+    let cost_of = |product: u32, discount: i64| -> f64 {
+        match p.policy.basis {
+            Basis::WorstCase => discount as f64,
+            Basis::Expected => {
+                let share = share_of.get(&product).copied().unwrap_or(0.01);
+                let p0 = 1.0 - (1.0 - share.min(0.999_999)).powf(window_f / 91.0);
+                let g = response.g(response::BANDS / 2, depth);
+                discount as f64 * (p0 * RHO + (1.0 - p0) * share * g)
+            }
+        }
+    };
+    let mut order = audience.clone();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(p.policy.seed));
+    let fill = |offers_of: &dyn Fn(u32) -> Vec<(u32, i64)>| -> (Planned, f64) {
+        let (mut out, mut spent) = (Vec::new(), 0.0);
+        for &c in &order {
+            let list = offers_of(c);
+            let cost: f64 = list.iter().map(|(pr, d)| cost_of(*pr, *d)).sum();
+            if spent + cost > budget {
+                continue;
+            }
+            spent += cost;
+            out.extend(list.into_iter().map(|(pr, d)| (c, pr, depth, d)));
+        }
+        (out, spent)
+    };
+    let (flyer, flyer_cost) = fill(&|_| flyer_products.clone());
+    results.push(evaluate(&world, p, "mass flyer", &flyer, flyer_cost.round() as i64, from, to)?);
+    let segment_offers: HashMap<&str, Vec<(u32, i64)>> = p
+        .segment_top
+        .iter()
+        .map(|(seg, top)| (seg.as_str(), top.iter().filter_map(|pr| allowed(*pr).map(|d| (*pr, d))).take(k).collect()))
+        .collect();
+    let (segment, segment_cost) =
+        fill(&|c| segment_offers.get(p.customers[c as usize].segment.as_str()).cloned().unwrap_or_default());
+    results.push(evaluate(
+        &world,
+        p,
+        "segment plan (RFM segment x top products)",
+        &segment,
+        segment_cost.round() as i64,
+        from,
+        to,
+    )?);
+
+    // The oracle: the same candidates and budgets, valued with the planted truth.
+    let oracle = oracle_plan(&world, p, &ours, from, to)?;
+    results.push(evaluate(
+        &world,
+        p,
+        "oracle (planted truth)",
+        &as_planned(&oracle),
+        planned_cost(oracle.expected_cost),
+        from,
+        to,
+    )?);
+
+    // One is one: distinct offer sets among customers with personal offers.
+    let mut sets: HashMap<u32, Vec<(u32, i64)>> = HashMap::new();
+    for o in ours.offers.iter().filter(|o| o.personal) {
+        sets.entry(o.customer).or_default().push((o.product, o.discount_cents));
+    }
+    let distinct: HashSet<Vec<(u32, i64)>> = sets
+        .into_values()
+        .map(|mut v| {
+            v.sort_unstable();
+            v
+        })
+        .collect();
+    let personal = ours.status.iter().filter(|s| **s == Status::Personal).count();
+    let distinct_share = distinct.len() as f64 / personal.max(1) as f64;
+    let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
+    let (u, f, o) = (&results[0], &results[1], &results[3]);
+    let summary = serde_json::json!({
+        "window": { "from": from.to_string(), "to": to.to_string() },
+        "customers": args.customers,
+        "audience": audience.len(),
+        "plans": results,
+        "unico_vs_oracle": ratio(u.incremental_margin_cents, o.incremental_margin_cents),
+        "unico_vs_mass_flyer": ratio(u.incremental_margin_cents, f.incremental_margin_cents),
+        "distinct_offer_sets_share": distinct_share,
+    });
+    if let Some(out) = &args.out {
+        let tmp = out.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    println!(
+        "campaign {} to {} on {} simulated people ({} in the audience, same for every plan)",
+        from,
+        to,
+        args.customers,
+        audience.len()
+    );
+    println!(
+        "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6}",
+        "plan", "offers", "customers", "planned cost", "redeemed", "cost", "incr. revenue", "incr. margin", "ROI"
+    );
+    for r in &results {
+        println!(
+            "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6.2}",
+            r.name,
+            r.offers,
+            r.customers,
+            unico_offers::plan::euros(r.planned_cost_cents),
+            r.redeemed,
+            unico_offers::plan::euros(r.cost_cents),
+            unico_offers::plan::euros(r.incremental_revenue_cents),
+            unico_offers::plan::euros(r.incremental_margin_cents),
+            r.roi
+        );
+    }
+    println!(
+        "Unico's true incremental margin is {:.0} % of the oracle's and {:.1}x the mass flyer's; {:.1} % of customers with personal offers have a set of their own",
+        100.0 * ratio(u.incremental_margin_cents, o.incremental_margin_cents),
+        ratio(u.incremental_margin_cents, f.incremental_margin_cents),
+        100.0 * distinct_share
+    );
+    Ok(())
+}
+
+fn to_sim(p: &Prepared, planned: &Planned, from: jiff::civil::Date, to: jiff::civil::Date) -> Vec<Offer> {
+    planned
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (c, pr, pct, discount))| {
+            let card = p.cards.get(&p.customers[*c as usize].key)?;
+            Some(Offer {
+                code: format!("O{i}"),
+                card: card.clone(),
+                target: Target::Product(p.products[*pr as usize].sku.clone()),
+                value: if *pct > 0 { OfferValue::PercentOff(*pct) } else { OfferValue::AmountOffCents(*discount) },
+                channel: None,
+                valid_from: from,
+                valid_to: to,
+            })
+        })
+        .collect()
+}
+
+fn evaluate(
+    world: &World,
+    p: &Prepared,
+    name: &str,
+    planned: &Planned,
+    planned_cost_cents: i64,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> Result<Outcome> {
+    let offers = to_sim(p, planned, from, to);
+    let r = unico_sim::replay(world, &offers, &[], from, to);
+    let margin: i64 = r.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
+    let revenue: i64 = r.people.iter().map(|x| x.revenue_cents - x.baseline_revenue_cents).sum();
+    let cost: i64 = r.offers.iter().map(|o| o.discount_cents).sum();
+    let customers: HashSet<u32> = planned.iter().map(|o| o.0).collect();
+    Ok(Outcome {
+        name: name.to_string(),
+        offers: offers.len(),
+        customers: customers.len(),
+        planned_cost_cents,
+        redeemed: r.offers.iter().filter(|o| o.redeemed).count(),
+        cost_cents: cost,
+        incremental_revenue_cents: revenue,
+        incremental_margin_cents: margin,
+        roi: if cost > 0 { margin as f64 / cost as f64 } else { 0.0 },
+    })
+}
+
+/// Unico's assignment on the same candidates and budgets, valued with the truth: `p0` is
+/// 1 when the person buys the product in the window without offers (from the simulator's
+/// counterfactual), the affinity and sensitivity are the planted ones.
+fn oracle_plan(
+    world: &World,
+    p: &Prepared,
+    ours: &Plan,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> Result<Plan> {
+    let eligible: Vec<usize> = ours
+        .status
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Status::Personal | Status::NoOffer))
+        .map(|(i, _)| i)
+        .collect();
+    // What each person buys in the window without offers (receipts with or without their
+    // card: the truth, not what the loyalty data sees).
+    let mut bought: HashMap<String, HashSet<String>> = HashMap::new();
+    for i in &eligible {
+        let Some(card) = p.cards.get(&p.customers[*i].key) else { continue };
+        let Some(pid) = world.person_of_card(card) else { continue };
+        let r = unico_sim::replay(world, &[], &[pid], from, to);
+        let e = bought.entry(card.clone()).or_default();
+        for receipt in &r.baseline {
+            for l in &receipt.lines {
+                e.insert(world.product(l.product).0.to_string());
+            }
+        }
+    }
+    let mut customers: Vec<CustomerInput> = p.customers.clone();
+    let mut sensitivity = vec![0.5; customers.len()];
+    for &i in &eligible {
+        let c = &mut customers[i];
+        let Some(card) = p.cards.get(&c.key) else { continue };
+        let Some(pid) = world.person_of_card(card) else { continue };
+        let mine = bought.get(card);
+        for cand in &mut c.candidates {
+            let sku = &p.products[cand.product as usize].sku;
+            if let Some((s, a)) = world.offer_response(pid, sku) {
+                sensitivity[i] = s;
+                cand.affinity = a;
+                cand.p0 = if mine.is_some_and(|m| m.contains(sku)) { 1.0 } else { 0.0 };
+            }
+        }
+        c.sensitivity = sensitivity[i];
+    }
+    // The planted response by band (the band's middle sensitivity).
+    let truth = Response::from_fn(&p.policy.percent_off, |band, depth| {
+        let s = (band as f64 + 0.5) / response::BANDS as f64;
+        1.0 - (-6.0 * s * f64::from(depth) / 100.0).exp()
+    });
+    let generic: Vec<CandidateInput> = p.generic.clone();
+    Ok(plan(&Inputs {
+        policy: &p.policy,
+        products: &p.products,
+        customers: &customers,
+        generic: &generic,
+        response: &truth,
+        secret: &p.secret,
+    }))
+}
