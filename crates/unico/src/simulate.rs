@@ -97,7 +97,17 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
             tmp.path().to_path_buf()
         }
     };
-    let dir = DataDir::init(&work.join("data"))?;
+    // The simulated chain's pseudonymisation key comes from the seed, so the same seed
+    // gives the same keys, holdout and codes (a real data directory's key is random).
+    let root = work.join("data");
+    std::fs::create_dir_all(root.join("secrets"))?;
+    let key_path = root.join("secrets/pseudonym.key");
+    if !key_path.exists() {
+        use sha2::Digest;
+        let secret = sha2::Sha256::digest(format!("unico simulate-campaign {}", args.seed));
+        std::fs::write(&key_path, hex::encode(&secret[..unico_core::SECRET_LEN]))?;
+    }
+    let dir = DataDir::init(&root)?;
     let source = work.join("chain");
     eprintln!("simulating {} people from {start} to {to} (seed {}) ...", args.customers, args.seed);
     crate::generate(&config, &source)?;
