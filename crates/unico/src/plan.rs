@@ -218,6 +218,37 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
     // P(purchase within the window) from P(within the horizon) under a constant rate.
     let in_window = |score: f64| 1.0 - (1.0 - score.clamp(0.0, 0.999_999)).powf(window / horizon);
     let trial: Vec<u32> = policy.trial.iter().filter_map(|s| product_index.get(s.as_str()).copied()).collect();
+    // Affinity for a product: how strongly the customer leans to its category, their share
+    // of wallet there relative to an even spread over the categories the chain sells
+    // (r = share × categories), as r / (1 + r): 0.5 for an average leaning, towards 1 for
+    // their favourite categories, towards 0 for categories they never buy.
+    let n_categories = {
+        let mut sold: Vec<u32> = category_of_item.clone();
+        sold.sort_unstable();
+        sold.dedup();
+        sold.len().max(1) as f64
+    };
+    let mut category_share: Vec<Vec<(u32, f32)>> = vec![Vec::new(); parts.keys.len()];
+    parts.for_each_customer(|c, records| {
+        let mut spend: HashMap<u32, i64> = HashMap::new();
+        let mut total = 0i64;
+        for r in records {
+            *spend.entry(category_of_item[r.item as usize]).or_default() += r.net_cents.max(0);
+            total += r.net_cents.max(0);
+        }
+        if total > 0 {
+            let mut v: Vec<(u32, f32)> = spend.into_iter().map(|(k, x)| (k, (x as f64 / total as f64) as f32)).collect();
+            v.sort_unstable_by_key(|e| e.0);
+            category_share[c as usize] = v;
+        }
+    })?;
+    let affinity_of = |c: u32, item: u32| -> f64 {
+        let cat = category_of_item[item as usize];
+        let shares = &category_share[c as usize];
+        let share = shares.binary_search_by_key(&cat, |e| e.0).map_or(0.0, |i| f64::from(shares[i].1));
+        let r = share * n_categories;
+        (r / (1.0 + r)).clamp(0.02, 0.95)
+    };
     // Customers slipping away: their own products become win-back offers.
     let lapsing: std::collections::HashSet<&str> =
         profiles.iter().filter(|p| p.p_alive < 0.5).map(|p| p.key.as_str()).collect();
@@ -245,7 +276,7 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
                     product,
                     kind,
                     p0: in_window(r.score),
-                    affinity: r.score,
+                    affinity: affinity_of(c, r.item).max(r.score),
                     reason: if kind == Kind::WinBack { format!("we have missed you: {why}") } else { why },
                 });
             }
