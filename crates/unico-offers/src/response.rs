@@ -121,7 +121,43 @@ impl Posterior {
 /// What the campaigns so far have taught: a posterior of `g` per band and depth.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResponseModel {
+    #[serde(with = "as_list")]
     posteriors: BTreeMap<(usize, u32), Posterior>,
+    /// Campaigns learned from, so none is counted twice.
+    #[serde(default)]
+    campaigns: Vec<String>,
+}
+
+/// JSON maps need string keys: the posteriors are stored as a list.
+mod as_list {
+    use super::Posterior;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        band: usize,
+        depth_percent: u32,
+        #[serde(flatten)]
+        posterior: Posterior,
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<(usize, u32), Posterior>, s: S) -> Result<S::Ok, S::Error> {
+        let list: Vec<Entry> = map
+            .iter()
+            .map(|((band, depth_percent), p)| Entry {
+                band: *band,
+                depth_percent: *depth_percent,
+                posterior: p.clone(),
+            })
+            .collect();
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<(usize, u32), Posterior>, D::Error> {
+        let list = Vec::<Entry>::deserialize(d)?;
+        Ok(list.into_iter().map(|e| ((e.band, e.depth_percent), e.posterior)).collect())
+    }
 }
 
 /// `g` per band for the depths of one campaign: the values planning uses.
@@ -133,6 +169,22 @@ pub struct Response {
 }
 
 impl ResponseModel {
+    /// Learns from one campaign's offers, once: a campaign already learned from is
+    /// refused (returns false) so that re-running never counts its offers twice.
+    pub fn learn_campaign(&mut self, campaign: &str, observations: &[Observation]) -> bool {
+        if self.campaigns.iter().any(|c| c == campaign) {
+            return false;
+        }
+        self.learn(observations);
+        self.campaigns.push(campaign.to_string());
+        true
+    }
+
+    /// Campaigns learned from.
+    pub fn campaigns(&self) -> &[String] {
+        &self.campaigns
+    }
+
     /// Learns from past offers.
     pub fn learn(&mut self, observations: &[Observation]) {
         for o in observations {
@@ -305,6 +357,17 @@ mod tests {
             (0..200).map(|_| m.response(&[10, 30], Some(&mut rng as &mut dyn rand::RngCore)).g(1, 10)).collect();
         let mean = draws.iter().sum::<f64>() / 200.0;
         assert!((mean - m.mean(1, 10)).abs() < 0.02 && draws.iter().any(|d| (d - mean).abs() > 0.002));
+    }
+
+    #[test]
+    fn the_learned_model_round_trips_through_json_and_learns_a_campaign_once() {
+        let mut m = ResponseModel::default();
+        let o = Observation { band: 1, depth_percent: 20, p0: 0.1, affinity: 0.5, redeemed: true };
+        assert!(m.learn_campaign("spring", &[o, o]));
+        assert!(!m.learn_campaign("spring", &[o]), "the same campaign twice");
+        let back: ResponseModel = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.observations()[&(1, 20)], 2);
     }
 
     #[test]

@@ -48,6 +48,9 @@ enum Command {
     /// Try a policy on a simulated chain: Unico's plan against a mass flyer, a segment plan
     /// and the oracle, each replayed with and without its offers (true incremental margin).
     SimulateCampaign(simulate::SimulateArgs),
+    /// Learn from a campaign's redemptions: the response to each depth, by price
+    /// sensitivity, used by the next plans.
+    Learn(plan::LearnArgs),
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -237,6 +240,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan(args) => {
             plan::run(&cli.data, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Learn(args) => {
+            plan::learn(&cli.data, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::SimulateCampaign(args) => {

@@ -20,6 +20,8 @@ use unico_offers::response::ResponseModel;
 
 /// Candidates considered per customer (the recommender's best products for them).
 pub const CANDIDATES_PER_CUSTOMER: usize = 20;
+/// Affinity of a customer whose leaning to a category is average (r = 1 in r / (1 + r)).
+const AVERAGE_AFFINITY: f64 = 0.5;
 /// Best sellers offered to customers without the profiling consent.
 const GENERIC_BEST_SELLERS: usize = 5;
 /// The learned response to offers, in the model directory.
@@ -148,12 +150,22 @@ impl Prepared {
 /// Reads and checks the policy (errors printed with their lines) and gathers the customers,
 /// their candidates and consents.
 pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result<Prepared> {
+    prepare_window(dir, policy_path, as_of, None)
+}
+
+/// [`prepare`], with the policy's validity window replaced (a simulation's later rounds).
+pub fn prepare_window(
+    dir: &DataDir,
+    policy_path: &Path,
+    as_of: Option<&str>,
+    window: Option<(jiff::civil::Date, jiff::civil::Date)>,
+) -> Result<Prepared> {
     let settings = &dir.settings.model;
     let lake = Lake::open(dir.lake_dir())?;
     let products = products(&lake)?;
     let text =
         std::fs::read_to_string(policy_path).with_context(|| format!("cannot read {}", policy_path.display()))?;
-    let policy = match Policy::parse(&text, &products) {
+    let mut policy = match Policy::parse(&text, &products) {
         Ok(p) => p,
         Err(errors) => {
             for e in &errors {
@@ -162,6 +174,9 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
             bail!("the policy {} has {} problem(s); nothing was planned", policy_path.display(), errors.len());
         }
     };
+    if let Some((from, to)) = window {
+        (policy.valid_from, policy.valid_to) = (from, to);
+    }
     let params = build::read_params(&dir.model_dir()).context("run `unico model build` first")?;
     if let Some(d) = as_of
         && d != params.as_of
@@ -237,18 +252,19 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
             total += r.net_cents.max(0);
         }
         if total > 0 {
-            let mut v: Vec<(u32, f32)> = spend.into_iter().map(|(k, x)| (k, (x as f64 / total as f64) as f32)).collect();
+            let mut v: Vec<(u32, f32)> =
+                spend.into_iter().map(|(k, x)| (k, (x as f64 / total as f64) as f32)).collect();
             v.sort_unstable_by_key(|e| e.0);
             category_share[c as usize] = v;
         }
     })?;
-    let affinity_of = |c: u32, item: u32| -> f64 {
-        let cat = category_of_item[item as usize];
+    let affinity_in = |c: u32, cat: u32| -> f64 {
         let shares = &category_share[c as usize];
         let share = shares.binary_search_by_key(&cat, |e| e.0).map_or(0.0, |i| f64::from(shares[i].1));
         let r = share * n_categories;
         (r / (1.0 + r)).clamp(0.02, 0.95)
     };
+    let affinity_of = |c: u32, item: u32| affinity_in(c, category_of_item[item as usize]);
     // Customers slipping away: their own products become win-back offers.
     let lapsing: std::collections::HashSet<&str> =
         profiles.iter().filter(|p| p.p_alive < 0.5).map(|p| p.key.as_str()).collect();
@@ -287,7 +303,7 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
                         product: t,
                         kind: Kind::Trial,
                         p0: 0.0,
-                        affinity: 0.05,
+                        affinity: affinity_in(c, catalogue.category_of(&p.sku)),
                         reason: format!("new from {} to try", if p.brand.is_empty() { &p.supplier } else { &p.brand }),
                     });
                 }
@@ -343,7 +359,7 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
             product: t,
             kind: Kind::Trial,
             p0: 0.0,
-            affinity: 0.05,
+            affinity: AVERAGE_AFFINITY,
             reason: "new to try".into(),
         })
         .collect();
@@ -360,7 +376,8 @@ pub fn prepare(dir: &DataDir, policy_path: &Path, as_of: Option<&str>) -> Result
                 product,
                 kind: Kind::CrossSell,
                 p0: in_window(pop),
-                affinity: pop,
+                // An unprofiled customer leans to no category: the scale's average.
+                affinity: AVERAGE_AFFINITY,
                 reason: "one of our best sellers".into(),
             });
         }
@@ -476,6 +493,9 @@ fn write(
         "expected_incremental_margin_cents",
         "personal",
         "reason",
+        "p0",
+        "affinity",
+        "band",
     ])?;
     let (from, to) = (policy.valid_from.to_string(), policy.valid_to.to_string());
     for o in &planned.offers {
@@ -499,6 +519,9 @@ fn write(
             &cents(o.incremental_margin),
             if o.personal { "yes" } else { "no" },
             &o.reason,
+            &format!("{:.6}", o.p0),
+            &format!("{:.6}", o.affinity),
+            &o.band.to_string(),
         ])?;
     }
     w.flush()?;
@@ -654,4 +677,108 @@ fn print_summary(policy: &Policy, customers: &[CustomerInput], planned: &Plan, o
         unico_offers::plan::euros(planned.worst_cost.round() as i64),
         unico_offers::plan::euros(planned.incremental_margin.round() as i64)
     );
+}
+
+#[derive(clap::Args)]
+pub struct LearnArgs {
+    /// The campaign directory `unico plan` wrote.
+    #[arg(long)]
+    campaign: PathBuf,
+    /// The redeemed offers: a CSV with a `code` column (from the tills or the web shop).
+    #[arg(long)]
+    redemptions: PathBuf,
+}
+
+/// `unico learn`: updates the response model with a campaign's outcome — every percent-off
+/// offer it sent, redeemed or not. A campaign is learned from once.
+pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
+    use unico_offers::response::Observation;
+    let dir = DataDir::open(data)?;
+    let campaign: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(args.campaign.join("campaign.json"))
+            .with_context(|| format!("{} is not a campaign directory (no campaign.json)", args.campaign.display()))?,
+    )?;
+    let id = format!(
+        "{} {}",
+        campaign["name"].as_str().unwrap_or_default(),
+        campaign["valid_from"].as_str().unwrap_or_default()
+    );
+    // The offers sent, by normalised code.
+    let mut sent: HashMap<String, (Observation, bool)> = HashMap::new();
+    let mut r = csv::Reader::from_path(args.campaign.join("offers.csv"))?;
+    let h = r.headers()?.clone();
+    let col = |n: &str| h.iter().position(|x| x == n).with_context(|| format!("offers.csv has no {n} column"));
+    let (ci, pi, p0i, ai, bi) = (col("code")?, col("percent_off")?, col("p0")?, col("affinity")?, col("band")?);
+    for rec in r.records() {
+        let rec = rec?;
+        let percent: u32 = rec[pi].parse()?;
+        if percent == 0 {
+            continue; // amounts off: their depth differs by price, not learned per depth
+        }
+        let o = Observation {
+            band: rec[bi].parse()?,
+            depth_percent: percent,
+            p0: rec[p0i].parse()?,
+            affinity: rec[ai].parse()?,
+            redeemed: false,
+        };
+        sent.insert(unico_offers::code::normalise(&rec[ci]), (o, false));
+    }
+    // The redemptions; unknown codes go to the rejects file with their line.
+    let mut r = csv::Reader::from_path(&args.redemptions)
+        .with_context(|| format!("cannot read {}", args.redemptions.display()))?;
+    let h = r.headers()?.clone();
+    let Some(code_col) = h.iter().position(|x| x.trim().eq_ignore_ascii_case("code")) else {
+        bail!("{} has no code column", args.redemptions.display());
+    };
+    let rejects_path = dir.root.join("rejects").join(format!(
+        "redemptions-{}.csv",
+        id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect::<String>()
+    ));
+    let mut rejects: Vec<(u64, String, String)> = Vec::new();
+    let (mut redeemed, mut lines) = (0u64, 0u64);
+    for (i, rec) in r.records().enumerate() {
+        let line = i as u64 + 2;
+        lines += 1;
+        let rec = rec.with_context(|| format!("{} line {line}", args.redemptions.display()))?;
+        let code = rec.get(code_col).unwrap_or_default();
+        match sent.get_mut(&unico_offers::code::normalise(code)) {
+            Some((_, r)) if *r => rejects.push((line, code.to_string(), "redeemed twice".into())),
+            Some((_, r)) => {
+                *r = true;
+                redeemed += 1;
+            }
+            None => rejects.push((line, code.to_string(), "not a percent-off offer of this campaign".into())),
+        }
+    }
+    if !rejects.is_empty() {
+        let mut w = csv::Writer::from_path(&rejects_path)?;
+        w.write_record(["line", "code", "reason"])?;
+        for (line, code, why) in &rejects {
+            w.write_record([line.to_string().as_str(), code, why])?;
+        }
+        w.flush()?;
+    }
+    let observations: Vec<Observation> = sent.into_values().map(|(o, r)| Observation { redeemed: r, ..o }).collect();
+    let mut model = read_response(&dir.model_dir())?;
+    if !model.learn_campaign(&id, &observations) {
+        bail!("the campaign {id:?} was already learned from; nothing changed");
+    }
+    let path = dir.model_dir().join(RESPONSE_FILE);
+    std::fs::create_dir_all(dir.model_dir())?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&model)?)?;
+    std::fs::rename(&tmp, &path)?;
+    println!(
+        "learned from {id:?}: {} offers, {redeemed} redeemed ({} redemption lines, {} rejected{})",
+        observations.len(),
+        lines,
+        rejects.len(),
+        if rejects.is_empty() { String::new() } else { format!(": {}", rejects_path.display()) }
+    );
+    println!("share of customers moved by a discount (g), by price-sensitivity band and depth:");
+    for ((band, depth), n) in model.observations() {
+        println!("  band {} depth {depth:>2}%: {:.3} ({n} offers)", band + 1, model.mean(band, depth));
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@
 //! in the simulator with and without its offers; the difference is the true incremental
 //! margin, the discounts actually given are the cost.
 
-use crate::plan::{Prepared, prepare, response_for};
+use crate::plan::{Prepared, prepare_window, response_for};
 use crate::settings::DataDir;
 use anyhow::{Context, Result, bail};
 use rand::SeedableRng;
@@ -40,6 +40,10 @@ pub struct SimulateArgs {
     /// Keep the simulated chain's data directory here (default: a temporary one).
     #[arg(long)]
     work: Option<PathBuf>,
+    /// Campaigns run one after the other, each learning from the redemptions of the ones
+    /// before (the window moves on by its own length each round).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -84,7 +88,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let start = from.checked_sub(jiff::Span::new().days(i64::from(args.history_days)))?;
     let config = unico_sim::ChainConfig {
         customers: args.customers,
-        days: args.history_days + window,
+        days: args.history_days + window * args.rounds.max(1),
         seed: args.seed,
         start,
         ..Default::default()
@@ -109,7 +113,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     }
     let dir = DataDir::init(&root)?;
     let source = work.join("chain");
-    eprintln!("simulating {} people from {start} to {to} (seed {}) ...", args.customers, args.seed);
+    let last = to.checked_add(jiff::Span::new().days(i64::from(window * (args.rounds.max(1) - 1))))?;
+    eprintln!("simulating {} people from {start} to {last} (seed {}) ...", args.customers, args.seed);
     crate::generate(&config, &source)?;
     for (dataset, file) in
         [(Dataset::Stores, "stores.csv"), (Dataset::Products, "products.csv"), (Dataset::Receipts, "receipts.csv")]
@@ -117,10 +122,62 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         crate::import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
     }
     crate::customers::import(&dir, &[source.join("customers.csv")], &Mapping::default(), None, true)?;
+    let world = World::new(&config);
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let shift = jiff::Span::new().days(i64::from(window * round));
+        let (from, to) = (from.checked_add(shift)?, to.checked_add(shift)?);
+        let r = run_round(&dir, &world, &args.policy, from, to, window)?;
+        if args.out.is_none() || args.rounds > 1 {
+            print_round(&r, round + 1, args.customers);
+        }
+        // Learn from what Unico's offers really did, for the next round.
+        let mut model = crate::plan::read_response(&dir.model_dir())?;
+        model.learn_campaign(&format!("simulated {from}"), &r.observations);
+        let path = dir.model_dir().join(crate::plan::RESPONSE_FILE);
+        std::fs::write(&path, serde_json::to_vec(&model)?)?;
+        rounds.push(r);
+    }
+    let summary = serde_json::json!({
+        "customers": args.customers,
+        "rounds": rounds.iter().map(|r| r.json.clone()).collect::<Vec<_>>(),
+    });
+    if let Some(out) = &args.out {
+        if args.rounds <= 1 {
+            print_round(&rounds[0], 1, args.customers);
+        }
+        let tmp = out.with_extension("json.tmp");
+        let body = if args.rounds <= 1 { rounds[0].json.clone() } else { summary };
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&body)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// One campaign: its plans, what they really did, and what Unico's offers teach.
+struct Round {
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    audience: usize,
+    results: Vec<Outcome>,
+    distinct_share: f64,
+    observations: Vec<unico_offers::response::Observation>,
+    json: serde_json::Value,
+}
+
+fn run_round(
+    dir: &DataDir,
+    world: &World,
+    policy: &std::path::Path,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    window: u32,
+) -> Result<Round> {
     let as_of = from.yesterday()?.to_string();
     // The model sees only the history: the window's receipts are in the lake but after as-of.
-    crate::model::build_model(&dir, Some(&as_of), &dir.settings.model)?;
-    let prepared = prepare(&dir, &args.policy, None)?;
+    crate::model::build_model(dir, Some(&as_of), &dir.settings.model)?;
+    let prepared = prepare_window(dir, policy, None, Some((from, to)))?;
     let response = response_for(&prepared);
     let p = &prepared;
     let ours = plan(&Inputs {
@@ -131,7 +188,6 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         response: &response,
         secret: &p.secret,
     });
-    let world = World::new(&config);
     let audience: Vec<u32> = ours
         .status
         .iter()
@@ -149,7 +205,22 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         plan.offers.iter().map(|o| (o.customer, o.product, o.percent, o.discount_cents)).collect()
     };
     let mut results = Vec::new();
-    results.push(evaluate(&world, p, "Unico plan", &as_planned(&ours), planned_cost(ours.expected_cost), from, to)?);
+    let (outcome, redeemed) =
+        evaluate(world, p, "Unico plan", &as_planned(&ours), planned_cost(ours.expected_cost), from, to)?;
+    results.push(outcome);
+    let observations: Vec<unico_offers::response::Observation> = ours
+        .offers
+        .iter()
+        .zip(&redeemed)
+        .filter(|(o, r)| o.percent > 0 && r.is_some())
+        .map(|(o, r)| unico_offers::response::Observation {
+            band: o.band,
+            depth_percent: o.percent,
+            p0: o.p0,
+            affinity: o.affinity,
+            redeemed: r.unwrap_or(false),
+        })
+        .collect();
 
     // Mass flyer and segment plan at one depth: the middle of the policy's depths.
     let depth = p.policy.percent_off.get(p.policy.percent_off.len() / 2).copied().unwrap_or(20);
@@ -193,7 +264,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         (out, spent)
     };
     let (flyer, flyer_cost) = fill(&|_| flyer_products.clone());
-    results.push(evaluate(&world, p, "mass flyer", &flyer, flyer_cost.round() as i64, from, to)?);
+    results.push(evaluate(world, p, "mass flyer", &flyer, flyer_cost.round() as i64, from, to)?.0);
     let segment_offers: HashMap<&str, Vec<(u32, i64)>> = p
         .segment_top
         .iter()
@@ -201,27 +272,33 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         .collect();
     let (segment, segment_cost) =
         fill(&|c| segment_offers.get(p.customers[c as usize].segment.as_str()).cloned().unwrap_or_default());
-    results.push(evaluate(
-        &world,
-        p,
-        "segment plan (RFM segment x top products)",
-        &segment,
-        segment_cost.round() as i64,
-        from,
-        to,
-    )?);
+    results.push(
+        evaluate(
+            world,
+            p,
+            "segment plan (RFM segment x top products)",
+            &segment,
+            segment_cost.round() as i64,
+            from,
+            to,
+        )?
+        .0,
+    );
 
     // The oracle: the same candidates and budgets, valued with the planted truth.
-    let oracle = oracle_plan(&world, p, &ours, from, to)?;
-    results.push(evaluate(
-        &world,
-        p,
-        "oracle (planted truth)",
-        &as_planned(&oracle),
-        planned_cost(oracle.expected_cost),
-        from,
-        to,
-    )?);
+    let oracle = oracle_plan(world, p, &ours, from, to)?;
+    results.push(
+        evaluate(
+            world,
+            p,
+            "oracle (planted truth)",
+            &as_planned(&oracle),
+            planned_cost(oracle.expected_cost),
+            from,
+            to,
+        )?
+        .0,
+    );
 
     // One is one: distinct offer sets among customers with personal offers.
     let mut sets: HashMap<u32, Vec<(u32, i64)>> = HashMap::new();
@@ -239,74 +316,80 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let distinct_share = distinct.len() as f64 / personal.max(1) as f64;
     let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
     let (u, f, o) = (&results[0], &results[1], &results[3]);
-    let summary = serde_json::json!({
+    let json = serde_json::json!({
         "window": { "from": from.to_string(), "to": to.to_string() },
-        "customers": args.customers,
         "audience": audience.len(),
         "plans": results,
         "unico_vs_oracle": ratio(u.incremental_margin_cents, o.incremental_margin_cents),
         "unico_vs_mass_flyer": ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         "distinct_offer_sets_share": distinct_share,
     });
-    if let Some(out) = &args.out {
-        let tmp = out.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&summary)?)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
-    }
+    Ok(Round { from, to, audience: audience.len(), results, distinct_share, observations, json })
+}
+
+fn print_round(r: &Round, round: u32, people: u64) {
+    let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
     println!(
-        "campaign {} to {} on {} simulated people ({} in the audience, same for every plan)",
-        from,
-        to,
-        args.customers,
-        audience.len()
+        "campaign {round}: {} to {} on {people} simulated people ({} in the audience, same for every plan)",
+        r.from, r.to, r.audience
     );
     println!(
         "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6}",
         "plan", "offers", "customers", "planned cost", "redeemed", "cost", "incr. revenue", "incr. margin", "ROI"
     );
-    for r in &results {
+    for o in &r.results {
         println!(
             "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6.2}",
-            r.name,
-            r.offers,
-            r.customers,
-            unico_offers::plan::euros(r.planned_cost_cents),
-            r.redeemed,
-            unico_offers::plan::euros(r.cost_cents),
-            unico_offers::plan::euros(r.incremental_revenue_cents),
-            unico_offers::plan::euros(r.incremental_margin_cents),
-            r.roi
+            o.name,
+            o.offers,
+            o.customers,
+            unico_offers::plan::euros(o.planned_cost_cents),
+            o.redeemed,
+            unico_offers::plan::euros(o.cost_cents),
+            unico_offers::plan::euros(o.incremental_revenue_cents),
+            unico_offers::plan::euros(o.incremental_margin_cents),
+            o.roi
         );
     }
+    let (u, f, o) = (&r.results[0], &r.results[1], &r.results[3]);
     println!(
         "Unico's true incremental margin is {:.0} % of the oracle's and {:.1}x the mass flyer's; {:.1} % of customers with personal offers have a set of their own",
         100.0 * ratio(u.incremental_margin_cents, o.incremental_margin_cents),
         ratio(u.incremental_margin_cents, f.incremental_margin_cents),
-        100.0 * distinct_share
+        100.0 * r.distinct_share
     );
-    Ok(())
 }
 
-fn to_sim(p: &Prepared, planned: &Planned, from: jiff::civil::Date, to: jiff::civil::Date) -> Vec<Offer> {
-    planned
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (c, pr, pct, discount))| {
-            let card = p.cards.get(&p.customers[*c as usize].key)?;
-            Some(Offer {
-                code: format!("O{i}"),
-                card: card.clone(),
-                target: Target::Product(p.products[*pr as usize].sku.clone()),
-                value: if *pct > 0 { OfferValue::PercentOff(*pct) } else { OfferValue::AmountOffCents(*discount) },
-                channel: None,
-                valid_from: from,
-                valid_to: to,
-            })
-        })
-        .collect()
+/// The plan's offers for the simulator, and for each planned offer its index among them
+/// (none when the customer's card is unknown to the simulator).
+fn to_sim(
+    p: &Prepared,
+    planned: &Planned,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> (Vec<Offer>, Vec<Option<usize>>) {
+    let mut offers = Vec::new();
+    let mut index = Vec::with_capacity(planned.len());
+    for (i, (c, pr, pct, discount)) in planned.iter().enumerate() {
+        let Some(card) = p.cards.get(&p.customers[*c as usize].key) else {
+            index.push(None);
+            continue;
+        };
+        index.push(Some(offers.len()));
+        offers.push(Offer {
+            code: format!("O{i}"),
+            card: card.clone(),
+            target: Target::Product(p.products[*pr as usize].sku.clone()),
+            value: if *pct > 0 { OfferValue::PercentOff(*pct) } else { OfferValue::AmountOffCents(*discount) },
+            channel: None,
+            valid_from: from,
+            valid_to: to,
+        });
+    }
+    (offers, index)
 }
 
+/// Replays a plan: what it really did, and per planned offer whether it was redeemed.
 fn evaluate(
     world: &World,
     p: &Prepared,
@@ -315,24 +398,28 @@ fn evaluate(
     planned_cost_cents: i64,
     from: jiff::civil::Date,
     to: jiff::civil::Date,
-) -> Result<Outcome> {
-    let offers = to_sim(p, planned, from, to);
+) -> Result<(Outcome, Vec<Option<bool>>)> {
+    let (offers, index) = to_sim(p, planned, from, to);
     let r = unico_sim::replay(world, &offers, &[], from, to);
     let margin: i64 = r.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
     let revenue: i64 = r.people.iter().map(|x| x.revenue_cents - x.baseline_revenue_cents).sum();
     let cost: i64 = r.offers.iter().map(|o| o.discount_cents).sum();
     let customers: HashSet<u32> = planned.iter().map(|o| o.0).collect();
-    Ok(Outcome {
-        name: name.to_string(),
-        offers: offers.len(),
-        customers: customers.len(),
-        planned_cost_cents,
-        redeemed: r.offers.iter().filter(|o| o.redeemed).count(),
-        cost_cents: cost,
-        incremental_revenue_cents: revenue,
-        incremental_margin_cents: margin,
-        roi: if cost > 0 { margin as f64 / cost as f64 } else { 0.0 },
-    })
+    let redeemed = index.iter().map(|i| i.map(|i| r.offers[i].redeemed)).collect();
+    Ok((
+        Outcome {
+            name: name.to_string(),
+            offers: offers.len(),
+            customers: customers.len(),
+            planned_cost_cents,
+            redeemed: r.offers.iter().filter(|o| o.redeemed).count(),
+            cost_cents: cost,
+            incremental_revenue_cents: revenue,
+            incremental_margin_cents: margin,
+            roi: if cost > 0 { margin as f64 / cost as f64 } else { 0.0 },
+        },
+        redeemed,
+    ))
 }
 
 /// Unico's assignment on the same candidates and budgets, valued with the truth: `p0` is

@@ -67,8 +67,10 @@ fn a_campaign_keeps_every_rule() {
         unico(&["--data", d, "import", what, src.join(format!("{what}.csv")).to_str().unwrap()]);
     }
     unico(&["--data", d, "model", "build", "--as-of", "2025-07-31"]);
+    // A supplier's product for trial: the first wine.
+    let trial = rows(&src.join("products.csv")).into_iter().find(|p| p["category"] == "Wine").unwrap()["sku"].clone();
     let policy = tmp.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
+    std::fs::write(&policy, format!("{POLICY}\n[[trial]]\nsku = \"{trial}\"\n")).unwrap();
     let out = tmp.path().join("c1");
     let printed = unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(printed.contains("with personal offers"), "{printed}");
@@ -78,6 +80,8 @@ fn a_campaign_keeps_every_rule() {
     let offers = rows(&out.join("offers.csv"));
     let customers = rows(&out.join("customers.csv"));
     assert!(offers.len() > 300, "{} offers", offers.len());
+    let trials: Vec<_> = offers.iter().filter(|o| o["kind"] == "trial").collect();
+    assert!(!trials.is_empty() && trials.iter().all(|o| o["sku"] == trial && o["reason"].contains("to try")));
 
     // Budgets: expected cost within the total, worst case within its ceiling, coffee within
     // its limit.
@@ -129,14 +133,19 @@ fn a_campaign_keeps_every_rule() {
     let eligible = count("personal") + count("generic") + count("holdout") + count("no_offer");
     let held = count("holdout") as f64;
     assert!((held - 0.2 * eligible as f64).abs() <= 1.0 + 0.01 * eligible as f64, "{held} of {eligible}");
-    assert!(count("no_consent") > 0 && count("personal") > 0 && count("generic") > 0);
+    let counts: Vec<(&str, usize)> = ["no_consent", "personal", "generic", "no_offer", "holdout", "excluded"]
+        .iter()
+        .map(|s| (*s, count(s)))
+        .collect();
+    assert!(count("no_consent") > 0 && count("personal") > 0 && count("generic") > 0, "{counts:?}");
     // Non-personal offers go only to customers without profiling consent.
     for o in &offers {
         assert_eq!(o["personal"] == "yes", status[&o["customer_key"]] == "personal");
     }
     // Personal offer sets differ between customers.
     let mut sets: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
-    for o in offers.iter().filter(|o| o["personal"] == "yes") {
+    // (The trial product goes to many on purpose: compared without it.)
+    for o in offers.iter().filter(|o| o["personal"] == "yes" && o["kind"] != "trial") {
         sets.entry(o["customer_key"].as_str()).or_default().push((o["sku"].as_str(), o["discount_cents"].as_str()));
     }
     let distinct: HashSet<Vec<(&str, &str)>> = sets
@@ -170,8 +179,51 @@ fn a_campaign_keeps_every_rule() {
     let email = rows(&after.join("email.csv"));
     assert!(!email.is_empty() && email.len() <= rows(&after.join("offers.csv")).len());
 
+    // Learning from the redemptions: known codes counted once (typed in any case, with
+    // spaces), unknown or repeated codes rejected with their line, a campaign learned once.
+    let sent = rows(&out.join("offers.csv"));
+    let redemptions = tmp.path().join("redeemed.csv");
+    let mut body = String::from("code,store\n");
+    for o in sent.iter().filter(|o| o["percent_off"] != "0").take(40) {
+        body.push_str(&format!("{},S001\n", o["code"].to_lowercase().replace('-', " ")));
+    }
+    body.push_str("ZZZZ-ZZZZ-ZZZZ,S001\n");
+    body.push_str(&format!("{},S002\n", sent[0]["code"]));
+    std::fs::write(&redemptions, body).unwrap();
+    let learned = unico(&[
+        "--data",
+        d,
+        "learn",
+        "--campaign",
+        out.to_str().unwrap(),
+        "--redemptions",
+        redemptions.to_str().unwrap(),
+    ]);
+    assert!(learned.contains("40 redeemed") && learned.contains("2 rejected"), "{learned}");
+    let rejects = std::fs::read_to_string(data.join("rejects/redemptions-Test-fortnight-2025-08-04.csv")).unwrap();
+    assert!(
+        rejects.contains("42,ZZZZ-ZZZZ-ZZZZ,not a percent-off offer")
+            && rejects.contains("43,")
+            && rejects.contains("redeemed twice"),
+        "{rejects}"
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("model/offers-response.json")).unwrap()).unwrap();
+    assert_eq!(model["campaigns"], serde_json::json!(["Test fortnight 2025-08-04"]));
+    let again = run(&[
+        "--data",
+        d,
+        "learn",
+        "--campaign",
+        out.to_str().unwrap(),
+        "--redemptions",
+        redemptions.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already learned"));
+
     // A bad policy: the line and the reason, and nothing written.
     let bad = POLICY.replace("categories = [\"Baby\"]", "categories = [\"Babies\"]");
+    assert_ne!(bad, POLICY);
     std::fs::write(&policy, bad).unwrap();
     let nothing = tmp.path().join("c4");
     let o = run(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", nothing.to_str().unwrap()]);
