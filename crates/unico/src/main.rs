@@ -483,6 +483,10 @@ fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
     println!("The single customer view: try  unico --data {} customers show 4000000003", dir.root.display());
     println!("Recommendations: try  unico --data {} recommend --k 10 --out recs.csv", dir.root.display());
     println!(
+        "A campaign: try  unico --data {} plan --policy docs/examples/policy.toml --out campaign",
+        dir.root.display()
+    );
+    println!(
         "The lake is Parquet: try  duckdb -c \"select count(*) from read_parquet('{}/receipt_lines/*/*.parquet')\"",
         dir.lake_dir().display()
     );
