@@ -81,6 +81,7 @@ min_margin_after_discount = 0.05
                     reason: String::new(),
                 })
                 .collect(),
+            blocked: Vec::new(),
         })
         .collect();
     let made = t.elapsed().as_secs_f64();

@@ -54,6 +54,8 @@ pub struct CustomerInput {
     pub profiling: bool,
     /// Their own candidates (used only with profiling consent).
     pub candidates: Vec<CandidateInput>,
+    /// Products not to offer them, personal or not (the policy's cool-down), sorted.
+    pub blocked: Vec<u32>,
 }
 
 /// What happened to a customer.
@@ -235,7 +237,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         let mut seen = HashSet::new();
         for (ci, cand) in list.iter().enumerate() {
             let Some(product) = inputs.products.get(cand.product as usize) else { continue };
-            if !policy.allows(product) || !seen.insert(cand.product) {
+            if !policy.allows(product) || c.blocked.binary_search(&cand.product).is_ok() || !seen.insert(cand.product) {
                 continue;
             }
             let (Some(price), Some(cost)) = (product.list_price_cents, product.unit_cost_cents) else { continue };

@@ -156,6 +156,7 @@ proptest! {
                     .filter(|(p, _, _)| (*p as usize) < products.len())
                     .map(|(p, p0, a)| CandidateInput { product: *p, kind: Kind::CrossSell, p0: *p0, affinity: *a, reason: "because".into() })
                     .collect(),
+                blocked: Vec::new(),
             })
             .collect();
         let generic: Vec<CandidateInput> = (0..products.len().min(3))

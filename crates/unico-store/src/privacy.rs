@@ -238,8 +238,8 @@ impl Store {
     }
 
     /// Erases the customer a reference names, with every registration merged into them:
-    /// destroys their keys and sealed data, deletes their cards (the link to the lake) and
-    /// their published profiles and due items, keeps
+    /// destroys their keys and sealed data, deletes their cards (the link to the lake),
+    /// their published profiles and due items, their offers and campaign memberships, keeps
     /// consent events (which say nothing of the person once unlinked). Returns the customer id.
     pub async fn erase(&self, reference: &str) -> Result<i64, Error> {
         let id = self.resolve(reference).await?;
@@ -255,7 +255,7 @@ impl Store {
             .bind(rid)
             .execute(&mut *tx)
             .await?;
-            for table in ["profiles", "due_items"] {
+            for table in ["profiles", "due_items", "offers", "campaign_members"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} WHERE customer_key IN \
                      (SELECT customer_key FROM cards WHERE origin_customer_id = $1 OR customer_id = $1)"

@@ -83,7 +83,7 @@ const PROFILE_COLUMNS: &str = "customer_key, as_of, segment, r_score, f_score, m
      horizon_days, clv_cents, average_receipt_cents, discount_share, preferred_store_id, preferred_channel, \
      preferred_weekday, preferred_hour, last_purchase_date";
 
-fn placeholders(rows: usize, columns: usize) -> String {
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
     let mut s = String::new();
     for r in 0..rows {
         if r > 0 {

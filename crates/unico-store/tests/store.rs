@@ -393,3 +393,87 @@ async fn profiles_are_published_for_cardholders_replaced_whole_and_erased_with_t
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
+    use unico_store::campaigns::{Campaign, Member, StoredOffer};
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}6001,Ada,Bassi,ada.bassi@example.it,347 1112223,1980-01-02,Via Roma 1,20121,Milano,,yes,yes\n\
+             6002,Bruno,Conti,bruno.conti@example.it,347 1112224,1975-03-04,Via Po 2,10121,Torino,,yes,no\n"
+        );
+        import_customers(&store, &file(tmp.path(), "c.csv", &body), &options(tmp.path())).await.unwrap();
+        let pseudo = Pseudonymiser::new(&[3; SECRET_LEN]);
+        let (ada, bruno) = (pseudo.key("6001").to_hex(), pseudo.key("6002").to_hex());
+        let offer = |code: &str, key: &str, rank: i64, sku: &str| StoredOffer {
+            code: code.into(),
+            customer_key: key.into(),
+            rank,
+            sku: sku.into(),
+            kind: "due".into(),
+            percent_off: 20,
+            discount_cents: 90,
+            valid_from: "2026-01-05".into(),
+            valid_to: "2026-01-18".into(),
+            p_redeem: 0.25,
+            expected_cost_cents: 23,
+            expected_incremental_margin_cents: 14,
+            personal: true,
+            reason: "buys coffee every 12 days; 20% off".into(),
+            p0: 0.2,
+            affinity: 0.6,
+            band: 3,
+        };
+        let campaign = Campaign {
+            id: "Jan 2026-01-05".into(),
+            name: "Jan".into(),
+            valid_from: "2026-01-05".into(),
+            valid_to: "2026-01-18".into(),
+            seed: 7,
+            policy: "[campaign]".into(),
+            summary: "{}".into(),
+        };
+        let offers = [offer("AAAA-AAAA-AAA2", &ada, 2, "100002"), offer("AAAA-AAAA-AAA1", &ada, 1, "100001")];
+        let members = [
+            Member {
+                customer_key: ada.clone(),
+                status: "personal".into(),
+                segment: "loyal".into(),
+                store_id: Some("S1".into()),
+            },
+            Member { customer_key: bruno.clone(), status: "holdout".into(), segment: "loyal".into(), store_id: None },
+        ];
+        store.store_campaign(&campaign, &offers, &members).await.unwrap_or_else(|e| panic!("{}: {e}", db.label));
+        let err = store.store_campaign(&campaign, &offers, &members).await.unwrap_err();
+        assert!(err.to_string().contains("already stored"), "{}: {err}", db.label);
+
+        // The app reads a customer's offers by card or e-mail, valid on the day, best first.
+        let mine = store.offers_of("ada.bassi@example.it", "2026-01-10").await.unwrap();
+        assert_eq!(mine.iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["AAAA-AAAA-AAA1", "AAAA-AAAA-AAA2"]);
+        assert_eq!(mine[0], offers[1], "{}: the offer reads back whole", db.label);
+        assert!(store.offers_of("6001", "2026-01-19").await.unwrap().is_empty(), "expired");
+        assert!(store.offers_of("6002", "2026-01-10").await.unwrap().is_empty(), "the holdout has none");
+        assert_eq!(store.offered_since("2025-12-08", "Feb 2026-02-01").await.unwrap().len(), 2, "for the cool-down");
+        assert!(store.offered_since("2025-12-08", "Jan 2026-01-05").await.unwrap().is_empty(), "not its own");
+        assert!(store.offered_since("2026-01-06", "Feb 2026-02-01").await.unwrap().is_empty(), "only since");
+        assert_eq!(
+            store.campaign_members("Jan 2026-01-05").await.unwrap(),
+            vec![("holdout".to_string(), 1), ("personal".to_string(), 1)]
+        );
+
+        // Erasure deletes the customer's offers and membership.
+        store.erase("6001").await.unwrap();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let left: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT COUNT(*) FROM offers WHERE customer_key = '{ada}') + (SELECT COUNT(*) FROM campaign_members WHERE customer_key = '{ada}')"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(left.0, 0, "{}: offers erased", db.label);
+        pool.close().await;
+        store.close().await;
+    }
+}

@@ -18,6 +18,9 @@ pub enum CustomersCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Show the offers valid on this day (YYYY-MM-DD; default today, chain's time zone).
+        #[arg(long)]
+        on: Option<String>,
     },
     /// Pairs of registrations that may be one person, with their scores, for review.
     Duplicates {
@@ -128,14 +131,20 @@ pub fn run(dir: &DataDir, command: CustomersCommand) -> Result<()> {
     let store = dir.store(&rt)?;
     let result = rt.block_on(async {
         match command {
-            CustomersCommand::Show { customer, json } => {
+            CustomersCommand::Show { customer, json, on } => {
                 let v = store.view(&customer).await?;
                 let profiles = store.profiles_of(&customer).await?;
                 let due = store.due_items_of(&customer).await?;
+                let day = match on {
+                    Some(d) => d.parse::<jiff::civil::Date>().with_context(|| format!("--on {d:?} is not a date"))?,
+                    None => dir.chain_tz().to_datetime(jiff::Timestamp::now()).date(),
+                };
+                let offers = store.offers_of(&customer, &day.to_string()).await?;
                 if json {
                     let mut j = serde_json::to_value(&v)?;
                     j["profiles"] = serde_json::to_value(&profiles)?;
                     j["due_items"] = serde_json::to_value(&due)?;
+                    j["offers"] = serde_json::to_value(&offers)?;
                     println!("{}", serde_json::to_string_pretty(&j)?);
                 } else {
                     print_view(&v);
@@ -159,6 +168,12 @@ pub fn run(dir: &DataDir, command: CustomersCommand) -> Result<()> {
                             "  due {}: {} ({}), about every {:.0} days, bought on {} days",
                             d.next_due_date, d.sku, d.category, d.cycle_days, d.purchase_days
                         );
+                    }
+                    if !offers.is_empty() {
+                        println!("offers valid on {day}:");
+                    }
+                    for o in &offers {
+                        println!("  {} until {}: {}", o.code, o.valid_to, o.reason);
                     }
                 }
             }

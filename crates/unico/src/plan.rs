@@ -39,6 +39,9 @@ pub struct PlanArgs {
     /// Directory to write the campaign to (created; must not hold a campaign already).
     #[arg(long)]
     out: PathBuf,
+    /// Write the files only: do not store the campaign for the app and the tills (a trial).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// The product master as the offers need it.
@@ -197,7 +200,16 @@ pub fn prepare_window(
     let store = dir.store(&rt)?;
     let consents = rt.block_on(store.consents_by_key());
     let cards = rt.block_on(store.cards());
+    // The cool-down: products offered to a customer by campaigns that started within it.
+    let since = policy.valid_from.checked_sub(jiff::Span::new().days(i64::from(policy.cooldown_days)))?;
+    let this = format!("{} {}", policy.name, policy.valid_from);
+    let recent = rt.block_on(store.offered_since(&since.to_string(), &this));
     rt.block_on(store.close());
+    let mut recent_by_key: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, sku) in recent? {
+        recent_by_key.entry(key).or_default().push(sku);
+    }
+    let recent = recent_by_key;
     let consents: HashMap<String, Vec<(unico_store::Purpose, bool)>> = consents?.into_iter().collect();
     let cards: HashMap<String, String> = cards?.into_iter().map(|(_, card, key)| (key, card)).collect();
     let granted = |key: &str, p: unico_store::Purpose| {
@@ -403,6 +415,14 @@ pub fn prepare_window(
             marketing: granted(&p.key, unico_store::Purpose::Marketing),
             profiling: granted(&p.key, unico_store::Purpose::Profiling),
             candidates: candidates.remove(&p.key).unwrap_or_default(),
+            blocked: {
+                let mut b: Vec<u32> = recent
+                    .get(&p.key)
+                    .map(|skus| skus.iter().filter_map(|s| product_index.get(s.as_str()).copied()).collect())
+                    .unwrap_or_default();
+                b.sort_unstable();
+                b
+            },
         })
         .collect();
 
@@ -427,6 +447,12 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
         bail!("{} already holds a campaign; choose another --out", args.out.display());
     }
     let prepared = prepare(&dir, &args.policy, args.as_of.as_deref())?;
+    let id = format!("{} {}", prepared.policy.name, prepared.policy.valid_from);
+    let rt = crate::customers::runtime()?;
+    let store = dir.store(&rt)?;
+    if !args.dry_run && rt.block_on(store.has_campaign(&id))? {
+        bail!("the campaign {id:?} is already stored; rename it in the policy, or plan with --dry-run");
+    }
     let response = response_for(&prepared);
     let p = &prepared;
     let planned = plan(&Inputs {
@@ -439,9 +465,86 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
     });
     let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
     write(&args.out, &p.policy, &p.products, &p.customers, &p.cards, &planned, &granted)?;
+    if !args.dry_run {
+        let (campaign, offers, members) = to_store(&id, &args.policy, &args.out, p, &planned)?;
+        let stored = rt.block_on(store.store_campaign(&campaign, &offers, &members));
+        rt.block_on(store.close());
+        if let Err(e) = stored {
+            // Nothing half-done: the files go too.
+            let _ = std::fs::remove_dir_all(&args.out);
+            return Err(e).context("cannot store the campaign; nothing was planned");
+        }
+    } else {
+        rt.block_on(store.close());
+    }
     print_summary(&p.policy, &p.customers, &planned, &args.out);
+    if args.dry_run {
+        println!("  dry run: not stored for the app and the tills");
+    } else {
+        println!("  stored as {id:?}: the app shows the offers, the tills accept the codes");
+    }
     eprintln!("planned in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The campaign as the operational store keeps it.
+fn to_store(
+    id: &str,
+    policy_path: &Path,
+    out: &Path,
+    p: &Prepared,
+    planned: &Plan,
+) -> Result<(
+    unico_store::campaigns::Campaign,
+    Vec<unico_store::campaigns::StoredOffer>,
+    Vec<unico_store::campaigns::Member>,
+)> {
+    use unico_store::campaigns::{Campaign, Member, StoredOffer};
+    let campaign = Campaign {
+        id: id.to_string(),
+        name: p.policy.name.clone(),
+        valid_from: p.policy.valid_from.to_string(),
+        valid_to: p.policy.valid_to.to_string(),
+        seed: p.policy.seed as i64,
+        policy: std::fs::read_to_string(policy_path)?,
+        summary: std::fs::read_to_string(out.join("campaign.json"))?,
+    };
+    let offers = planned
+        .offers
+        .iter()
+        .map(|o| StoredOffer {
+            code: o.code.clone(),
+            customer_key: p.customers[o.customer as usize].key.clone(),
+            rank: i64::from(o.rank),
+            sku: p.products[o.product as usize].sku.clone(),
+            kind: o.kind.as_str().to_string(),
+            percent_off: i64::from(o.percent),
+            discount_cents: o.discount_cents,
+            valid_from: campaign.valid_from.clone(),
+            valid_to: campaign.valid_to.clone(),
+            p_redeem: o.p_redeem,
+            expected_cost_cents: o.expected_cost.round() as i64,
+            expected_incremental_margin_cents: o.incremental_margin.round() as i64,
+            personal: o.personal,
+            reason: o.reason.clone(),
+            p0: o.p0,
+            affinity: o.affinity,
+            band: o.band as i64,
+        })
+        .collect();
+    let members = p
+        .customers
+        .iter()
+        .zip(&planned.status)
+        .filter(|(_, s)| matches!(s, Status::Personal | Status::Generic | Status::Holdout | Status::NoOffer))
+        .map(|(c, s)| Member {
+            customer_key: c.key.clone(),
+            status: s.as_str().to_string(),
+            segment: c.segment.clone(),
+            store_id: c.store.clone(),
+        })
+        .collect();
+    Ok((campaign, offers, members))
 }
 
 /// The learned response model (the prior when no campaign was learned from yet).

@@ -73,7 +73,7 @@ fn a_campaign_keeps_every_rule() {
     std::fs::write(&policy, format!("{POLICY}\n[[trial]]\nsku = \"{trial}\"\n")).unwrap();
     let out = tmp.path().join("c1");
     let printed = unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(printed.contains("with personal offers"), "{printed}");
+    assert!(printed.contains("with personal offers") && printed.contains("stored as"), "{printed}");
 
     let products: HashMap<String, HashMap<String, String>> =
         rows(&src.join("products.csv")).into_iter().map(|r| (r["sku"].clone(), r)).collect();
@@ -160,17 +160,74 @@ fn a_campaign_keeps_every_rule() {
 
     // The same seed gives the same plan; an existing campaign is never overwritten.
     let again = tmp.path().join("c2");
-    unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    let printed = unico(&[
+        "--data",
+        d,
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(printed.contains("dry run"), "{printed}");
     assert_eq!(std::fs::read(out.join("offers.csv")).unwrap(), std::fs::read(again.join("offers.csv")).unwrap());
     let o = run(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already holds a campaign"));
+
+    // The single customer view shows a customer's offers of the day.
+    let mine = offers.iter().find(|o| o["personal"] == "yes").unwrap();
+    let shown = unico(&["--data", d, "customers", "show", &mine["customer_id"], "--on", "2025-08-10"]);
+    assert!(shown.contains(&mine["code"]) && shown.contains("offers valid on 2025-08-10"), "{shown}");
+    let after_window = unico(&["--data", d, "customers", "show", &mine["customer_id"], "--on", "2025-08-18"]);
+    assert!(!after_window.contains(&mine["code"]));
+
+    // Stored once: planning it again into another directory is refused.
+    let o = run(&[
+        "--data",
+        d,
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--out",
+        tmp.path().join("c9").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already stored"));
+    assert!(!tmp.path().join("c9").exists());
+    // A campaign a week later: no product offered to a customer by the first one (within
+    // the 28-day cool-down) is offered to them again.
+    let later_policy = tmp.path().join("later.toml");
+    std::fs::write(
+        &later_policy,
+        std::fs::read_to_string(&policy)
+            .unwrap()
+            .replace("2025-08-04", "2025-08-11")
+            .replace("2025-08-17", "2025-08-24"),
+    )
+    .unwrap();
+    let later = tmp.path().join("later");
+    unico(&[
+        "--data",
+        d,
+        "plan",
+        "--policy",
+        later_policy.to_str().unwrap(),
+        "--out",
+        later.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    let first: HashSet<(String, String)> =
+        offers.iter().map(|o| (o["customer_key"].clone(), o["sku"].clone())).collect();
+    let second = rows(&later.join("offers.csv"));
+    assert!(!second.is_empty());
+    assert!(second.iter().all(|o| !first.contains(&(o["customer_key"].clone(), o["sku"].clone()))), "cool-down");
 
     // Withdrawing marketing consent takes a customer out of the next plan.
     let card = offers.iter().find(|o| o["personal"] == "yes").unwrap()["customer_id"].clone();
     let key = offers.iter().find(|o| o["customer_id"] == card).unwrap()["customer_key"].clone();
     unico(&["--data", d, "customers", "consent", &card, "--purpose", "marketing", "--withdraw"]);
     let after = tmp.path().join("c3");
-    unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", after.to_str().unwrap()]);
+    unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", after.to_str().unwrap(), "--dry-run"]);
     assert!(rows(&after.join("offers.csv")).iter().all(|o| o["customer_id"] != card));
     let st = rows(&after.join("customers.csv")).into_iter().find(|c| c["customer_key"] == key).unwrap();
     assert_eq!(st["status"], "no_consent");

@@ -1,0 +1,221 @@
+//! Campaigns in the operational store: the offers the app shows and the tills redeem, and
+//! every eligible customer's arm (treated or held out), which uplift is measured against.
+//!
+//! `unico plan` stores a campaign whole in one transaction, once (a campaign is its name and
+//! first day); erasing a customer deletes their offers and memberships.
+
+use crate::profiles::placeholders;
+use crate::{Error, ErrorKind, Store, now};
+use serde::{Deserialize, Serialize};
+
+/// A campaign's header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    /// Name and first day, e.g. `January fortnight 2026-01-05`.
+    pub id: String,
+    /// The policy's name.
+    pub name: String,
+    /// First day of validity.
+    pub valid_from: String,
+    /// Last day, inclusive.
+    pub valid_to: String,
+    /// Seed of the holdout and sampling.
+    pub seed: i64,
+    /// The policy file as it was planned with.
+    pub policy: String,
+    /// The plan's summary (JSON).
+    pub summary: String,
+}
+
+/// One stored offer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredOffer {
+    /// Unique code.
+    pub code: String,
+    /// The customer's lake key.
+    pub customer_key: String,
+    /// Rank among their offers.
+    pub rank: i64,
+    /// Product.
+    pub sku: String,
+    /// Why it was a candidate (due, usual, cross_sell, win_back, trial).
+    pub kind: String,
+    /// Percent off (0 for an amount).
+    pub percent_off: i64,
+    /// Discount on one unit, cents.
+    pub discount_cents: i64,
+    /// First day.
+    pub valid_from: String,
+    /// Last day.
+    pub valid_to: String,
+    /// Probability of redemption.
+    pub p_redeem: f64,
+    /// Expected cost, cents.
+    pub expected_cost_cents: i64,
+    /// Expected incremental margin, cents.
+    pub expected_incremental_margin_cents: i64,
+    /// Personal (else non-personal).
+    pub personal: bool,
+    /// Plain-words reason.
+    pub reason: String,
+    /// `p0` at planning time (for learning).
+    pub p0: f64,
+    /// Affinity at planning time.
+    pub affinity: f64,
+    /// Sensitivity band at planning time.
+    pub band: i64,
+}
+
+/// A customer's arm in a campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// The customer's lake key.
+    pub customer_key: String,
+    /// `personal`, `generic`, `holdout` or `no_offer`.
+    pub status: String,
+    /// Their RFM segment at planning time.
+    pub segment: String,
+    /// Their preferred store.
+    pub store_id: Option<String>,
+}
+
+const OFFER_COLUMNS: &str = "code, campaign_id, customer_key, rank, sku, kind, percent_off, discount_cents, valid_from, \
+     valid_to, p_redeem, expected_cost_cents, expected_incremental_margin_cents, personal, reason, p0, affinity, band";
+
+impl Store {
+    /// Whether a campaign with this id is stored.
+    pub async fn has_campaign(&self, id: &str) -> Result<bool, Error> {
+        let n: (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM campaigns WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
+        Ok(n.0 > 0)
+    }
+
+    /// Stores a campaign with its offers and members in one transaction; a campaign already
+    /// stored is refused.
+    pub async fn store_campaign(&self, c: &Campaign, offers: &[StoredOffer], members: &[Member]) -> Result<(), Error> {
+        if self.has_campaign(&c.id).await? {
+            return Err(Error::new(ErrorKind::Input, format!("the campaign {:?} is already stored", c.id)));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.valid_from)
+        .bind(&c.valid_to)
+        .bind(c.seed)
+        .bind(&c.policy)
+        .bind(&c.summary)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        for chunk in offers.chunks(500) {
+            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 18));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in chunk {
+                q = q
+                    .bind(&o.code)
+                    .bind(&c.id)
+                    .bind(&o.customer_key)
+                    .bind(o.rank)
+                    .bind(&o.sku)
+                    .bind(&o.kind)
+                    .bind(o.percent_off)
+                    .bind(o.discount_cents)
+                    .bind(&o.valid_from)
+                    .bind(&o.valid_to)
+                    .bind(o.p_redeem)
+                    .bind(o.expected_cost_cents)
+                    .bind(o.expected_incremental_margin_cents)
+                    .bind(i64::from(o.personal))
+                    .bind(&o.reason)
+                    .bind(o.p0)
+                    .bind(o.affinity)
+                    .bind(o.band);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in members.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO campaign_members (campaign_id, customer_key, status, segment, store_id) VALUES {}",
+                placeholders(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for m in chunk {
+                q = q.bind(&c.id).bind(&m.customer_key).bind(&m.status).bind(&m.segment).bind(m.store_id.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        Store::audit(
+            &mut *tx,
+            "store_campaign",
+            None,
+            &format!("{{\"campaign\":{:?},\"offers\":{},\"members\":{}}}", c.id, offers.len(), members.len()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Products offered to each customer by other campaigns than `except` starting on or
+    /// after `since` (YYYY-MM-DD): `(customer_key, sku)`, for the policy's cool-down.
+    pub async fn offered_since(&self, since: &str, except: &str) -> Result<Vec<(String, String)>, Error> {
+        Ok(sqlx::query_as("SELECT customer_key, sku FROM offers WHERE valid_from >= $1 AND campaign_id <> $2")
+            .bind(since)
+            .bind(except)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The offers of the customer a reference names (card, e-mail, phone or `#id`), valid on
+    /// `day` (YYYY-MM-DD), best first: what the app shows.
+    pub async fn offers_of(&self, reference: &str, day: &str) -> Result<Vec<StoredOffer>, Error> {
+        let id = self.resolve(reference).await?;
+        let rows = sqlx::query(
+            "SELECT o.code, o.customer_key, o.rank, o.sku, o.kind, o.percent_off, o.discount_cents, o.valid_from, o.valid_to, \
+             o.p_redeem, o.expected_cost_cents, o.expected_incremental_margin_cents, o.personal, o.reason, o.p0, o.affinity, o.band \
+             FROM offers o JOIN cards k ON k.customer_key = o.customer_key \
+             WHERE k.customer_id = $1 AND o.valid_from <= $2 AND o.valid_to >= $2 ORDER BY o.valid_to, o.rank, o.code",
+        )
+        .bind(id)
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                Ok(StoredOffer {
+                    code: r.try_get(0)?,
+                    customer_key: r.try_get(1)?,
+                    rank: r.try_get(2)?,
+                    sku: r.try_get(3)?,
+                    kind: r.try_get(4)?,
+                    percent_off: r.try_get(5)?,
+                    discount_cents: r.try_get(6)?,
+                    valid_from: r.try_get(7)?,
+                    valid_to: r.try_get(8)?,
+                    p_redeem: r.try_get(9)?,
+                    expected_cost_cents: r.try_get(10)?,
+                    expected_incremental_margin_cents: r.try_get(11)?,
+                    personal: r.try_get::<i64, _>(12)? != 0,
+                    reason: r.try_get(13)?,
+                    p0: r.try_get(14)?,
+                    affinity: r.try_get(15)?,
+                    band: r.try_get(16)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Members of a campaign by status.
+    pub async fn campaign_members(&self, id: &str) -> Result<Vec<(String, i64)>, Error> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM campaign_members WHERE campaign_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
