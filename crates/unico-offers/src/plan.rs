@@ -380,7 +380,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     plan
 }
 
-/// `1,50 €`-style amount for reasons.
+/// `1.50 €`: an amount in cents for reasons and reports (the sign kept, as `Money` prints).
 pub fn euros(cents: i64) -> String {
-    format!("{}.{:02} €", cents / 100, (cents % 100).abs())
+    format!("{} €", unico_core::Money::from_cents(cents))
 }
