@@ -186,6 +186,26 @@ fn publish(dir: &DataDir, params: &ModelParams) -> Result<unico_store::profiles:
 }
 
 /// The progress bar of a pass over the lake's receipt lines.
+/// Every card line up to `as_of`, split by customer (spilled beyond the settings' memory
+/// budget), with a progress bar: the pass `recommend` and `plan` start from.
+pub fn scan_lines(dir: &DataDir, lake: &Lake, as_of: jiff::civil::Date) -> Result<unico_model::lines::Partitioned> {
+    let bar = lines_bar(as_of);
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let parts = unico_model::lines::scan(
+        lake,
+        i32::MIN,
+        unico_model::features::date_to_day(as_of),
+        dir.settings.model.max_lines_in_memory,
+        &dir.model_dir().join("tmp"),
+        &progress,
+    );
+    bar.finish_and_clear();
+    Ok(parts?)
+}
+
 pub fn lines_bar(as_of: jiff::civil::Date) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -460,21 +480,7 @@ pub fn recommend(data: &std::path::Path, args: &RecommendArgs) -> Result<()> {
         cards?.into_iter().map(|(_, card, key)| (key, card)).collect()
     };
     let as_of_day = date_to_day(as_of);
-    let bar = lines_bar(as_of);
-    let progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let parts = unico_model::lines::scan(
-        &lake,
-        i32::MIN,
-        as_of_day,
-        settings.max_lines_in_memory,
-        &dir.model_dir().join("tmp"),
-        &progress,
-    );
-    bar.finish_and_clear();
-    let parts = parts?;
+    let parts = scan_lines(&dir, &lake, as_of)?;
     let read_s = started.elapsed().as_secs_f64();
     let catalogue = Catalogue::load(&lake)?;
     let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();

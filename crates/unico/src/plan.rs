@@ -1,6 +1,6 @@
 //! `unico plan`: a campaign from a policy file, the model and the customer master.
 
-use crate::model::lines_bar;
+use crate::model::scan_lines;
 use crate::settings::DataDir;
 use anyhow::{Context, Result, bail};
 use arrow_array::Array;
@@ -144,6 +144,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Plans the campaign with the given response.
+    pub fn plan(&self, response: &unico_offers::response::Response) -> Plan {
+        plan(&Inputs {
+            policy: &self.policy,
+            products: &self.products,
+            customers: &self.customers,
+            generic: &self.generic,
+            response,
+            secret: &self.secret,
+        })
+    }
+
     /// Whether the customer with this key has granted `purpose`.
     pub fn granted(&self, key: &str, purpose: unico_store::Purpose) -> bool {
         self.consents.get(key).is_some_and(|list| list.iter().any(|(q, g)| *q == purpose && *g))
@@ -219,21 +231,7 @@ pub fn prepare_window(
 
     // Candidates: the recommender's best products for each customer.
     let as_of_day = date_to_day(as_of);
-    let bar = lines_bar(as_of);
-    let progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let parts = unico_model::lines::scan(
-        &lake,
-        i32::MIN,
-        as_of_day,
-        settings.max_lines_in_memory,
-        &dir.model_dir().join("tmp"),
-        &progress,
-    );
-    bar.finish_and_clear();
-    let parts = parts?;
+    let parts = scan_lines(dir, &lake, as_of)?;
     let catalogue = Catalogue::load(&lake)?;
     let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
     let model = Recommender::fit(&parts, &category_of_item, &settings.recommend)?;
@@ -463,16 +461,8 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
     if !args.dry_run && rt.block_on(store.has_campaign(&id))? {
         bail!("the campaign {id:?} is already stored; rename it in the policy, or plan with --dry-run");
     }
-    let response = response_for(&prepared);
     let p = &prepared;
-    let planned = plan(&Inputs {
-        policy: &p.policy,
-        products: &p.products,
-        customers: &p.customers,
-        generic: &p.generic,
-        response: &response,
-        secret: &p.secret,
-    });
+    let planned = p.plan(&response_for(p));
     let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
     write(&args.out, &p.policy, &p.products, &p.customers, &p.cards, &planned, &granted)?;
     if !args.dry_run {

@@ -180,14 +180,7 @@ fn run_round(
     let prepared = prepare_window(dir, policy, None, Some((from, to)))?;
     let response = response_for(&prepared);
     let p = &prepared;
-    let ours = plan(&Inputs {
-        policy: &p.policy,
-        products: &p.products,
-        customers: &p.customers,
-        generic: &p.generic,
-        response: &response,
-        secret: &p.secret,
-    });
+    let ours = p.plan(&response);
     let audience: Vec<u32> = ours
         .status
         .iter()
