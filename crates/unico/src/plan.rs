@@ -254,8 +254,30 @@ pub fn prepare_window(
         sold.dedup();
         sold.len().max(1) as f64
     };
+    // One pass over every customer's lines for what the candidates need: category shares of
+    // wallet, recent buyers per product (best sellers' reach) and what each segment buys.
     let mut category_share: Vec<Vec<(u32, f32)>> = vec![Vec::new(); parts.keys.len()];
+    let mut recent_buyers = vec![0u32; parts.skus.len()];
+    let mut active = 0u32;
+    let since = as_of_day - settings.recommend.horizon_days as i32;
+    let mut by_segment: HashMap<&str, HashMap<u32, u32>> = HashMap::new();
     parts.for_each_customer(|c, records| {
+        let mut items: Vec<u32> = records.iter().map(|r| r.item).collect();
+        items.sort_unstable();
+        items.dedup();
+        if let Some(seg) = segment_of.get(parts.keys[c as usize].as_str()) {
+            let counts = by_segment.entry(seg).or_default();
+            for i in &items {
+                *counts.entry(*i).or_default() += 1;
+            }
+        }
+        let mut recent: Vec<u32> = records.iter().filter(|r| r.day > since).map(|r| r.item).collect();
+        recent.sort_unstable();
+        recent.dedup();
+        active += u32::from(!recent.is_empty());
+        for i in recent {
+            recent_buyers[i as usize] += 1;
+        }
         let mut spend: HashMap<u32, i64> = HashMap::new();
         let mut total = 0i64;
         for r in records {
@@ -334,28 +356,6 @@ pub fn prepare_window(
     )?;
     // Non-personal offers: the trial products and the chain's best sellers, valued with
     // the share of customers who bought each in the last horizon (the same for everyone).
-    let mut recent_buyers = vec![0u32; parts.skus.len()];
-    let mut active = 0u32;
-    let since = as_of_day - settings.recommend.horizon_days as i32;
-    let mut by_segment: HashMap<&str, HashMap<u32, u32>> = HashMap::new();
-    parts.for_each_customer(|c, records| {
-        let mut items: Vec<u32> = records.iter().map(|r| r.item).collect();
-        items.sort_unstable();
-        items.dedup();
-        if let Some(seg) = segment_of.get(parts.keys[c as usize].as_str()) {
-            let counts = by_segment.entry(seg).or_default();
-            for i in &items {
-                *counts.entry(*i).or_default() += 1;
-            }
-        }
-        let mut recent: Vec<u32> = records.iter().filter(|r| r.day > since).map(|r| r.item).collect();
-        recent.sort_unstable();
-        recent.dedup();
-        active += u32::from(!recent.is_empty());
-        for i in recent {
-            recent_buyers[i as usize] += 1;
-        }
-    })?;
     let segment_top: HashMap<String, Vec<u32>> = by_segment
         .into_iter()
         .map(|(seg, counts)| {
