@@ -23,6 +23,8 @@ pub enum Dataset {
     Stores,
     /// The customer master (imported into the operational store, never into the lake).
     Customers,
+    /// Survey answers, CSAT and NPS (imported into the operational store).
+    Surveys,
 }
 
 impl Dataset {
@@ -33,6 +35,7 @@ impl Dataset {
             Dataset::Products => "products",
             Dataset::Stores => "stores",
             Dataset::Customers => "customers",
+            Dataset::Surveys => "surveys",
         }
     }
 
@@ -43,6 +46,7 @@ impl Dataset {
             Dataset::Products => "products",
             Dataset::Stores => "stores",
             Dataset::Customers => "customers",
+            Dataset::Surveys => "surveys",
         }
     }
 
@@ -94,6 +98,16 @@ impl Dataset {
                 ("consent_app", false),
                 ("consent_policy_version", false),
                 ("consent_at", false),
+            ],
+            Dataset::Surveys => &[
+                ("answer_id", true),
+                ("answered_at", true),
+                ("question", true),
+                ("score", true),
+                ("customer_id", false),
+                ("store_id", false),
+                ("channel", false),
+                ("comment", false),
             ],
         }
     }

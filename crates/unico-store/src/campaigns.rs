@@ -77,6 +77,9 @@ pub struct Member {
     pub segment: String,
     /// Their preferred store.
     pub store_id: Option<String>,
+    /// `personal` or `generic`: the kind of offers they get or, held out, would have got
+    /// (personal with the profiling consent).
+    pub offer_type: String,
 }
 
 const OFFER_COLUMNS: &str = "code, campaign_id, customer_key, rank, sku, kind, percent_off, discount_cents, valid_from, \
@@ -139,12 +142,18 @@ impl Store {
         }
         for chunk in members.chunks(1000) {
             let sql = format!(
-                "INSERT INTO campaign_members (campaign_id, customer_key, status, segment, store_id) VALUES {}",
-                placeholders(chunk.len(), 5)
+                "INSERT INTO campaign_members (campaign_id, customer_key, status, segment, store_id, offer_type) VALUES {}",
+                placeholders(chunk.len(), 6)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {
-                q = q.bind(&c.id).bind(&m.customer_key).bind(&m.status).bind(&m.segment).bind(m.store_id.clone());
+                q = q
+                    .bind(&c.id)
+                    .bind(&m.customer_key)
+                    .bind(&m.status)
+                    .bind(&m.segment)
+                    .bind(m.store_id.clone())
+                    .bind(&m.offer_type);
             }
             q.execute(&mut *tx).await?;
         }

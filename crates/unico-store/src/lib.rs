@@ -18,6 +18,7 @@ pub mod campaigns;
 pub mod crypto;
 pub mod customers;
 pub mod dedupe;
+pub mod kpis;
 pub mod normalise;
 pub mod privacy;
 pub mod profiles;
@@ -107,7 +108,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// The operational store.
+/// The operational store: cheap to clone (the clones share one connection pool).
+#[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) key: MasterKey,

@@ -264,6 +264,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // Survey scores stay in the KPIs, no longer linked to anyone, without their text.
+            sqlx::query(
+                "UPDATE survey_answers SET customer_key = NULL, comment = NULL WHERE customer_key IN \
+                 (SELECT customer_key FROM cards WHERE origin_customer_id = $1 OR customer_id = $1)",
+            )
+            .bind(rid)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM cards WHERE origin_customer_id = $1 OR customer_id = $1")
                 .bind(rid)
                 .execute(&mut *tx)

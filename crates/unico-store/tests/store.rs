@@ -442,8 +442,15 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
                 status: "personal".into(),
                 segment: "loyal".into(),
                 store_id: Some("S1".into()),
+                offer_type: "personal".into(),
             },
-            Member { customer_key: bruno.clone(), status: "holdout".into(), segment: "loyal".into(), store_id: None },
+            Member {
+                customer_key: bruno.clone(),
+                status: "holdout".into(),
+                segment: "loyal".into(),
+                store_id: None,
+                offer_type: "personal".into(),
+            },
         ];
         store.store_campaign(&campaign, &offers, &members).await.unwrap_or_else(|e| panic!("{}: {e}", db.label));
         let err = store.store_campaign(&campaign, &offers, &members).await.unwrap_err();
@@ -474,6 +481,134 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
         .unwrap();
         assert_eq!(left.0, 0, "{}: offers erased", db.label);
         pool.close().await;
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redemptions_surveys_goals_and_the_outbox() {
+    use unico_store::campaigns::{Campaign, Member, StoredOffer};
+    use unico_store::kpis::{Goal, SurveyAnswer};
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let body = format!(
+            "{HEADER}7001,Carla,Dini,carla.dini@example.it,347 1112225,1982-05-06,Via Roma 3,20121,Milano,,yes,yes\n"
+        );
+        import_customers(&store, &file(tmp.path(), "c.csv", &body), &options(tmp.path())).await.unwrap();
+        let carla = Pseudonymiser::new(&[3; SECRET_LEN]).key("7001").to_hex();
+        let campaign = Campaign {
+            id: "Mar 2026-03-02".into(),
+            name: "Mar".into(),
+            valid_from: "2026-03-02".into(),
+            valid_to: "2026-03-15".into(),
+            seed: 1,
+            policy: String::new(),
+            summary: "{}".into(),
+        };
+        let offer = StoredOffer {
+            code: "BBBB-BBBB-BBB1".into(),
+            customer_key: carla.clone(),
+            rank: 1,
+            sku: "100001".into(),
+            kind: "due".into(),
+            percent_off: 20,
+            discount_cents: 90,
+            valid_from: "2026-03-02".into(),
+            valid_to: "2026-03-15".into(),
+            p_redeem: 0.3,
+            expected_cost_cents: 27,
+            expected_incremental_margin_cents: 10,
+            personal: true,
+            reason: "r".into(),
+            p0: 0.2,
+            affinity: 0.5,
+            band: 2,
+        };
+        let member = Member {
+            customer_key: carla.clone(),
+            status: "personal".into(),
+            segment: "loyal".into(),
+            store_id: Some("S1".into()),
+            offer_type: "personal".into(),
+        };
+        store.store_campaign(&campaign, std::slice::from_ref(&offer), std::slice::from_ref(&member)).await.unwrap();
+        assert_eq!(store.members_of("Mar 2026-03-02").await.unwrap()[0].offer_type, "personal");
+        assert_eq!(store.campaigns_between("2026-03-10", "2026-04-01").await.unwrap().len(), 1);
+        assert!(store.campaigns_between("2026-03-16", "2026-04-01").await.unwrap().is_empty());
+
+        // Activated once; redeemed once even when two tills confirm at the same moment.
+        assert!(store.activate_offer("BBBB-BBBB-BBB1", "2026-03-03T08:00:00Z").await.unwrap());
+        assert!(!store.activate_offer("BBBB-BBBB-BBB1", "2026-03-03T09:00:00Z").await.unwrap());
+        let tills: Vec<_> = (0..8)
+            .map(|i| {
+                let s = store.clone();
+                tokio::spawn(async move { s.redeem_offer("BBBB-BBBB-BBB1", "2026-03-04T10:00:00Z", 90 + i).await })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tills {
+            won += usize::from(t.await.unwrap().unwrap());
+        }
+        assert_eq!(won, 1, "{}: one till redeems the code, the others are refused", db.label);
+        let (n, discount) = store.campaign_redemptions("Mar 2026-03-02").await.unwrap();
+        assert_eq!(n, 1);
+        assert!((90..98).contains(&discount));
+        let events = store.offer_events("2026-03-01", "2026-03-04").await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].segment.as_deref(), Some("loyal"));
+        assert!(events[0].redeemed_at.as_deref().is_some_and(|t| t.starts_with("2026-03-04")));
+
+        // Survey answers: re-importing adds nothing; erasure unlinks them and drops the text.
+        let answer = |id: &str, q: &str, score: i64, key: Option<&str>| SurveyAnswer {
+            id: id.into(),
+            answered_at: "2026-03-05T12:00:00Z".into(),
+            answered_on: "2026-03-05".into(),
+            question: q.into(),
+            score,
+            customer_key: key.map(String::from),
+            store_id: Some("S1".into()),
+            channel: Some("app".into()),
+            comment: Some("the cashier was kind".into()),
+        };
+        let answers = [answer("a1", "csat", 5, Some(&carla)), answer("a2", "nps", 9, None)];
+        assert_eq!(store.add_survey_answers(&answers).await.unwrap(), 2);
+        assert_eq!(store.add_survey_answers(&answers).await.unwrap(), 0, "{}: no duplicates", db.label);
+        assert_eq!(store.survey_answers("2026-03-05", "2026-03-05").await.unwrap(), answers.to_vec());
+
+        // A goal's state change writes its alerts to the outbox once.
+        let goal = Goal {
+            id: 0,
+            kpi: "loyalty_share".into(),
+            target: 0.7,
+            deadline: "2026-06-30".into(),
+            scope_kind: "all".into(),
+            scope_value: None,
+            review: "daily".into(),
+            notify: "mailto:crm@example.it".into(),
+            state: None,
+            checked_on: None,
+        };
+        let id = store.add_goal(&goal).await.unwrap();
+        let alert = vec![("email".to_string(), "crm@example.it".to_string(), "at risk".to_string(), "…".to_string())];
+        assert!(store.record_goal_state(id, "at_risk", "2026-03-05", &alert).await.unwrap());
+        assert!(!store.record_goal_state(id, "at_risk", "2026-03-06", &alert).await.unwrap());
+        assert_eq!(store.outbox(false).await.unwrap().len(), 1, "{}: one alert for one change", db.label);
+        let stored = store.goals().await.unwrap();
+        assert_eq!(
+            (stored[0].state.as_deref(), stored[0].checked_on.as_deref()),
+            (Some("at_risk"), Some("2026-03-06"))
+        );
+
+        store.erase("7001").await.unwrap();
+        let left = store.survey_answers("2026-03-05", "2026-03-05").await.unwrap();
+        assert_eq!(left.len(), 2, "the scores stay in the KPIs");
+        assert!(left.iter().all(|a| a.customer_key.is_none() || a.customer_key.as_deref() != Some(carla.as_str())));
+        assert!(
+            left.iter().all(|a| a.id != "a1" || a.comment.is_none()),
+            "{}: the erased customer's text is gone",
+            db.label
+        );
         store.close().await;
     }
 }

@@ -93,6 +93,33 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// `unico import surveys FILE...`.
+pub fn import_surveys(
+    dir: &DataDir,
+    files: &[PathBuf],
+    mapping: &Mapping,
+    max_reject_rate: Option<f64>,
+) -> Result<Vec<ImportSummary>> {
+    let rt = runtime()?;
+    let store = dir.store(&rt)?;
+    let options = unico_store::kpis::SurveyImportOptions {
+        pseudonymiser: dir.pseudonymiser()?,
+        mapping: mapping.clone(),
+        rejects_dir: dir.rejects_dir(),
+        chain_tz: dir.chain_tz(),
+        max_reject_rate,
+    };
+    let mut out = Vec::new();
+    for f in files {
+        let s = rt
+            .block_on(unico_store::kpis::import_surveys(&store, f, &options))
+            .with_context(|| format!("{} not imported", f.display()))?;
+        out.push(s);
+    }
+    rt.block_on(store.close());
+    Ok(out)
+}
+
 /// `unico import customers FILE...`.
 pub fn import(
     dir: &DataDir,

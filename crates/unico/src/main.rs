@@ -2,6 +2,7 @@
 //! printing, progress bars and exit codes live here and nowhere else.
 
 mod customers;
+mod kpi;
 mod model;
 mod plan;
 mod settings;
@@ -51,6 +52,21 @@ enum Command {
     /// Learn from a campaign's redemptions: the response to each depth, by price
     /// sensitivity, used by the next plans.
     Learn(plan::LearnArgs),
+    /// The programme's KPIs by day, week or month (card vs no card, margins, customers,
+    /// offers, uplift, satisfaction), by store, channel or segment (see docs/kpis.md).
+    Kpi(kpi::KpiArgs),
+    /// Measure campaigns against their holdouts: uplift with intervals, CUPED, the
+    /// always-valid sequential test, per offer type.
+    Measure(kpi::MeasureArgs),
+    /// Goals on KPIs: add them, see where they stand and where they are heading.
+    #[command(subcommand)]
+    Goals(kpi::GoalsCommand),
+    /// Messages waiting to be sent (goal alerts).
+    Outbox {
+        /// Show sent messages too.
+        #[arg(long)]
+        all: bool,
+    },
     /// Print the data-quality report of the lake.
     Quality {
         /// Output format.
@@ -85,6 +101,7 @@ enum DatasetArg {
     Products,
     Stores,
     Customers,
+    Surveys,
 }
 
 #[derive(Args)]
@@ -175,7 +192,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 DatasetArg::Products => Dataset::Products,
                 DatasetArg::Stores => Dataset::Stores,
                 DatasetArg::Customers => Dataset::Customers,
+                DatasetArg::Surveys => Dataset::Surveys,
             };
+            if dataset == Dataset::Surveys {
+                let mapping = match &args.mapping {
+                    Some(p) => Mapping::from_file(p, dataset)?,
+                    None => Mapping::default(),
+                };
+                for summary in customers::import_surveys(&dir, &args.files, &mapping, args.max_reject_rate)? {
+                    if args.json {
+                        println!("{}", serde_json_string(&summary));
+                    } else {
+                        print_summary(&summary);
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if dataset == Dataset::Customers {
                 let mapping = match &args.mapping {
                     Some(p) => Mapping::from_file(p, dataset)?,
@@ -240,6 +272,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan(args) => {
             plan::run(&cli.data, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kpi(args) => {
+            kpi::kpi(&cli.data, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Measure(args) => {
+            kpi::measure(&cli.data, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Goals(command) => {
+            kpi::goals(&cli.data, &command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbox { all } => {
+            kpi::outbox(&cli.data, all)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Learn(args) => {

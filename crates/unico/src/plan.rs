@@ -542,6 +542,7 @@ fn to_store(
             status: s.as_str().to_string(),
             segment: c.segment.clone(),
             store_id: c.store.clone(),
+            offer_type: if c.profiling { "personal" } else { "generic" }.to_string(),
         })
         .collect();
     Ok((campaign, offers, members))
@@ -812,8 +813,12 @@ pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
     let h = r.headers()?.clone();
     let col = |n: &str| h.iter().position(|x| x == n).with_context(|| format!("offers.csv has no {n} column"));
     let (ci, pi, p0i, ai, bi) = (col("code")?, col("percent_off")?, col("p0")?, col("affinity")?, col("band")?);
+    let di = col("discount_cents")?;
+    // Every code of the campaign with its discount on one unit, for the store's redemptions.
+    let mut codes: HashMap<String, (String, i64)> = HashMap::new();
     for rec in r.records() {
         let rec = rec?;
+        codes.insert(unico_offers::code::normalise(&rec[ci]), (rec[ci].to_string(), rec[di].parse()?));
         let percent: u32 = rec[pi].parse()?;
         if percent == 0 {
             continue; // amounts off: their depth differs by price, not learned per depth
@@ -834,6 +839,12 @@ pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
     let Some(code_col) = h.iter().position(|x| x.trim().eq_ignore_ascii_case("code")) else {
         bail!("{} has no code column", args.redemptions.display());
     };
+    let at_col = h.iter().position(|x| x.trim().eq_ignore_ascii_case("redeemed_at"));
+    let discount_col = h.iter().position(|x| x.trim().eq_ignore_ascii_case("discount_cents"));
+    let campaign_end = campaign["valid_to"].as_str().unwrap_or_default().to_string();
+    // (code, when, discount) of every redemption, recorded in the store for the KPIs.
+    let mut to_store: Vec<(String, String, i64)> = Vec::new();
+    let mut seen_codes: std::collections::HashSet<String> = std::collections::HashSet::new();
     let rejects_path = dir.root.join("rejects").join(format!(
         "redemptions-{}.csv",
         id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect::<String>()
@@ -845,13 +856,30 @@ pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
         lines += 1;
         let rec = rec.with_context(|| format!("{} line {line}", args.redemptions.display()))?;
         let code = rec.get(code_col).unwrap_or_default();
-        match sent.get_mut(&unico_offers::code::normalise(code)) {
-            Some((_, r)) if *r => rejects.push((line, code.to_string(), "redeemed twice".into())),
-            Some((_, r)) => {
-                *r = true;
-                redeemed += 1;
-            }
-            None => rejects.push((line, code.to_string(), "not a percent-off offer of this campaign".into())),
+        let normal = unico_offers::code::normalise(code);
+        if !seen_codes.insert(normal.clone()) {
+            rejects.push((line, code.to_string(), "redeemed twice".into()));
+            continue;
+        }
+        let Some((stored_code, planned_discount)) = codes.get(&normal) else {
+            rejects.push((line, code.to_string(), "not an offer of this campaign".into()));
+            continue;
+        };
+        let at = at_col.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty()).unwrap_or(&campaign_end);
+        let discount = match discount_col.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty()) {
+            Some(d) => match d.trim().parse::<i64>() {
+                Ok(d) => d,
+                Err(_) => {
+                    rejects.push((line, code.to_string(), format!("discount_cents {d:?} is not a whole number")));
+                    continue;
+                }
+            },
+            None => *planned_discount,
+        };
+        to_store.push((stored_code.clone(), at.trim().to_string(), discount));
+        redeemed += 1;
+        if let Some((_, r)) = sent.get_mut(&normal) {
+            *r = true; // amounts off are recorded, not learned per depth
         }
     }
     if !rejects.is_empty() {
@@ -867,13 +895,22 @@ pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
     if !model.learn_campaign(&id, &observations) {
         bail!("the campaign {id:?} was already learned from; nothing changed");
     }
+    // The redemptions go to the store (each code once: a code redeemed at a till already
+    // stays as it was), where the KPIs count them.
+    let rt = crate::customers::runtime()?;
+    let store = dir.store(&rt)?;
+    let mut recorded = 0;
+    for (code, at, discount) in &to_store {
+        recorded += u64::from(rt.block_on(store.redeem_offer(code, at, *discount))?);
+    }
+    rt.block_on(store.close());
     let path = dir.model_dir().join(RESPONSE_FILE);
     std::fs::create_dir_all(dir.model_dir())?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&model)?)?;
     std::fs::rename(&tmp, &path)?;
     println!(
-        "learned from {id:?}: {} offers, {redeemed} redeemed ({} redemption lines, {} rejected{})",
+        "learned from {id:?}: {} offers, {redeemed} redeemed ({recorded} recorded in the store; {} redemption lines, {} rejected{})",
         observations.len(),
         lines,
         rejects.len(),

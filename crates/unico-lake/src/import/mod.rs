@@ -60,6 +60,8 @@ pub enum Reason {
     BadTaxCode,
     /// A date that cannot be read or is not plausible.
     BadDate,
+    /// A value outside its allowed set or range (a survey score, a question).
+    OutOfRange,
 }
 
 impl Reason {
@@ -82,6 +84,7 @@ impl Reason {
             Reason::BadPostcode => "bad_postcode",
             Reason::BadTaxCode => "bad_tax_code",
             Reason::BadDate => "bad_date",
+            Reason::OutOfRange => "out_of_range",
         }
     }
 }
@@ -197,9 +200,9 @@ pub fn import_file(
     match dataset {
         Dataset::Receipts => receipts::import(lake, &lock, &import_id, receipts::Input::File(path), options),
         Dataset::Products | Dataset::Stores => master::import(lake, &lock, dataset, &import_id, path, options),
-        Dataset::Customers => Err(Error::new(
+        Dataset::Customers | Dataset::Surveys => Err(Error::new(
             ErrorKind::Internal,
-            "customers are imported into the operational store (unico_store), not the lake",
+            "customers and surveys are imported into the operational store (unico_store), not the lake",
         )),
     }
 }
