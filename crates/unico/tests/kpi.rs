@@ -1,0 +1,196 @@
+//! KPIs on a small hand-made chain whose every figure is worked out by hand below, through
+//! the commands a CRM analyst runs: import, `unico import surveys`, `unico kpi`, goals.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn unico(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unico")).arg("--data").arg(data).args(args).output().expect("unico runs")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const STORES: &str = "store_id,name,region,format\nS1,Centro,Nord,super\nS2,Stazione,Nord,express\n";
+// A costs 1.00, B 2.00, C has no cost (left out of margins).
+const PRODUCTS: &str = "sku,name,category,unit_cost,list_price\nA,Pasta,grocery,1.00,3.00\nB,Coffee,grocery,2.00,5.00\nC,Flowers,garden,,6.00\n";
+const RECEIPTS: &str = "receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel
+R0,1,2025-02-25T10:00:00,S1,111,A,1,3.00,0,3.00,store
+R1,1,2025-03-03T09:00:00,S1,111,A,2,3.00,0,6.00,store
+R1,2,2025-03-03T09:00:00,S1,111,B,1,5.00,1.00,4.00,store
+R2,1,2025-03-04T18:00:00,S2,222,C,1,5.00,0,5.00,store
+R3,1,2025-03-05T12:00:00,S1,,A,1,3.00,0,3.00,store
+R3,2,2025-03-05T12:00:00,S1,,B,1,5.00,0,5.00,store
+R4,1,2025-03-10T09:30:00,S1,111,B,2,4.00,0,8.00,store
+R5,1,2025-03-11T17:00:00,S2,,C,3,2.00,0,6.00,store
+R6,1,2025-03-12T08:00:00,S2,,A,1,2.00,0,2.00,store
+R7,1,2025-03-13T19:00:00,S1,333,A,1,3.00,0,3.00,ecommerce
+";
+// Week of 10 March: CSAT 5 and 3, NPS 10, 6 and 8; two bad rows.
+const SURVEYS: &str = "answer_id,answered_at,question,score,customer_id,store_id,channel,comment
+s1,2025-03-10T10:00:00,csat,5,111,S1,app,quick checkout
+s2,2025-03-11T10:00:00,csat,3,,S2,email,
+s3,2025-03-11T11:00:00,nps,10,111,S1,app,
+s4,2025-03-12T11:00:00,nps,6,,S2,email,
+s5,2025-03-12T12:00:00,nps,8,,S1,app,
+s6,2025-03-12T12:00:00,csat,7,,S1,app,out of range
+,2025-03-12T12:00:00,nps,9,,S1,app,no id
+";
+
+fn chain(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("d");
+    ok(unico(&data, &["init"]));
+    for (what, text) in [("stores", STORES), ("products", PRODUCTS), ("receipts", RECEIPTS)] {
+        let f = dir.join(format!("{what}.csv"));
+        std::fs::write(&f, text).unwrap();
+        ok(unico(&data, &["import", what, f.to_str().unwrap()]));
+    }
+    data
+}
+
+fn close(a: &serde_json::Value, b: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[test]
+fn weekly_kpis_match_the_hand_computed_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = chain(tmp.path());
+    let surveys = tmp.path().join("surveys.csv");
+    std::fs::write(&surveys, SURVEYS).unwrap();
+    let text = ok(unico(&data, &["import", "surveys", surveys.to_str().unwrap(), "--json"]));
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(summary["rows_imported"], 5, "{summary}");
+    let rejects = std::fs::read_to_string(summary["rejects_file"].as_str().unwrap()).unwrap();
+    assert!(rejects.contains("7,score,7,out_of_range"), "{rejects}");
+    assert!(rejects.contains("8,answer_id,,missing_value"), "{rejects}");
+    // Importing the same file again adds nothing.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(unico(&data, &["import", "surveys", surveys.to_str().unwrap(), "--json"]))).unwrap();
+    assert_eq!((again["rows_imported"].as_u64(), again["rows_already_in_lake"].as_u64()), (Some(0), Some(5)));
+
+    let json =
+        ok(unico(&data, &["kpi", "--by", "week", "--from", "2025-03-03", "--to", "2025-03-16", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    let (w1, w2) = (&rows[0], &rows[1]);
+    assert_eq!((w1["period"].as_str(), w2["period"].as_str()), (Some("2025-W10"), Some("2025-W11")));
+
+    // Week of 3 March. With card: R1 (6.00 + 4.00) and R2 (5.00); without: R3 (3.00 + 5.00).
+    assert_eq!(w1["receipts_card"], 2);
+    assert_eq!(w1["revenue_card_cents"], 1500);
+    assert_eq!(w1["average_receipt_card_cents"], 750);
+    assert_eq!(w1["average_receipt_no_card_cents"], 800);
+    assert_eq!(w1["average_receipt_gap_cents"], -50);
+    assert!(close(&w1["loyalty_share"], 1500.0 / 2300.0));
+    // Margins: R1 A 6.00 − 2 × 1.00 and B 4.00 − 2.00 (R2's C has no cost); R3 2.00 + 3.00.
+    assert_eq!(w1["margin_card_cents"], 600);
+    assert!(close(&w1["margin_rate_card"], 0.6));
+    assert!(close(&w1["margin_rate_no_card"], 500.0 / 800.0));
+    assert_eq!(w1["discount_cents"], 100);
+    // 111 (bought in February too) and 222 (first purchase ever): one new, one returning;
+    // 111 was the only one active the week before and is active again.
+    assert_eq!((w1["active_customers"].as_i64(), w1["new_customers"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(w1["returning_customers"], 1);
+    assert!(close(&w1["retention_rate"], 1.0));
+    assert!(close(&w1["purchase_frequency"], 1.0));
+
+    // Week of 10 March. With card: R4 8.00 and R7 3.00; without: R5 6.00 and R6 2.00.
+    assert_eq!(w2["average_receipt_card_cents"], 550);
+    assert_eq!(w2["average_receipt_no_card_cents"], 400);
+    assert_eq!(w2["average_receipt_gap_cents"], 150);
+    assert_eq!(w2["average_receipt_gap_change_cents"], 200);
+    assert!(close(&w2["loyalty_share_change_points"], (1100.0 / 1900.0 - 1500.0 / 2300.0) * 100.0));
+    assert_eq!(w2["margin_card_cents"], 600); // B 8.00 − 4.00, A 3.00 − 1.00
+    assert!(close(&w2["margin_rate_no_card"], 0.5)); // only R6 is costed: 2.00 − 1.00
+    // 111 again and 333 new; of the two active the week before, one came back.
+    assert_eq!((w2["active_customers"].as_i64(), w2["new_customers"].as_i64()), (Some(2), Some(1)));
+    assert!(close(&w2["retention_rate"], 0.5));
+    assert!(close(&w2["churn_rate"], 0.5));
+    // Surveys: CSAT 5 and 3 → one satisfied of two; NPS 10, 6, 8 → one promoter, one
+    // detractor of three.
+    assert!(close(&w2["csat"], 0.5));
+    assert!(close(&w2["nps"], 0.0));
+    assert_eq!(w2["survey_answers"], 5);
+    assert!(w1["csat"].is_null(), "no answers, no CSAT");
+    assert!(w2["incremental_revenue_cents"].is_null(), "no campaign measured");
+
+    // By store, week of 10 March: S1 only cardholders (8.00 + 3.00), S2 only without (6.00 + 2.00).
+    let json = ok(unico(
+        &data,
+        &["kpi", "--by", "week", "--from", "2025-03-10", "--to", "2025-03-16", "--by-store", "--format", "json"],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let store = |id: &str| report["rows"].as_array().unwrap().iter().find(|r| r["store"] == id).unwrap().clone();
+    assert!(close(&store("S1")["loyalty_share"], 1.0));
+    assert_eq!(store("S1")["revenue_card_cents"], 1100);
+    assert_eq!(store("S2")["average_receipt_no_card_cents"], 400);
+    assert!(close(&store("S1")["csat"], 1.0), "the CSAT 5 was about S1");
+
+    // By channel: R7 was online.
+    let csv = ok(unico(
+        &data,
+        &["kpi", "--by", "week", "--from", "2025-03-10", "--to", "2025-03-16", "--by-channel", "--format", "csv"],
+    ));
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let online: Vec<csv::StringRecord> =
+        r.records().map(|x| x.unwrap()).filter(|x| &x[col("channel")] == "ecommerce").collect();
+    assert_eq!(&online[0][col("revenue_card_cents")], "300");
+
+    // By day: days cover only the range asked.
+    let json =
+        ok(unico(&data, &["kpi", "--by", "month", "--from", "2025-03-03", "--to", "2025-03-16", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["rows"][0]["days"], 14);
+    assert_eq!(report["rows"][0]["revenue_cents"], 1500 + 800 + 1100 + 800);
+}
+
+#[test]
+fn goals_are_refused_when_they_cannot_be_measured_and_alert_once_on_a_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = chain(tmp.path());
+    let out = unico(&data, &["goals", "add", "--kpi", "active_customers", "--target", "10", "--by", "2025-06-30"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("distinct customers"));
+    let out = unico(&data, &["goals", "add", "--kpi", "loyalty_share", "--target", "65", "--by", "2025-06-30"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("share between 0 and 1"));
+    ok(unico(
+        &data,
+        &[
+            "goals",
+            "add",
+            "--kpi",
+            "loyalty_share",
+            "--target",
+            "0.65",
+            "--by",
+            "2025-06-30",
+            "--notify",
+            "mailto:crm@example.it",
+        ],
+    ));
+    // Two weeks of data are not enough for a trajectory.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(unico(&data, &["goals", "status", "--as-of", "2025-03-16", "--format", "json"])))
+            .unwrap();
+    let g = &status["goals"][0];
+    assert_eq!(g["status"]["state"], "not_enough_data");
+    assert!(close(&g["status"]["current"], 1100.0 / 1900.0), "{g}");
+    assert_eq!(g["changed"], true);
+    let outbox = ok(unico(&data, &["outbox"]));
+    assert_eq!(outbox.lines().count(), 1, "{outbox}");
+    assert!(outbox.contains("crm@example.it") && outbox.contains("not enough data"));
+    // The same state the next day announces nothing new.
+    ok(unico(&data, &["goals", "status", "--as-of", "2025-03-17"]));
+    assert_eq!(ok(unico(&data, &["outbox"])).lines().count(), 1);
+}
