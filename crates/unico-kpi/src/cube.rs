@@ -476,7 +476,7 @@ fn intern(index: &mut HashMap<String, u16>, values: &mut Vec<String>, value: &st
 
 fn receipt_hash(s: &str) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::quality::FixedState::with_seed(0x7265_6365_6970_74).hash_one(s)
+    foldhash::quality::FixedState::with_seed(0x0072_6563_6569_7074).hash_one(s)
 }
 
 fn merge(

@@ -3,7 +3,7 @@
 //! A goal's value is the KPI over the last seven days (a whole week, so the weekday cycle
 //! cancels out): the week's sum for a sum (revenue, offers issued), the week's ratio for a
 //! ratio (average receipt, loyalty share). The trajectory is a least-squares fit of the daily
-//! values on a linear trend plus one effect per weekday, over the last eight weeks; the
+//! values on a linear trend plus one effect per weekday, over the last 26 weeks; the
 //! projection is the fitted week that ends on the deadline, with its prediction standard
 //! error. The state follows from the probability that the deadline week meets the target:
 //! on track from 70 %, at risk from 30 %, off track below. What moved it: the stores whose
@@ -14,8 +14,10 @@ use crate::stats::normal_cdf;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Days of history the trajectory is fitted on (at most).
-pub const FIT_DAYS: i32 = 56;
+/// Days of history the trajectory is fitted on (at most): half a year, so that a seasonal
+/// dip of a few weeks does not become a trend (on the simulated chain, an August dip fitted
+/// over eight weeks projected revenue to halve by October).
+pub const FIT_DAYS: i32 = 182;
 /// Days of history needed before a projection is made.
 pub const MIN_DAYS: i32 = 14;
 

@@ -149,6 +149,21 @@ fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
+/// The monthly KPI table of the last 12 months (what `unico demo` ends with).
+pub fn monthly_report(data: &std::path::Path) -> Result<()> {
+    let args = KpiArgs {
+        from: None,
+        to: None,
+        by: By::Month,
+        by_store: false,
+        by_channel: false,
+        by_segment: false,
+        format: Format::Table,
+        out: None,
+    };
+    kpi(data, &args)
+}
+
 /// The KPI report.
 pub fn kpi(data: &std::path::Path, args: &KpiArgs) -> Result<()> {
     let dir = DataDir::open(data)?;

@@ -528,10 +528,15 @@ fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<ExitCode> {
     print_quality(&unico_lake::quality::report(&lake)?, &dir.settings.currency);
     let params = model::build_model(&dir, None, &dir.settings.model)?;
     model::print_params(&params, &dir.model_dir());
+    kpi::monthly_report(&dir.root)?;
     println!("The single customer view: try  unico --data {} customers show 4000000003", dir.root.display());
     println!("Recommendations: try  unico --data {} recommend --k 10 --out recs.csv", dir.root.display());
     println!(
         "A campaign: try  unico --data {} plan --policy docs/examples/policy.toml --out campaign",
+        dir.root.display()
+    );
+    println!(
+        "Goals: try  unico --data {} goals add --kpi loyalty_share --target 0.7 --by 2026-06-30",
         dir.root.display()
     );
     println!(

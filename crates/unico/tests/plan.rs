@@ -263,7 +263,7 @@ fn a_campaign_keeps_every_rule() {
     assert!(learned.contains("40 redeemed") && learned.contains("2 rejected"), "{learned}");
     let rejects = std::fs::read_to_string(data.join("rejects/redemptions-Test-fortnight-2025-08-04.csv")).unwrap();
     assert!(
-        rejects.contains("42,ZZZZ-ZZZZ-ZZZZ,not a percent-off offer")
+        rejects.contains("42,ZZZZ-ZZZZ-ZZZZ,not an offer of this campaign")
             && rejects.contains("43,")
             && rejects.contains("redeemed twice"),
         "{rejects}"
