@@ -147,8 +147,10 @@ pub struct Measurement {
     pub variance_reduction: f64,
     /// The always-valid test on the CUPED revenue uplift, looked at every day.
     pub sequential: Sequential,
-    /// The mixture variance of the test (cents²).
-    pub tau2: f64,
+    /// The variance W₀ the test's mixture is scaled to (ρ = 1/W₀): that of the difference of
+    /// the arms' pre-period spend over as many days as the campaign has, fixed before
+    /// looking (cents²).
+    pub w0: f64,
 }
 
 /// Measures one campaign's arms. `level` is the interval's confidence level (e.g. 0.95) and
@@ -178,11 +180,15 @@ pub fn measure(treated: &[&Outcome], holdout: &[&Outcome], level: f64) -> Measur
         high: e.high * n,
         level,
     };
-    // The mixture's τ: 5 % of the spend's standard deviation per customer over the window,
-    // the size of effect a campaign is run for. It changes the test's power, never its
-    // level.
-    let sd = Moments::of(tr.iter().chain(&hr).map(|p| p.0)).variance.sqrt();
-    let test = Msprt { tau2: (0.05 * sd).powi(2).max(1.0), alpha: 1.0 - level };
+    // The mixture's scale, from data the offers cannot have touched: the variance of the
+    // difference of the arms' pre-period spend, scaled to the campaign's length.
+    let pre = stats::difference(
+        &Moments::of(treated.iter().map(|o| o.pre_revenue_cents as f64)),
+        &Moments::of(holdout.iter().map(|o| o.pre_revenue_cents as f64)),
+        level,
+    );
+    let w0 = (pre.standard_error.powi(2) * days as f64 / PRE_PERIOD_DAYS as f64).max(1.0);
+    let test = Msprt { rho: 1.0 / w0, alpha: 1.0 - level };
     let sequential = sequential(treated, holdout, days, &test);
     Measurement {
         treated: treated.len() as u64,
@@ -201,12 +207,12 @@ pub fn measure(treated: &[&Outcome], holdout: &[&Outcome], level: f64) -> Measur
             0.0
         },
         sequential,
-        tau2: test.tau2,
+        w0,
     }
 }
 
-/// The sequential test looked at once a day: on day d, each customer's spend from the first
-/// day to d, CUPED-adjusted.
+/// The sequential test looked at once a day: on day d, the difference of the arms' mean
+/// spend from the first day to d, CUPED-adjusted, with its variance.
 pub fn sequential(treated: &[&Outcome], holdout: &[&Outcome], days: usize, test: &Msprt) -> Sequential {
     let mut state = Sequential::default();
     let mut cum_t: Vec<f64> = vec![0.0; treated.len()];

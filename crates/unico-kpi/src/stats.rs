@@ -105,19 +105,24 @@ pub fn cuped_theta<'a>(pairs: impl Iterator<Item = &'a (f64, f64)>) -> f64 {
     if cxx > 0.0 { cxy / cxx } else { 0.0 }
 }
 
-/// The normal-mixture mSPRT for a difference of means.
+/// The normal-mixture sequential probability ratio test (mSPRT) on a running difference.
 ///
-/// With the estimate θ̂ (variance V) and a N(0, τ²) mixture over the effect under the
-/// alternative, the likelihood ratio against "no effect" is
-/// Λ = √(V / (V + τ²)) · exp(τ² θ̂² / (2 V (V + τ²))). Under no effect Λ is a martingale, so
-/// P(Λ ever reaches 1/α) ≤ α however often it is computed (Ville's inequality): rejecting
-/// when it does keeps the false-positive rate at α with daily looks. 1/Λ is the p-value of
-/// one look; the running minimum of those is the always-valid p-value, and
-/// θ̂ ± √(V (V + τ²) / τ² · (ln((V + τ²) / V) − 2 ln α)) the always-valid interval.
+/// A campaign is read day after day on each customer's spend *so far*: the difference
+/// between the arms, Z, grows day by day, and so does its variance W. Under "no effect" Z
+/// is (by the central limit theorem over customers) a Gaussian process with independent
+/// increments and variance W. Against the alternatives "Z drifts by θ per unit of W", mixed
+/// over θ ~ N(0, ρ), the likelihood ratio is
+/// Λ = (1 + ρW)^(−1/2) · exp(ρ Z² / (2 (1 + ρW))). Under no effect Λ is a non-negative
+/// martingale, so P(Λ ever reaches 1/α) ≤ α however often it is computed (Ville's
+/// inequality): rejecting when it does keeps the false-positive rate at α with daily looks.
+/// 1/Λ is the p-value of one look and their running minimum the always-valid p-value
+/// (Johari, Pekelis and Walsh, "Always valid inference", 2017/2022). ρ = 1/W₀ for a
+/// variance W₀ fixed before looking (the test is most sensitive when the effect's z-score
+/// at W₀ is around 2); it moves the power, never the level.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Msprt {
-    /// The mixture variance τ², in squared outcome units.
-    pub tau2: f64,
+    /// The mixture's precision scale ρ, in 1/outcome units².
+    pub rho: f64,
     /// The level α.
     pub alpha: f64,
 }
@@ -129,36 +134,22 @@ pub struct Look {
     pub likelihood_ratio: f64,
     /// 1/Λ, capped at 1.
     pub p_value: f64,
-    /// Lower end of the always-valid interval at this look.
-    pub low: f64,
-    /// Upper end.
-    pub high: f64,
 }
 
 impl Msprt {
-    /// One look at an estimate `effect` with variance `variance`.
-    pub fn look(&self, effect: f64, variance: f64) -> Look {
-        let (v, t) = (variance.max(f64::MIN_POSITIVE), self.tau2);
-        let log_lr = 0.5 * (v / (v + t)).ln() + t * effect * effect / (2.0 * v * (v + t));
-        let half = (v * (v + t) / t * (((v + t) / v).ln() - 2.0 * self.alpha.ln())).sqrt();
-        Look {
-            likelihood_ratio: log_lr.exp(),
-            p_value: (-log_lr).exp().min(1.0),
-            low: effect - half,
-            high: effect + half,
-        }
+    /// One look at a running difference `z` with variance `w`.
+    pub fn look(&self, z: f64, w: f64) -> Look {
+        let rw = self.rho * w.max(0.0);
+        let log_lr = -0.5 * (1.0 + rw).ln() + self.rho * z * z / (2.0 * (1.0 + rw));
+        Look { likelihood_ratio: log_lr.exp(), p_value: (-log_lr).exp().min(1.0) }
     }
 }
 
 /// The running state of a sequential test looked at day after day.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sequential {
-    /// The always-valid p-value: the smallest p-value of all looks so far.
+    /// The always-valid p-value of "no effect": the smallest p-value of all looks so far.
     pub p_value: f64,
-    /// The always-valid interval: the intersection of every look's interval.
-    pub low: f64,
-    /// Upper end.
-    pub high: f64,
     /// Looks so far.
     pub looks: u32,
     /// The first look at which the p-value went under α, if any.
@@ -167,7 +158,7 @@ pub struct Sequential {
 
 impl Default for Sequential {
     fn default() -> Self {
-        Sequential { p_value: 1.0, low: f64::NEG_INFINITY, high: f64::INFINITY, looks: 0, rejected_at: None }
+        Sequential { p_value: 1.0, looks: 0, rejected_at: None }
     }
 }
 
@@ -176,8 +167,6 @@ impl Sequential {
     pub fn update(&mut self, test: &Msprt, look: &Look) {
         self.looks += 1;
         self.p_value = self.p_value.min(look.p_value);
-        self.low = self.low.max(look.low);
-        self.high = self.high.min(look.high);
         if self.rejected_at.is_none() && self.p_value <= test.alpha {
             self.rejected_at = Some(self.looks);
         }
@@ -222,14 +211,19 @@ mod tests {
 
     #[test]
     fn msprt_matches_its_closed_form() {
-        // V = 1, τ² = 1, θ̂ = 3: Λ = √(1/2)·exp(9/4).
-        let test = Msprt { tau2: 1.0, alpha: 0.05 };
+        // ρ = 1, W = 1, Z = 3: Λ = (1/2)^(1/2) · exp(9/4).
+        let test = Msprt { rho: 1.0, alpha: 0.05 };
         let look = test.look(3.0, 1.0);
         assert!((look.likelihood_ratio - (0.5f64).sqrt() * (2.25f64).exp()).abs() < 1e-9);
-        // At the interval's edge Λ is exactly 1/α.
-        let at_edge = test.look(look.high - 3.0, 1.0);
-        assert!((at_edge.likelihood_ratio - 20.0).abs() < 1e-6, "{at_edge:?}");
-        // The always-valid interval is wider than the fixed-horizon one.
-        assert!(look.high - 3.0 > 1.96);
+        assert!((look.p_value - 1.0 / look.likelihood_ratio).abs() < 1e-12);
+        // Nothing seen yet: Λ = 1. A z-score of 1.96 at W = 1/ρ is not enough to reject at 5 %
+        // (the price of looking any number of times); 4 is.
+        assert_eq!(test.look(0.0, 0.0).likelihood_ratio, 1.0);
+        assert!(test.look(1.96, 1.0).p_value > 0.05);
+        assert!(test.look(4.0, 1.0).p_value < 0.05);
+        let mut s = Sequential::default();
+        s.update(&test, &test.look(4.0, 1.0));
+        s.update(&test, &test.look(0.0, 2.0));
+        assert_eq!((s.looks, s.rejected_at), (2, Some(1)), "the p-value never goes back up");
     }
 }

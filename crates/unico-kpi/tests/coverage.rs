@@ -145,4 +145,39 @@ fn intervals_cover_the_planted_uplift_and_daily_looks_keep_the_false_positive_ra
     );
     assert!(fpr <= alpha + 0.02, "sequential false-positive rate {fpr}");
     assert!(naive > fpr, "peeking inflates the plain test ({naive}) more than the mSPRT ({fpr})");
+
+    // Power: the same arms with a planted daily uplift for the treated, sized so that the
+    // plain estimate at four weeks is five standard errors away from zero. The test must
+    // see it (a test that never rejects would pass the check above).
+    let (held, treated) = order.split_at(n * 3 / 10);
+    let t: Vec<&Outcome> = treated.iter().map(|&i| &without[i]).collect();
+    let h: Vec<&Outcome> = held.iter().map(|&i| &without[i]).collect();
+    let se = measure::measure(&t, &h, 0.95).revenue_uplift.standard_error;
+    let per_day = (5.0 * se / CAMPAIGN_DAYS as f64).round() as i64;
+    let (mut found, mut days_to_find) = (0, 0);
+    let trials = 100;
+    for _ in 0..trials {
+        order.shuffle(&mut rng);
+        let (held, treated) = order.split_at(n * 3 / 10);
+        let bumped: Vec<Outcome> = treated
+            .iter()
+            .map(|&i| {
+                let mut o = without[i].clone();
+                o.daily_revenue_cents.iter_mut().for_each(|d| *d += per_day);
+                o
+            })
+            .collect();
+        let t: Vec<&Outcome> = bumped.iter().collect();
+        let h: Vec<&Outcome> = held.iter().map(|&i| &without[i]).collect();
+        let m = measure::measure(&t, &h, 1.0 - alpha);
+        if let Some(d) = m.sequential.rejected_at {
+            found += 1;
+            days_to_find += d;
+        }
+    }
+    println!(
+        "a planted uplift of {per_day} cents a day (5 standard errors at four weeks): found in {found} of {trials} campaigns, after {:.1} days on average",
+        f64::from(days_to_find) / f64::from(found.max(1))
+    );
+    assert!(found >= trials * 8 / 10, "the sequential test finds a planted effect: {found} of {trials}");
 }

@@ -473,6 +473,9 @@ pub fn measure(data: &std::path::Path, args: &MeasureArgs) -> Result<()> {
         }
         None => all,
     };
+    if chosen.is_empty() && args.format == Format::Table {
+        println!("no campaign has started by {}: plan one with `unico plan`", date_of(as_of));
+    }
     let mut members = Vec::new();
     let mut redemptions = Vec::new();
     for (id, _, _) in &chosen {
@@ -533,7 +536,7 @@ pub fn measure(data: &std::path::Path, args: &MeasureArgs) -> Result<()> {
             for (k, r) in &parts {
                 let e = &r.revenue_uplift_cuped;
                 println!(
-                    "  {k:<8} {} treated vs {} held out, {} days: spend per customer {} vs {}; uplift {} [{} .. {}] per customer at {:.0}% (CUPED, variance −{:.0}%), incremental revenue {} [{} .. {}], margin {} [{} .. {}]; always-valid p = {:.3}{}",
+                    "  {k:<8} {} treated vs {} held out, {} days: spend per customer {} vs {}; uplift {} [{} .. {}] per customer at {:.0}% (CUPED: variance {:+.0}%), incremental revenue {} [{} .. {}], margin {} [{} .. {}]; always-valid p = {:.3}{}",
                     r.treated,
                     r.holdout,
                     r.days,
@@ -543,7 +546,7 @@ pub fn measure(data: &std::path::Path, args: &MeasureArgs) -> Result<()> {
                     cents(e.low),
                     cents(e.high),
                     args.level * 100.0,
-                    r.variance_reduction * 100.0,
+                    -r.variance_reduction * 100.0,
                     cents(r.incremental_revenue.effect),
                     cents(r.incremental_revenue.low),
                     cents(r.incremental_revenue.high),
@@ -568,7 +571,7 @@ pub fn measure(data: &std::path::Path, args: &MeasureArgs) -> Result<()> {
 }
 
 fn cents(v: f64) -> String {
-    unico_core::Money::from_cents(v.round() as i64).to_string()
+    if v.is_finite() { unico_core::Money::from_cents(v.round() as i64).to_string() } else { "-".into() }
 }
 
 /// `unico goals …`.
