@@ -389,6 +389,141 @@ impl Problem<'_> {
         Assignment { chosen, usage, multipliers: mu, value, upper_bound: dual.max(value), repaired, filled }
     }
 
+    /// One is one: gives customers whose offer set is the same as an earlier customer's a
+    /// set of their own, at the least cost in value. For each repeated set (customers in
+    /// order, only those `consider` accepts), every swap of one chosen offer for another of
+    /// the customer's options (another product, or another depth of the same one) and, when
+    /// the customer has room, every added option, is tried; the one losing least value is
+    /// made if it loses at most `max_loss` of the customer's set value, keeps every budget,
+    /// and gives a set no one has yet. `key` names what makes two offers the same (product
+    /// and discount). Returns how many customers got a set of their own this way.
+    pub fn diversify(
+        &self,
+        a: &mut Assignment,
+        key: impl Fn(&Option_) -> (u32, i64),
+        consider: impl Fn(usize) -> bool,
+        max_loss: f64,
+    ) -> usize {
+        let caps = capacities(self.budgets);
+        let n = self.customers();
+        let mut by_customer: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut customer_of = vec![0u32; self.option_starts.len().saturating_sub(1)];
+        for c in 0..n {
+            for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
+                customer_of[cand as usize] = c as u32;
+            }
+        }
+        for &o in &a.chosen {
+            by_customer[customer_of[self.options[o as usize].candidate as usize] as usize].push(o);
+        }
+        let signature = |set: &[u32]| -> Vec<(u32, i64)> {
+            let mut s: Vec<(u32, i64)> = set.iter().map(|o| key(&self.options[*o as usize])).collect();
+            s.sort_unstable();
+            s
+        };
+        let m = caps.len();
+        let use_of = |o: u32| {
+            let mut u = vec![0.0; m];
+            usage_of(&self.options[o as usize], self.budgets, &mut u);
+            u
+        };
+        let mut seen: std::collections::HashSet<Vec<(u32, i64)>> = std::collections::HashSet::new();
+        let mut changed = 0;
+        for c in 0..n {
+            let set = by_customer[c].clone();
+            if set.is_empty() || !consider(c) {
+                continue;
+            }
+            let sig = signature(&set);
+            if !seen.contains(&sig) {
+                seen.insert(sig);
+                continue;
+            }
+            let total: f64 = set.iter().map(|o| self.options[*o as usize].value).sum();
+            let in_set = |cand: u32, set: &[u32]| set.iter().any(|o| self.options[*o as usize].candidate == cand);
+            // (loss, option out or none, option in)
+            let mut best: Option<(f64, Option<usize>, u32)> = None;
+            for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
+                for o2 in self.option_starts[cand as usize]..self.option_starts[cand as usize + 1] {
+                    let v2 = self.options[o2 as usize].value;
+                    if v2 <= 0.0 || set.contains(&o2) {
+                        continue;
+                    }
+                    let u2 = use_of(o2);
+                    // Swaps: out one offer (of the same candidate when o2 is another depth of it).
+                    for (i, &out) in set.iter().enumerate() {
+                        let out_cand = self.options[out as usize].candidate;
+                        if out_cand != cand && in_set(cand, &set) {
+                            continue;
+                        }
+                        let loss = self.options[out as usize].value - v2;
+                        if loss > max_loss * total || best.as_ref().is_some_and(|b| b.0 <= loss) {
+                            continue;
+                        }
+                        let u1 = use_of(out);
+                        if (0..m).any(|j| a.usage[j] - u1[j] + u2[j] > caps[j] * (1.0 + 1e-12)) {
+                            continue;
+                        }
+                        let mut trial = set.clone();
+                        trial[i] = o2;
+                        if !seen.contains(&signature(&trial)) {
+                            best = Some((loss, Some(i), o2));
+                        }
+                    }
+                    // Additions, when the customer has room: a gain, not a loss.
+                    if set.len() < self.budgets.per_customer && !in_set(cand, &set) {
+                        let loss = -v2;
+                        if best.as_ref().is_some_and(|b| b.0 <= loss) {
+                            continue;
+                        }
+                        if (0..m).any(|j| a.usage[j] + u2[j] > caps[j] * (1.0 + 1e-12)) {
+                            continue;
+                        }
+                        let mut trial = set.clone();
+                        trial.push(o2);
+                        if !seen.contains(&signature(&trial)) {
+                            best = Some((loss, None, o2));
+                        }
+                    }
+                }
+            }
+            let Some((loss, out, o2)) = best else {
+                continue;
+            };
+            let mut set = set;
+            let u2 = use_of(o2);
+            match out {
+                Some(i) => {
+                    let u1 = use_of(set[i]);
+                    for j in 0..m {
+                        a.usage[j] += u2[j] - u1[j];
+                    }
+                    set[i] = o2;
+                }
+                None => {
+                    for j in 0..m {
+                        a.usage[j] += u2[j];
+                    }
+                    set.push(o2);
+                }
+            }
+            a.value -= loss;
+            seen.insert(signature(&set));
+            by_customer[c] = set;
+            changed += 1;
+        }
+        if changed > 0 {
+            a.chosen = by_customer
+                .into_iter()
+                .flat_map(|mut set| {
+                    set.sort_by(|x, y| self.options[*y as usize].value.total_cmp(&self.options[*x as usize].value));
+                    set
+                })
+                .collect();
+        }
+        changed
+    }
+
     /// Spends what the multipliers left: ties and the last steps of the bisection can
     /// leave budget that options outside the selection could use. Each candidate's best
     /// option not taken is added, in order of value per cent of cost, when the customer has
@@ -572,5 +707,66 @@ mod tests {
         chosen.sort();
         assert_eq!(chosen, vec![0, 2, 3]);
         assert!(a.usage[2] <= 10.0 && a.usage[0] <= 30.0);
+    }
+
+    #[test]
+    fn repeated_sets_become_personal_at_a_small_loss_within_the_budgets() {
+        // Three customers, the same two products each (candidates 2c and 2c + 1), one offer
+        // each: product A (value 10) or B (value 9), at cost 5 (total budget 15).
+        let mut options = Vec::new();
+        for c in 0..3u32 {
+            let mut a = opt(2 * c, 10.0, 5.0, 0);
+            a.discount_cents = 50;
+            let mut b = opt(2 * c + 1, 9.0, 5.0, 0);
+            b.discount_cents = 50;
+            options.push(a);
+            options.push(b);
+        }
+        let key = |o: &Option_| (o.candidate % 2, o.discount_cents); // the product
+        let budgets = Budgets { expected_basis: true, total: 15.0, worst_case: None, limits: vec![], per_customer: 1 };
+        let p = Problem {
+            customer_starts: &[0, 2, 4, 6],
+            option_starts: &[0, 1, 2, 3, 4, 5, 6],
+            options: &options,
+            budgets: &budgets,
+        };
+        let mut a = p.solve();
+        assert_eq!(a.chosen, vec![0, 2, 4], "everyone gets A");
+        // Giving up 10 % of a customer's value is not enough to switch to B (a 10 % loss is
+        // allowed, so B qualifies once); a third distinct set does not exist.
+        let changed = p.diversify(&mut a, key, |_| true, 0.1);
+        assert_eq!(changed, 1);
+        assert_eq!(a.chosen, vec![0, 3, 4]);
+        assert!((a.value - 29.0).abs() < 1e-9 && a.usage[0] <= 15.0);
+        // No loss allowed: nothing changes.
+        let mut b = p.solve();
+        assert_eq!(p.diversify(&mut b, key, |_| true, 0.0), 0);
+        // Customers not considered (no profiling consent) keep their sets.
+        let mut c = p.solve();
+        assert_eq!(p.diversify(&mut c, key, |_| false, 0.1), 0);
+    }
+
+    #[test]
+    fn an_added_offer_makes_a_set_personal_only_within_the_budget() {
+        // Two customers with room for two offers, only A chosen (B is just under water at
+        // the budget's price); adding B is a gain but needs budget.
+        let mut options = Vec::new();
+        for c in 0..2u32 {
+            options.push(opt(2 * c, 10.0, 5.0, 0));
+            options.push(opt(2 * c + 1, 1.0, 5.0, 0));
+        }
+        let key = |o: &Option_| (o.candidate % 2, 0);
+        for (total, expect) in [(10.0, 0), (15.0, 1)] {
+            let budgets = Budgets { expected_basis: true, total, worst_case: None, limits: vec![], per_customer: 2 };
+            let p = Problem {
+                customer_starts: &[0, 2, 4],
+                option_starts: &[0, 1, 2, 3, 4],
+                options: &options,
+                budgets: &budgets,
+            };
+            let mut a = Assignment { chosen: vec![0, 2], usage: vec![10.0, 10.0], ..Default::default() };
+            assert_eq!(p.diversify(&mut a, key, |_| true, 0.1), expect, "budget {total}");
+            assert!(a.usage[0] <= total);
+        }
     }
 }

@@ -149,7 +149,13 @@ pub struct Plan {
     pub multipliers: Vec<f64>,
     /// No plan under these budgets can reach more than this objective, cents.
     pub upper_bound: f64,
+    /// Customers whose repeated offer set was changed into one of their own.
+    pub diversified: usize,
 }
+
+/// At most this share of a customer's expected value is given up to make their personal
+/// offer set different from every other customer's.
+pub const ONE_TO_ONE_MAX_LOSS: f64 = 0.25;
 
 /// Share of an at-risk customer's CLV an offer they redeem is assumed to keep (retention
 /// objective).
@@ -315,12 +321,24 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         options: &options,
         budgets: &budgets,
     };
-    let assignment = problem.solve();
+    let mut assignment = problem.solve();
+    // One is one: customers with personal offers get a set no one else has, when that costs
+    // little of their value (measured in docs/benchmarks.md).
+    let diversified = problem.diversify(
+        &mut assignment,
+        |o| {
+            let Target::Product(p) = candidates[o.candidate as usize].0.target;
+            (p, o.discount_cents)
+        },
+        |c| inputs.customers[customers_in[c]].profiling,
+        ONE_TO_ONE_MAX_LOSS,
+    );
 
     let mut plan = Plan {
         status,
         multipliers: assignment.multipliers.clone(),
         upper_bound: assignment.upper_bound,
+        diversified,
         ..Default::default()
     };
     plan.limit_usage = assignment.usage[2..].to_vec();

@@ -57,7 +57,8 @@ fn unico_plan_beats_the_flyer_in_the_simulator() {
     assert!(get(0, "incremental_margin_cents") > 0);
     assert!(get(0, "incremental_margin_cents") > get(1, "incremental_margin_cents"), "{r}");
     assert!(get(3, "incremental_margin_cents") >= get(0, "incremental_margin_cents"), "{r}");
-    assert!(r["distinct_offer_sets_share"].as_f64().unwrap() > 0.8);
+    // One is one: at least 95 % of the customers with personal offers have a set of their own.
+    assert!(r["distinct_offer_sets_share"].as_f64().unwrap() >= 0.95, "{}", r["distinct_offer_sets_share"]);
     // The chain was simulated in --work and imported: the campaign's history is there.
     assert!(tmp.path().join("w/data/model/profiles.parquet").exists());
 }
