@@ -429,6 +429,7 @@ impl Problem<'_> {
         };
         let mut seen: std::collections::HashSet<Vec<(u32, i64)>> = std::collections::HashSet::new();
         let mut changed = 0;
+        #[allow(clippy::needless_range_loop)] // c indexes the problem's customers too
         for c in 0..n {
             let set = by_customer[c].clone();
             if set.is_empty() || !consider(c) {
@@ -495,14 +496,14 @@ impl Problem<'_> {
             match out {
                 Some(i) => {
                     let u1 = use_of(set[i]);
-                    for j in 0..m {
-                        a.usage[j] += u2[j] - u1[j];
+                    for ((u, add), sub) in a.usage.iter_mut().zip(&u2).zip(&u1) {
+                        *u += add - sub;
                     }
                     set[i] = o2;
                 }
                 None => {
-                    for j in 0..m {
-                        a.usage[j] += u2[j];
+                    for (u, add) in a.usage.iter_mut().zip(&u2) {
+                        *u += add;
                     }
                     set.push(o2);
                 }
