@@ -82,6 +82,7 @@ min_margin_after_discount = 0.05
                 })
                 .collect(),
             blocked: Vec::new(),
+            recent_offers: 0,
         })
         .collect();
     let made = t.elapsed().as_secs_f64();

@@ -171,11 +171,19 @@ pub struct Problem<'a> {
     pub options: &'a [Option_],
     /// The budgets.
     pub budgets: &'a Budgets,
+    /// Most offers for each customer when fewer than `budgets.per_customer` (a frequency
+    /// cap across campaigns); empty: `budgets.per_customer` for everyone.
+    pub caps: &'a [u8],
 }
 
 impl Problem<'_> {
     fn customers(&self) -> usize {
         self.customer_starts.len().saturating_sub(1)
+    }
+
+    /// Most offers customer `c` may get.
+    fn cap(&self, c: usize) -> usize {
+        self.caps.get(c).map_or(self.budgets.per_customer, |k| self.budgets.per_customer.min(usize::from(*k)))
     }
 
     /// Each customer's best `k` options at prices `mu`, through `take(option index)`.
@@ -194,7 +202,11 @@ impl Problem<'_> {
                 best.push(t);
             }
         }
-        let k = self.budgets.per_customer;
+        let k = self.cap(c);
+        if k == 0 {
+            best.clear();
+            return;
+        }
         if best.len() > k {
             best.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
             best.truncate(k);
@@ -472,7 +484,7 @@ impl Problem<'_> {
                         }
                     }
                     // Additions, when the customer has room: a gain, not a loss.
-                    if set.len() < self.budgets.per_customer && !in_set(cand, &set) {
+                    if set.len() < self.cap(c) && !in_set(cand, &set) {
                         let loss = -v2;
                         if best.as_ref().is_some_and(|b| b.0 <= loss) {
                             continue;
@@ -547,7 +559,7 @@ impl Problem<'_> {
         let cost = |o: &Option_| if self.budgets.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
         let mut extra: Vec<(f64, u32)> = Vec::new();
         for (cand, done) in taken.iter().enumerate() {
-            if *done || count[customer_of[cand] as usize] >= self.budgets.per_customer {
+            if *done || count[customer_of[cand] as usize] >= self.cap(customer_of[cand] as usize) {
                 continue;
             }
             let (lo, hi) = (self.option_starts[cand], self.option_starts[cand + 1]);
@@ -565,7 +577,7 @@ impl Problem<'_> {
         for (_, o) in extra {
             let opt = &self.options[o as usize];
             let c = customer_of[opt.candidate as usize] as usize;
-            if count[c] >= self.budgets.per_customer {
+            if count[c] >= self.cap(c) {
                 continue;
             }
             single.iter_mut().for_each(|v| *v = 0.0);
@@ -629,6 +641,7 @@ mod tests {
                 option_starts: &starts,
                 options: &options,
                 budgets: &budgets,
+                caps: &[],
             };
             let a = p.solve();
             let cost = |set: &[usize]| -> (f64, f64) {
@@ -667,6 +680,7 @@ mod tests {
             option_starts: &[0, 1, 2, 3],
             options: &options,
             budgets: &budgets,
+            caps: &[],
         };
         let a = p.solve();
         assert_eq!(a.chosen, vec![0, 1]);
@@ -685,8 +699,13 @@ mod tests {
             opt(2, -1.0, 1.0, 0),
         ];
         let budgets = Budgets { expected_basis: true, total: 100.0, worst_case: None, limits: vec![], per_customer: 2 };
-        let p =
-            Problem { customer_starts: &[0, 3], option_starts: &[0, 2, 4, 6], options: &options, budgets: &budgets };
+        let p = Problem {
+            customer_starts: &[0, 3],
+            option_starts: &[0, 2, 4, 6],
+            options: &options,
+            budgets: &budgets,
+            caps: &[],
+        };
         let a = p.solve();
         assert_eq!(a.chosen, vec![2, 1], "best option of the two best candidates, in order of value");
     }
@@ -702,6 +721,7 @@ mod tests {
             option_starts: &[0, 1, 2, 3, 4],
             options: &options,
             budgets: &budgets,
+            caps: &[],
         };
         let a = p.solve();
         let mut chosen = a.chosen.clone();
@@ -730,6 +750,7 @@ mod tests {
             option_starts: &[0, 1, 2, 3, 4, 5, 6],
             options: &options,
             budgets: &budgets,
+            caps: &[],
         };
         let mut a = p.solve();
         assert_eq!(a.chosen, vec![0, 2, 4], "everyone gets A");
@@ -764,6 +785,7 @@ mod tests {
                 option_starts: &[0, 1, 2, 3, 4],
                 options: &options,
                 budgets: &budgets,
+                caps: &[],
             };
             let mut a = Assignment { chosen: vec![0, 2], usage: vec![10.0, 10.0], ..Default::default() };
             assert_eq!(p.diversify(&mut a, key, |_| true, 0.1), expect, "budget {total}");

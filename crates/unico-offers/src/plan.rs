@@ -56,6 +56,8 @@ pub struct CustomerInput {
     pub candidates: Vec<CandidateInput>,
     /// Products not to offer them, personal or not (the policy's cool-down), sorted.
     pub blocked: Vec<u32>,
+    /// Offers other campaigns gave them within the policy's frequency-cap window.
+    pub recent_offers: u32,
 }
 
 /// What happened to a customer.
@@ -307,6 +309,14 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         customers_in.push(i);
         customer_starts.push(candidates.len() as u32);
     }
+    // The frequency cap: what other campaigns gave within its window counts against it.
+    let caps: Vec<u8> = match policy.frequency_cap_offers {
+        None => Vec::new(),
+        Some(cap) => customers_in
+            .iter()
+            .map(|&i| cap.saturating_sub(inputs.customers[i].recent_offers).min(u32::from(u8::MAX)) as u8)
+            .collect(),
+    };
 
     let budgets = Budgets {
         expected_basis: policy.basis == Basis::Expected,
@@ -320,6 +330,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         option_starts: &option_starts,
         options: &options,
         budgets: &budgets,
+        caps: &caps,
     };
     let mut assignment = problem.solve();
     // One is one: customers with personal offers get a set no one else has, when that costs

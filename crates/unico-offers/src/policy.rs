@@ -38,6 +38,8 @@
 //! segments = ["champions", "loyal", "at_risk"]   # only these get personal offers
 //! min_clv_cents = 0
 //! cooldown_days = 28                    # no new offer on an item offered this recently
+//! frequency_cap_offers = 6              # at most 6 offers from all campaigns starting
+//! frequency_cap_days = 30               #   within 30 days (this one included)
 //!
 //! [[trial]]                             # products a supplier pushes
 //! sku = "SKU-9"
@@ -216,6 +218,11 @@ pub struct Policy {
     pub min_clv_cents: i64,
     /// Days since an item was last offered to a customer before it can be offered again.
     pub cooldown_days: u32,
+    /// Most offers a customer gets from all campaigns starting within
+    /// `frequency_cap_days` (this one included); none: no cap across campaigns.
+    pub frequency_cap_offers: Option<u32>,
+    /// The frequency cap's window, days.
+    pub frequency_cap_days: u32,
     /// Products suppliers push for trial.
     pub trial: Vec<String>,
 }
@@ -355,6 +362,10 @@ struct CustomersSection {
     min_clv_cents: i64,
     #[serde(default)]
     cooldown_days: Option<Spanned<i64>>,
+    #[serde(default)]
+    frequency_cap_offers: Option<Spanned<i64>>,
+    #[serde(default)]
+    frequency_cap_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -628,6 +639,36 @@ impl Policy {
             Some(d) => *d.get_ref() as u32,
             None => 28,
         };
+        let frequency_cap = match &cu.frequency_cap_offers {
+            Some(n) if *n.get_ref() < 1 => {
+                err(n.span(), format!("customers.frequency_cap_offers {} must be at least 1", n.get_ref()));
+                None
+            }
+            Some(n) if (*n.get_ref() as u64) < per_customer as u64 => {
+                err(
+                    n.span(),
+                    format!(
+                        "customers.frequency_cap_offers {} is below campaign.offers_per_customer {per_customer}: no customer could get the offers the campaign allows",
+                        n.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(n) => Some(*n.get_ref() as u32),
+            None => None,
+        };
+        let frequency_days = match &cu.frequency_cap_days {
+            Some(d) if *d.get_ref() < 1 => {
+                err(d.span(), format!("customers.frequency_cap_days {} must be at least 1", d.get_ref()));
+                30
+            }
+            Some(d) if cu.frequency_cap_offers.is_none() => {
+                err(d.span(), "customers.frequency_cap_days needs customers.frequency_cap_offers".to_string());
+                30
+            }
+            Some(d) => *d.get_ref() as u32,
+            None => 30,
+        };
 
         let by_sku: std::collections::HashMap<&str, &Product> = products.iter().map(|p| (p.sku.as_str(), p)).collect();
         let mut trial = Vec::new();
@@ -683,6 +724,8 @@ impl Policy {
             segments,
             min_clv_cents: cu.min_clv_cents,
             cooldown_days: cooldown,
+            frequency_cap_offers: frequency_cap,
+            frequency_cap_days: frequency_days,
             trial,
         })
     }
@@ -831,5 +874,17 @@ categories = ["Tobacco"]
         let e = errors(&format!("{GOOD}\n[customers]\nsegments = [\"vip\"]\n").replace("\"email\"", "\"fax\""));
         assert!(e.iter().any(|e| e.line == 7 && e.message.contains("fax")), "{e:?}");
         assert!(e.iter().any(|e| e.message.contains("\"vip\"")), "{e:?}");
+        // A frequency cap below the campaign's own offers per customer (3 by default), and a
+        // cap window without a cap.
+        let e = errors(&format!("{GOOD}\n[customers]\nfrequency_cap_offers = 2\n"));
+        assert!(e.iter().any(|e| e.line == 26 && e.message.contains("below campaign.offers_per_customer")), "{e:?}");
+        let e = errors(&format!("{GOOD}\n[customers]\nfrequency_cap_days = 30\n"));
+        assert!(e.iter().any(|e| e.line == 26 && e.message.contains("needs customers.frequency_cap_offers")), "{e:?}");
+        let p = Policy::parse(
+            &format!("{GOOD}\n[customers]\nfrequency_cap_offers = 5\nfrequency_cap_days = 14\n"),
+            &products(),
+        )
+        .unwrap();
+        assert_eq!((p.frequency_cap_offers, p.frequency_cap_days), (Some(5), 14));
     }
 }

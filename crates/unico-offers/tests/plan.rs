@@ -24,8 +24,9 @@ fn products(prices: &[(i64, i64)]) -> Vec<Product> {
         .collect()
 }
 
-/// segment, marketing, profiling, CLV, sensitivity, candidates (product, p0, affinity)
-type CustomerCase = (u8, bool, bool, i64, f64, Vec<(u32, f64, f64)>);
+/// segment, marketing, profiling, CLV, sensitivity, candidates (product, p0, affinity),
+/// offers from other campaigns within the frequency cap's window
+type CustomerCase = (u8, bool, bool, i64, f64, Vec<(u32, f64, f64)>, u32);
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -39,6 +40,8 @@ struct Case {
     k: usize,
     holdout: f64,
     exclude_cat: bool,
+    /// The frequency cap over offers_per_customer, if any.
+    cap_over_k: Option<usize>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -50,6 +53,7 @@ fn case() -> impl Strategy<Value = Case> {
         -1000i64..200_000,
         0.0f64..1.0,
         prop::collection::vec((0u32..24, 0.0f64..1.0, 0.0f64..1.0), 0..12),
+        0u32..7,
     );
     (
         prices,
@@ -62,9 +66,22 @@ fn case() -> impl Strategy<Value = Case> {
         1usize..5,
         0.0f64..0.5,
         any::<bool>(),
+        prop::option::of(0usize..4),
     )
         .prop_map(
-            |(prices, customers, total, expected_basis, limit_cents, funded, min_margin, k, holdout, exclude_cat)| {
+            |(
+                prices,
+                customers,
+                total,
+                expected_basis,
+                limit_cents,
+                funded,
+                min_margin,
+                k,
+                holdout,
+                exclude_cat,
+                cap_over_k,
+            )| {
                 Case {
                     prices,
                     customers,
@@ -76,6 +93,7 @@ fn case() -> impl Strategy<Value = Case> {
                     k,
                     holdout,
                     exclude_cat,
+                    cap_over_k,
                 }
             },
         )
@@ -90,6 +108,10 @@ fn policy_text(c: &Case) -> String {
         "basis = \"worst_case\"".to_string()
     };
     let limit_cents = if c.funded { c.limit_cents } else { c.limit_cents.min(c.total) };
+    let cap = match c.cap_over_k {
+        Some(x) => format!("frequency_cap_offers = {}\nfrequency_cap_days = 30", c.k + x),
+        None => String::new(),
+    };
     let exclude = if c.exclude_cat { "categories = [\"Cat3\"]\nbrands = [\"B2\"]\nproducts = [\"P0\"]" } else { "" };
     format!(
         r#"[campaign]
@@ -122,6 +144,7 @@ max_discount_by_category = {{ Cat2 = 15 }}
 [customers]
 segments = ["champions", "loyal", "at_risk", "new", "promising", "need_attention", "hibernating", "cannot_lose", "potential_loyalists"]
 min_clv_cents = 0
+{cap}
 "#,
         holdout = c.holdout,
         k = c.k,
@@ -142,7 +165,7 @@ proptest! {
             .customers
             .iter()
             .enumerate()
-            .map(|(i, (seg, marketing, profiling, clv, sens, cands))| CustomerInput {
+            .map(|(i, (seg, marketing, profiling, clv, sens, cands, recent))| CustomerInput {
                 key: format!("k{i}"),
                 segment: SEGMENTS[*seg as usize].to_string(),
                 store: Some(format!("s{}", i % 3)),
@@ -157,6 +180,7 @@ proptest! {
                     .map(|(p, p0, a)| CandidateInput { product: *p, kind: Kind::CrossSell, p0: *p0, affinity: *a, reason: "because".into() })
                     .collect(),
                 blocked: Vec::new(),
+                recent_offers: *recent,
             })
             .collect();
         let generic: Vec<CandidateInput> = (0..products.len().min(3))
@@ -212,6 +236,11 @@ proptest! {
         }
         for (cust, set) in &per {
             prop_assert!(set.len() <= policy.offers_per_customer, "{cust}: {}", set.len());
+            // The frequency cap counts what other campaigns gave within its window.
+            if let Some(cap) = policy.frequency_cap_offers {
+                let left = cap.saturating_sub(customers[*cust as usize].recent_offers) as usize;
+                prop_assert!(set.len() <= left, "customer {cust}: {} offers, {left} left under the cap", set.len());
+            }
         }
         for (i, s) in p.status.iter().enumerate() {
             if matches!(s, Status::Holdout | Status::NoConsent | Status::Excluded) {

@@ -216,7 +216,18 @@ pub fn prepare_window(
     let since = policy.valid_from.checked_sub(jiff::Span::new().days(i64::from(policy.cooldown_days)))?;
     let this = format!("{} {}", policy.name, policy.valid_from);
     let recent = rt.block_on(store.offered_since(&since.to_string(), &this));
+    // The frequency cap: offers of other campaigns starting within its window.
+    let cap_since =
+        policy.valid_from.checked_sub(jiff::Span::new().days(i64::from(policy.frequency_cap_days.max(1) - 1)))?;
+    let capped = match policy.frequency_cap_offers {
+        Some(_) => rt.block_on(store.offered_since(&cap_since.to_string(), &this)),
+        None => Ok(Vec::new()),
+    };
     rt.block_on(store.close());
+    let mut recent_count: HashMap<String, u32> = HashMap::new();
+    for (key, _) in capped? {
+        *recent_count.entry(key).or_default() += 1;
+    }
     let mut recent_by_key: HashMap<String, Vec<String>> = HashMap::new();
     for (key, sku) in recent? {
         recent_by_key.entry(key).or_default().push(sku);
@@ -431,6 +442,7 @@ pub fn prepare_window(
                 b.sort_unstable();
                 b
             },
+            recent_offers: recent_count.get(&p.key).copied().unwrap_or(0),
         })
         .collect();
 

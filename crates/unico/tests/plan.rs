@@ -225,6 +225,49 @@ fn a_campaign_keeps_every_rule() {
     let second = rows(&later.join("offers.csv"));
     assert!(!second.is_empty());
     assert!(second.iter().all(|o| !first.contains(&(o["customer_key"].clone(), o["sku"].clone()))), "cool-down");
+    // The same week with a frequency cap of 4 offers in 30 days: whoever got 3 in the first
+    // campaign gets at most 1 now.
+    let capped_policy = tmp.path().join("capped.toml");
+    std::fs::write(
+        &capped_policy,
+        std::fs::read_to_string(&later_policy)
+            .unwrap()
+            .replace("[customers]\n", "[customers]\nfrequency_cap_offers = 4\nfrequency_cap_days = 30\n"),
+    )
+    .unwrap();
+    let capped = tmp.path().join("capped");
+    let printed = unico(&[
+        "--data",
+        d,
+        "plan",
+        "--policy",
+        capped_policy.to_str().unwrap(),
+        "--out",
+        capped.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    let mut before: HashMap<String, usize> = HashMap::new();
+    for o in &offers {
+        *before.entry(o["customer_key"].clone()).or_default() += 1;
+    }
+    let mut now: HashMap<String, usize> = HashMap::new();
+    for o in rows(&capped.join("offers.csv")) {
+        *now.entry(o["customer_key"].clone()).or_default() += 1;
+    }
+    assert!(!now.is_empty(), "{printed}");
+    assert!(before.values().any(|n| *n == 3));
+    for (key, n) in &now {
+        let had = before.get(key).copied().unwrap_or(0);
+        assert!(had + n <= 4, "{key}: {had} offers in the first campaign, {n} now");
+    }
+    let uncapped: HashMap<String, usize> = second.iter().fold(HashMap::new(), |mut m, o| {
+        *m.entry(o["customer_key"].clone()).or_default() += 1;
+        m
+    });
+    assert!(
+        uncapped.iter().any(|(k, n)| before.get(k).copied().unwrap_or(0) + n > 4),
+        "without the cap someone would have had more than 4"
+    );
 
     // Withdrawing marketing consent takes a customer out of the next plan.
     let card = offers.iter().find(|o| o["personal"] == "yes").unwrap()["customer_id"].clone();

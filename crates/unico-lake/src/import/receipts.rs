@@ -785,7 +785,11 @@ fn pass1_csv(
     let shape = source.shape();
     let keep_together = shared.cols.line_no.is_none().then_some(shared.cols.receipt_id);
     let progress = shared.options.progress;
-    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Vec<csv::ByteRecord>)>(WORKERS * 2);
+    // Chunk n goes to worker n mod WORKERS: each worker's parts hold the same rows in the
+    // same order on every run, so the lake — and every sum the model makes over it — is the
+    // same bit for bit whatever the threads' timing.
+    let (chunk_txs, chunk_rxs): (Vec<_>, Vec<_>) =
+        (0..WORKERS).map(|_| crossbeam_channel::bounded::<(u64, Vec<csv::ByteRecord>)>(2)).unzip();
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<csv::ByteRecord>>(WORKERS * 4);
     let (result_tx, result_rx) = crossbeam_channel::unbounded::<(u64, Vec<RejectRow>)>();
     std::thread::scope(|scope| {
@@ -799,7 +803,7 @@ fn pass1_csv(
                     if let Some(last) = chunk.last().and_then(|r| r.position()) {
                         progress(Progress { phase: Phase::Reading, done: last.byte(), total: total_bytes });
                     }
-                    if !chunk.is_empty() && chunk_tx.send((seq, chunk)).is_err() {
+                    if !chunk.is_empty() && chunk_txs[(seq % WORKERS as u64) as usize].send((seq, chunk)).is_err() {
                         return Ok(()); // the workers stopped; their error says why
                     }
                     seq += 1;
@@ -811,8 +815,8 @@ fn pass1_csv(
         );
         let reader = reader.map_err(|e| Error::io("cannot start the reader thread", e))?;
         let mut workers = Vec::new();
-        for index in 0..WORKERS {
-            let (chunk_rx, result_tx, recycle_tx) = (chunk_rx.clone(), result_tx.clone(), recycle_tx.clone());
+        for (index, chunk_rx) in chunk_rxs.into_iter().enumerate() {
+            let (result_tx, recycle_tx) = (result_tx.clone(), recycle_tx.clone());
             let worker = std::thread::Builder::new().name(format!("import-worker-{index}"));
             workers.push(
                 worker
@@ -833,7 +837,7 @@ fn pass1_csv(
                     .map_err(|e| Error::io("cannot start a worker thread", e))?,
             );
         }
-        drop((chunk_rx, result_tx, recycle_tx));
+        drop((result_tx, recycle_tx));
         // Rejects in file order: hold early chunks until the ones before them arrive.
         let mut next = 0u64;
         let mut pending: BTreeMap<u64, Vec<RejectRow>> = BTreeMap::new();
