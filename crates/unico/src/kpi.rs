@@ -278,7 +278,7 @@ pub fn kpi(data: &std::path::Path, args: &KpiArgs) -> Result<()> {
                 "avg none",
                 "gap",
                 "loyal",
-                "margin",
+                "mrg card",
                 "active",
                 "new",
                 "retain",
