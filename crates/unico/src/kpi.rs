@@ -205,7 +205,13 @@ pub fn kpi(data: &std::path::Path, args: &KpiArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let lake_seconds = started.elapsed().as_secs_f64();
-    let facts = store_facts(&dir, &lake, &mut cube, &costs, grain, split, to)?;
+    let facts = store_facts(
+        &Sources { dir: &dir, lake: &lake, profiles: &profiles, costs: &costs },
+        &mut cube,
+        grain,
+        split,
+        to,
+    )?;
     let rows = kpis::rows(&cube, &facts, grain, from, to);
     let snapshot = profiles.snapshot(|_, _| true);
     let out: Box<dyn std::io::Write> = match &args.out {
@@ -330,15 +336,22 @@ pub fn kpi(data: &std::path::Path, args: &KpiArgs) -> Result<()> {
 }
 
 /// The store's facts (offers, surveys, measured campaigns) per period and group.
+/// What the store's facts are read with.
+struct Sources<'a> {
+    dir: &'a DataDir,
+    lake: &'a Lake,
+    profiles: &'a Profiles,
+    costs: &'a foldhash::HashMap<String, i64>,
+}
+
 fn store_facts(
-    dir: &DataDir,
-    lake: &Lake,
+    src: &Sources<'_>,
     cube: &mut Cube,
-    costs: &foldhash::HashMap<String, i64>,
     grain: Grain,
     split: Split,
     to: i32,
 ) -> Result<BTreeMap<(i32, Group), Facts>> {
+    let Sources { dir, lake, profiles, costs } = *src;
     let rt = runtime()?;
     let store = dir.store(&rt)?;
     // Facts start a period early too, so the first period has its previous one.
@@ -382,7 +395,6 @@ fn store_facts(
             f.offer_discount_cents += o.redeemed_discount_cents.unwrap_or(0);
         }
     }
-    let profiles = Profiles::read(&dir.model_dir().join("profiles.parquet"))?;
     for a in &answers {
         let segment = a
             .customer_key
@@ -682,7 +694,13 @@ fn goal_status(
         bar.set_position(d);
     })?;
     bar.finish_and_clear();
-    let facts = store_facts(dir, &lake, &mut cube, &costs, Grain::Day, split, as_of)?;
+    let facts = store_facts(
+        &Sources { dir, lake: &lake, profiles: &profiles, costs: &costs },
+        &mut cube,
+        Grain::Day,
+        split,
+        as_of,
+    )?;
     let mut out = Vec::new();
     for g in &goals {
         let Some(kpi) = Kpi::parse(&g.kpi) else { continue };
