@@ -266,8 +266,11 @@ const COLUMNS: [&str; 8] =
 
 /// Folds one month of receipts into the customers' states, customer by customer in day order.
 fn fold_month(receipts: HashMap<(u32, u64), ReceiptAgg>, customers: &mut [CustomerState], window_start_day: i32) {
-    let mut month: Vec<ReceiptAgg> = receipts.into_values().collect();
-    month.sort_unstable_by_key(|r| (r.customer, r.day));
+    // Ordered by customer, day and receipt: the hash map's order changes from one process
+    // to the next, and ties (the store a customer uses most) must not.
+    let mut keyed: Vec<(u64, ReceiptAgg)> = receipts.into_iter().map(|((_, h), r)| (h, r)).collect();
+    keyed.sort_unstable_by_key(|(h, r)| (r.customer, r.day, *h));
+    let month: Vec<ReceiptAgg> = keyed.into_iter().map(|(_, r)| r).collect();
     let mut i = 0;
     while i < month.len() {
         // One customer-day.

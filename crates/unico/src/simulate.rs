@@ -279,7 +279,7 @@ fn run_round(
     );
 
     // The oracle: the same candidates and budgets, valued with the planted truth.
-    let oracle = oracle_plan(world, p, &ours, from, to)?;
+    let oracle = oracle_plan(world, p, &ours, from, to, true)?;
     results.push(
         evaluate(
             world,
@@ -287,6 +287,22 @@ fn run_round(
             "oracle (planted truth)",
             &as_planned(&oracle),
             planned_cost(oracle.expected_cost),
+            from,
+            to,
+        )?
+        .0,
+    );
+    // The oracle without foresight: every planted parameter (affinity, sensitivity, the
+    // response to depth) but Unico's own estimate of who buys anyway — what a perfect model
+    // of the customers could reach without knowing the window's draws.
+    let informed = oracle_plan(world, p, &ours, from, to, false)?;
+    results.push(
+        evaluate(
+            world,
+            p,
+            "oracle, no foresight (planted parameters)",
+            &as_planned(&informed),
+            planned_cost(informed.expected_cost),
             from,
             to,
         )?
@@ -314,6 +330,7 @@ fn run_round(
         "audience": audience.len(),
         "plans": results,
         "unico_vs_oracle": ratio(u.incremental_margin_cents, o.incremental_margin_cents),
+        "unico_vs_oracle_without_foresight": ratio(u.incremental_margin_cents, results[4].incremental_margin_cents),
         "unico_vs_mass_flyer": ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         "distinct_offer_sets_share": distinct_share,
     });
@@ -344,10 +361,11 @@ fn print_round(r: &Round, round: u32, people: u64) {
             o.roi
         );
     }
-    let (u, f, o) = (&r.results[0], &r.results[1], &r.results[3]);
+    let (u, f, o, w) = (&r.results[0], &r.results[1], &r.results[3], &r.results[4]);
     println!(
-        "Unico's true incremental margin is {:.0} % of the oracle's and {:.1}x the mass flyer's; {:.1} % of customers with personal offers have a set of their own",
+        "Unico's true incremental margin is {:.0} % of the oracle's ({:.0} % of the oracle without foresight) and {:.1}x the mass flyer's; {:.1} % of customers with personal offers have a set of their own",
         100.0 * ratio(u.incremental_margin_cents, o.incremental_margin_cents),
+        100.0 * ratio(u.incremental_margin_cents, w.incremental_margin_cents),
         ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         100.0 * r.distinct_share
     );
@@ -418,12 +436,16 @@ fn evaluate(
 /// Unico's assignment on the same candidates and budgets, valued with the truth: `p0` is
 /// 1 when the person buys the product in the window without offers (from the simulator's
 /// counterfactual), the affinity and sensitivity are the planted ones.
+/// Unico's assignment on the same candidates fed the planted truth: each person's
+/// sensitivity and category affinity, the response to depth and, with `foresight`, who buys
+/// each product in the window anyway (0 or 1, read from the simulator's future).
 fn oracle_plan(
     world: &World,
     p: &Prepared,
     ours: &Plan,
     from: jiff::civil::Date,
     to: jiff::civil::Date,
+    foresight: bool,
 ) -> Result<Plan> {
     let eligible: Vec<usize> = ours
         .status
@@ -435,7 +457,7 @@ fn oracle_plan(
     // What each person buys in the window without offers (receipts with or without their
     // card: the truth, not what the loyalty data sees).
     let mut bought: HashMap<String, HashSet<String>> = HashMap::new();
-    for i in &eligible {
+    for i in eligible.iter().filter(|_| foresight) {
         let Some(card) = p.cards.get(&p.customers[*i].key) else { continue };
         let Some(pid) = world.person_of_card(card) else { continue };
         let r = unico_sim::replay(world, &[], &[pid], from, to);
@@ -458,7 +480,9 @@ fn oracle_plan(
             if let Some((s, a)) = world.offer_response(pid, sku) {
                 sensitivity[i] = s;
                 cand.affinity = a;
-                cand.p0 = if mine.is_some_and(|m| m.contains(sku)) { 1.0 } else { 0.0 };
+                if foresight {
+                    cand.p0 = if mine.is_some_and(|m| m.contains(sku)) { 1.0 } else { 0.0 };
+                }
             }
         }
         c.sensitivity = sensitivity[i];

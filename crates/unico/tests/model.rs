@@ -74,6 +74,13 @@ fn forecasts_match_what_the_simulated_customers_then_did() {
     // `model params` prints what the build wrote.
     let again: serde_json::Value = serde_json::from_str(&unico(&["--data", d, "model", "params", "--json"])).unwrap();
     assert_eq!(again["bgnbd"], params["bgnbd"]);
+    // The same lake gives the same profiles, byte for byte, in every process (ties such as
+    // a customer's most used store do not follow a hash map's per-process order).
+    let first = std::fs::read(data.join("model/profiles.parquet")).unwrap();
+    for _ in 0..3 {
+        unico(&["--data", d, "model", "build", "--as-of", as_of]);
+        assert!(std::fs::read(data.join("model/profiles.parquet")).unwrap() == first, "profiles differ between builds");
+    }
 
     // Profiles: key -> (expected purchases next 90 days, P(alive)).
     let mut profile: HashMap<String, (f64, f64)> = HashMap::new();

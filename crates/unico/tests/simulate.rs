@@ -45,6 +45,7 @@ fn unico_plan_beats_the_flyer_in_the_simulator() {
     let names: Vec<&str> = plans.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names[0], "Unico plan");
     assert!(names[1].contains("flyer") && names[2].contains("segment") && names[3].contains("oracle"));
+    assert!(names[4].contains("no foresight"), "{names:?}");
     let get = |i: usize, k: &str| plans[i][k].as_i64().unwrap();
     let audience = r["audience"].as_i64().unwrap();
     for (i, plan) in plans.iter().enumerate() {
