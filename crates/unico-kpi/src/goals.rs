@@ -6,8 +6,8 @@
 //! values on a linear trend plus one effect per weekday, over the last 26 weeks; the
 //! projection is the fitted week that ends on the deadline, with its prediction standard
 //! error. The state follows from the probability that the deadline week meets the target:
-//! on track from 70 %, at risk from 30 %, off track below. What moved it: the stores whose
-//! change over the last week moved the KPI most.
+//! on track from 70 %, at risk from 30 %, off track below. What moved it: the stores and
+//! the segments whose change over the last week moved the KPI most.
 
 use crate::kpis::{Kpi, Measures};
 use crate::stats::normal_cdf;
@@ -62,13 +62,26 @@ impl State {
     }
 }
 
-/// A store's part in the last week's change.
+/// A group's part in the last week's change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mover {
-    /// The store.
-    pub store: String,
-    /// The KPI now minus the KPI with this store as it was the week before (KPI units).
+    /// `store` or `segment`.
+    pub dimension: String,
+    /// The store id or segment name.
+    pub name: String,
+    /// The KPI now minus the KPI with this group as it was the week before (KPI units).
     pub contribution: f64,
+}
+
+/// The daily measures of a goal's scope split one way (by store, by segment): every split
+/// adds up to the same totals.
+pub struct Breakdown<'a> {
+    /// `store` or `segment`.
+    pub dimension: &'a str,
+    /// `daily[day][group]`.
+    pub daily: &'a BTreeMap<i32, BTreeMap<u16, Measures>>,
+    /// Group names by index.
+    pub names: &'a [String],
 }
 
 /// Where a goal stands.
@@ -86,22 +99,18 @@ pub struct Status {
     pub probability: Option<f64>,
     /// The state.
     pub state: State,
-    /// The stores that moved the KPI most over the last week, largest first.
+    /// The stores and the segments that moved the KPI most over the last week, largest
+    /// first within each.
     pub movers: Vec<Mover>,
     /// Days of history used.
     pub history_days: u32,
 }
 
-/// Evaluates a goal on `as_of` from daily measures by store (`daily[day][store]`, already
-/// restricted to the goal's scope). `stores` names the store indexes.
-pub fn evaluate(
-    kpi: Kpi,
-    target: f64,
-    deadline: i32,
-    as_of: i32,
-    daily: &BTreeMap<i32, BTreeMap<u16, Measures>>,
-    stores: &[String],
-) -> Status {
+/// Evaluates a goal on `as_of` from daily measures already restricted to the goal's scope,
+/// split by one or more dimensions (the first gives the series; each gives its movers).
+pub fn evaluate(kpi: Kpi, target: f64, deadline: i32, as_of: i32, breakdowns: &[Breakdown<'_>]) -> Status {
+    let empty = BTreeMap::new();
+    let daily = breakdowns.first().map_or(&empty, |b| b.daily);
     let week = |end: i32| -> Measures {
         let mut m = Measures::default();
         for (_, by_store) in daily.range(end - 6..=end) {
@@ -116,7 +125,7 @@ pub fn evaluate(
     let meets = |v: f64| if kpi.higher_is_better() { v >= target } else { v <= target };
     let first = daily.keys().next().copied().unwrap_or(as_of).max(as_of - FIT_DAYS + 1);
     let history_days = (as_of - first + 1).max(0) as u32;
-    let movers = movers(kpi, daily, as_of, stores);
+    let movers: Vec<Mover> = breakdowns.iter().flat_map(|b| movers(kpi, b, as_of)).collect();
     if as_of >= deadline {
         let v = week(deadline.min(as_of)).value(kpi, None);
         return Status {
@@ -262,8 +271,9 @@ fn invert<const P: usize>(mut a: [[f64; P]; P]) -> Option<[[f64; P]; P]> {
     Some(inv)
 }
 
-/// Each store's contribution to the last week's change, largest first (at most three).
-fn movers(kpi: Kpi, daily: &BTreeMap<i32, BTreeMap<u16, Measures>>, as_of: i32, stores: &[String]) -> Vec<Mover> {
+/// Each group's contribution to the last week's change, largest first (at most three).
+fn movers(kpi: Kpi, b: &Breakdown<'_>, as_of: i32) -> Vec<Mover> {
+    let daily = b.daily;
     let by_store = |end: i32| -> BTreeMap<u16, Measures> {
         let mut out: BTreeMap<u16, Measures> = BTreeMap::new();
         for (_, s) in daily.range(end - 6..=end) {
@@ -286,7 +296,7 @@ fn movers(kpi: Kpi, daily: &BTreeMap<i32, BTreeMap<u16, Measures>>, as_of: i32, 
         t.value(kpi, None)
     };
     let Some(current) = total(&now, None) else { return Vec::new() };
-    if stores.len() < 2 {
+    if b.names.len() < 2 {
         return Vec::new();
     }
     let mut out: Vec<Mover> = now
@@ -297,7 +307,11 @@ fn movers(kpi: Kpi, daily: &BTreeMap<i32, BTreeMap<u16, Measures>>, as_of: i32, 
         .into_iter()
         .filter_map(|k| {
             let without = total(&now, Some(k))?;
-            Some(Mover { store: stores.get(k as usize).cloned().unwrap_or_default(), contribution: current - without })
+            Some(Mover {
+                dimension: b.dimension.to_string(),
+                name: b.names.get(k as usize).cloned().unwrap_or_default(),
+                contribution: current - without,
+            })
         })
         .filter(|m| m.contribution != 0.0)
         .collect();
@@ -325,5 +339,26 @@ mod tests {
             .sum();
         assert!((v - truth).abs() < 1e-6, "{v} vs {truth}");
         assert!(se < 1e-6);
+    }
+
+    #[test]
+    fn what_moved_it_is_the_group_that_changed() {
+        // Two stores, 14 days: A sells 100 a day throughout, B 50 a day, then 80 from day 7.
+        let mut daily: BTreeMap<i32, BTreeMap<u16, Measures>> = BTreeMap::new();
+        for d in 0..14 {
+            for (store, revenue) in [(0u16, 100), (1u16, if d >= 7 { 80 } else { 50 })] {
+                let mut m = Measures::default();
+                m.cell.card.revenue_cents = revenue;
+                m.cell.card.receipts = 1;
+                daily.entry(d).or_default().insert(store, m);
+            }
+        }
+        let names = ["A".to_string(), "B".to_string()];
+        let b = [Breakdown { dimension: "store", daily: &daily, names: &names }];
+        let s = evaluate(Kpi::Revenue, 2000.0, 100, 13, &b);
+        assert_eq!(s.current, Some(7.0 * 180.0));
+        assert_eq!(s.previous_week, Some(7.0 * 150.0));
+        assert_eq!(s.movers.len(), 1, "A did not move: {:?}", s.movers);
+        assert_eq!((s.movers[0].name.as_str(), s.movers[0].contribution), ("B", 210.0));
     }
 }

@@ -676,9 +676,9 @@ fn goal_status(
     };
     let from = as_of - goals::FIT_DAYS - 7;
     let profiles = Profiles::read(&dir.model_dir().join("profiles.parquet"))?;
-    let by_segment = goals.iter().any(|g| g.scope_kind == "segment");
     let costs = cube::unit_costs(&lake)?;
-    let split = Split { store: true, channel: false, segment: by_segment };
+    // By store and segment: scopes, and what moved each goal, are read from the same cube.
+    let split = Split { store: true, channel: false, segment: true };
     let q = cube::Query {
         from,
         to: as_of,
@@ -706,6 +706,7 @@ fn goal_status(
         let Some(kpi) = Kpi::parse(&g.kpi) else { continue };
         let deadline = parse_day(&g.deadline)?;
         let mut daily: BTreeMap<i32, BTreeMap<u16, Measures>> = BTreeMap::new();
+        let mut daily_by_segment: BTreeMap<i32, BTreeMap<u16, Measures>> = BTreeMap::new();
         let keys: std::collections::BTreeSet<(i32, Group)> = cube.cells.keys().chain(facts.keys()).copied().collect();
         for k in keys {
             let (day, grp) = k;
@@ -724,8 +725,13 @@ fn goal_status(
                 facts: facts.get(&k).copied().unwrap_or_default(),
             };
             daily.entry(day).or_default().entry(grp.store).or_default().add(&m);
+            daily_by_segment.entry(day).or_default().entry(grp.segment).or_default().add(&m);
         }
-        let status = goals::evaluate(kpi, g.target, deadline, as_of, &daily, &cube.stores);
+        let breakdowns = [
+            goals::Breakdown { dimension: "store", daily: &daily, names: &cube.stores },
+            goals::Breakdown { dimension: "segment", daily: &daily_by_segment, names: &cube.segments },
+        ];
+        let status = goals::evaluate(kpi, g.target, deadline, as_of, &breakdowns);
         // Weekly goals announce a change once a week at most.
         let due = g.review == "daily"
             || g.checked_on.as_deref().and_then(|d| parse_day(d).ok()).is_none_or(|c| as_of - c >= 7);
@@ -787,7 +793,7 @@ fn goal_status(
                         .iter()
                         .map(|m| {
                             let sign = if m.contribution >= 0.0 { "+" } else { "" };
-                            format!("{} {sign}{}", m.store, format_value(*kpi, m.contribution))
+                            format!("{} {} {sign}{}", m.dimension, m.name, format_value(*kpi, m.contribution))
                         })
                         .collect();
                     println!("      moved by (last week vs the one before): {}", m.join(", "));
