@@ -442,7 +442,11 @@ fn print_summary(s: &ImportSummary) {
     if s.rows_updated > 0 {
         println!("  updated              {:>12}", s.rows_updated);
     }
-    let unchanged = if s.dataset == "customers" { "unchanged          " } else { "already in the lake" };
+    let unchanged = match s.dataset.as_str() {
+        "customers" => "unchanged          ",
+        "surveys" => "already stored     ",
+        _ => "already in the lake",
+    };
     println!("  {unchanged}  {:>12}", s.rows_already_in_lake);
     println!("  rejected             {:>12}", s.rows_rejected());
     for (reason, n) in &s.rejected {
