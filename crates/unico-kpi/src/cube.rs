@@ -131,12 +131,17 @@ pub struct Segments {
 impl Segments {
     /// Index of a segment name, added if new.
     pub fn intern(&mut self, name: &str) -> u16 {
-        match self.names.iter().position(|n| n == name) {
-            Some(i) => i as u16,
-            None => {
-                self.names.push(name.to_string());
-                (self.names.len() - 1) as u16
-            }
+        intern_name(&mut self.names, name)
+    }
+}
+
+/// The index of `name` in a short list of names (stores, segments), added if new.
+pub fn intern_name(names: &mut Vec<String>, name: &str) -> u16 {
+    match names.iter().position(|n| n == name) {
+        Some(i) => i as u16,
+        None => {
+            names.push(name.to_string());
+            (names.len() - 1) as u16
         }
     }
 }

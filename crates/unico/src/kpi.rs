@@ -368,10 +368,10 @@ fn store_facts(
     let mut facts: BTreeMap<(i32, Group), Facts> = BTreeMap::new();
     let group_of = |cube: &mut Cube, store_id: Option<&str>, segment: Option<&str>| -> Group {
         Group {
-            store: if split.store { intern(&mut cube.stores, store_id.unwrap_or("unknown")) } else { ALL },
+            store: if split.store { cube::intern_name(&mut cube.stores, store_id.unwrap_or("unknown")) } else { ALL },
             channel: if split.channel { CHANNELS.len() as u16 } else { ALL },
             segment: if split.segment {
-                intern(&mut cube.segments, segment.unwrap_or(cube::UNSCORED_SEGMENT))
+                cube::intern_name(&mut cube.segments, segment.unwrap_or(cube::UNSCORED_SEGMENT))
             } else {
                 ALL
             },
@@ -449,16 +449,6 @@ fn store_facts(
         }
     }
     Ok(facts)
-}
-
-fn intern(names: &mut Vec<String>, name: &str) -> u16 {
-    match names.iter().position(|n| n == name) {
-        Some(i) => i as u16,
-        None => {
-            names.push(name.to_string());
-            (names.len() - 1) as u16
-        }
-    }
 }
 
 /// `unico measure`.
@@ -701,14 +691,14 @@ fn goal_status(
         split,
         as_of,
     )?;
+    let keys: std::collections::BTreeSet<(i32, Group)> = cube.cells.keys().chain(facts.keys()).copied().collect();
     let mut out = Vec::new();
     for g in &goals {
         let Some(kpi) = Kpi::parse(&g.kpi) else { continue };
         let deadline = parse_day(&g.deadline)?;
         let mut daily: BTreeMap<i32, BTreeMap<u16, Measures>> = BTreeMap::new();
         let mut daily_by_segment: BTreeMap<i32, BTreeMap<u16, Measures>> = BTreeMap::new();
-        let keys: std::collections::BTreeSet<(i32, Group)> = cube.cells.keys().chain(facts.keys()).copied().collect();
-        for k in keys {
+        for &k in &keys {
             let (day, grp) = k;
             let store_name = cube.stores.get(grp.store as usize).map(String::as_str);
             let segment_name = cube.segments.get(grp.segment as usize).map(String::as_str);
