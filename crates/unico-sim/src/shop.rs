@@ -16,6 +16,18 @@
 //!   preference for the category and depth is the discount as a share of the price;
 //! - while any offer is active, the probability of lapsing after a visit falls by
 //!   0.6·s·min(1, depth/0.3) (retention), using the same uniform draw as the baseline.
+//!
+//! A multi-buy ("buy 3, pay 2") is redeemed by taking `buy` units at once: a shopper with
+//! the product in the basket does so with probability 0.75 + 0.25·s; one without buys
+//! `buy` units with probability 0.8 · affinity · (1 − e^(−6·s·depth)), depth being
+//! (buy − pay) / buy. Units of a staple bought beyond the usual push its next purchase
+//! back by a cycle each (pantry loading: later purchases are displaced, as in a real
+//! store).
+//!
+//! A spend reward ("spend 40 €, get 4 € off") applies to the whole basket: a basket that
+//! reaches the threshold redeems it with probability 0.75 + 0.25·s; one that falls short by
+//! a gap is topped up (more items from the shopper's usual categories) with probability
+//! (basket / threshold)² · (1 − e^(−6·s·depth)), depth being reward / threshold.
 
 use crate::people::{self, Person};
 use crate::world::{Stream, World};
@@ -52,6 +64,8 @@ pub enum Target {
     Product(String),
     /// Every product of a category, by name.
     Category(String),
+    /// The whole basket (a spend reward).
+    Basket,
 }
 
 /// What an offer gives.
@@ -61,6 +75,20 @@ pub enum OfferValue {
     PercentOff(u32),
     /// A fixed amount off the line, in cents (never more than the line).
     AmountOffCents(i64),
+    /// `buy` units for the price of `pay` (once).
+    MultiBuy {
+        /// Units to buy.
+        buy: u32,
+        /// Units paid.
+        pay: u32,
+    },
+    /// `reward_cents` off a basket of at least `min_spend_cents` (target [`Target::Basket`]).
+    SpendReward {
+        /// Least basket, cents.
+        min_spend_cents: i64,
+        /// Reward, cents.
+        reward_cents: i64,
+    },
 }
 
 /// A personal offer, as the offer engine would hand it to a shopper.
@@ -147,6 +175,7 @@ fn discount_of(value: OfferValue, gross: i64) -> i64 {
     match value {
         OfferValue::PercentOff(p) => (gross * p as i64 + 50) / 100,
         OfferValue::AmountOffCents(c) => c.min(gross),
+        OfferValue::MultiBuy { .. } | OfferValue::SpendReward { .. } => 0,
     }
 }
 
@@ -174,6 +203,7 @@ pub(crate) fn shop(
                     let ci = crate::catalogue::categories().iter().position(|c| c.1 == name);
                     (ci.map(|c| world.by_category[c].clone()).unwrap_or_default(), ci.unwrap_or(0))
                 }
+                Target::Basket => (Vec::new(), 0),
             };
             let avg_price = if targets.is_empty() {
                 1.0
@@ -183,6 +213,10 @@ pub(crate) fn shop(
             let depth = match o.value {
                 OfferValue::PercentOff(p) => p as f64 / 100.0,
                 OfferValue::AmountOffCents(c) => (c as f64 / avg_price).min(1.0),
+                OfferValue::MultiBuy { buy, pay } => f64::from(buy.saturating_sub(pay)) / f64::from(buy.max(1)),
+                OfferValue::SpendReward { min_spend_cents, reward_cents } => {
+                    (reward_cents as f64 / min_spend_cents.max(1) as f64).min(1.0)
+                }
             };
             Active { offer: o, targets, depth, category, used: false }
         })
@@ -210,7 +244,7 @@ pub(crate) fn shop(
         let receipt = if active.is_empty() {
             receipt
         } else {
-            react(world, &person, receipt, &mut active, &mut offer_rng, n_cat)
+            react(world, &mut person, receipt, &mut active, &mut offer_rng, n_cat)
         };
         let date = receipt.date;
         sink(receipt)?;
@@ -319,7 +353,7 @@ fn basket(world: &World, pid: u64, person: &mut Person, t: f64, visit: u64, rng:
 /// Applies the person's reactions to the offers active at this visit.
 fn react(
     world: &World,
-    person: &Person,
+    person: &mut Person,
     mut receipt: SimReceipt,
     active: &mut [Active<'_>],
     rng: &mut ChaCha8Rng,
@@ -328,10 +362,21 @@ fn react(
     let s = person.price_sensitivity;
     for (i, a) in active.iter_mut().enumerate() {
         let o = a.offer;
-        if a.used || receipt.date < o.valid_from || receipt.date > o.valid_to || a.targets.is_empty() {
+        if a.used || receipt.date < o.valid_from || receipt.date > o.valid_to {
             continue;
         }
         if o.channel.as_deref().is_some_and(|c| c != receipt.channel) {
+            continue;
+        }
+        if let OfferValue::SpendReward { min_spend_cents, reward_cents } = o.value {
+            a.used = spend_reward(world, person, &mut receipt, i, min_spend_cents, reward_cents, a.depth, rng);
+            continue;
+        }
+        if a.targets.is_empty() {
+            continue;
+        }
+        if let OfferValue::MultiBuy { buy, pay } = o.value {
+            a.used = multi_buy(world, person, &mut receipt, a, i, i64::from(buy), i64::from(pay), n_cat, rng);
             continue;
         }
         let held = receipt.lines.iter().position(|l| l.offer.is_none() && a.targets.contains(&l.product));
@@ -371,6 +416,132 @@ fn react(
         }
     }
     receipt
+}
+
+/// Pushes a staple's next purchase back by a cycle per unit bought beyond the usual one.
+fn displace(person: &mut Person, product: usize, extra_units: i64) {
+    if extra_units <= 0 {
+        return;
+    }
+    if let Some(s) = person.staples.iter_mut().find(|s| s.product == product) {
+        s.next_due += s.cycle_days * extra_units as f64;
+    }
+}
+
+/// A multi-buy offer at a visit; whether it was redeemed.
+#[allow(clippy::too_many_arguments)]
+fn multi_buy(
+    world: &World,
+    person: &mut Person,
+    receipt: &mut SimReceipt,
+    a: &Active<'_>,
+    i: usize,
+    buy: i64,
+    pay: i64,
+    n_cat: f64,
+    rng: &mut ChaCha8Rng,
+) -> bool {
+    let s = person.price_sensitivity;
+    let held = receipt.lines.iter().position(|l| l.offer.is_none() && a.targets.contains(&l.product));
+    let (line, before) = match held {
+        Some(li) => {
+            if rng.random::<f64>() >= 0.75 + 0.25 * s {
+                return false;
+            }
+            (li, receipt.lines[li].quantity)
+        }
+        None => {
+            let affinity = (person.category_prefs[a.category] * n_cat * 0.5).clamp(0.05, 1.0);
+            if rng.random::<f64>() >= 0.8 * affinity * (1.0 - (-6.0 * s * a.depth).exp()) {
+                return false;
+            }
+            let weights: Vec<f64> = a.targets.iter().map(|&p| world.products[p].weight).collect();
+            let product = a.targets[people::weighted(&weights, rng)];
+            let price = world.products[product].list_price_cents;
+            receipt.lines.push(SimLine {
+                product,
+                quantity: 0,
+                unit_price_cents: price,
+                discount_cents: 0,
+                net_cents: 0,
+                offer: None,
+            });
+            (receipt.lines.len() - 1, 1)
+        }
+    };
+    let l = &mut receipt.lines[line];
+    l.quantity = l.quantity.max(buy);
+    let gross = l.unit_price_cents * l.quantity;
+    l.discount_cents = (l.unit_price_cents * (buy - pay).max(0)).min(gross);
+    l.net_cents = gross - l.discount_cents;
+    l.offer = Some(i);
+    let (product, extra) = (l.product, l.quantity - before);
+    displace(person, product, extra);
+    true
+}
+
+/// A spend reward at a visit; whether it was redeemed.
+#[allow(clippy::too_many_arguments)]
+fn spend_reward(
+    world: &World,
+    person: &Person,
+    receipt: &mut SimReceipt,
+    i: usize,
+    min_spend: i64,
+    reward: i64,
+    depth: f64,
+    rng: &mut ChaCha8Rng,
+) -> bool {
+    let s = person.price_sensitivity;
+    let total = |r: &SimReceipt| r.lines.iter().map(|l| l.net_cents).sum::<i64>();
+    let spent = total(receipt);
+    if spent >= min_spend {
+        if rng.random::<f64>() >= 0.75 + 0.25 * s {
+            return false;
+        }
+    } else {
+        let reach = (spent as f64 / min_spend.max(1) as f64).powi(2);
+        if rng.random::<f64>() >= reach * (1.0 - (-6.0 * s * depth).exp()) {
+            return false;
+        }
+        // Topped up from the shopper's usual categories.
+        let mut added = 0;
+        while total(receipt) < min_spend && added < 40 {
+            let ci = people::weighted(&person.category_prefs, rng);
+            let cands = &world.by_category[ci];
+            let weights: Vec<f64> = cands.iter().map(|&p| world.products[p].weight).collect();
+            let product = cands[people::weighted(&weights, rng)];
+            let price = world.products[product].list_price_cents;
+            receipt.lines.push(SimLine {
+                product,
+                quantity: 1,
+                unit_price_cents: price,
+                discount_cents: 0,
+                net_cents: price,
+                offer: None,
+            });
+            added += 1;
+        }
+        if total(receipt) < min_spend {
+            return false;
+        }
+    }
+    // The reward comes off the lines in order, as a till prorates it (never below zero on
+    // a line; lines on the chain's promotion keep their own discount only).
+    let mut left = reward;
+    for l in receipt.lines.iter_mut().filter(|l| l.offer.is_none() && l.discount_cents == 0) {
+        if left <= 0 {
+            break;
+        }
+        let off = left.min(l.net_cents);
+        if off > 0 {
+            l.discount_cents += off;
+            l.net_cents -= off;
+            l.offer = Some(i);
+            left -= off;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

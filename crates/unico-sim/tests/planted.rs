@@ -254,3 +254,112 @@ fn deeper_discounts_bring_more_incremental_purchases_from_price_sensitive_people
     assert!(r40 as f64 > 1.3 * r5 as f64, "redemptions at 40% {r40} vs 5% {r5}");
     assert!(inc40 > 0, "a deep discount on wine brings purchases that would not have happened");
 }
+
+#[test]
+fn a_multi_buy_is_taken_in_full_and_displaces_later_purchases_of_a_staple() {
+    let cfg = ChainConfig { customers: 3_000, days: 200, ..config(13) };
+    let world = World::new(&cfg);
+    let cards: Vec<String> = (0..cfg.customers).map(|p| format!("{:010}", 4_000_000_000u64 + p * 7 + 3)).collect();
+    let window = (jiff::civil::date(2025, 4, 1), jiff::civil::date(2025, 4, 14));
+    // Each person gets "buy 3, pay 2" on the product they bought most in the months before.
+    let before = replay(&world, &[], &(0..cfg.customers).collect::<Vec<_>>(), cfg.start, window.0);
+    let mut most: HashMap<String, HashMap<usize, u32>> = HashMap::new();
+    for r in &before.baseline {
+        if let Some(c) = &r.card {
+            for l in &r.lines {
+                *most.entry(c.clone()).or_default().entry(l.product).or_default() += 1;
+            }
+        }
+    }
+    let offers: Vec<Offer> = cards
+        .iter()
+        .filter_map(|c| {
+            let (&p, _) = most.get(c)?.iter().max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p)))?;
+            Some(Offer {
+                code: format!("M{c}"),
+                card: c.clone(),
+                target: Target::Product(world.product(p).0.to_string()),
+                value: OfferValue::MultiBuy { buy: 3, pay: 2 },
+                channel: None,
+                valid_from: window.0,
+                valid_to: window.1,
+            })
+        })
+        .collect();
+    let after = jiff::civil::date(2025, 7, 19);
+    let r = replay(&world, &offers, &[], window.0, after);
+    let redeemed = r.offers.iter().filter(|o| o.redeemed).count();
+    assert!(redeemed > 100, "{redeemed} of {} redeemed", offers.len());
+    for rc in &r.treated {
+        for l in rc.lines.iter().filter(|l| l.offer.is_some()) {
+            assert!(l.quantity >= 3 && l.discount_cents == l.unit_price_cents, "{l:?}");
+            assert!(window.0 <= rc.date && rc.date <= window.1);
+        }
+    }
+    // Units of the offered products: more in the window, fewer in the weeks after (the
+    // pantry is full).
+    let offered: HashMap<&str, usize> = offers
+        .iter()
+        .map(|o| match &o.target {
+            Target::Product(s) => (o.card.as_str(), world.product_index(s).unwrap()),
+            _ => unreachable!(),
+        })
+        .collect();
+    let units = |rs: &[unico_sim::SimReceipt], inside: bool| -> i64 {
+        rs.iter()
+            .filter(|r| (r.date <= window.1) == inside)
+            .filter_map(|r| Some((offered.get(r.card.as_deref()?)?, r)))
+            .map(|(p, r)| r.lines.iter().filter(|l| l.product == *p).map(|l| l.quantity).sum::<i64>())
+            .sum()
+    };
+    let (in_t, in_b) = (units(&r.treated, true), units(&r.baseline, true));
+    let (out_t, out_b) = (units(&r.treated, false), units(&r.baseline, false));
+    assert!(in_t > in_b + 200, "in the window: {in_t} vs {in_b} units without the offer");
+    assert!(out_t + 100 < out_b, "after the window: {out_t} vs {out_b} units without the offer");
+}
+
+#[test]
+fn a_spend_reward_needs_the_threshold_and_tops_up_baskets_that_fall_short() {
+    let cfg = ChainConfig { customers: 3_000, days: 120, ..config(17) };
+    let world = World::new(&cfg);
+    let window = (jiff::civil::date(2025, 3, 1), jiff::civil::date(2025, 3, 14));
+    let (min_spend, reward) = (4_000i64, 600i64);
+    let offers: Vec<Offer> = (0..cfg.customers)
+        .map(|p| Offer {
+            code: format!("S{p}"),
+            card: format!("{:010}", 4_000_000_000u64 + p * 7 + 3),
+            target: Target::Basket,
+            value: OfferValue::SpendReward { min_spend_cents: min_spend, reward_cents: reward },
+            channel: None,
+            valid_from: window.0,
+            valid_to: window.1,
+        })
+        .collect();
+    let r = replay(&world, &offers, &[], window.0, window.1);
+    let redeemed = r.offers.iter().filter(|o| o.redeemed).count();
+    assert!(redeemed > 200, "{redeemed} redeemed");
+    // Each redemption takes the reward (less only when the basket's lines outside the
+    // chain's promotions cannot absorb it) off a basket that reached the threshold.
+    for o in r.offers.iter().filter(|o| o.redeemed) {
+        assert!(0 < o.discount_cents && o.discount_cents <= reward, "{}: {}", o.code, o.discount_cents);
+    }
+    let full = r.offers.iter().filter(|o| o.discount_cents == reward).count();
+    assert!(full * 10 >= redeemed * 9, "{full} of {redeemed} got the whole reward");
+    for rc in r.treated.iter().filter(|rc| rc.lines.iter().any(|l| l.offer.is_some())) {
+        let gross: i64 = rc.lines.iter().map(|l| l.net_cents + l.discount_cents).sum();
+        let promo: i64 = rc.lines.iter().filter(|l| l.offer.is_none()).map(|l| l.discount_cents).sum();
+        assert!(gross - promo >= min_spend, "a basket of {} redeemed", gross - promo);
+    }
+    // Some baskets were topped up: more revenue than without the offer, before the reward.
+    let base: HashMap<&str, i64> =
+        r.baseline.iter().map(|b| (b.receipt_id.as_str(), b.lines.iter().map(|l| l.net_cents).sum())).collect();
+    let topped = r
+        .treated
+        .iter()
+        .filter(|t| {
+            let paid: i64 = t.lines.iter().map(|l| l.net_cents).sum();
+            base.get(t.receipt_id.as_str()).is_some_and(|b| *b < min_spend && paid + reward >= min_spend)
+        })
+        .count();
+    assert!(topped > 20, "{topped} baskets topped up");
+}
