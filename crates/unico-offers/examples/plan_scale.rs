@@ -83,6 +83,8 @@ min_margin_after_discount = 0.05
                 .collect(),
             blocked: Vec::new(),
             recent_offers: 0,
+            categories: Vec::new(),
+            spend: Vec::new(),
         })
         .collect();
     let made = t.elapsed().as_secs_f64();
@@ -91,6 +93,8 @@ min_margin_after_discount = 0.05
     let p = plan(&Inputs {
         policy: &policy,
         products: &products,
+        categories: &[],
+        margin_rate: 0.3,
         customers: &customers,
         generic: &[],
         response: &response,

@@ -20,6 +20,51 @@
 pub enum Target {
     /// A product, by index into the campaign's product list.
     Product(u32),
+    /// One item of a category, by index into the campaign's category list.
+    Category(u32),
+    /// The whole basket (a spend reward).
+    Basket,
+}
+
+impl Target {
+    /// One number per target, for comparing offer sets.
+    pub fn id(self) -> u64 {
+        match self {
+            Target::Product(p) => u64::from(p),
+            Target::Category(c) => (1 << 32) | u64::from(c),
+            Target::Basket => 2 << 32,
+        }
+    }
+}
+
+/// How an offer gives its discount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mechanic {
+    /// Off one unit (percent or amount; on a category, one item of it).
+    Unit,
+    /// `buy` units for the price of `pay`, once.
+    MultiBuy {
+        /// Units to buy.
+        buy: u32,
+        /// Units paid.
+        pay: u32,
+    },
+    /// The discount off a basket of at least this much, once.
+    SpendReward {
+        /// Least basket, cents.
+        min_spend_cents: i64,
+    },
+}
+
+impl Mechanic {
+    /// Name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanic::Unit => "unit",
+            Mechanic::MultiBuy { .. } => "multi_buy",
+            Mechanic::SpendReward { .. } => "spend_reward",
+        }
+    }
 }
 
 /// Why a candidate was proposed.
@@ -35,6 +80,10 @@ pub enum Kind {
     WinBack,
     /// A supplier pushes it for trial.
     Trial,
+    /// One of the customer's categories (an offer on any item of it).
+    Category,
+    /// Their whole shopping (a spend reward).
+    Spend,
 }
 
 impl Kind {
@@ -46,6 +95,8 @@ impl Kind {
             Kind::CrossSell => "cross_sell",
             Kind::WinBack => "win_back",
             Kind::Trial => "trial",
+            Kind::Category => "category",
+            Kind::Spend => "spend",
         }
     }
 }
@@ -72,8 +123,10 @@ pub struct Option_ {
     pub candidate: u32,
     /// Discount on one unit, cents.
     pub discount_cents: i64,
-    /// Percent off (0 for an amount off).
+    /// Percent off (0 for an amount off, a multi-buy or a spend reward).
     pub percent: u32,
+    /// How the discount is given.
+    pub mechanic: Mechanic,
     /// Objective value, cents (expected incremental margin, revenue or retention value).
     pub value: f64,
     /// Expected cost, cents.
@@ -412,7 +465,7 @@ impl Problem<'_> {
     pub fn diversify(
         &self,
         a: &mut Assignment,
-        key: impl Fn(&Option_) -> (u32, i64),
+        key: impl Fn(&Option_) -> (u64, i64),
         consider: impl Fn(usize) -> bool,
         max_loss: f64,
     ) -> usize {
@@ -428,8 +481,8 @@ impl Problem<'_> {
         for &o in &a.chosen {
             by_customer[customer_of[self.options[o as usize].candidate as usize] as usize].push(o);
         }
-        let signature = |set: &[u32]| -> Vec<(u32, i64)> {
-            let mut s: Vec<(u32, i64)> = set.iter().map(|o| key(&self.options[*o as usize])).collect();
+        let signature = |set: &[u32]| -> Vec<(u64, i64)> {
+            let mut s: Vec<(u64, i64)> = set.iter().map(|o| key(&self.options[*o as usize])).collect();
             s.sort_unstable();
             s
         };
@@ -439,7 +492,7 @@ impl Problem<'_> {
             usage_of(&self.options[o as usize], self.budgets, &mut u);
             u
         };
-        let mut seen: std::collections::HashSet<Vec<(u32, i64)>> = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<Vec<(u64, i64)>> = std::collections::HashSet::new();
         let mut changed = 0;
         #[allow(clippy::needless_range_loop)] // c indexes the problem's customers too
         for c in 0..n {
@@ -606,6 +659,7 @@ mod tests {
             candidate,
             discount_cents: cost as i64,
             percent: 10,
+            mechanic: Mechanic::Unit,
             value,
             expected_cost: cost,
             worst_cost: cost as i64,
@@ -743,7 +797,7 @@ mod tests {
             options.push(a);
             options.push(b);
         }
-        let key = |o: &Option_| (o.candidate % 2, o.discount_cents); // the product
+        let key = |o: &Option_| (u64::from(o.candidate % 2), o.discount_cents); // the product
         let budgets = Budgets { expected_basis: true, total: 15.0, worst_case: None, limits: vec![], per_customer: 1 };
         let p = Problem {
             customer_starts: &[0, 2, 4, 6],
@@ -777,7 +831,7 @@ mod tests {
             options.push(opt(2 * c, 10.0, 5.0, 0));
             options.push(opt(2 * c + 1, 1.0, 5.0, 0));
         }
-        let key = |o: &Option_| (o.candidate % 2, 0);
+        let key = |o: &Option_| (u64::from(o.candidate % 2), 0);
         for (total, expect) in [(10.0, 0), (15.0, 1)] {
             let budgets = Budgets { expected_basis: true, total, worst_case: None, limits: vec![], per_customer: 2 };
             let p = Problem {

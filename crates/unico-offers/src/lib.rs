@@ -18,5 +18,5 @@ pub mod plan;
 pub mod policy;
 pub mod response;
 
-pub use assign::{Assignment, Candidate, Option_, Target};
+pub use assign::{Assignment, Candidate, Mechanic, Option_, Target};
 pub use policy::{Policy, PolicyError, Product};

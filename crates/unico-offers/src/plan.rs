@@ -11,7 +11,7 @@
 //! - everyone else gets their own candidates, valued by the response model, and the
 //!   assignment picks every customer's offers under all budgets.
 
-use crate::assign::{Budgets, Candidate, Kind, Option_, Problem, Target};
+use crate::assign::{Budgets, Candidate, Kind, Mechanic, Option_, Problem, Target};
 use crate::code::offer_code;
 use crate::holdout;
 use crate::policy::{Basis, Objective, Policy, Product};
@@ -30,6 +30,43 @@ pub struct CandidateInput {
     /// Their affinity for it (0–1).
     pub affinity: f64,
     /// Why, in words ("buys Fiore coffee about every 12 days").
+    pub reason: String,
+}
+
+/// A category's typical item, for offers on any item of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryInput {
+    /// The category's name (as in the product master).
+    pub name: String,
+    /// List price of its typical item (weighted by units sold), cents.
+    pub price_cents: i64,
+    /// Unit cost of its typical item, cents.
+    pub cost_cents: i64,
+}
+
+/// One of a customer's categories as a candidate for a category-wide offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryCandidate {
+    /// Index into the campaign's categories.
+    pub category: u32,
+    /// Probability they buy in the category in the window anyway.
+    pub p0: f64,
+    /// Their affinity for the category (0–1).
+    pub affinity: f64,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A customer's outlook for one spend reward of the policy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpendInput {
+    /// Probability they spend the threshold on one visit in the window anyway.
+    pub p0: f64,
+    /// Probability that, otherwise, they visit with a basket near enough to top it up.
+    pub reach: f64,
+    /// What they add when they top up, cents.
+    pub top_up_cents: f64,
+    /// Why, in words ("your shopping is usually about 32 €").
     pub reason: String,
 }
 
@@ -58,6 +95,10 @@ pub struct CustomerInput {
     pub blocked: Vec<u32>,
     /// Offers other campaigns gave them within the policy's frequency-cap window.
     pub recent_offers: u32,
+    /// Their categories, for category-wide offers (with profiling consent).
+    pub categories: Vec<CategoryCandidate>,
+    /// Per spend reward of the policy, in its order (with profiling consent).
+    pub spend: Vec<SpendInput>,
 }
 
 /// What happened to a customer.
@@ -98,13 +139,16 @@ pub struct PlannedOffer {
     pub customer: u32,
     /// Rank among the customer's offers (1 first).
     pub rank: u32,
-    /// Index into the products.
-    pub product: u32,
+    /// What it is on: a product, a category (indices into the campaign's lists) or the basket.
+    pub target: Target,
+    /// How it gives its discount.
+    pub mechanic: Mechanic,
     /// Why it was a candidate.
     pub kind: Kind,
-    /// Percent off (0 for an amount off).
+    /// Percent off (0 for an amount off, a multi-buy or a spend reward).
     pub percent: u32,
-    /// Discount on one unit, cents.
+    /// Discount when redeemed, cents: on one unit (for a category, its typical item), the
+    /// free units of a multi-buy, or a spend reward.
     pub discount_cents: i64,
     /// Unique, unguessable code.
     pub code: String,
@@ -169,6 +213,11 @@ pub struct Inputs<'a> {
     pub policy: &'a Policy,
     /// The products candidates point into.
     pub products: &'a [Product],
+    /// The categories category candidates point into.
+    pub categories: &'a [CategoryInput],
+    /// The chain's margin on what customers add to a basket (share of net revenue), for
+    /// spend rewards.
+    pub margin_rate: f64,
     /// The customers.
     pub customers: &'a [CustomerInput],
     /// Non-personal candidates (for customers without profiling consent), with
@@ -212,27 +261,20 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     }
 
     // Candidates and options, customer by customer.
-    let limit_bits: Vec<u64> = inputs
-        .products
-        .iter()
-        .map(|p| {
-            policy
-                .limits
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| l.scope.contains(p))
-                .fold(0u64, |acc, (j, _)| acc | (1 << j))
-        })
-        .collect();
+    let limit_bits_of = |p: &Product| {
+        policy.limits.iter().enumerate().filter(|(_, l)| l.scope.contains(p)).fold(0u64, |acc, (j, _)| acc | (1 << j))
+    };
+    let limit_bits: Vec<u64> = inputs.products.iter().map(limit_bits_of).collect();
     let in_total: Vec<bool> = inputs
         .products
         .iter()
         .map(|p| !policy.limits.iter().any(|l| l.supplier_funded && l.scope.contains(p)))
         .collect();
+    let categories = category_rules(inputs, &limit_bits_of);
     let mut customers_in = Vec::new();
     let mut customer_starts = vec![0u32];
     let mut option_starts = vec![0u32];
-    let mut candidates: Vec<(Candidate, usize)> = Vec::new(); // with the index of its input
+    let mut candidates: Vec<(Candidate, Source)> = Vec::new();
     let mut options: Vec<Option_> = Vec::new();
     for (&i, h) in eligible.iter().zip(&held) {
         if *h {
@@ -242,6 +284,33 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         let personal = c.profiling;
         let list: &[CandidateInput] = if personal { &c.candidates } else { inputs.generic };
         let band = if personal { response::band(c.sensitivity) } else { response::BANDS / 2 };
+        let value_of = |e: &response::Effect| match policy.objective {
+            Objective::IncrementalMargin => e.incremental_margin,
+            Objective::IncrementalRevenue => e.incremental_revenue,
+            Objective::Retention => {
+                e.incremental_margin
+                    + (1.0 - c.p_alive.clamp(0.0, 1.0)) * e.p_redeem * RETENTION_SHARE * c.clv_cents.max(0) as f64
+            }
+        };
+        // An option worth nothing is never chosen at any budget price: not kept.
+        let push = |options: &mut Vec<Option_>, candidate: u32, o: Opt, e: response::Effect| {
+            let value = value_of(&e);
+            if value > 0.0 {
+                options.push(Option_ {
+                    candidate,
+                    discount_cents: o.discount,
+                    percent: o.percent,
+                    mechanic: o.mechanic,
+                    value,
+                    expected_cost: e.expected_cost,
+                    worst_cost: o.worst,
+                    incremental_margin: e.incremental_margin,
+                    p_redeem: e.p_redeem,
+                    limits: o.limits,
+                    in_total: o.in_total,
+                });
+            }
+        };
         let mut seen = HashSet::new();
         for (ci, cand) in list.iter().enumerate() {
             let Some(product) = inputs.products.get(cand.product as usize) else { continue };
@@ -251,57 +320,134 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             let (Some(price), Some(cost)) = (product.list_price_cents, product.unit_cost_cents) else { continue };
             let index = candidates.len() as u32;
             let before = options.len();
-            let mut add = |percent: u32, discount: i64| {
-                if !policy.discount_allowed(product, discount) {
-                    return;
-                }
-                // An option worth nothing is never chosen at any budget price: not kept.
-                let depth = discount as f64 / price as f64;
-                let g = if percent > 0 { inputs.response.g(band, percent) } else { inputs.response.g_at(band, depth) };
-                let e = response::effect(cand.p0, cand.affinity, g, price, cost, discount);
-                let value = match policy.objective {
-                    Objective::IncrementalMargin => e.incremental_margin,
-                    Objective::IncrementalRevenue => e.incremental_revenue,
-                    Objective::Retention => {
-                        e.incremental_margin
-                            + (1.0 - c.p_alive.clamp(0.0, 1.0))
-                                * e.p_redeem
-                                * RETENTION_SHARE
-                                * c.clv_cents.max(0) as f64
-                    }
-                };
-                if value <= 0.0 {
-                    return;
-                }
-                options.push(Option_ {
-                    candidate: index,
-                    discount_cents: discount,
-                    percent,
-                    value,
-                    expected_cost: e.expected_cost,
-                    worst_cost: discount,
-                    incremental_margin: e.incremental_margin,
-                    p_redeem: e.p_redeem,
-                    limits: limit_bits[cand.product as usize],
-                    in_total: in_total[cand.product as usize],
-                });
+            let (limits, total) = (limit_bits[cand.product as usize], in_total[cand.product as usize]);
+            let unit = |percent: u32, discount: i64| Opt {
+                percent,
+                discount,
+                worst: discount,
+                mechanic: Mechanic::Unit,
+                limits,
+                in_total: total,
             };
             for &pct in &policy.percent_off {
-                add(pct, (price * i64::from(pct) + 50) / 100);
+                let discount = (price * i64::from(pct) + 50) / 100;
+                if policy.discount_allowed(product, discount) {
+                    let e =
+                        response::effect(cand.p0, cand.affinity, inputs.response.g(band, pct), price, cost, discount);
+                    push(&mut options, index, unit(pct, discount), e);
+                }
             }
-            for &amount in &policy.amount_off_cents {
-                add(0, amount);
+            for &discount in &policy.amount_off_cents {
+                if policy.discount_allowed(product, discount) {
+                    let g = inputs.response.g_at(band, discount as f64 / price as f64);
+                    let e = response::effect(cand.p0, cand.affinity, g, price, cost, discount);
+                    push(&mut options, index, unit(0, discount), e);
+                }
+            }
+            // A product bought on a cycle: extra units taken now replace later purchases.
+            let displaced = if matches!(cand.kind, Kind::Due | Kind::Usual | Kind::WinBack) { 1.0 } else { 0.0 };
+            for &(buy, pay) in &policy.multi_buy {
+                if policy.multi_buy_allowed(product, buy, pay) {
+                    let discount = price * i64::from(buy - pay);
+                    let g = inputs.response.g_at(band, f64::from(buy - pay) / f64::from(buy));
+                    let e = response::multi_buy_effect(cand.p0, cand.affinity, g, price, cost, buy, pay, displaced);
+                    push(
+                        &mut options,
+                        index,
+                        Opt { mechanic: Mechanic::MultiBuy { buy, pay }, ..unit(0, discount) },
+                        e,
+                    );
+                }
             }
             if options.len() > before {
+                let target = Target::Product(cand.product);
                 candidates.push((
                     Candidate {
                         customer: customers_in.len() as u32,
-                        target: Target::Product(cand.product),
+                        target,
                         kind: cand.kind,
                         p0: cand.p0,
                         affinity: cand.affinity,
                     },
-                    ci,
+                    Source::Product(ci),
+                ));
+                option_starts.push(options.len() as u32);
+            }
+        }
+        if personal {
+            let mut seen = HashSet::new();
+            for (ci, cand) in c.categories.iter().enumerate() {
+                if !seen.insert(cand.category) {
+                    continue;
+                }
+                let (Some(rule), Some(cat)) = (
+                    categories.get(cand.category as usize).and_then(|r| r.as_ref()),
+                    inputs.categories.get(cand.category as usize),
+                ) else {
+                    continue;
+                };
+                let index = candidates.len() as u32;
+                let before = options.len();
+                for &pct in &policy.category_percent_off {
+                    if pct > rule.max_percent {
+                        continue;
+                    }
+                    let discount = (cat.price_cents * i64::from(pct) + 50) / 100;
+                    let g = inputs.response.g(band, pct);
+                    let e = response::effect(cand.p0, cand.affinity, g, cat.price_cents, cat.cost_cents, discount);
+                    let o = Opt {
+                        percent: pct,
+                        discount,
+                        worst: (rule.max_price * i64::from(pct) + 50) / 100,
+                        mechanic: Mechanic::Unit,
+                        limits: rule.limits,
+                        in_total: rule.in_total,
+                    };
+                    push(&mut options, index, o, e);
+                }
+                if options.len() > before {
+                    let target = Target::Category(cand.category);
+                    candidates.push((
+                        Candidate {
+                            customer: customers_in.len() as u32,
+                            target,
+                            kind: Kind::Category,
+                            p0: cand.p0,
+                            affinity: cand.affinity,
+                        },
+                        Source::Category(ci),
+                    ));
+                    option_starts.push(options.len() as u32);
+                }
+            }
+            // Spend rewards: one candidate, the thresholds its options.
+            let index = candidates.len() as u32;
+            let before = options.len();
+            for (k, &(min_spend, reward)) in policy.spend_reward.iter().enumerate() {
+                let Some(s) = c.spend.get(k) else { continue };
+                let g = inputs.response.g_at(band, reward as f64 / min_spend as f64);
+                let e = response::spend_reward_effect(s.p0, s.reach, g, reward, s.top_up_cents, inputs.margin_rate);
+                let o = Opt {
+                    percent: 0,
+                    discount: reward,
+                    worst: reward,
+                    mechanic: Mechanic::SpendReward { min_spend_cents: min_spend },
+                    limits: 0,
+                    in_total: true,
+                };
+                push(&mut options, index, o, e);
+            }
+            if options.len() > before {
+                let p0 = c.spend.first().map_or(0.0, |s| s.p0);
+                candidates.push((
+                    Candidate {
+                        customer: customers_in.len() as u32,
+                        target: Target::Basket,
+                        kind: Kind::Spend,
+                        p0,
+                        affinity: 1.0,
+                    },
+                    Source::Spend,
                 ));
                 option_starts.push(options.len() as u32);
             }
@@ -338,8 +484,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let diversified = problem.diversify(
         &mut assignment,
         |o| {
-            let Target::Product(p) = candidates[o.candidate as usize].0.target;
-            (p, o.discount_cents)
+            let tag: u64 = match o.mechanic {
+                Mechanic::Unit => 0,
+                Mechanic::MultiBuy { buy, pay } => 1 + u64::from(buy) * 16 + u64::from(pay),
+                Mechanic::SpendReward { .. } => 2,
+            };
+            (candidates[o.candidate as usize].0.target.id() ^ (tag << 40), o.discount_cents)
         },
         |c| inputs.customers[customers_in[c]].profiling,
         ONE_TO_ONE_MAX_LOSS,
@@ -355,30 +505,43 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     plan.limit_usage = assignment.usage[2..].to_vec();
     let mut codes = HashSet::new();
     let mut rank = (u32::MAX, 0u32);
+    let to = policy.valid_to;
     for &o in &assignment.chosen {
         let opt = &options[o as usize];
-        let (cand, input_index) = &candidates[opt.candidate as usize];
+        let (cand, source) = &candidates[opt.candidate as usize];
         let ci = customers_in[cand.customer as usize];
         let customer = &inputs.customers[ci];
         let personal = customer.profiling;
-        let input = if personal { &customer.candidates[*input_index] } else { &inputs.generic[*input_index] };
-        let Target::Product(pi) = cand.target;
-        let product = &inputs.products[pi as usize];
         rank = if rank.0 == ci as u32 { (rank.0, rank.1 + 1) } else { (ci as u32, 1) };
+        let (subject, why) = match *source {
+            Source::Product(k) => {
+                let input = if personal { &customer.candidates[k] } else { &inputs.generic[k] };
+                let Target::Product(pi) = cand.target else { unreachable!("a product source has a product target") };
+                (inputs.products[pi as usize].sku.clone(), input.reason.as_str())
+            }
+            Source::Category(k) => {
+                let Target::Category(x) = cand.target else { unreachable!("a category source has a category target") };
+                (format!("category:{}", inputs.categories[x as usize].name), customer.categories[k].reason.as_str())
+            }
+            Source::Spend => {
+                let k = policy
+                    .spend_reward
+                    .iter()
+                    .position(|s| Mechanic::SpendReward { min_spend_cents: s.0 } == opt.mechanic);
+                (format!("basket:{}", opt.discount_cents), k.map_or("", |k| customer.spend[k].reason.as_str()))
+            }
+        };
         let mut attempt = 0;
         let code = loop {
-            let code = offer_code(inputs.secret, &policy.name, &customer.key, &product.sku, attempt);
+            let code = offer_code(inputs.secret, &policy.name, &customer.key, &subject, attempt);
             if codes.insert(code.clone()) {
                 break code;
             }
             attempt += 1;
         };
-        let what = if opt.percent > 0 {
-            format!("{}% off {} until {}", opt.percent, product.name, policy.valid_to)
-        } else {
-            format!("{} off {} until {}", euros(opt.discount_cents), product.name, policy.valid_to)
-        };
-        let reason = if input.reason.is_empty() { what } else { format!("{}; {what}", input.reason) };
+        let what = describe(inputs, cand.target, opt);
+        let what = format!("{what} until {to}");
+        let reason = if why.is_empty() { what } else { format!("{why}; {what}") };
         plan.status[ci] = if personal { Status::Personal } else { Status::Generic };
         if opt.in_total {
             plan.expected_cost += opt.expected_cost;
@@ -389,7 +552,8 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         plan.offers.push(PlannedOffer {
             customer: ci as u32,
             rank: rank.1,
-            product: pi,
+            target: cand.target,
+            mechanic: opt.mechanic,
             kind: cand.kind,
             percent: opt.percent,
             discount_cents: opt.discount_cents,
@@ -407,6 +571,94 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         });
     }
     plan
+}
+
+/// Where a candidate came from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// Index into the customer's (or the generic) product candidates.
+    Product(usize),
+    /// Index into the customer's category candidates.
+    Category(usize),
+    /// The policy's spend rewards.
+    Spend,
+}
+
+/// One option before valuation.
+#[derive(Debug, Clone, Copy)]
+struct Opt {
+    percent: u32,
+    discount: i64,
+    worst: i64,
+    mechanic: Mechanic,
+    limits: u64,
+    in_total: bool,
+}
+
+/// What a category-wide offer may be, from the products it can apply to.
+struct CategoryRule {
+    /// Deepest percent that keeps the caps and the margin rule on every item of it.
+    max_percent: u32,
+    /// Dearest item: the worst case of one redemption.
+    max_price: i64,
+    /// Budget limits any of its items falls under (its cost counts against each).
+    limits: u64,
+    /// Counted against the total (not every item supplier funded).
+    in_total: bool,
+}
+
+/// Per category of the inputs, what an offer on it may be; none when it cannot have one
+/// (excluded, or an item without a price or cost: its margin cannot be checked).
+fn category_rules(inputs: &Inputs<'_>, limit_bits_of: &dyn Fn(&Product) -> u64) -> Vec<Option<CategoryRule>> {
+    let policy = inputs.policy;
+    inputs
+        .categories
+        .iter()
+        .map(|cat| {
+            if policy.exclude_categories.contains(&cat.name) || policy.category_percent_off.is_empty() {
+                return None;
+            }
+            let items: Vec<&Product> =
+                inputs.products.iter().filter(|p| p.category == cat.name && policy.allows(p)).collect();
+            if items.is_empty() || items.iter().any(|p| p.list_price_cents.is_none() || p.unit_cost_cents.is_none()) {
+                return None;
+            }
+            let max_percent = policy
+                .category_percent_off
+                .iter()
+                .copied()
+                .filter(|&pct| {
+                    items.iter().all(|p| {
+                        let price = p.list_price_cents.unwrap_or(0);
+                        policy.discount_allowed(p, (price * i64::from(pct) + 50) / 100)
+                    })
+                })
+                .max()?;
+            Some(CategoryRule {
+                max_percent,
+                max_price: items.iter().filter_map(|p| p.list_price_cents).max().unwrap_or(0),
+                limits: items.iter().fold(0, |acc, p| acc | limit_bits_of(p)),
+                in_total: !items.iter().all(|p| policy.limits.iter().any(|l| l.supplier_funded && l.scope.contains(p))),
+            })
+        })
+        .collect()
+}
+
+/// The offer in words: "20% off Fiore coffee", "3 for the price of 2: Fiore coffee",
+/// "10% off one item of Coffee", "4.00 € off when you spend 40.00 € or more".
+pub fn describe(inputs: &Inputs<'_>, target: Target, o: &Option_) -> String {
+    let off = |o: &Option_| if o.percent > 0 { format!("{}%", o.percent) } else { euros(o.discount_cents) };
+    match (target, o.mechanic) {
+        (Target::Product(p), Mechanic::MultiBuy { buy, pay }) => {
+            format!("{buy} for the price of {pay}: {}", inputs.products[p as usize].name)
+        }
+        (Target::Product(p), _) => format!("{} off {}", off(o), inputs.products[p as usize].name),
+        (Target::Category(c), _) => format!("{} off one item of {}", off(o), inputs.categories[c as usize].name),
+        (Target::Basket, Mechanic::SpendReward { min_spend_cents }) => {
+            format!("{} off when you spend {} or more in one visit", euros(o.discount_cents), euros(min_spend_cents))
+        }
+        (Target::Basket, _) => format!("{} off your shopping", euros(o.discount_cents)),
+    }
 }
 
 /// `1.50 €`: an amount in cents for reasons and reports (the sign kept, as `Money` prints).

@@ -23,6 +23,9 @@
 //! [offers]
 //! percent_off = [10, 20, 30]
 //! amount_off_cents = [100, 200]
+//! multi_buy = [{ buy = 3, pay = 2 }]            # "3 for 2" on a product
+//! category_percent_off = [10]                   # 10% off one item of a category
+//! spend_reward = [{ min_spend_cents = 4000, reward_cents = 400 }]   # on the whole basket
 //!
 //! [margin]
 //! min_margin_after_discount = 0.05     # of the discounted price
@@ -200,6 +203,12 @@ pub struct Policy {
     pub percent_off: Vec<u32>,
     /// Fixed amounts off allowed, cents.
     pub amount_off_cents: Vec<i64>,
+    /// Multi-buys allowed: `(buy, pay)`, "buy 3, pay 2".
+    pub multi_buy: Vec<(u32, u32)>,
+    /// Percent off one item of a category, depths allowed.
+    pub category_percent_off: Vec<u32>,
+    /// Spend rewards allowed: `(min_spend_cents, reward_cents)` off a whole basket.
+    pub spend_reward: Vec<(i64, i64)>,
     /// Least margin left after the discount, as a share of the discounted price.
     pub min_margin_after_discount: f64,
     /// Deepest discount on any product, percent.
@@ -312,6 +321,26 @@ struct OffersSection {
     percent_off: Vec<Spanned<i64>>,
     #[serde(default)]
     amount_off_cents: Vec<Spanned<i64>>,
+    #[serde(default)]
+    multi_buy: Vec<Spanned<MultiBuySection>>,
+    #[serde(default)]
+    category_percent_off: Vec<Spanned<i64>>,
+    #[serde(default)]
+    spend_reward: Vec<Spanned<SpendRewardSection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultiBuySection {
+    buy: i64,
+    pay: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpendRewardSection {
+    min_spend_cents: i64,
+    reward_cents: i64,
 }
 
 #[derive(Deserialize)]
@@ -552,6 +581,7 @@ impl Policy {
         }
 
         let (mut percent_off, mut amount_off) = (Vec::new(), Vec::new());
+        let (mut multi_buy, mut category_percent_off, mut spend_reward) = (Vec::new(), Vec::new(), Vec::new());
         match &file.offers {
             None => percent_off = vec![10, 20, 30],
             Some(o) => {
@@ -576,8 +606,73 @@ impl Policy {
                         amount_off.push(v);
                     }
                 }
-                if o.get_ref().percent_off.is_empty() && o.get_ref().amount_off_cents.is_empty() {
-                    err(o.span(), "offers allows no offer type: give percent_off or amount_off_cents".into());
+                for m in &o.get_ref().multi_buy {
+                    let MultiBuySection { buy, pay } = *m.get_ref();
+                    if !(2..=10).contains(&buy) || !(1..buy).contains(&pay) {
+                        err(
+                            m.span(),
+                            format!(
+                                "offers.multi_buy {{ buy = {buy}, pay = {pay} }}: buy must be 2 to 10 and pay 1 to buy − 1"
+                            ),
+                        );
+                    } else if (buy - pay) * 100 > max_discount * buy {
+                        err(
+                            m.span(),
+                            format!(
+                                "offers.multi_buy {buy} for {pay} is {}% off, deeper than margin.max_discount_percent {max_discount}",
+                                (buy - pay) * 100 / buy
+                            ),
+                        );
+                    } else {
+                        multi_buy.push((buy as u32, pay as u32));
+                    }
+                }
+                for p in &o.get_ref().category_percent_off {
+                    let v = *p.get_ref();
+                    if !(1..=90).contains(&v) {
+                        err(p.span(), format!("offers.category_percent_off {v} must be 1 to 90"));
+                    } else if v > max_discount {
+                        err(
+                            p.span(),
+                            format!(
+                                "offers.category_percent_off {v} is deeper than margin.max_discount_percent {max_discount}"
+                            ),
+                        );
+                    } else {
+                        category_percent_off.push(v as u32);
+                    }
+                }
+                for r in &o.get_ref().spend_reward {
+                    let SpendRewardSection { min_spend_cents: min, reward_cents: reward } = *r.get_ref();
+                    if min <= 0 || reward <= 0 || reward >= min {
+                        err(
+                            r.span(),
+                            format!(
+                                "offers.spend_reward {{ min_spend_cents = {min}, reward_cents = {reward} }}: both must be positive and the reward below the spend"
+                            ),
+                        );
+                    } else if reward * 100 > max_discount * min {
+                        err(
+                            r.span(),
+                            format!(
+                                "offers.spend_reward of {reward} on {min} is deeper than margin.max_discount_percent {max_discount}"
+                            ),
+                        );
+                    } else {
+                        spend_reward.push((min, reward));
+                    }
+                }
+                let o = o.get_ref();
+                if o.percent_off.is_empty()
+                    && o.amount_off_cents.is_empty()
+                    && o.multi_buy.is_empty()
+                    && o.category_percent_off.is_empty()
+                    && o.spend_reward.is_empty()
+                {
+                    err(
+                        file.offers.as_ref().expect("some").span(),
+                        "offers allows no offer type: give percent_off, amount_off_cents, multi_buy, category_percent_off or spend_reward".into(),
+                    );
                 }
             }
         }
@@ -585,6 +680,12 @@ impl Policy {
         percent_off.dedup();
         amount_off.sort_unstable();
         amount_off.dedup();
+        multi_buy.sort_unstable();
+        multi_buy.dedup();
+        category_percent_off.sort_unstable();
+        category_percent_off.dedup();
+        spend_reward.sort_unstable();
+        spend_reward.dedup();
 
         let x = &file.exclude;
         let mut exclude_products = HashSet::new();
@@ -715,6 +816,9 @@ impl Policy {
             limits,
             percent_off,
             amount_off_cents: amount_off,
+            multi_buy,
+            category_percent_off,
+            spend_reward,
             min_margin_after_discount: min_margin,
             max_discount_percent: max_discount as u32,
             max_discount_by_category: by_category,
@@ -758,6 +862,20 @@ impl Policy {
         }
         let paid = price - discount_cents;
         (paid - cost) as f64 >= self.min_margin_after_discount * paid as f64
+    }
+
+    /// Whether "buy `buy`, pay `pay`" keeps the depth caps and the margin rule on the
+    /// product (margin over the units bought).
+    pub fn multi_buy_allowed(&self, p: &Product, buy: u32, pay: u32) -> bool {
+        let (Some(price), Some(cost)) = (p.list_price_cents, p.unit_cost_cents) else { return false };
+        if price <= 0 || pay == 0 || pay >= buy {
+            return false;
+        }
+        if u64::from(buy - pay) * 100 > u64::from(buy) * u64::from(self.max_discount_for(p)) {
+            return false;
+        }
+        let paid = price * i64::from(pay);
+        (paid - cost * i64::from(buy)) as f64 >= self.min_margin_after_discount * paid as f64
     }
 
     /// Whether a customer in `segment` with this CLV gets personal offers.
@@ -886,5 +1004,36 @@ categories = ["Tobacco"]
         )
         .unwrap();
         assert_eq!((p.frequency_cap_offers, p.frequency_cap_days), (Some(5), 14));
+    }
+
+    #[test]
+    fn offer_types_parse_and_their_errors_name_their_line() {
+        let types = "percent_off = [10]\nmulti_buy = [{ buy = 3, pay = 2 }]\ncategory_percent_off = [10, 15]\nspend_reward = [{ min_spend_cents = 4000, reward_cents = 400 }]";
+        let p = Policy::parse(&GOOD.replace("percent_off = [10, 20, 30]", types), &products()).unwrap();
+        assert_eq!(p.multi_buy, vec![(3, 2)]);
+        assert_eq!(p.category_percent_off, vec![10, 15]);
+        assert_eq!(p.spend_reward, vec![(4000, 400)]);
+        // 3 for 2 on C1 (500, cost 300): pays 1000 for a cost of 900, 10 % >= 5 %; on C2
+        // (400, cost 260): 800 for 780, 2.5 %: refused; wine capped at 15 % (33 % off).
+        let ps = products();
+        assert!(p.multi_buy_allowed(&ps[0], 3, 2) && !p.multi_buy_allowed(&ps[1], 3, 2));
+        assert!(!p.multi_buy_allowed(&ps[2], 3, 2) && p.multi_buy_allowed(&ps[2], 7, 6));
+        // Out of range, each on its line (16, 17 and 18).
+        let bad = |line: &str| GOOD.replace("percent_off = [10, 20, 30]", &format!("percent_off = [10]\n{line}"));
+        let e = errors(&bad("multi_buy = [{ buy = 2, pay = 2 }]"));
+        assert!(e[0].line == 17 && e[0].message.contains("pay 1 to buy"), "{e:?}");
+        let e = errors(&bad("multi_buy = [{ buy = 3, pay = 1 }]"));
+        assert!(e[0].line == 17 && e[0].message.contains("66% off, deeper"), "{e:?}");
+        let e = errors(&bad("category_percent_off = [60]"));
+        assert!(e[0].line == 17 && e[0].message.contains("deeper"), "{e:?}");
+        let e = errors(&bad("spend_reward = [{ min_spend_cents = 400, reward_cents = 400 }]"));
+        assert!(e[0].line == 17 && e[0].message.contains("below the spend"), "{e:?}");
+        let e = errors(&bad("spend_reward = [{ min_spend_cents = 1000, reward_cents = 600 }]"));
+        assert!(e[0].line == 17 && e[0].message.contains("deeper"), "{e:?}");
+        let e = errors(&bad("multi_buy = [{ buy = 3, get = 1 }]"));
+        assert!(e[0].message.contains("get"), "an unknown key: {e:?}");
+        // No offer type at all.
+        let e = errors(&GOOD.replace("percent_off = [10, 20, 30]", "multi_buy = []"));
+        assert!(e[0].line == 15 && e[0].message.contains("no offer type"), "{e:?}");
     }
 }

@@ -308,6 +308,68 @@ pub fn effect(p0: f64, a: f64, g: f64, price_cents: i64, cost_cents: i64, discou
     }
 }
 
+/// The effect of "buy `buy`, pay `pay`" on a product priced `price_cents` costing
+/// `cost_cents`, redeemed once, for a customer with `p0` and affinity `a`, given `g` at its
+/// depth ((buy − pay) / buy). A customer who would buy one unit anyway and takes the deal
+/// pays for `pay` units instead of one and takes `buy − 1` more; `displaced` is the share of
+/// those extra units that replace later purchases (1 for a product bought on a cycle: the
+/// pantry is full, the next purchase comes later). A customer who would not have bought it
+/// is moved to take `buy` units at once `buy` times less readily than one unit at the same
+/// depth (`a · g / buy`: a multi-buy asks for more; it mostly moves volume among buyers),
+/// and pays for `pay`.
+#[allow(clippy::too_many_arguments)]
+pub fn multi_buy_effect(
+    p0: f64,
+    a: f64,
+    g: f64,
+    price_cents: i64,
+    cost_cents: i64,
+    buy: u32,
+    pay: u32,
+    displaced: f64,
+) -> Effect {
+    let (p0, a, g, displaced) = (p0.clamp(0.0, 1.0), a.clamp(0.0, 1.0), g.clamp(0.0, 1.0), displaced.clamp(0.0, 1.0));
+    let (price, cost) = (price_cents as f64, cost_cents as f64);
+    let (buy, pay) = (f64::from(buy), f64::from(pay));
+    let discount = (buy - pay) * price;
+    let moved = (1.0 - p0) * a * g / buy;
+    let anyway = p0 * RHO;
+    let extra = buy - 1.0;
+    Effect {
+        p_redeem: anyway + moved,
+        expected_cost: discount * (anyway + moved),
+        incremental_revenue: moved * pay * price + anyway * ((pay - 1.0) * price - displaced * extra * price),
+        incremental_margin: moved * (pay * price - buy * cost)
+            + anyway * ((pay - 1.0) * price - extra * cost - displaced * extra * (price - cost)),
+    }
+}
+
+/// The effect of `reward_cents` off a basket of at least a threshold, redeemed once: `p0`
+/// is the probability the customer spends that much on one visit in the window anyway
+/// (then the reward is pure cost); `reach` the probability that, otherwise, they visit with
+/// a basket near enough the threshold to top it up; `g` the share of those the reward's
+/// depth (reward / threshold) moves, who then add `top_up_cents` of shopping at the
+/// chain's `margin_rate`.
+pub fn spend_reward_effect(
+    p0: f64,
+    reach: f64,
+    g: f64,
+    reward_cents: i64,
+    top_up_cents: f64,
+    margin_rate: f64,
+) -> Effect {
+    let (p0, reach, g) = (p0.clamp(0.0, 1.0), reach.clamp(0.0, 1.0), g.clamp(0.0, 1.0));
+    let reward = reward_cents as f64;
+    let moved = (1.0 - p0) * reach * g;
+    let anyway = p0 * RHO;
+    Effect {
+        p_redeem: anyway + moved,
+        expected_cost: reward * (anyway + moved),
+        incremental_revenue: moved * (top_up_cents - reward) - anyway * reward,
+        incremental_margin: moved * (top_up_cents * margin_rate - reward) - anyway * reward,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +384,34 @@ mod tests {
         let e = effect(0.0, 0.5, 0.5, 500, 300, 100);
         assert!((e.incremental_margin - 25.0).abs() < 1e-9, "{e:?}");
         assert!((e.incremental_revenue - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_multi_buy_on_a_staple_bought_anyway_costs_its_free_unit_and_its_pantry_loading() {
+        // 3 for 2 at 500 (cost 300) to someone who buys one anyway and would buy the extra
+        // two later: they pay 1000 instead of 500 now and 1000 less later.
+        let e = multi_buy_effect(1.0, 0.5, 0.5, 500, 300, 3, 2, 1.0);
+        assert!((e.incremental_margin - RHO * (500.0 - 600.0 - 400.0)).abs() < 1e-9, "{e:?}");
+        assert!((e.expected_cost - RHO * 500.0).abs() < 1e-9);
+        // Not a staple: the two extra units are sales of their own.
+        let e = multi_buy_effect(1.0, 0.5, 0.5, 500, 300, 3, 2, 0.0);
+        assert!((e.incremental_margin - RHO * (500.0 - 600.0)).abs() < 1e-9, "{e:?}");
+        // Someone moved (a g / 3 of those who would not buy) buys three and pays two:
+        // 1000 − 900.
+        let e = multi_buy_effect(0.0, 0.6, 0.5, 500, 300, 3, 2, 1.0);
+        assert!((e.incremental_margin - 0.1 * 100.0).abs() < 1e-9 && (e.incremental_revenue - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_spend_reward_pays_for_the_top_up_it_brings() {
+        // 5 € off 40 €: a customer who spends that anyway costs the reward.
+        let e = spend_reward_effect(1.0, 0.5, 0.5, 500, 1000.0, 0.3);
+        assert!((e.incremental_margin + RHO * 500.0).abs() < 1e-9);
+        // Moved with probability 0.25 to add 10 € at 30 % margin: 300 − 500 each.
+        let e = spend_reward_effect(0.0, 0.5, 0.5, 500, 1000.0, 0.3);
+        assert!((e.incremental_margin - 0.25 * (300.0 - 500.0)).abs() < 1e-9, "{e:?}");
+        let e = spend_reward_effect(0.0, 0.5, 0.5, 500, 3000.0, 0.3);
+        assert!(e.incremental_margin > 0.0, "a top-up of 30 € pays for 5 €");
     }
 
     #[test]

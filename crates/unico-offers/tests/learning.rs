@@ -61,7 +61,16 @@ fn setup() -> (Policy, Vec<Product>, Vec<CustomerInput>) {
 
 fn mean_depth(policy: &Policy, products: &[Product], customers: &[CustomerInput], model: &ResponseModel) -> f64 {
     let response = model.response(&policy.percent_off, None);
-    let p = plan(&Inputs { policy, products, customers, generic: &[], response: &response, secret: b"s" });
+    let p = plan(&Inputs {
+        policy,
+        products,
+        customers,
+        generic: &[],
+        categories: &[],
+        margin_rate: 0.3,
+        response: &response,
+        secret: b"s",
+    });
     assert!(p.offers.len() > 1000);
     p.offers.iter().map(|o| f64::from(o.percent)).sum::<f64>() / p.offers.len() as f64
 }

@@ -3,8 +3,10 @@
 
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
-use unico_offers::assign::Kind;
-use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, Status, plan};
+use unico_offers::assign::{Kind, Mechanic, Target};
+use unico_offers::plan::{
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, SpendInput, Status, plan,
+};
 use unico_offers::policy::{Basis, Policy, Product};
 use unico_offers::response::ResponseModel;
 
@@ -133,6 +135,9 @@ supplier_funded = {funded}
 [offers]
 percent_off = [10, 20, 30]
 amount_off_cents = [50, 150]
+multi_buy = [{{ buy = 2, pay = 1 }}, {{ buy = 3, pay = 2 }}]
+category_percent_off = [10, 20]
+spend_reward = [{{ min_spend_cents = 3000, reward_cents = 300 }}, {{ min_spend_cents = 6000, reward_cents = 900 }}]
 
 [margin]
 min_margin_after_discount = {min_margin}
@@ -181,25 +186,61 @@ proptest! {
                     .collect(),
                 blocked: Vec::new(),
                 recent_offers: *recent,
+                // Their categories: those of their candidates, with the candidates' figures.
+                categories: cands
+                    .iter()
+                    .map(|(p, p0, a)| CategoryCandidate { category: p % 5, p0: *p0, affinity: *a, reason: "often".into() })
+                    .collect(),
+                spend: vec![
+                    SpendInput { p0: *sens * 0.8, reach: 1.0 - *sens, top_up_cents: 1500.0, reason: "usually".into() },
+                    SpendInput { p0: *sens * 0.3, reach: 0.5, top_up_cents: 4000.0, reason: String::new() },
+                ],
+            })
+            .collect();
+        // Four categories and one unknown to the campaign (index 4: skipped).
+        let categories: Vec<CategoryInput> = (0..4)
+            .map(|k| {
+                let items: Vec<&Product> = products.iter().filter(|p| p.category == format!("Cat{k}")).collect();
+                let n = items.len().max(1) as i64;
+                CategoryInput {
+                    name: format!("Cat{k}"),
+                    price_cents: items.iter().map(|p| p.list_price_cents.unwrap()).sum::<i64>() / n,
+                    cost_cents: items.iter().map(|p| p.unit_cost_cents.unwrap()).sum::<i64>() / n,
+                }
             })
             .collect();
         let generic: Vec<CandidateInput> = (0..products.len().min(3))
             .map(|p| CandidateInput { product: p as u32, kind: Kind::Trial, p0: 0.05, affinity: 0.3, reason: String::new() })
             .collect();
         let response = ResponseModel::default().response(&policy.percent_off, None);
-        let p = plan(&Inputs { policy: &policy, products: &products, customers: &customers, generic: &generic, response: &response, secret: b"s" });
+        let p = plan(&Inputs {
+            policy: &policy,
+            products: &products,
+            categories: &categories,
+            margin_rate: 0.3,
+            customers: &customers,
+            generic: &generic,
+            response: &response,
+            secret: b"s",
+        });
 
-        // Budgets, recounted from the offers.
-        let funded = |pr: &Product| c.funded && pr.category == "Cat1";
+        // Budgets, recounted from the offers: an offer on category Cat1 or on one of its
+        // products falls under its limit (and, funded, outside the total); a spend reward
+        // under no limit.
+        let category_of = |o: &unico_offers::plan::PlannedOffer| match o.target {
+            Target::Product(x) => Some(products[x as usize].category.clone()),
+            Target::Category(x) => Some(categories[x as usize].name.clone()),
+            Target::Basket => None,
+        };
         let (mut expected, mut worst, mut limit) = (0.0, 0.0, 0.0);
         for o in &p.offers {
-            let pr = &products[o.product as usize];
+            let in_cat1 = category_of(o).as_deref() == Some("Cat1");
             let basis = if policy.basis == Basis::Expected { o.expected_cost } else { o.worst_cost as f64 };
-            if !funded(pr) {
+            if !(c.funded && in_cat1) {
                 expected += o.expected_cost;
                 worst += o.worst_cost as f64;
             }
-            if pr.category == "Cat1" {
+            if in_cat1 {
                 limit += basis;
             }
         }
@@ -213,24 +254,66 @@ proptest! {
         prop_assert!(limit <= policy.limits[0].cents as f64 + tol, "limit {limit} > {}", policy.limits[0].cents);
 
         // Per offer: margin, depth caps, exclusions, reason; per customer: cap, no repeat.
-        let mut per: HashMap<u32, HashSet<u32>> = HashMap::new();
+        let mut per: HashMap<u32, HashSet<u64>> = HashMap::new();
         let mut codes = HashSet::new();
+        let mut mechanics = HashSet::new();
         for o in &p.offers {
-            let pr = &products[o.product as usize];
-            prop_assert!(policy.discount_allowed(pr, o.discount_cents), "{o:?} on {pr:?}");
-            let paid = pr.list_price_cents.unwrap() - o.discount_cents;
-            prop_assert!((paid - pr.unit_cost_cents.unwrap()) as f64 >= policy.min_margin_after_discount * paid as f64);
-            prop_assert!(policy.allows(pr));
-            prop_assert!(!o.reason.is_empty());
-            prop_assert!(per.entry(o.customer).or_default().insert(o.product), "one offer per product");
-            prop_assert!(codes.insert(o.code.clone()));
             let cust = &customers[o.customer as usize];
+            mechanics.insert((o.mechanic.as_str(), matches!(o.target, Target::Category(_))));
+            match (o.target, o.mechanic) {
+                (Target::Product(x), Mechanic::Unit) => {
+                    let pr = &products[x as usize];
+                    prop_assert!(policy.discount_allowed(pr, o.discount_cents), "{o:?} on {pr:?}");
+                    let paid = pr.list_price_cents.unwrap() - o.discount_cents;
+                    prop_assert!((paid - pr.unit_cost_cents.unwrap()) as f64 >= policy.min_margin_after_discount * paid as f64);
+                    prop_assert!(policy.allows(pr));
+                    prop_assert_eq!(o.worst_cost, o.discount_cents);
+                }
+                (Target::Product(x), Mechanic::MultiBuy { buy, pay }) => {
+                    let pr = &products[x as usize];
+                    prop_assert!(policy.allows(pr) && policy.multi_buy.contains(&(buy, pay)));
+                    // The margin over the units bought, and the depth cap.
+                    let (price, cost) = (pr.list_price_cents.unwrap(), pr.unit_cost_cents.unwrap());
+                    let paid = price * i64::from(pay);
+                    prop_assert!((paid - cost * i64::from(buy)) as f64 >= policy.min_margin_after_discount * paid as f64, "{o:?} on {pr:?}");
+                    prop_assert!(u64::from(buy - pay) * 100 <= u64::from(buy) * u64::from(policy.max_discount_for(pr)));
+                    prop_assert_eq!(o.discount_cents, price * i64::from(buy - pay));
+                    prop_assert_eq!(o.worst_cost, o.discount_cents);
+                }
+                (Target::Category(x), Mechanic::Unit) => {
+                    let name = &categories[x as usize].name;
+                    prop_assert!(cust.profiling, "category offers are personal");
+                    prop_assert!(!policy.exclude_categories.contains(name));
+                    // Every item it can apply to keeps the margin rule and the caps, and the
+                    // worst case is the dearest of them.
+                    let items: Vec<&Product> = products.iter().filter(|q| &q.category == name && policy.allows(q)).collect();
+                    let mut dearest = 0;
+                    for q in &items {
+                        let price = q.list_price_cents.unwrap();
+                        prop_assert!(policy.discount_allowed(q, (price * i64::from(o.percent) + 50) / 100), "{o:?} on {q:?}");
+                        dearest = dearest.max(price);
+                    }
+                    prop_assert_eq!(o.worst_cost, (dearest * i64::from(o.percent) + 50) / 100);
+                    prop_assert!(policy.category_percent_off.contains(&o.percent));
+                }
+                (Target::Basket, Mechanic::SpendReward { min_spend_cents }) => {
+                    prop_assert!(cust.profiling, "spend rewards are personal");
+                    prop_assert!(policy.spend_reward.contains(&(min_spend_cents, o.discount_cents)));
+                    prop_assert_eq!(o.worst_cost, o.discount_cents);
+                }
+                other => prop_assert!(false, "unexpected offer {other:?}"),
+            }
+            prop_assert!(!o.reason.is_empty());
+            prop_assert!(per.entry(o.customer).or_default().insert(o.target.id()), "one offer per product, category or basket");
+            prop_assert!(codes.insert(o.code.clone()));
             prop_assert!(cust.marketing);
             prop_assert_eq!(o.personal, cust.profiling);
-            if !cust.profiling {
-                prop_assert!(generic.iter().any(|g| g.product == o.product), "non-personal offers come from the generic list");
-            } else {
-                prop_assert!(cust.candidates.iter().any(|g| g.product == o.product));
+            if let Target::Product(x) = o.target {
+                if !cust.profiling {
+                    prop_assert!(generic.iter().any(|g| g.product == x), "non-personal offers come from the generic list");
+                } else {
+                    prop_assert!(cust.candidates.iter().any(|g| g.product == x));
+                }
             }
             prop_assert!(matches!(p.status[o.customer as usize], Status::Personal | Status::Generic));
         }
@@ -251,4 +334,66 @@ proptest! {
             }
         }
     }
+}
+
+/// Each offer type is chosen where it is worth most: a multi-buy on a product the customer
+/// does not buy (no pantry to displace), a category offer on a category they rarely buy,
+/// a spend reward for someone whose baskets fall just short; and none of them where it
+/// mostly pays for what happens anyway.
+#[test]
+fn each_offer_type_is_chosen_where_it_pays() {
+    let products = products(&[(400, 40), (400, 40), (900, 40), (900, 40), (300, 40), (300, 40), (300, 40), (300, 40)]);
+    let text = r#"[campaign]
+name = "types"
+valid_from = "2026-03-02"
+valid_to = "2026-03-15"
+holdout_share = 0
+offers_per_customer = 3
+[budget]
+total_cents = 1000000
+[offers]
+percent_off = [20]
+multi_buy = [{ buy = 3, pay = 2 }]
+category_percent_off = [20]
+spend_reward = [{ min_spend_cents = 4000, reward_cents = 400 }]
+"#;
+    let policy = Policy::parse(text, &products).unwrap();
+    let categories: Vec<CategoryInput> =
+        (0..4).map(|k| CategoryInput { name: format!("Cat{k}"), price_cents: 500, cost_cents: 200 }).collect();
+    let customer = |i: usize, kind: Kind, p0: f64, cat_p0: f64, spend_p0: f64| CustomerInput {
+        key: format!("k{i}"),
+        segment: "loyal".into(),
+        sensitivity: 0.9,
+        marketing: true,
+        profiling: true,
+        candidates: vec![CandidateInput { product: 1, kind, p0, affinity: 0.8, reason: "why".into() }],
+        categories: vec![CategoryCandidate { category: 2, p0: cat_p0, affinity: 0.8, reason: "often".into() }],
+        spend: vec![SpendInput { p0: spend_p0, reach: 0.8, top_up_cents: 2500.0, reason: "usually".into() }],
+        ..Default::default()
+    };
+    let customers = vec![
+        customer(0, Kind::CrossSell, 0.0, 0.0, 0.0), // everything is new to them
+        customer(1, Kind::Due, 1.0, 1.0, 1.0),       // they do all of it anyway
+    ];
+    let response = ResponseModel::default().response(&policy.percent_off, None);
+    let p = plan(&Inputs {
+        policy: &policy,
+        products: &products,
+        categories: &categories,
+        margin_rate: 0.3,
+        customers: &customers,
+        generic: &[],
+        response: &response,
+        secret: b"s",
+    });
+    let of = |c: u32| p.offers.iter().filter(|o| o.customer == c).map(|o| (o.target, o.mechanic)).collect::<Vec<_>>();
+    let first = of(0);
+    assert!(first.contains(&(Target::Product(1), Mechanic::MultiBuy { buy: 3, pay: 2 })), "{first:?}");
+    assert!(first.contains(&(Target::Category(2), Mechanic::Unit)), "{first:?}");
+    assert!(first.contains(&(Target::Basket, Mechanic::SpendReward { min_spend_cents: 4000 })), "{first:?}");
+    assert!(of(1).is_empty(), "{:?}", of(1));
+    let reasons: Vec<&str> = p.offers.iter().map(|o| o.reason.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("3 for the price of 2: product 1")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("20% off one item of Cat2")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("usually; 4.00 € off when you spend 40.00 € or more")), "{reasons:?}");
 }

@@ -36,13 +36,25 @@ pub struct StoredOffer {
     pub customer_key: String,
     /// Rank among their offers.
     pub rank: i64,
-    /// Product.
+    /// Product (empty for a category or basket offer).
     pub sku: String,
+    /// `product`, `category` (one item of it) or `basket` (a spend reward).
+    pub target: String,
+    /// The category of a category offer.
+    pub category: Option<String>,
+    /// `unit` (off one unit), `multi_buy` or `spend_reward`.
+    pub mechanic: String,
+    /// Units to buy (a multi-buy; 1 otherwise).
+    pub buy_units: i64,
+    /// Units paid (a multi-buy; 1 otherwise).
+    pub pay_units: i64,
+    /// Least basket for a spend reward, cents (0 otherwise).
+    pub min_spend_cents: i64,
     /// Why it was a candidate (due, usual, cross_sell, win_back, trial).
     pub kind: String,
     /// Percent off (0 for an amount).
     pub percent_off: i64,
-    /// Discount on one unit, cents.
+    /// Discount when redeemed, cents (one unit, a multi-buy's free units or the reward).
     pub discount_cents: i64,
     /// First day.
     pub valid_from: String,
@@ -83,7 +95,8 @@ pub struct Member {
 }
 
 const OFFER_COLUMNS: &str = "code, campaign_id, customer_key, rank, sku, kind, percent_off, discount_cents, valid_from, \
-     valid_to, p_redeem, expected_cost_cents, expected_incremental_margin_cents, personal, reason, p0, affinity, band";
+     valid_to, p_redeem, expected_cost_cents, expected_incremental_margin_cents, personal, reason, p0, affinity, band, \
+     target, category, mechanic, buy_units, pay_units, min_spend_cents";
 
 impl Store {
     /// Whether a campaign with this id is stored.
@@ -115,7 +128,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for chunk in offers.chunks(500) {
-            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 18));
+            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 24));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for o in chunk {
                 q = q
@@ -136,7 +149,13 @@ impl Store {
                     .bind(&o.reason)
                     .bind(o.p0)
                     .bind(o.affinity)
-                    .bind(o.band);
+                    .bind(o.band)
+                    .bind(&o.target)
+                    .bind(o.category.clone())
+                    .bind(&o.mechanic)
+                    .bind(o.buy_units)
+                    .bind(o.pay_units)
+                    .bind(o.min_spend_cents);
             }
             q.execute(&mut *tx).await?;
         }
@@ -184,7 +203,8 @@ impl Store {
         let id = self.resolve(reference).await?;
         let rows = sqlx::query(
             "SELECT o.code, o.customer_key, o.rank, o.sku, o.kind, o.percent_off, o.discount_cents, o.valid_from, o.valid_to, \
-             o.p_redeem, o.expected_cost_cents, o.expected_incremental_margin_cents, o.personal, o.reason, o.p0, o.affinity, o.band \
+             o.p_redeem, o.expected_cost_cents, o.expected_incremental_margin_cents, o.personal, o.reason, o.p0, o.affinity, o.band, \
+             o.target, o.category, o.mechanic, o.buy_units, o.pay_units, o.min_spend_cents \
              FROM offers o JOIN cards k ON k.customer_key = o.customer_key \
              WHERE k.customer_id = $1 AND o.valid_from <= $2 AND o.valid_to >= $2 ORDER BY o.valid_to, o.rank, o.code",
         )
@@ -213,6 +233,12 @@ impl Store {
                     p0: r.try_get(14)?,
                     affinity: r.try_get(15)?,
                     band: r.try_get(16)?,
+                    target: r.try_get(17)?,
+                    category: r.try_get(18)?,
+                    mechanic: r.try_get(19)?,
+                    buy_units: r.try_get(20)?,
+                    pay_units: r.try_get(21)?,
+                    min_spend_cents: r.try_get(22)?,
                 })
             })
             .collect()

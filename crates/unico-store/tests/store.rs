@@ -425,6 +425,12 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
             p0: 0.2,
             affinity: 0.6,
             band: 3,
+            target: "product".into(),
+            category: None,
+            mechanic: "unit".into(),
+            buy_units: 1,
+            pay_units: 1,
+            min_spend_cents: 0,
         };
         let campaign = Campaign {
             id: "Jan 2026-01-05".into(),
@@ -435,7 +441,18 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
             policy: "[campaign]".into(),
             summary: "{}".into(),
         };
-        let offers = [offer("AAAA-AAAA-AAA2", &ada, 2, "100002"), offer("AAAA-AAAA-AAA1", &ada, 1, "100001")];
+        // The second is a multi-buy on one item of a category: every field reads back.
+        let offers = [
+            StoredOffer {
+                target: "category".into(),
+                category: Some("Coffee".into()),
+                mechanic: "multi_buy".into(),
+                buy_units: 3,
+                pay_units: 2,
+                ..offer("AAAA-AAAA-AAA2", &ada, 2, "")
+            },
+            offer("AAAA-AAAA-AAA1", &ada, 1, "100001"),
+        ];
         let members = [
             Member {
                 customer_key: ada.clone(),
@@ -460,6 +477,7 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
         let mine = store.offers_of("ada.bassi@example.it", "2026-01-10").await.unwrap();
         assert_eq!(mine.iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["AAAA-AAAA-AAA1", "AAAA-AAAA-AAA2"]);
         assert_eq!(mine[0], offers[1], "{}: the offer reads back whole", db.label);
+        assert_eq!(mine[1], offers[0], "{}: so does a category multi-buy", db.label);
         assert!(store.offers_of("6001", "2026-01-19").await.unwrap().is_empty(), "expired");
         assert!(store.offers_of("6002", "2026-01-10").await.unwrap().is_empty(), "the holdout has none");
         assert_eq!(store.offered_since("2025-12-08", "Feb 2026-02-01").await.unwrap().len(), 2, "for the cool-down");
@@ -524,6 +542,12 @@ async fn redemptions_surveys_goals_and_the_outbox() {
             p0: 0.2,
             affinity: 0.5,
             band: 2,
+            target: "product".into(),
+            category: None,
+            mechanic: "unit".into(),
+            buy_units: 1,
+            pay_units: 1,
+            min_spend_cents: 0,
         };
         let member = Member {
             customer_key: carla.clone(),

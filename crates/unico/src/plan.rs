@@ -13,8 +13,11 @@ use unico_model::build;
 use unico_model::features::date_to_day;
 use unico_model::habits::Catalogue;
 use unico_model::recommend::{self, Reason, Recommender};
-use unico_offers::assign::Kind;
-use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, Plan, Status, plan};
+use unico_offers::assign::{Kind, Mechanic, Target};
+use unico_offers::plan::{
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, Plan, PlannedOffer, SpendInput, Status,
+    plan,
+};
 use unico_offers::policy::{Policy, Product};
 use unico_offers::response::ResponseModel;
 
@@ -126,6 +129,10 @@ fn profiles(dir: &DataDir, clv_months: u32) -> Result<Vec<ProfileRow>> {
 pub struct Prepared {
     pub policy: Policy,
     pub products: Vec<Product>,
+    /// Categories (the catalogue's), for category-wide offers.
+    pub categories: Vec<CategoryInput>,
+    /// The chain's margin rate on what it sells.
+    pub margin_rate: f64,
     pub customers: Vec<CustomerInput>,
     pub generic: Vec<CandidateInput>,
     /// Card number by lake key.
@@ -149,6 +156,8 @@ impl Prepared {
         plan(&Inputs {
             policy: &self.policy,
             products: &self.products,
+            categories: &self.categories,
+            margin_rate: self.margin_rate,
             customers: &self.customers,
             generic: &self.generic,
             response,
@@ -268,6 +277,15 @@ pub fn prepare_window(
     // One pass over every customer's lines for what the candidates need: category shares of
     // wallet, recent buyers per product (best sellers' reach) and what each segment buys.
     let mut category_share: Vec<Vec<(u32, f32)>> = vec![Vec::new(); parts.keys.len()];
+    // Category-wide offers and spend rewards: per customer, how often they shop each of
+    // their main categories and what their shopping days come to, over the last
+    // STATS_DAYS.
+    let mut item_count = vec![0u64; parts.skus.len()];
+    let mut extras: HashMap<String, (Vec<CategoryCandidate>, Vec<SpendInput>)> = HashMap::new();
+    let stats_since = as_of_day - STATS_DAYS;
+    let wants_categories = !policy.category_percent_off.is_empty();
+    let wants_spend = !policy.spend_reward.is_empty();
+    let p_alive_of: HashMap<&str, f64> = profiles.iter().map(|p| (p.key.as_str(), p.p_alive)).collect();
     let mut recent_buyers = vec![0u32; parts.skus.len()];
     let mut active = 0u32;
     let since = as_of_day - settings.recommend.horizon_days as i32;
@@ -294,14 +312,52 @@ pub fn prepare_window(
         for r in records {
             *spend.entry(category_of_item[r.item as usize]).or_default() += r.net_cents.max(0);
             total += r.net_cents.max(0);
+            item_count[r.item as usize] += 1;
         }
         if total > 0 {
             let mut v: Vec<(u32, f32)> =
                 spend.into_iter().map(|(k, x)| (k, (x as f64 / total as f64) as f32)).collect();
             v.sort_unstable_by_key(|e| e.0);
+            if wants_categories || wants_spend {
+                let shopping = Shopping::of(records, &category_of_item, stats_since, as_of_day);
+                let key = parts.keys[c as usize].clone();
+                let alive = p_alive_of.get(key.as_str()).copied().unwrap_or(1.0);
+                let cats = if wants_categories {
+                    shopping.categories(&v, n_categories, window, alive, &catalogue.categories)
+                } else {
+                    Vec::new()
+                };
+                let spend = if wants_spend { shopping.spend(&policy.spend_reward, window, alive) } else { Vec::new() };
+                extras.insert(key, (cats, spend));
+            }
             category_share[c as usize] = v;
         }
     })?;
+    // Categories for category-wide offers: the typical item of each (weighted by lines sold),
+    // and the chain's margin rate on what is sold, for what a spend reward's top-up earns.
+    let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); catalogue.categories.len()];
+    for (item, n) in item_count.iter().enumerate() {
+        let Some(p) = item_product[item] else { continue };
+        let (Some(price), Some(cost)) = (products[p as usize].list_price_cents, products[p as usize].unit_cost_cents)
+        else {
+            continue;
+        };
+        let s = &mut sums[category_of_item[item] as usize];
+        let w = *n as f64;
+        (s.0, s.1, s.2) = (s.0 + w, s.1 + w * price as f64, s.2 + w * cost as f64);
+    }
+    let categories: Vec<CategoryInput> = catalogue
+        .categories
+        .iter()
+        .zip(&sums)
+        .map(|(name, (w, price, cost))| CategoryInput {
+            name: name.clone(),
+            price_cents: if *w > 0.0 { (price / w).round() as i64 } else { 0 },
+            cost_cents: if *w > 0.0 { (cost / w).round() as i64 } else { 0 },
+        })
+        .collect();
+    let (sold, earned) = sums.iter().fold((0.0, 0.0), |(a, b), (_, price, cost)| (a + price, b + price - cost));
+    let margin_rate = if sold > 0.0 { earned / sold } else { 0.0 };
     let affinity_in = |c: u32, cat: u32| -> f64 {
         let shares = &category_share[c as usize];
         let share = shares.binary_search_by_key(&cat, |e| e.0).map_or(0.0, |i| f64::from(shares[i].1));
@@ -443,13 +499,33 @@ pub fn prepare_window(
                 b
             },
             recent_offers: recent_count.get(&p.key).copied().unwrap_or(0),
+            ..Default::default()
+        })
+        .map(|mut c| {
+            if let Some((cats, spend)) = extras.remove(&c.key) {
+                (c.categories, c.spend) = (cats, spend);
+            }
+            c
         })
         .collect();
 
     let learned = read_response(&dir.model_dir())?;
     let secret = dir.offer_secret()?;
     drop(segment_of);
-    Ok(Prepared { policy, products, customers, generic, cards, consents, learned, secret, segment_top, best_sellers })
+    Ok(Prepared {
+        policy,
+        products,
+        categories,
+        margin_rate,
+        customers,
+        generic,
+        cards,
+        consents,
+        learned,
+        secret,
+        segment_top,
+        best_sellers,
+    })
 }
 
 /// The response a plan values offers with: one Thompson draw from the learned model,
@@ -476,7 +552,7 @@ pub fn run(data: &Path, args: &PlanArgs) -> Result<()> {
     let p = &prepared;
     let planned = p.plan(&response_for(p));
     let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
-    write(&args.out, &p.policy, &p.products, &p.customers, &p.cards, &planned, &granted)?;
+    write(&args.out, &p.policy, &p.products, &p.categories, &p.customers, &p.cards, &planned, &granted)?;
     if !args.dry_run {
         let (campaign, offers, members) = to_store(&id, &args.policy, &args.out, p, &planned)?;
         let stored = rt.block_on(store.store_campaign(&campaign, &offers, &members));
@@ -524,24 +600,34 @@ fn to_store(
     let offers = planned
         .offers
         .iter()
-        .map(|o| StoredOffer {
-            code: o.code.clone(),
-            customer_key: p.customers[o.customer as usize].key.clone(),
-            rank: i64::from(o.rank),
-            sku: p.products[o.product as usize].sku.clone(),
-            kind: o.kind.as_str().to_string(),
-            percent_off: i64::from(o.percent),
-            discount_cents: o.discount_cents,
-            valid_from: campaign.valid_from.clone(),
-            valid_to: campaign.valid_to.clone(),
-            p_redeem: o.p_redeem,
-            expected_cost_cents: o.expected_cost.round() as i64,
-            expected_incremental_margin_cents: o.incremental_margin.round() as i64,
-            personal: o.personal,
-            reason: o.reason.clone(),
-            p0: o.p0,
-            affinity: o.affinity,
-            band: o.band as i64,
+        .map(|o| {
+            let what = Subject::of(&p.products, &p.categories, o);
+            let (buy, pay, min_spend) = mechanic_terms(o.mechanic);
+            StoredOffer {
+                code: o.code.clone(),
+                customer_key: p.customers[o.customer as usize].key.clone(),
+                rank: i64::from(o.rank),
+                sku: what.sku.to_string(),
+                target: what.target.to_string(),
+                category: (what.target == "category").then(|| what.category.to_string()),
+                mechanic: o.mechanic.as_str().to_string(),
+                buy_units: i64::from(buy),
+                pay_units: i64::from(pay),
+                min_spend_cents: min_spend,
+                kind: o.kind.as_str().to_string(),
+                percent_off: i64::from(o.percent),
+                discount_cents: o.discount_cents,
+                valid_from: campaign.valid_from.clone(),
+                valid_to: campaign.valid_to.clone(),
+                p_redeem: o.p_redeem,
+                expected_cost_cents: o.expected_cost.round() as i64,
+                expected_incremental_margin_cents: o.incremental_margin.round() as i64,
+                personal: o.personal,
+                reason: o.reason.clone(),
+                p0: o.p0,
+                affinity: o.affinity,
+                band: o.band as i64,
+            }
         })
         .collect();
     let members = p
@@ -560,6 +646,123 @@ fn to_store(
     Ok((campaign, offers, members))
 }
 
+/// Days of history the category and spend figures of a customer are taken over.
+const STATS_DAYS: i32 = 182;
+/// Categories per customer considered for category-wide offers (their largest shares).
+const CATEGORY_CANDIDATES: usize = 5;
+
+/// A customer's shopping over the last [`STATS_DAYS`]: what each day came to and the days
+/// they bought in each category.
+struct Shopping {
+    /// Days observed (from their first purchase in the period), at least 1.
+    span_days: f64,
+    /// Net spend of each shopping day, cents (a day's receipts together: one trip).
+    days: Vec<i64>,
+    /// (category, days with a purchase in it), by category.
+    category_days: Vec<(u32, u32)>,
+}
+
+impl Shopping {
+    fn of(records: &[unico_model::lines::LineRecord], category_of_item: &[u32], since: i32, as_of: i32) -> Shopping {
+        let recent: Vec<&unico_model::lines::LineRecord> = records.iter().filter(|r| r.day > since).collect();
+        let first = recent.iter().map(|r| r.day).min().unwrap_or(as_of);
+        let mut by_day: std::collections::BTreeMap<i32, i64> = Default::default();
+        let mut pairs: Vec<(u32, i32)> = Vec::with_capacity(recent.len());
+        for r in &recent {
+            *by_day.entry(r.day).or_default() += r.net_cents;
+            pairs.push((category_of_item[r.item as usize], r.day));
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut category_days: Vec<(u32, u32)> = Vec::new();
+        for (cat, _) in pairs {
+            match category_days.last_mut() {
+                Some((c, n)) if *c == cat => *n += 1,
+                _ => category_days.push((cat, 1)),
+            }
+        }
+        Shopping {
+            span_days: f64::from((as_of - first + 1).max(1)),
+            days: by_day.into_values().filter(|v| *v > 0).collect(),
+            category_days,
+        }
+    }
+
+    /// Their main categories as candidates: `p0` from how often they shop each (a Poisson
+    /// rate over the window), the affinity from their share of wallet (as for products)
+    /// times the chance they shop at all in the window (P(alive) and their trip rate): an
+    /// offer cannot move someone who does not come.
+    fn categories(
+        &self,
+        shares: &[(u32, f32)],
+        n_categories: f64,
+        window: f64,
+        p_alive: f64,
+        names: &[String],
+    ) -> Vec<CategoryCandidate> {
+        let comes = p_alive.clamp(0.0, 1.0) * (1.0 - (-(self.days.len() as f64) / self.span_days * window).exp());
+        let mut by_share: Vec<(u32, f32)> = shares.to_vec();
+        by_share.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_share
+            .into_iter()
+            .filter(|(c, _)| names.get(*c as usize).is_some_and(|n| n != unico_model::habits::UNKNOWN_CATEGORY))
+            .take(CATEGORY_CANDIDATES)
+            .map(|(cat, share)| {
+                let days = self.category_days.iter().find(|(c, _)| *c == cat).map_or(0, |(_, n)| *n);
+                let rate = f64::from(days) / self.span_days;
+                let r = f64::from(share) * n_categories;
+                let name = &names[cat as usize];
+                let reason = match days {
+                    0 => format!("you used to buy {name}"),
+                    1 => format!("you bought {name} lately"),
+                    _ => format!("you shop for {name} about every {:.0} days", self.span_days / f64::from(days)),
+                };
+                CategoryCandidate {
+                    category: cat,
+                    p0: p_alive.clamp(0.0, 1.0) * (1.0 - (-rate * window).exp()),
+                    affinity: (r / (1.0 + r)).clamp(0.02, 0.95) * comes,
+                    reason,
+                }
+            })
+            .collect()
+    }
+
+    /// For each spend reward (threshold, reward): the chance one of the window's trips
+    /// reaches the threshold anyway; the chance one falls short by at most half of it (near
+    /// enough to top up); and what such a trip would add to reach it. Both chances are
+    /// weighed by P(alive): a customer who has left makes no trip.
+    fn spend(&self, rewards: &[(i64, i64)], window: f64, p_alive: f64) -> Vec<SpendInput> {
+        let alive = p_alive.clamp(0.0, 1.0);
+        let n = self.days.len();
+        if n == 0 {
+            return vec![SpendInput::default(); rewards.len()];
+        }
+        let trips = n as f64 / self.span_days * window;
+        let mut sorted = self.days.clone();
+        sorted.sort_unstable();
+        let median = sorted[n / 2];
+        rewards
+            .iter()
+            .map(|&(min, _)| {
+                let over = sorted.iter().filter(|d| **d >= min).count() as f64 / n as f64;
+                let near: Vec<i64> = sorted.iter().copied().filter(|d| *d >= min / 2 && *d < min).collect();
+                let near_share = near.len() as f64 / n as f64;
+                let top_up = if near.is_empty() {
+                    min as f64 / 4.0
+                } else {
+                    min as f64 - near.iter().sum::<i64>() as f64 / near.len() as f64
+                };
+                SpendInput {
+                    p0: alive * (1.0 - (1.0 - over).powf(trips)),
+                    reach: alive * (1.0 - (1.0 - near_share).powf(trips)),
+                    top_up_cents: top_up,
+                    reason: format!("your shopping usually comes to about {}", unico_offers::plan::euros(median)),
+                }
+            })
+            .collect()
+    }
+}
+
 /// The learned response model (the prior when no campaign was learned from yet).
 pub fn read_response(model_dir: &Path) -> Result<ResponseModel> {
     let path = model_dir.join(RESPONSE_FILE);
@@ -576,10 +779,12 @@ fn cents(v: f64) -> String {
 
 /// Writes the campaign to a temporary directory beside `out` and renames it into place,
 /// so a crash never leaves half a campaign.
+#[allow(clippy::too_many_arguments)]
 fn write(
     out: &Path,
     policy: &Policy,
     products: &[Product],
+    categories: &[CategoryInput],
     customers: &[CustomerInput],
     cards: &HashMap<String, String>,
     planned: &Plan,
@@ -596,11 +801,17 @@ fn write(
         "customer_id",
         "customer_key",
         "rank",
+        "target",
         "sku",
         "product",
+        "category",
         "kind",
+        "mechanic",
         "percent_off",
         "discount_cents",
+        "buy_units",
+        "pay_units",
+        "min_spend_cents",
         "valid_from",
         "valid_to",
         "p_redeem",
@@ -616,17 +827,24 @@ fn write(
     let (from, to) = (policy.valid_from.to_string(), policy.valid_to.to_string());
     for o in &planned.offers {
         let c = &customers[o.customer as usize];
-        let p = &products[o.product as usize];
+        let what = Subject::of(products, categories, o);
+        let (buy, pay, min_spend) = mechanic_terms(o.mechanic);
         w.write_record([
             o.code.as_str(),
             &id(c),
             &c.key,
             &o.rank.to_string(),
-            &p.sku,
-            &p.name,
+            what.target,
+            what.sku,
+            &what.name,
+            what.category,
             o.kind.as_str(),
+            o.mechanic.as_str(),
             &o.percent.to_string(),
             &o.discount_cents.to_string(),
+            &buy.to_string(),
+            &pay.to_string(),
+            &min_spend.to_string(),
             &from,
             &to,
             &format!("{:.4}", o.p_redeem),
@@ -683,10 +901,13 @@ fn write(
                     flush(current.take(), &mut by);
                     current = Some((o.customer, Vec::new()));
                 }
-                let p = &products[o.product as usize];
+                let what = Subject::of(products, categories, o);
+                let (buy, pay, min_spend) = mechanic_terms(o.mechanic);
                 current.as_mut().expect("set").1.push(serde_json::json!({
-                    "code": o.code, "sku": p.sku, "product": p.name, "percent_off": o.percent,
-                    "discount_cents": o.discount_cents, "valid_from": from, "valid_to": to, "reason": o.reason,
+                    "code": o.code, "target": what.target, "sku": what.sku, "product": what.name,
+                    "category": what.category, "mechanic": o.mechanic.as_str(), "percent_off": o.percent,
+                    "discount_cents": o.discount_cents, "buy_units": buy, "pay_units": pay,
+                    "min_spend_cents": min_spend, "valid_from": from, "valid_to": to, "reason": o.reason,
                 }));
             }
             flush(current, &mut by);
@@ -696,11 +917,11 @@ fn write(
             w.write_record(["customer_id", "code", "product", "percent_off", "discount_cents", "valid_to", "message"])?;
             for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
                 let c = &customers[o.customer as usize];
-                let p = &products[o.product as usize];
+                let what = Subject::of(products, categories, o);
                 w.write_record([
                     id(c).as_str(),
                     &o.code,
-                    &p.name,
+                    &what.name,
                     &o.percent.to_string(),
                     &o.discount_cents.to_string(),
                     &to,
@@ -751,13 +972,51 @@ fn write(
     Ok(())
 }
 
-/// Distinct offer sets (product and depth) among customers who got offers.
-fn distinct_sets(planned: &Plan) -> usize {
-    let mut sets: HashMap<u32, Vec<(u32, i64)>> = HashMap::new();
-    for o in &planned.offers {
-        sets.entry(o.customer).or_default().push((o.product, o.discount_cents));
+/// What an offer is on, for files and the store.
+struct Subject<'a> {
+    /// `product`, `category` or `basket`.
+    target: &'static str,
+    /// The product's sku (empty otherwise).
+    sku: &'a str,
+    /// The product's name, "any item of Coffee" or "your shopping".
+    name: String,
+    /// The product's or the offer's category (empty for a basket).
+    category: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    fn of(products: &'a [Product], categories: &'a [CategoryInput], o: &PlannedOffer) -> Subject<'a> {
+        match o.target {
+            Target::Product(x) => {
+                let p = &products[x as usize];
+                Subject { target: "product", sku: &p.sku, name: p.name.clone(), category: &p.category }
+            }
+            Target::Category(x) => {
+                let c = &categories[x as usize].name;
+                Subject { target: "category", sku: "", name: format!("any item of {c}"), category: c }
+            }
+            Target::Basket => Subject { target: "basket", sku: "", name: "your shopping".into(), category: "" },
+        }
     }
-    let mut unique: std::collections::HashSet<Vec<(u32, i64)>> = Default::default();
+}
+
+/// A mechanic's terms: units to buy, units paid, least basket (cents).
+fn mechanic_terms(m: Mechanic) -> (u32, u32, i64) {
+    match m {
+        Mechanic::Unit => (1, 1, 0),
+        Mechanic::MultiBuy { buy, pay } => (buy, pay, 0),
+        Mechanic::SpendReward { min_spend_cents } => (1, 1, min_spend_cents),
+    }
+}
+
+/// Distinct offer sets (what each offer is on, how and how much) among customers who got
+/// offers.
+pub fn distinct_sets(planned: &Plan) -> usize {
+    let mut sets: HashMap<u32, Vec<(u64, Mechanic, i64)>> = HashMap::new();
+    for o in &planned.offers {
+        sets.entry(o.customer).or_default().push((o.target.id(), o.mechanic, o.discount_cents));
+    }
+    let mut unique: std::collections::HashSet<Vec<(u64, Mechanic, i64)>> = Default::default();
     for (_, mut s) in sets {
         s.sort_unstable();
         unique.insert(s);

@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use unico_lake::{Dataset, Mapping};
+use unico_offers::assign::{Mechanic, Target as OfferTarget};
 use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, Plan, Status, plan};
 use unico_offers::policy::Basis;
 use unico_offers::response::{self, RHO, Response};
@@ -65,7 +66,12 @@ pub struct Outcome {
 
 /// One offer of any of the plans: customer index, product index, percent (0 = amount),
 /// discount on one unit.
-type Planned = Vec<(u32, u32, u32, i64)>;
+/// Per planned offer, replayed: redeemed and the discount given (cents); none when the
+/// customer's card is unknown to the simulator.
+type Redemption = Option<(bool, i64)>;
+
+/// Offers as the simulator replays them: customer, target, mechanic, percent, discount.
+type Planned = Vec<(u32, OfferTarget, Mechanic, u32, i64)>;
 
 pub fn run(args: &SimulateArgs) -> Result<()> {
     let text =
@@ -164,6 +170,8 @@ struct Round {
     distinct_share: f64,
     observations: Vec<unico_offers::response::Observation>,
     json: serde_json::Value,
+    /// Unico's offers by type: offers, redemptions expected, redeemed, discount given (cents).
+    by_type: std::collections::BTreeMap<String, (usize, f64, usize, i64)>,
 }
 
 fn run_round(
@@ -195,7 +203,7 @@ fn run_round(
     };
 
     let as_planned = |plan: &Plan| -> Planned {
-        plan.offers.iter().map(|o| (o.customer, o.product, o.percent, o.discount_cents)).collect()
+        plan.offers.iter().map(|o| (o.customer, o.target, o.mechanic, o.percent, o.discount_cents)).collect()
     };
     let mut results = Vec::new();
     let (outcome, redeemed) =
@@ -211,7 +219,7 @@ fn run_round(
             depth_percent: o.percent,
             p0: o.p0,
             affinity: o.affinity,
-            redeemed: r.unwrap_or(false),
+            redeemed: r.is_some_and(|r| r.0),
         })
         .collect();
 
@@ -252,7 +260,7 @@ fn run_round(
                 continue;
             }
             spent += cost;
-            out.extend(list.into_iter().map(|(pr, d)| (c, pr, depth, d)));
+            out.extend(list.into_iter().map(|(pr, d)| (c, OfferTarget::Product(pr), Mechanic::Unit, depth, d)));
         }
         (out, spent)
     };
@@ -309,12 +317,62 @@ fn run_round(
         .0,
     );
 
-    // One is one: distinct offer sets among customers with personal offers.
-    let mut sets: HashMap<u32, Vec<(u32, i64)>> = HashMap::new();
-    for o in ours.offers.iter().filter(|o| o.personal) {
-        sets.entry(o.customer).or_default().push((o.product, o.discount_cents));
+    // Unico's offers by type: how many, redemptions expected and real, the discount given.
+    let mut by_type: std::collections::BTreeMap<String, (usize, f64, usize, i64)> = Default::default();
+    for (o, r) in ours.offers.iter().zip(&redeemed) {
+        let target = match o.target {
+            OfferTarget::Product(_) => "product",
+            OfferTarget::Category(_) => "category",
+            OfferTarget::Basket => "basket",
+        };
+        let e = by_type.entry(format!("{target} {}", o.mechanic.as_str())).or_default();
+        e.0 += 1;
+        e.1 += o.p_redeem;
+        if let Some((true, discount)) = r {
+            e.2 += 1;
+            e.3 += discount;
+        }
     }
-    let distinct: HashSet<Vec<(u32, i64)>> = sets
+    // With other offer types than one unit of a product: the same plan without them, on the
+    // same budget, for what they add.
+    let policy = &p.policy;
+    if !(policy.multi_buy.is_empty() && policy.category_percent_off.is_empty() && policy.spend_reward.is_empty()) {
+        let unit_only = unico_offers::Policy {
+            multi_buy: Vec::new(),
+            category_percent_off: Vec::new(),
+            spend_reward: Vec::new(),
+            ..policy.clone()
+        };
+        let plain = plan(&Inputs {
+            policy: &unit_only,
+            products: &p.products,
+            categories: &p.categories,
+            margin_rate: p.margin_rate,
+            customers: &p.customers,
+            generic: &p.generic,
+            response: &response,
+            secret: &p.secret,
+        });
+        results.push(
+            evaluate(
+                world,
+                p,
+                "Unico, one-unit product offers only",
+                &as_planned(&plain),
+                planned_cost(plain.expected_cost),
+                from,
+                to,
+            )?
+            .0,
+        );
+    }
+
+    // One is one: distinct offer sets among customers with personal offers.
+    let mut sets: HashMap<u32, Vec<(u64, Mechanic, i64)>> = HashMap::new();
+    for o in ours.offers.iter().filter(|o| o.personal) {
+        sets.entry(o.customer).or_default().push((o.target.id(), o.mechanic, o.discount_cents));
+    }
+    let distinct: HashSet<Vec<(u64, Mechanic, i64)>> = sets
         .into_values()
         .map(|mut v| {
             v.sort_unstable();
@@ -333,8 +391,11 @@ fn run_round(
         "unico_vs_oracle_without_foresight": ratio(u.incremental_margin_cents, results[4].incremental_margin_cents),
         "unico_vs_mass_flyer": ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         "distinct_offer_sets_share": distinct_share,
+        "unico_by_offer_type": by_type.iter().map(|(k, (n, e, r, d))| serde_json::json!({
+            "type": k, "offers": n, "expected_redemptions": e, "redeemed": r, "discount_cents": d,
+        })).collect::<Vec<_>>(),
     });
-    Ok(Round { from, to, audience: audience.len(), results, distinct_share, observations, json })
+    Ok(Round { from, to, audience: audience.len(), results, distinct_share, observations, json, by_type })
 }
 
 fn print_round(r: &Round, round: u32, people: u64) {
@@ -369,6 +430,16 @@ fn print_round(r: &Round, round: u32, people: u64) {
         ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         100.0 * r.distinct_share
     );
+    if r.by_type.len() > 1 {
+        let list: Vec<String> = r
+            .by_type
+            .iter()
+            .map(|(k, (n, e, red, d))| {
+                format!("{k}: {n} offers, {red} redeemed ({e:.0} expected), {}", unico_offers::plan::euros(*d))
+            })
+            .collect();
+        println!("Unico's offers by type: {}", list.join("; "));
+    }
 }
 
 /// The plan's offers for the simulator, and for each planned offer its index among them
@@ -381,17 +452,30 @@ fn to_sim(
 ) -> (Vec<Offer>, Vec<Option<usize>>) {
     let mut offers = Vec::new();
     let mut index = Vec::with_capacity(planned.len());
-    for (i, (c, pr, pct, discount)) in planned.iter().enumerate() {
+    for (i, (c, target, mechanic, pct, discount)) in planned.iter().enumerate() {
         let Some(card) = p.cards.get(&p.customers[*c as usize].key) else {
             index.push(None);
             continue;
         };
         index.push(Some(offers.len()));
+        let target = match target {
+            OfferTarget::Product(x) => Target::Product(p.products[*x as usize].sku.clone()),
+            OfferTarget::Category(x) => Target::Category(p.categories[*x as usize].name.clone()),
+            OfferTarget::Basket => Target::Basket,
+        };
+        let value = match *mechanic {
+            Mechanic::MultiBuy { buy, pay } => OfferValue::MultiBuy { buy, pay },
+            Mechanic::SpendReward { min_spend_cents } => {
+                OfferValue::SpendReward { min_spend_cents, reward_cents: *discount }
+            }
+            Mechanic::Unit if *pct > 0 => OfferValue::PercentOff(*pct),
+            Mechanic::Unit => OfferValue::AmountOffCents(*discount),
+        };
         offers.push(Offer {
             code: format!("O{i}"),
             card: card.clone(),
-            target: Target::Product(p.products[*pr as usize].sku.clone()),
-            value: if *pct > 0 { OfferValue::PercentOff(*pct) } else { OfferValue::AmountOffCents(*discount) },
+            target,
+            value,
             channel: None,
             valid_from: from,
             valid_to: to,
@@ -400,7 +484,8 @@ fn to_sim(
     (offers, index)
 }
 
-/// Replays a plan: what it really did, and per planned offer whether it was redeemed.
+/// Replays a plan: what it really did, and per planned offer whether it was redeemed and
+/// the discount it gave.
 fn evaluate(
     world: &World,
     p: &Prepared,
@@ -409,14 +494,14 @@ fn evaluate(
     planned_cost_cents: i64,
     from: jiff::civil::Date,
     to: jiff::civil::Date,
-) -> Result<(Outcome, Vec<Option<bool>>)> {
+) -> Result<(Outcome, Vec<Redemption>)> {
     let (offers, index) = to_sim(p, planned, from, to);
     let r = unico_sim::replay(world, &offers, &[], from, to);
     let margin: i64 = r.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
     let revenue: i64 = r.people.iter().map(|x| x.revenue_cents - x.baseline_revenue_cents).sum();
     let cost: i64 = r.offers.iter().map(|o| o.discount_cents).sum();
     let customers: HashSet<u32> = planned.iter().map(|o| o.0).collect();
-    let redeemed = index.iter().map(|i| i.map(|i| r.offers[i].redeemed)).collect();
+    let redeemed = index.iter().map(|i| i.map(|i| (r.offers[i].redeemed, r.offers[i].discount_cents))).collect();
     Ok((
         Outcome {
             name: name.to_string(),
@@ -496,6 +581,8 @@ fn oracle_plan(
     Ok(plan(&Inputs {
         policy: &p.policy,
         products: &p.products,
+        categories: &p.categories,
+        margin_rate: p.margin_rate,
         customers: &customers,
         generic: &generic,
         response: &truth,

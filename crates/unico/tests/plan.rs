@@ -335,3 +335,104 @@ fn a_campaign_keeps_every_rule() {
     assert!(!o.status.success() && err.contains("policy.toml:28:") && err.contains("\"Babies\""), "{err}");
     assert!(!nothing.exists());
 }
+
+/// Multi-buys, category-wide offers and spend rewards, end to end: chosen for some
+/// customers, within every rule, written with their terms, stored for the app and the tills.
+#[test]
+fn every_offer_type_reaches_the_files_and_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let src = tmp.path().join("chain");
+    let d = data.to_str().unwrap();
+    unico(&["generate", "--customers", "1500", "--days", "240", "--seed", "8", "--out", src.to_str().unwrap()]);
+    unico(&["--data", d, "init"]);
+    for what in ["stores", "products", "receipts", "customers"] {
+        unico(&["--data", d, "import", what, src.join(format!("{what}.csv")).to_str().unwrap()]);
+    }
+    unico(&["--data", d, "model", "build", "--as-of", "2025-07-31"]);
+    let policy = tmp.path().join("types.toml");
+    let text = POLICY
+        .replace("percent_off = [10, 20, 30]", "percent_off = [10, 20]\nmulti_buy = [{ buy = 3, pay = 2 }, { buy = 2, pay = 1 }]\ncategory_percent_off = [10, 20]\nspend_reward = [{ min_spend_cents = 3000, reward_cents = 300 }, { min_spend_cents = 10000, reward_cents = 500 }, { min_spend_cents = 15000, reward_cents = 600 }]")
+        .replace("total_cents = 20000", "total_cents = 60000")
+        .replace("worst_case_cents = 90000", "worst_case_cents = 400000");
+    std::fs::write(&policy, text).unwrap();
+    let out = tmp.path().join("types");
+    let printed = unico(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(printed.contains("stored as"), "{printed}");
+
+    let products: HashMap<String, HashMap<String, String>> =
+        rows(&src.join("products.csv")).into_iter().map(|r| (r["sku"].clone(), r)).collect();
+    let cents = |v: &str| (v.parse::<f64>().unwrap() * 100.0).round() as i64;
+    let offers = rows(&out.join("offers.csv"));
+    let mut by_type: HashMap<(String, String), usize> = HashMap::new();
+    for o in &offers {
+        *by_type.entry((o["target"].clone(), o["mechanic"].clone())).or_default() += 1;
+        let discount: i64 = o["discount_cents"].parse().unwrap();
+        let worst: i64 = o["worst_cost_cents"].parse().unwrap();
+        assert!(o["reason"].contains("until 2025-08-17"), "{o:?}");
+        match (o["target"].as_str(), o["mechanic"].as_str()) {
+            ("product", "multi_buy") => {
+                let p = &products[&o["sku"]];
+                let (price, cost) = (cents(&p["list_price"]), cents(&p["unit_cost"]));
+                let (buy, pay): (i64, i64) = (o["buy_units"].parse().unwrap(), o["pay_units"].parse().unwrap());
+                assert!([(3, 2), (2, 1)].contains(&(buy, pay)), "{o:?}");
+                assert_eq!(discount, (buy - pay) * price, "the free units: {o:?}");
+                assert_eq!(worst, discount);
+                // The margin rule over the units bought; wine never deeper than 15 %.
+                assert!((pay * price - buy * cost) as f64 >= 0.05 * (pay * price) as f64, "{o:?}");
+                assert!(p["category"] != "Wine" || (buy - pay) * 100 <= 15 * buy, "{o:?}");
+                assert!(o["reason"].contains(&format!("{buy} for the price of {pay}")), "{o:?}");
+            }
+            ("product", "unit") => assert_eq!(worst, discount),
+            ("category", "unit") => {
+                let cat = &o["category"];
+                assert_ne!(cat, "Baby", "excluded category offered: {o:?}");
+                let pct: i64 = o["percent_off"].parse().unwrap();
+                // The worst case is the dearest item of the category; every item keeps the
+                // margin rule at this depth.
+                let items: Vec<&HashMap<String, String>> =
+                    products.values().filter(|p| &p["category"] == cat).collect();
+                let dearest = items.iter().map(|p| cents(&p["list_price"])).max().unwrap();
+                assert_eq!(worst, (dearest * pct + 50) / 100, "{o:?}");
+                for p in &items {
+                    let (price, cost) = (cents(&p["list_price"]), cents(&p["unit_cost"]));
+                    let paid = price - (price * pct + 50) / 100;
+                    assert!((paid - cost) as f64 >= 0.05 * paid as f64, "{cat} at {pct} %: {p:?}");
+                }
+                assert!(cat != "Wine" || pct <= 15);
+                assert!(o["reason"].contains(&format!("{pct}% off one item of {cat}")), "{o:?}");
+                assert_eq!(o["sku"], "");
+            }
+            ("basket", "spend_reward") => {
+                let min: i64 = o["min_spend_cents"].parse().unwrap();
+                assert!([(3000, 300), (10000, 500), (15000, 600)].contains(&(min, discount)), "{o:?}");
+                assert_eq!(worst, discount);
+                assert!(o["reason"].contains("your shopping usually comes to about"), "{o:?}");
+                assert_eq!(o["personal"], "yes");
+            }
+            other => panic!("unexpected offer type {other:?}"),
+        }
+    }
+    eprintln!("offers by type: {by_type:?}");
+    for t in [("product", "unit"), ("product", "multi_buy"), ("category", "unit"), ("basket", "spend_reward")] {
+        assert!(by_type.contains_key(&(t.0.to_string(), t.1.to_string())), "no {t:?} offer: {by_type:?}");
+    }
+    // Budgets hold with every type counted: expected cost, worst case.
+    let sum = |col: &str| offers.iter().map(|o| o[col].parse::<i64>().unwrap()).sum::<i64>();
+    assert!(sum("expected_cost_cents") <= 60000 + offers.len() as i64 / 2 + 1);
+    assert!(sum("worst_cost_cents") <= 400000);
+
+    // The app's export and the store carry the terms.
+    let app: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("app.json")).unwrap()).unwrap();
+    let spend = app
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["offers"].as_array().unwrap().iter())
+        .find(|o| o["mechanic"] == "spend_reward")
+        .expect("a spend reward in the app's export");
+    assert!(spend["min_spend_cents"].as_i64().unwrap() >= 3000 && spend["target"] == "basket", "{spend}");
+    let multi = offers.iter().find(|o| o["mechanic"] == "multi_buy").unwrap();
+    let shown = unico(&["--data", d, "customers", "show", &multi["customer_id"], "--on", "2025-08-10"]);
+    assert!(shown.contains(&multi["code"]) && shown.contains("for the price of"), "{shown}");
+}

@@ -63,3 +63,42 @@ fn unico_plan_beats_the_flyer_in_the_simulator() {
     // The chain was simulated in --work and imported: the campaign's history is there.
     assert!(tmp.path().join("w/data/model/profiles.parquet").exists());
 }
+
+/// A policy with every offer type: the simulator replays multi-buys, category offers and
+/// spend rewards (each redeemed on its own terms), and the plan is compared with the same
+/// plan restricted to one-unit product offers on the same budget.
+#[test]
+fn every_offer_type_is_replayed_and_compared_with_unit_offers_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("policy.toml");
+    let text = POLICY.replace(
+        "percent_off = [10, 20, 30]",
+        "percent_off = [10, 20, 30]\nmulti_buy = [{ buy = 4, pay = 3 }]\ncategory_percent_off = [10, 20]\nspend_reward = [{ min_spend_cents = 6000, reward_cents = 300 }, { min_spend_cents = 10000, reward_cents = 500 }]",
+    );
+    std::fs::write(&policy, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unico"))
+        .args(["simulate-campaign", "--policy", policy.to_str().unwrap(), "--customers", "1500"])
+        .args(["--history-days", "200", "--work", tmp.path().join("w").to_str().unwrap()])
+        .args(["--out", tmp.path().join("result.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("result.json")).unwrap()).unwrap();
+    let plans = r["plans"].as_array().unwrap();
+    assert_eq!(plans[5]["name"], "Unico, one-unit product offers only", "{r}");
+    assert!(plans[5]["planned_cost_cents"].as_i64().unwrap() <= 30000);
+    let types: std::collections::HashMap<&str, &serde_json::Value> =
+        r["unico_by_offer_type"].as_array().unwrap().iter().map(|t| (t["type"].as_str().unwrap(), t)).collect();
+    eprintln!("{}", r["unico_by_offer_type"]);
+    assert!(types.contains_key("product unit") && types.contains_key("category unit"), "{types:?}");
+    assert!(types.contains_key("basket spend_reward"), "{types:?}");
+    // The replay redeems them: the new types together are redeemed and give discounts.
+    let (mut redeemed, mut discount) = (0, 0);
+    for (k, t) in &types {
+        if *k != "product unit" {
+            redeemed += t["redeemed"].as_i64().unwrap();
+            discount += t["discount_cents"].as_i64().unwrap();
+        }
+    }
+    assert!(redeemed > 0 && discount > 0, "{types:?}");
+}
