@@ -345,7 +345,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 }
             }
             // A product bought on a cycle: extra units taken now replace later purchases.
-            let displaced = if matches!(cand.kind, Kind::Due | Kind::Usual | Kind::WinBack) { 1.0 } else { 0.0 };
+            let displaced = match cand.kind {
+                Kind::Due | Kind::WinBack => 1.0,
+                Kind::Usual => 0.5,
+                _ => 0.0,
+            };
             for &(buy, pay) in &policy.multi_buy {
                 if policy.multi_buy_allowed(product, buy, pay) {
                     let discount = price * i64::from(buy - pay);

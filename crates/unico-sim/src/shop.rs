@@ -222,7 +222,7 @@ pub(crate) fn shop(
         })
         .collect();
 
-    let days = world.config.days as f64;
+    let days = f64::from(world.config.days + world.tail_days);
     let mut run = PersonRun::default();
     let mut t = person.birth_day;
     let mut first = true;

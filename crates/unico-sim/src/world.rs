@@ -61,6 +61,9 @@ pub struct World {
     pub(crate) online: usize,
     pub(crate) category_popularity: Vec<f64>,
     pub(crate) population: Population,
+    /// Days people go on shopping after the configured period (for replays that look at
+    /// what offers did after it); the people and the period's receipts do not change.
+    pub(crate) tail_days: u32,
 }
 
 /// Card numbers are derived from the person: members get `4…`, a second registration `5…`.
@@ -93,7 +96,15 @@ impl World {
             online,
             category_popularity,
             population: Population::default(),
+            tail_days: 0,
         }
+    }
+
+    /// Lets replays run `days` past the configured period, to see what offers at its end
+    /// did afterwards (pantry loading, kept customers). Everything up to the period's end is
+    /// unchanged.
+    pub fn extend_beyond_end(&mut self, days: u32) {
+        self.tail_days = days;
     }
 
     /// The configuration.

@@ -363,3 +363,19 @@ fn a_spend_reward_needs_the_threshold_and_tops_up_baskets_that_fall_short() {
         .count();
     assert!(topped > 20, "{topped} baskets topped up");
 }
+
+#[test]
+fn extending_a_world_beyond_its_end_changes_nothing_before_it() {
+    let cfg = ChainConfig { customers: 300, days: 120, ..config(19) };
+    let world = World::new(&cfg);
+    let mut longer = World::new(&cfg);
+    longer.extend_beyond_end(28);
+    let everyone: Vec<u64> = (0..cfg.customers).collect();
+    let end = jiff::civil::date(2025, 4, 30); // day 119
+    let a = replay(&world, &[], &everyone, cfg.start, end);
+    let b = replay(&longer, &[], &everyone, cfg.start, end);
+    assert_eq!(a.treated, b.treated);
+    let after = replay(&longer, &[], &everyone, end.tomorrow().unwrap(), jiff::civil::date(2025, 5, 28));
+    assert!(after.treated.len() > 100, "people go on shopping: {} receipts", after.treated.len());
+    assert!(replay(&world, &[], &everyone, end.tomorrow().unwrap(), jiff::civil::date(2025, 5, 28)).treated.is_empty());
+}

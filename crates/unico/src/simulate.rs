@@ -61,11 +61,15 @@ pub struct Outcome {
     pub cost_cents: i64,
     pub incremental_revenue_cents: i64,
     pub incremental_margin_cents: i64,
+    /// Over the window and the [`AFTER_DAYS`] after it: what the offers did later too
+    /// (pantry loading takes later purchases away; kept customers come back).
+    pub incremental_margin_after_cents: i64,
     pub roi: f64,
 }
 
-/// One offer of any of the plans: customer index, product index, percent (0 = amount),
-/// discount on one unit.
+/// Days after the window the true margin is also counted over.
+pub const AFTER_DAYS: u32 = 91;
+
 /// Per planned offer, replayed: redeemed and the discount given (cents); none when the
 /// customer's card is unknown to the simulator.
 type Redemption = Option<(bool, i64)>;
@@ -128,7 +132,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         crate::import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
     }
     crate::customers::import(&dir, &[source.join("customers.csv")], &Mapping::default(), None, true)?;
-    let world = World::new(&config);
+    let mut world = World::new(&config);
+    world.extend_beyond_end(AFTER_DAYS);
     let mut rounds = Vec::new();
     for round in 0..args.rounds.max(1) {
         let shift = jiff::Span::new().days(i64::from(window * round));
@@ -405,12 +410,21 @@ fn print_round(r: &Round, round: u32, people: u64) {
         r.from, r.to, r.audience
     );
     println!(
-        "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6}",
-        "plan", "offers", "customers", "planned cost", "redeemed", "cost", "incr. revenue", "incr. margin", "ROI"
+        "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6} {:>14}",
+        "plan",
+        "offers",
+        "customers",
+        "planned cost",
+        "redeemed",
+        "cost",
+        "incr. revenue",
+        "incr. margin",
+        "ROI",
+        format!("+{} days", AFTER_DAYS)
     );
     for o in &r.results {
         println!(
-            "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6.2}",
+            "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6.2} {:>14}",
             o.name,
             o.offers,
             o.customers,
@@ -419,7 +433,8 @@ fn print_round(r: &Round, round: u32, people: u64) {
             unico_offers::plan::euros(o.cost_cents),
             unico_offers::plan::euros(o.incremental_revenue_cents),
             unico_offers::plan::euros(o.incremental_margin_cents),
-            o.roi
+            o.roi,
+            unico_offers::plan::euros(o.incremental_margin_after_cents)
         );
     }
     let (u, f, o, w) = (&r.results[0], &r.results[1], &r.results[3], &r.results[4]);
@@ -498,6 +513,9 @@ fn evaluate(
     let (offers, index) = to_sim(p, planned, from, to);
     let r = unico_sim::replay(world, &offers, &[], from, to);
     let margin: i64 = r.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
+    let later = to.checked_add(jiff::Span::new().days(i64::from(AFTER_DAYS)))?;
+    let after = unico_sim::replay(world, &offers, &[], from, later);
+    let margin_after: i64 = after.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
     let revenue: i64 = r.people.iter().map(|x| x.revenue_cents - x.baseline_revenue_cents).sum();
     let cost: i64 = r.offers.iter().map(|o| o.discount_cents).sum();
     let customers: HashSet<u32> = planned.iter().map(|o| o.0).collect();
@@ -512,6 +530,7 @@ fn evaluate(
             cost_cents: cost,
             incremental_revenue_cents: revenue,
             incremental_margin_cents: margin,
+            incremental_margin_after_cents: margin_after,
             roi: if cost > 0 { margin as f64 / cost as f64 } else { 0.0 },
         },
         redeemed,

@@ -53,6 +53,10 @@ fn unico_plan_beats_the_flyer_in_the_simulator() {
         assert!(get(i, "redeemed") > 0 && get(i, "cost_cents") > 0, "{plan}");
         // Planned within the policy's expected budget.
         assert!(get(i, "planned_cost_cents") <= 30000, "{plan}");
+        // Also counted over the 91 days after the window.
+        assert!(plan["incremental_margin_after_cents"].is_i64(), "{plan}");
+        // Also counted over the 91 days after the window.
+        assert!(plan["incremental_margin_after_cents"].is_i64(), "{plan}");
     }
     // Unico's plan adds true margin, more than the flyer; the oracle knows best.
     assert!(get(0, "incremental_margin_cents") > 0);
