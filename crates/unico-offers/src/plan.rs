@@ -353,7 +353,8 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             for &(buy, pay) in &policy.multi_buy {
                 if policy.multi_buy_allowed(product, buy, pay) {
                     let discount = price * i64::from(buy - pay);
-                    let g = inputs.response.g_at(band, f64::from(buy - pay) / f64::from(buy));
+                    let arm = response::Arm::MultiBuy { buy, pay };
+                    let g = inputs.response.g_arm(band, arm, multi_buy_depth(buy, pay));
                     let e = response::multi_buy_effect(cand.p0, cand.affinity, g, price, cost, buy, pay, displaced);
                     push(
                         &mut options,
@@ -429,7 +430,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             let before = options.len();
             for (k, &(min_spend, reward)) in policy.spend_reward.iter().enumerate() {
                 let Some(s) = c.spend.get(k) else { continue };
-                let g = inputs.response.g_at(band, reward as f64 / min_spend as f64);
+                let g = inputs.response.g_arm(band, response::Arm::Spend, spend_depth(min_spend, reward));
                 let e = response::spend_reward_effect(s.p0, s.reach, g, reward, s.top_up_cents, inputs.margin_rate);
                 let o = Opt {
                     percent: 0,
@@ -517,6 +518,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         let customer = &inputs.customers[ci];
         let personal = customer.profiling;
         rank = if rank.0 == ci as u32 { (rank.0, rank.1 + 1) } else { (ci as u32, 1) };
+        // What learning needs: the candidate's p0 and affinity; a spend reward's own
+        // threshold's p0 and reach.
+        let (mut p0, mut affinity) = (cand.p0, cand.affinity);
         let (subject, why) = match *source {
             Source::Product(k) => {
                 let input = if personal { &customer.candidates[k] } else { &inputs.generic[k] };
@@ -532,6 +536,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                     .spend_reward
                     .iter()
                     .position(|s| Mechanic::SpendReward { min_spend_cents: s.0 } == opt.mechanic);
+                if let Some(sp) = k.and_then(|k| customer.spend.get(k)) {
+                    (p0, affinity) = (sp.p0, sp.reach);
+                }
                 (format!("basket:{}", opt.discount_cents), k.map_or("", |k| customer.spend[k].reason.as_str()))
             }
         };
@@ -567,14 +574,39 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             worst_cost: opt.worst_cost,
             incremental_margin: opt.incremental_margin,
             value: opt.value,
-            p0: cand.p0,
-            affinity: cand.affinity,
+            p0,
+            affinity,
             band: if personal { response::band(customer.sensitivity) } else { response::BANDS / 2 },
             personal,
             reason,
         });
     }
     plan
+}
+
+/// A multi-buy's depth, percent: the free units' share, (buy − pay) / buy.
+pub fn multi_buy_depth(buy: u32, pay: u32) -> u32 {
+    (buy.saturating_sub(pay) * 100 + buy / 2) / buy.max(1)
+}
+
+/// A spend reward's depth, percent of its threshold.
+pub fn spend_depth(min_spend_cents: i64, reward_cents: i64) -> u32 {
+    ((reward_cents * 100 + min_spend_cents / 2) / min_spend_cents.max(1)).clamp(0, 100) as u32
+}
+
+/// What learning takes from one planned offer, redeemed or not: its mechanic, depth,
+/// band, `p0` and affinity as planned. Amounts off one unit are not learned (their depth
+/// differs with each price).
+pub fn observation(o: &PlannedOffer, redeemed: bool) -> Option<response::Observation> {
+    let (arm, depth_percent) = match o.mechanic {
+        Mechanic::Unit if o.percent > 0 => (response::Arm::Percent, o.percent),
+        Mechanic::Unit => return None,
+        Mechanic::MultiBuy { buy, pay } => (response::Arm::MultiBuy { buy, pay }, multi_buy_depth(buy, pay)),
+        Mechanic::SpendReward { min_spend_cents } => {
+            (response::Arm::Spend, spend_depth(min_spend_cents, o.discount_cents))
+        }
+    };
+    Some(response::Observation { band: o.band, arm, depth_percent, p0: o.p0, affinity: o.affinity, redeemed })
 }
 
 /// Where a candidate came from.

@@ -49,16 +49,49 @@ pub fn prior_g(band: usize, depth: f64) -> f64 {
     1.0 - (-KAPPA * s * depth).exp()
 }
 
+/// Which response an offer informs: each mechanic learns its own `g` by depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    /// Percent off one unit (of a product or of a category's item).
+    #[default]
+    Percent,
+    /// A multi-buy, `buy` units for the price of `pay`: those who would not buy are moved
+    /// at `a · g / buy`.
+    MultiBuy {
+        /// Units to buy.
+        buy: u32,
+        /// Units paid.
+        pay: u32,
+    },
+    /// A spend reward (depth: reward / threshold); the affinity is the customer's reach.
+    Spend,
+}
+
+impl Arm {
+    /// The factor on `a · g` for those who would not have redeemed anyway.
+    pub fn scale(self) -> f64 {
+        match self {
+            Arm::MultiBuy { buy, .. } => 1.0 / f64::from(buy.max(1)),
+            _ => 1.0,
+        }
+    }
+}
+
 /// One past offer, as the learning needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     /// Sensitivity band of the customer.
     pub band: usize,
-    /// Depth, percent of the list price.
+    /// The offer's mechanic.
+    #[serde(default)]
+    pub arm: Arm,
+    /// Depth, percent of the list price (a multi-buy's (buy − pay)/buy, a spend reward's
+    /// reward/threshold).
     pub depth_percent: u32,
     /// `p0` at planning time.
     pub p0: f64,
-    /// Affinity at planning time.
+    /// Affinity at planning time (a spend reward's reach).
     pub affinity: f64,
     /// Whether it was redeemed.
     pub redeemed: bool,
@@ -86,7 +119,7 @@ impl Posterior {
     }
 
     fn update(&mut self, o: &Observation) {
-        let (p0, a) = (o.p0.clamp(0.0, 1.0), o.affinity.clamp(0.0, 1.0));
+        let (p0, a) = (o.p0.clamp(0.0, 1.0), o.affinity.clamp(0.0, 1.0) * o.arm.scale());
         for (i, l) in self.log_density.iter_mut().enumerate() {
             let pi = (p0 * RHO + (1.0 - p0) * a * grid(i)).clamp(1e-9, 1.0 - 1e-9);
             *l += if o.redeemed { pi.ln() } else { (1.0 - pi).ln() };
@@ -118,11 +151,11 @@ impl Posterior {
     }
 }
 
-/// What the campaigns so far have taught: a posterior of `g` per band and depth.
+/// What the campaigns so far have taught: a posterior of `g` per band, mechanic and depth.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResponseModel {
     #[serde(with = "as_list")]
-    posteriors: BTreeMap<(usize, u32), Posterior>,
+    posteriors: BTreeMap<(usize, Arm, u32), Posterior>,
     /// Campaigns learned from, so none is counted twice.
     #[serde(default)]
     campaigns: Vec<String>,
@@ -130,23 +163,28 @@ pub struct ResponseModel {
 
 /// JSON maps need string keys: the posteriors are stored as a list.
 mod as_list {
-    use super::Posterior;
+    use super::{Arm, Posterior};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
+
+    type Map = BTreeMap<(usize, Arm, u32), Posterior>;
 
     #[derive(Serialize, Deserialize)]
     struct Entry {
         band: usize,
+        #[serde(default)]
+        arm: Arm,
         depth_percent: u32,
         #[serde(flatten)]
         posterior: Posterior,
     }
 
-    pub fn serialize<S: Serializer>(map: &BTreeMap<(usize, u32), Posterior>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(map: &Map, s: S) -> Result<S::Ok, S::Error> {
         let list: Vec<Entry> = map
             .iter()
-            .map(|((band, depth_percent), p)| Entry {
+            .map(|((band, arm, depth_percent), p)| Entry {
                 band: *band,
+                arm: *arm,
                 depth_percent: *depth_percent,
                 posterior: p.clone(),
             })
@@ -154,9 +192,9 @@ mod as_list {
         list.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<(usize, u32), Posterior>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
         let list = Vec::<Entry>::deserialize(d)?;
-        Ok(list.into_iter().map(|e| ((e.band, e.depth_percent), e.posterior)).collect())
+        Ok(list.into_iter().map(|e| ((e.band, e.arm, e.depth_percent), e.posterior)).collect())
     }
 }
 
@@ -166,6 +204,8 @@ pub struct Response {
     depths: Vec<u32>,
     /// `g[band][depth index]`.
     g: Vec<Vec<f64>>,
+    /// `g` of the other mechanics that past campaigns have informed, by band, arm, depth.
+    arms: BTreeMap<(usize, Arm, u32), f64>,
 }
 
 impl ResponseModel {
@@ -190,34 +230,39 @@ impl ResponseModel {
         for o in observations {
             let band = o.band.min(BANDS - 1);
             self.posteriors
-                .entry((band, o.depth_percent))
+                .entry((band, o.arm, o.depth_percent))
                 .or_insert_with(|| Posterior::prior(band, o.depth_percent))
                 .update(o);
         }
     }
 
-    /// Observations learned from, per (band, depth percent).
-    pub fn observations(&self) -> BTreeMap<(usize, u32), u64> {
+    /// Observations learned from, per (band, mechanic, depth percent).
+    pub fn observations(&self) -> BTreeMap<(usize, Arm, u32), u64> {
         self.posteriors.iter().map(|(k, p)| (*k, p.observations)).collect()
     }
 
-    /// Posterior mean of `g` (the prior's where nothing was observed).
+    /// Posterior mean of `g` for percent offers (the prior's where nothing was observed).
     pub fn mean(&self, band: usize, depth_percent: u32) -> f64 {
-        match self.posteriors.get(&(band, depth_percent)) {
+        self.mean_of(band, Arm::Percent, depth_percent)
+    }
+
+    /// Posterior mean of `g` for a mechanic (the prior's where nothing was observed).
+    pub fn mean_of(&self, band: usize, arm: Arm, depth_percent: u32) -> f64 {
+        match self.posteriors.get(&(band, arm, depth_percent)) {
             Some(p) => p.mean(),
             None => Posterior::prior(band, depth_percent).mean(),
         }
     }
 
-    /// One draw of `g` per band for each depth (Thompson sampling); `mean` instead gives
-    /// the posterior means.
+    /// One draw of `g` per band for each percent depth and for every other mechanic past
+    /// campaigns informed (Thompson sampling); without a generator, the posterior means.
     pub fn response(&self, depths: &[u32], rng: Option<&mut dyn rand::RngCore>) -> Response {
         let mut g = vec![vec![0.0; depths.len()]; BANDS];
         let mut rng = rng;
         for (b, row) in g.iter_mut().enumerate() {
             for (j, d) in depths.iter().enumerate() {
                 let prior;
-                let post = match self.posteriors.get(&(b, *d)) {
+                let post = match self.posteriors.get(&(b, Arm::Percent, *d)) {
                     Some(p) => p,
                     None => {
                         prior = Posterior::prior(b, *d);
@@ -230,7 +275,15 @@ impl ResponseModel {
                 };
             }
         }
-        Response { depths: depths.to_vec(), g }
+        let mut arms = BTreeMap::new();
+        for (key, post) in self.posteriors.iter().filter(|(k, _)| k.1 != Arm::Percent) {
+            let v = match rng.as_mut() {
+                Some(r) => post.sample(r),
+                None => post.mean(),
+            };
+            arms.insert(*key, v);
+        }
+        Response { depths: depths.to_vec(), g, arms }
     }
 }
 
@@ -238,7 +291,20 @@ impl Response {
     /// A response given outright, `g(band, depth percent)` for the campaign's depths (for
     /// an evaluation's oracle, which knows the planted one).
     pub fn from_fn(depths: &[u32], g: impl Fn(usize, u32) -> f64) -> Response {
-        Response { depths: depths.to_vec(), g: (0..BANDS).map(|b| depths.iter().map(|d| g(b, *d)).collect()).collect() }
+        Response {
+            depths: depths.to_vec(),
+            g: (0..BANDS).map(|b| depths.iter().map(|d| g(b, *d)).collect()).collect(),
+            arms: BTreeMap::new(),
+        }
+    }
+
+    /// `g` of a mechanic at a depth (percent): learned when past campaigns informed it,
+    /// else the percent offers' `g` at that depth.
+    pub fn g_arm(&self, band: usize, arm: Arm, depth_percent: u32) -> f64 {
+        match self.arms.get(&(band.min(BANDS - 1), arm, depth_percent)) {
+            Some(g) => *g,
+            None => self.g_at(band, f64::from(depth_percent) / 100.0),
+        }
     }
 
     /// `g` for a band and a depth of the campaign (percent).
@@ -434,7 +500,14 @@ mod tests {
                 let p0: f64 = rng.random::<f64>() * 0.3;
                 let a: f64 = 0.3 + rng.random::<f64>() * 0.7;
                 let p = p0 * RHO + (1.0 - p0) * a * g;
-                obs.push(Observation { band: 1, depth_percent: d, p0, affinity: a, redeemed: rng.random::<f64>() < p });
+                obs.push(Observation {
+                    band: 1,
+                    arm: Arm::Percent,
+                    depth_percent: d,
+                    p0,
+                    affinity: a,
+                    redeemed: rng.random::<f64>() < p,
+                });
             }
         }
         let mut m = ResponseModel::default();
@@ -450,14 +523,61 @@ mod tests {
     }
 
     #[test]
+    fn multi_buys_and_spend_rewards_learn_their_own_response() {
+        // Planted: "3 for 2" moves 60 % of the affinity-weighted non-buyers to take three
+        // (a g / 3 = 0.2 a); a 5 % spend reward moves 30 % of those within reach.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let multi = Arm::MultiBuy { buy: 3, pay: 2 };
+        let mut obs = Vec::new();
+        for _ in 0..6000 {
+            let (p0, a): (f64, f64) = (rng.random::<f64>() * 0.2, 0.3 + rng.random::<f64>() * 0.7);
+            let p = p0 * RHO + (1.0 - p0) * a * 0.6 / 3.0;
+            obs.push(Observation {
+                band: 2,
+                arm: multi,
+                depth_percent: 33,
+                p0,
+                affinity: a,
+                redeemed: rng.random::<f64>() < p,
+            });
+            let p = p0 * RHO + (1.0 - p0) * a * 0.3;
+            obs.push(Observation {
+                band: 2,
+                arm: Arm::Spend,
+                depth_percent: 5,
+                p0,
+                affinity: a,
+                redeemed: rng.random::<f64>() < p,
+            });
+        }
+        let mut m = ResponseModel::default();
+        m.learn(&obs);
+        assert!((m.mean_of(2, multi, 33) - 0.6).abs() < 0.05, "{}", m.mean_of(2, multi, 33));
+        assert!((m.mean_of(2, Arm::Spend, 5) - 0.3).abs() < 0.05, "{}", m.mean_of(2, Arm::Spend, 5));
+        // Percent offers at those depths learned nothing; the plan reads each arm's own g.
+        assert_eq!(m.mean(2, 33), ResponseModel::default().mean(2, 33));
+        let r = m.response(&[10, 20], None);
+        assert!((r.g_arm(2, multi, 33) - m.mean_of(2, multi, 33)).abs() < 1e-12);
+        assert!(
+            (r.g_arm(2, Arm::MultiBuy { buy: 5, pay: 4 }, 20) - r.g(2, 20)).abs() < 1e-12,
+            "unlearned: the percent g"
+        );
+        // A model saved before mechanics were learned reads as percent offers.
+        let old =
+            r#"{"posteriors":[{"band":1,"depth_percent":20,"log_density":[0.0],"observations":3}],"campaigns":[]}"#;
+        let back: ResponseModel = serde_json::from_str(old).unwrap();
+        assert_eq!(back.observations()[&(1, Arm::Percent, 20)], 3);
+    }
+
+    #[test]
     fn the_learned_model_round_trips_through_json_and_learns_a_campaign_once() {
         let mut m = ResponseModel::default();
-        let o = Observation { band: 1, depth_percent: 20, p0: 0.1, affinity: 0.5, redeemed: true };
+        let o = Observation { band: 1, arm: Arm::Percent, depth_percent: 20, p0: 0.1, affinity: 0.5, redeemed: true };
         assert!(m.learn_campaign("spring", &[o, o]));
         assert!(!m.learn_campaign("spring", &[o]), "the same campaign twice");
         let back: ResponseModel = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);
-        assert_eq!(back.observations()[&(1, 20)], 2);
+        assert_eq!(back.observations()[&(1, Arm::Percent, 20)], 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use unico_offers::assign::Kind;
 use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, plan};
 use unico_offers::policy::{Policy, Product};
-use unico_offers::response::{Observation, RHO, ResponseModel, band};
+use unico_offers::response::{Arm, Observation, RHO, ResponseModel, band};
 
 const POLICY: &str = r#"
 [campaign]
@@ -86,6 +86,7 @@ fn observations(customers: &[CustomerInput], g: impl Fn(u32) -> f64) -> Vec<Obse
                 let p = cand.p0 * RHO + (1.0 - cand.p0) * cand.affinity * g(depth);
                 out.push(Observation {
                     band: band(c.sensitivity),
+                    arm: Arm::Percent,
                     depth_percent: depth,
                     p0: cand.p0,
                     affinity: cand.affinity,

@@ -19,7 +19,7 @@ use unico_offers::plan::{
     plan,
 };
 use unico_offers::policy::{Policy, Product};
-use unico_offers::response::ResponseModel;
+use unico_offers::response::{Arm, ResponseModel};
 
 /// Candidates considered per customer (the recommender's best products for them).
 pub const CANDIDATES_PER_CUSTOMER: usize = 20;
@@ -1085,18 +1085,30 @@ pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
     let col = |n: &str| h.iter().position(|x| x == n).with_context(|| format!("offers.csv has no {n} column"));
     let (ci, pi, p0i, ai, bi) = (col("code")?, col("percent_off")?, col("p0")?, col("affinity")?, col("band")?);
     let di = col("discount_cents")?;
+    // Offer types (campaigns planned before them have none of these columns: one-unit offers).
+    let opt = |n: &str| h.iter().position(|x| x == n);
+    let (mi, bui, pai, msi) = (opt("mechanic"), opt("buy_units"), opt("pay_units"), opt("min_spend_cents"));
     // Every code of the campaign with its discount on one unit, for the store's redemptions.
     let mut codes: HashMap<String, (String, i64)> = HashMap::new();
     for rec in r.records() {
         let rec = rec?;
         codes.insert(unico_offers::code::normalise(&rec[ci]), (rec[ci].to_string(), rec[di].parse()?));
         let percent: u32 = rec[pi].parse()?;
-        if percent == 0 {
-            continue; // amounts off: their depth differs by price, not learned per depth
-        }
+        let num = |i: Option<usize>| -> Result<i64> { Ok(i.map(|i| rec[i].parse()).transpose()?.unwrap_or(0)) };
+        let (arm, depth_percent) = match mi.map(|i| &rec[i]) {
+            Some("multi_buy") => {
+                let (buy, pay) = (num(bui)? as u32, num(pai)? as u32);
+                (Arm::MultiBuy { buy, pay }, unico_offers::plan::multi_buy_depth(buy, pay))
+            }
+            Some("spend_reward") => (Arm::Spend, unico_offers::plan::spend_depth(num(msi)?, rec[di].parse()?)),
+            // Amounts off one unit: their depth differs by price, not learned per depth.
+            _ if percent == 0 => continue,
+            _ => (Arm::Percent, percent),
+        };
         let o = Observation {
             band: rec[bi].parse()?,
-            depth_percent: percent,
+            arm,
+            depth_percent,
             p0: rec[p0i].parse()?,
             affinity: rec[ai].parse()?,
             redeemed: false,
@@ -1188,8 +1200,13 @@ pub fn learn(data: &Path, args: &LearnArgs) -> Result<()> {
         if rejects.is_empty() { String::new() } else { format!(": {}", rejects_path.display()) }
     );
     println!("share of customers moved by a discount (g), by price-sensitivity band and depth:");
-    for ((band, depth), n) in model.observations() {
-        println!("  band {} depth {depth:>2}%: {:.3} ({n} offers)", band + 1, model.mean(band, depth));
+    for ((band, arm, depth), n) in model.observations() {
+        let what = match arm {
+            Arm::Percent => String::new(),
+            Arm::MultiBuy { buy, pay } => format!(" ({buy} for {pay})"),
+            Arm::Spend => " (spend reward)".to_string(),
+        };
+        println!("  band {} depth {depth:>2}%{what}: {:.3} ({n} offers)", band + 1, model.mean_of(band, arm, depth));
     }
     Ok(())
 }

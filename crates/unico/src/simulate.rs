@@ -218,14 +218,7 @@ fn run_round(
         .offers
         .iter()
         .zip(&redeemed)
-        .filter(|(o, r)| o.percent > 0 && r.is_some())
-        .map(|(o, r)| unico_offers::response::Observation {
-            band: o.band,
-            depth_percent: o.percent,
-            p0: o.p0,
-            affinity: o.affinity,
-            redeemed: r.is_some_and(|r| r.0),
-        })
+        .filter_map(|(o, r)| r.and_then(|r| unico_offers::plan::observation(o, r.0)))
         .collect();
 
     // Mass flyer and segment plan at one depth: the middle of the policy's depths.

@@ -435,4 +435,41 @@ fn every_offer_type_reaches_the_files_and_the_store() {
     let multi = offers.iter().find(|o| o["mechanic"] == "multi_buy").unwrap();
     let shown = unico(&["--data", d, "customers", "show", &multi["customer_id"], "--on", "2025-08-10"]);
     assert!(shown.contains(&multi["code"]) && shown.contains("for the price of"), "{shown}");
+
+    // Learning: every multi-buy and spend reward is an observation of its own mechanic.
+    let redemptions = tmp.path().join("redeemed.csv");
+    let mut body = String::from("code\n");
+    for o in offers.iter().filter(|o| o["mechanic"] != "unit").step_by(3) {
+        body.push_str(&format!("{}\n", o["code"]));
+    }
+    std::fs::write(&redemptions, body).unwrap();
+    let learned = unico(&[
+        "--data",
+        d,
+        "learn",
+        "--campaign",
+        out.to_str().unwrap(),
+        "--redemptions",
+        redemptions.to_str().unwrap(),
+    ]);
+    assert!(
+        learned.contains("(spend reward)") && (learned.contains("(3 for 2)") || learned.contains("(5 for 4)")),
+        "{learned}"
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("model/offers-response.json")).unwrap()).unwrap();
+    let arms: HashSet<String> = model["posteriors"].as_array().unwrap().iter().map(|p| p["arm"].to_string()).collect();
+    assert!(arms.contains("\"spend\"") && arms.iter().any(|a| a.contains("multi_buy")), "{arms:?}");
+    let n = |arm: &str| -> u64 {
+        model["posteriors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["arm"].to_string().contains(arm))
+            .map(|p| p["observations"].as_u64().unwrap())
+            .sum()
+    };
+    let count = |m: &str| offers.iter().filter(|o| o["mechanic"] == m).count() as u64;
+    assert_eq!(n("multi_buy"), count("multi_buy"));
+    assert_eq!(n("spend"), count("spend_reward"));
 }
