@@ -379,9 +379,26 @@ pub fn recommend_all(
 
 /// The reason in words, e.g. "buys Lavazza coffee about every 12 days; due 2025-10-03".
 pub fn reason_text(rec: &Recommendation, parts: &Partitioned, catalogue: &Catalogue, as_of_day: i32) -> String {
-    let item = rec.item;
-    let name = |item: u32| catalogue.name_of(&parts.skus[item as usize]).to_string();
-    match rec.reason {
+    reason_words(
+        rec.item,
+        rec.reason,
+        &|item| catalogue.name_of(&parts.skus[item as usize]).to_string(),
+        &catalogue.categories,
+        as_of_day,
+    )
+}
+
+/// [`reason_text`] from the item, its reason, the items' names and the categories' names:
+/// for callers that keep only those (a campaign renders the reasons of the offers it
+/// chose, not of every candidate).
+pub fn reason_words(
+    item: u32,
+    reason: Reason,
+    name: &dyn Fn(u32) -> String,
+    categories: &[String],
+    as_of_day: i32,
+) -> String {
+    match reason {
         Reason::Due { cycle_days, due_day } => {
             let when = if due_day < as_of_day {
                 format!("overdue by {} days", as_of_day - due_day)
@@ -402,7 +419,7 @@ pub fn reason_text(rec: &Recommendation, parts: &Partitioned, catalogue: &Catalo
         Reason::Similar { because } => format!("customers who buy {} also buy it", name(because)),
         Reason::InCategory { category } => format!(
             "popular in {}, a category they buy from",
-            catalogue.categories.get(category as usize).map_or("their categories", |c| c.as_str())
+            categories.get(category as usize).map_or("their categories", |c| c.as_str())
         ),
         Reason::Popular => "one of the chain's best sellers".to_string(),
     }

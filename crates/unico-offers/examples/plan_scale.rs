@@ -99,6 +99,7 @@ min_margin_after_discount = 0.05
         generic: &[],
         response: &response,
         secret: b"s",
+        explain: None,
     });
     let planned = t.elapsed().as_secs_f64();
     let with = p.status.iter().filter(|s| **s == Status::Personal).count();

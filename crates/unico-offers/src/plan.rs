@@ -16,6 +16,7 @@ use crate::code::offer_code;
 use crate::holdout;
 use crate::policy::{Basis, Objective, Policy, Product};
 use crate::response::{self, Response};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// One candidate of one customer, before valuation.
@@ -203,6 +204,9 @@ pub struct Plan {
 /// offer set different from every other customer's.
 pub const ONE_TO_ONE_MAX_LOSS: f64 = 0.25;
 
+/// Share of every budget the assignment leaves for the one-is-one pass.
+pub const ONE_TO_ONE_RESERVE: f64 = 0.03;
+
 /// Share of an at-risk customer's CLV an offer they redeem is assumed to keep (retention
 /// objective).
 pub const RETENTION_SHARE: f64 = 0.1;
@@ -227,6 +231,10 @@ pub struct Inputs<'a> {
     pub response: &'a Response,
     /// The secret offer codes are keyed with.
     pub secret: &'a [u8],
+    /// Renders the reason of a personal product candidate left without one (customer
+    /// index, candidate index): the caller keeps a compact reason per candidate and only
+    /// the chosen offers' are written out in words.
+    pub explain: Option<&'a dyn Fn(usize, usize) -> String>,
 }
 
 /// Plans the campaign.
@@ -483,7 +491,17 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         budgets: &budgets,
         caps: &caps,
     };
-    let mut assignment = problem.solve();
+    // One is one needs room: the assignment leaves a reserve of every budget that the
+    // one-is-one pass may spend on giving repeated sets an offer of their own (measured in
+    // docs/benchmarks.md: without it, a binding budget leaves no room to add or swap).
+    let reserve = ONE_TO_ONE_RESERVE;
+    let scaled = Budgets {
+        total: budgets.total * (1.0 - reserve),
+        worst_case: budgets.worst_case.map(|w| w * (1.0 - reserve)),
+        limits: budgets.limits.iter().map(|l| l * (1.0 - reserve)).collect(),
+        ..budgets.clone()
+    };
+    let mut assignment = Problem { budgets: &scaled, ..problem }.solve();
     // One is one: customers with personal offers get a set no one else has, when that costs
     // little of their value (measured in docs/benchmarks.md).
     let diversified = problem.diversify(
@@ -525,11 +543,16 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             Source::Product(k) => {
                 let input = if personal { &customer.candidates[k] } else { &inputs.generic[k] };
                 let Target::Product(pi) = cand.target else { unreachable!("a product source has a product target") };
-                (inputs.products[pi as usize].sku.clone(), input.reason.as_str())
+                let why = match inputs.explain {
+                    Some(explain) if personal && input.reason.is_empty() => Cow::Owned(explain(ci, k)),
+                    _ => Cow::Borrowed(input.reason.as_str()),
+                };
+                (inputs.products[pi as usize].sku.clone(), why)
             }
             Source::Category(k) => {
                 let Target::Category(x) = cand.target else { unreachable!("a category source has a category target") };
-                (format!("category:{}", inputs.categories[x as usize].name), customer.categories[k].reason.as_str())
+                let why = Cow::Borrowed(customer.categories[k].reason.as_str());
+                (format!("category:{}", inputs.categories[x as usize].name), why)
             }
             Source::Spend => {
                 let k = policy
@@ -539,7 +562,8 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 if let Some(sp) = k.and_then(|k| customer.spend.get(k)) {
                     (p0, affinity) = (sp.p0, sp.reach);
                 }
-                (format!("basket:{}", opt.discount_cents), k.map_or("", |k| customer.spend[k].reason.as_str()))
+                let why = Cow::Borrowed(k.map_or("", |k| customer.spend[k].reason.as_str()));
+                (format!("basket:{}", opt.discount_cents), why)
             }
         };
         let mut attempt = 0;

@@ -70,6 +70,7 @@ fn mean_depth(policy: &Policy, products: &[Product], customers: &[CustomerInput]
         margin_rate: 0.3,
         response: &response,
         secret: b"s",
+        explain: None,
     });
     assert!(p.offers.len() > 1000);
     p.offers.iter().map(|o| f64::from(o.percent)).sum::<f64>() / p.offers.len() as f64

@@ -222,6 +222,7 @@ proptest! {
             generic: &generic,
             response: &response,
             secret: b"s",
+            explain: None,
         });
 
         // Budgets, recounted from the offers: an offer on category Cat1 or on one of its
@@ -385,6 +386,7 @@ spend_reward = [{ min_spend_cents = 4000, reward_cents = 400 }]
         generic: &[],
         response: &response,
         secret: b"s",
+        explain: None,
     });
     let of = |c: u32| p.offers.iter().filter(|o| o.customer == c).map(|o| (o.target, o.mechanic)).collect::<Vec<_>>();
     let first = of(0);

@@ -21,6 +21,9 @@ use unico_offers::plan::{
 use unico_offers::policy::{Policy, Product};
 use unico_offers::response::{Arm, ResponseModel};
 
+/// A candidate's recommender item and reason (`u32::MAX`: the candidate has its words).
+type Why = (u32, Reason);
+
 /// Candidates considered per customer (the recommender's best products for them).
 pub const CANDIDATES_PER_CUSTOMER: usize = 20;
 /// Affinity of a customer whose leaning to a category is average (r = 1 in r / (1 + r)).
@@ -133,6 +136,15 @@ pub struct Prepared {
     pub categories: Vec<CategoryInput>,
     /// The chain's margin rate on what it sells.
     pub margin_rate: f64,
+    /// Per customer (as `customers`), per candidate: the recommender's item and reason,
+    /// put in words only for the offers chosen (a sentence per candidate of every customer
+    /// was most of the plan's memory).
+    whys: Vec<Vec<Why>>,
+    /// Names of the recommender's items and of the categories, for the reasons.
+    item_names: Vec<String>,
+    category_names: Vec<String>,
+    /// The model's last day.
+    as_of_day: i32,
     pub customers: Vec<CustomerInput>,
     pub generic: Vec<CandidateInput>,
     /// Card number by lake key.
@@ -162,7 +174,22 @@ impl Prepared {
             generic: &self.generic,
             response,
             secret: &self.secret,
+            explain: Some(&|c, k| self.explain(c, k)),
         })
+    }
+
+    /// The reason of customer `c`'s candidate `k`, in words.
+    fn explain(&self, c: usize, k: usize) -> String {
+        let Some(&(item, reason)) = self.whys.get(c).and_then(|w| w.get(k)) else { return String::new() };
+        if item == u32::MAX {
+            return String::new();
+        }
+        let name = |i: u32| self.item_names.get(i as usize).cloned().unwrap_or_default();
+        let why = recommend::reason_words(item, reason, &name, &self.category_names, self.as_of_day);
+        match self.customers[c].candidates.get(k).map(|x| x.kind) {
+            Some(Kind::WinBack) => format!("we have missed you: {why}"),
+            _ => why,
+        }
     }
 
     /// Whether the customer with this key has granted `purpose`.
@@ -368,7 +395,7 @@ pub fn prepare_window(
     // Customers slipping away: their own products become win-back offers.
     let lapsing: std::collections::HashSet<&str> =
         profiles.iter().filter(|p| p.p_alive < 0.5).map(|p| p.key.as_str()).collect();
-    let mut candidates: HashMap<String, Vec<CandidateInput>> = HashMap::new();
+    let mut candidates: HashMap<String, (Vec<CandidateInput>, Vec<Why>)> = HashMap::new();
     recommend::recommend_all(
         &parts,
         &model,
@@ -379,6 +406,9 @@ pub fn prepare_window(
         |c, list| {
             let key = &parts.keys[c as usize];
             let mut out = Vec::with_capacity(list.len() + trial.len());
+            // The recommender's reason of each candidate, kept compact: only the chosen
+            // offers' reasons are put in words (`Prepared::explain`).
+            let mut why = Vec::with_capacity(list.len() + trial.len());
             for r in list {
                 let Some(product) = item_product[r.item as usize] else { continue };
                 let kind = match r.reason {
@@ -387,7 +417,6 @@ pub fn prepare_window(
                     Reason::Usual { .. } => Kind::Usual,
                     _ => Kind::CrossSell,
                 };
-                let why = recommend::reason_text(r, &parts, &catalogue, as_of_day);
                 // A product with a purchase cycle: the chance the next purchase falls in the
                 // window, given it has not happened by the model's last day (log-normal
                 // spread around the cycle); else the purchase rate over the window.
@@ -402,8 +431,9 @@ pub fn prepare_window(
                     kind,
                     p0,
                     affinity: affinity_of(c, r.item).max(r.score),
-                    reason: if kind == Kind::WinBack { format!("we have missed you: {why}") } else { why },
+                    reason: String::new(),
                 });
+                why.push((r.item, r.reason));
             }
             for &t in &trial {
                 if !out.iter().any(|c| c.product == t) {
@@ -415,9 +445,10 @@ pub fn prepare_window(
                         affinity: affinity_in(c, catalogue.category_of(&p.sku)),
                         reason: format!("new from {} to try", if p.brand.is_empty() { &p.supplier } else { &p.brand }),
                     });
+                    why.push((u32::MAX, Reason::Popular)); // has its words
                 }
             }
-            candidates.insert(key.clone(), out);
+            candidates.insert(key.clone(), (out, why));
             Ok(())
         },
     )?;
@@ -478,6 +509,7 @@ pub fn prepare_window(
         let upto = shares.partition_point(|s| *s <= v);
         ((below + upto) as f64 / 2.0) / shares.len().max(1) as f64
     };
+    let mut whys: Vec<Vec<Why>> = Vec::with_capacity(profiles.len());
     let customers: Vec<CustomerInput> = profiles
         .iter()
         .map(|p| CustomerInput {
@@ -489,7 +521,11 @@ pub fn prepare_window(
             sensitivity: rank(p.discount_share),
             marketing: granted(&p.key, unico_store::Purpose::Marketing),
             profiling: granted(&p.key, unico_store::Purpose::Profiling),
-            candidates: candidates.remove(&p.key).unwrap_or_default(),
+            candidates: {
+                let (list, why) = candidates.remove(&p.key).unwrap_or_default();
+                whys.push(why);
+                list
+            },
             blocked: {
                 let mut b: Vec<u32> = recent
                     .get(&p.key)
@@ -512,7 +548,12 @@ pub fn prepare_window(
     let learned = read_response(&dir.model_dir())?;
     let secret = dir.offer_secret()?;
     drop(segment_of);
+    let item_names: Vec<String> = parts.skus.iter().map(|s| catalogue.name_of(s).to_string()).collect();
     Ok(Prepared {
+        whys,
+        item_names,
+        category_names: catalogue.categories.clone(),
+        as_of_day,
         policy,
         products,
         categories,

@@ -350,6 +350,7 @@ fn run_round(
             generic: &p.generic,
             response: &response,
             secret: &p.secret,
+            explain: None,
         });
         results.push(
             evaluate(
@@ -599,5 +600,6 @@ fn oracle_plan(
         generic: &generic,
         response: &truth,
         secret: &p.secret,
+        explain: None,
     }))
 }

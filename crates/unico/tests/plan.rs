@@ -118,6 +118,17 @@ fn a_campaign_keeps_every_rule() {
         }
         assert!(codes.insert(o["code"].clone()), "duplicate code");
         assert!(o["reason"].contains("% off") && o["reason"].contains("until 2025-08-17"), "{o:?}");
+        // A personal offer says why in the customer's own terms before what it gives.
+        let why = |w: &str| o["reason"].contains(w);
+        match o["kind"].as_str() {
+            "due" => assert!(why("about every") && (why("due") || why("overdue")), "{o:?}"),
+            "usual" => assert!(why("bought "), "{o:?}"),
+            "win_back" => assert!(why("we have missed you: b"), "{o:?}"),
+            "cross_sell" if o["personal"] == "yes" => {
+                assert!(why("customers who buy") || why("popular in") || why("best sellers"), "{o:?}")
+            }
+            _ => {}
+        }
         assert!(!o["customer_id"].is_empty(), "offers name the card");
     }
 
