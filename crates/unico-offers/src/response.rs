@@ -298,6 +298,14 @@ impl Response {
         }
     }
 
+    /// The same with `g` of a mechanic given outright for every band (an oracle's).
+    pub fn with_arm(mut self, arm: Arm, depth_percent: u32, g: impl Fn(usize) -> f64) -> Response {
+        for band in 0..BANDS {
+            self.arms.insert((band, arm, depth_percent), g(band));
+        }
+        self
+    }
+
     /// `g` of a mechanic at a depth (percent): learned when past campaigns informed it,
     /// else the percent offers' `g` at that depth.
     pub fn g_arm(&self, band: usize, arm: Arm, depth_percent: u32) -> f64 {

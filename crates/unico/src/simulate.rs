@@ -586,10 +586,19 @@ fn oracle_plan(
         c.sensitivity = sensitivity[i];
     }
     // The planted response by band (the band's middle sensitivity).
-    let truth = Response::from_fn(&p.policy.percent_off, |band, depth| {
+    let planted = |band: usize, depth: f64| {
         let s = (band as f64 + 0.5) / response::BANDS as f64;
-        1.0 - (-6.0 * s * f64::from(depth) / 100.0).exp()
-    });
+        1.0 - (-6.0 * s * depth).exp()
+    };
+    let mut truth = Response::from_fn(&p.policy.percent_off, |band, depth| planted(band, f64::from(depth) / 100.0));
+    // A multi-buy moves 0.8 · affinity · g(depth) of non-buyers in the simulator; the
+    // planner reads `a · g / buy`, so its planted g is 0.8 · buy · g(depth).
+    for &(buy, pay) in &p.policy.multi_buy {
+        let depth = unico_offers::plan::multi_buy_depth(buy, pay);
+        let arm = response::Arm::MultiBuy { buy, pay };
+        let d = f64::from(buy - pay) / f64::from(buy);
+        truth = truth.with_arm(arm, depth, |band| (0.8 * f64::from(buy) * planted(band, d)).min(1.0));
+    }
     let generic: Vec<CandidateInput> = p.generic.clone();
     Ok(plan(&Inputs {
         policy: &p.policy,
