@@ -55,18 +55,26 @@ categories = ["Baby"]
 segments = ["champions", "loyal", "potential_loyalists", "new", "promising", "need_attention", "at_risk", "cannot_lose", "hibernating"]
 "#;
 
-#[test]
-fn a_campaign_keeps_every_rule() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("d");
-    let src = tmp.path().join("chain");
+/// A simulated chain of 1,500 people over 240 days imported into a data directory under
+/// `dir`, its model built as of 2025-07-31: (data directory, generated files).
+fn chain(dir: &std::path::Path, seed: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (data, src) = (dir.join("d"), dir.join("chain"));
     let d = data.to_str().unwrap();
-    unico(&["generate", "--customers", "1500", "--days", "240", "--seed", "5", "--out", src.to_str().unwrap()]);
+    let seed = seed.to_string();
+    unico(&["generate", "--customers", "1500", "--days", "240", "--seed", &seed, "--out", src.to_str().unwrap()]);
     unico(&["--data", d, "init"]);
     for what in ["stores", "products", "receipts", "customers"] {
         unico(&["--data", d, "import", what, src.join(format!("{what}.csv")).to_str().unwrap()]);
     }
     unico(&["--data", d, "model", "build", "--as-of", "2025-07-31"]);
+    (data, src)
+}
+
+#[test]
+fn a_campaign_keeps_every_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, src) = chain(tmp.path(), 5);
+    let d = data.to_str().unwrap();
     // A supplier's product for trial: the first wine.
     let trial = rows(&src.join("products.csv")).into_iter().find(|p| p["category"] == "Wine").unwrap()["sku"].clone();
     let policy = tmp.path().join("policy.toml");
@@ -352,15 +360,8 @@ fn a_campaign_keeps_every_rule() {
 #[test]
 fn every_offer_type_reaches_the_files_and_the_store() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("d");
-    let src = tmp.path().join("chain");
+    let (data, src) = chain(tmp.path(), 8);
     let d = data.to_str().unwrap();
-    unico(&["generate", "--customers", "1500", "--days", "240", "--seed", "8", "--out", src.to_str().unwrap()]);
-    unico(&["--data", d, "init"]);
-    for what in ["stores", "products", "receipts", "customers"] {
-        unico(&["--data", d, "import", what, src.join(format!("{what}.csv")).to_str().unwrap()]);
-    }
-    unico(&["--data", d, "model", "build", "--as-of", "2025-07-31"]);
     let policy = tmp.path().join("types.toml");
     let text = POLICY
         .replace("percent_off = [10, 20, 30]", "percent_off = [10, 20]\nmulti_buy = [{ buy = 3, pay = 2 }, { buy = 5, pay = 4 }]\ncategory_percent_off = [10, 20]\nspend_reward = [{ min_spend_cents = 3000, reward_cents = 300 }, { min_spend_cents = 10000, reward_cents = 500 }, { min_spend_cents = 15000, reward_cents = 600 }]")
