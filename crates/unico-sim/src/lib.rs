@@ -26,6 +26,6 @@ mod shop;
 mod world;
 
 pub use chain::{GenerateSummary, RECEIPTS_HEADER, generate, generate_into, write_receipt_csv};
-pub use replay::{OfferOutcome, PersonOutcome, Replay, replay};
+pub use replay::{OfferOutcome, PersonOutcome, Replay, margin as receipt_margin, replay};
 pub use shop::{Offer, OfferValue, SimLine, SimReceipt, Target};
 pub use world::{ChainConfig, World};

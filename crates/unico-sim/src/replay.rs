@@ -55,7 +55,8 @@ pub struct Replay {
     pub people: Vec<PersonOutcome>,
 }
 
-fn margin(world: &World, r: &SimReceipt) -> i64 {
+/// A receipt's margin: what was paid less the unit costs of what was bought, cents.
+pub fn margin(world: &World, r: &SimReceipt) -> i64 {
     r.lines.iter().map(|l| l.net_cents - world.products[l.product].unit_cost_cents * l.quantity).sum()
 }
 

@@ -505,12 +505,18 @@ fn evaluate(
     to: jiff::civil::Date,
 ) -> Result<(Outcome, Vec<Redemption>)> {
     let (offers, index) = to_sim(p, planned, from, to);
-    let r = unico_sim::replay(world, &offers, &[], from, to);
-    let margin: i64 = r.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
+    // One replay over the window and the days after it; the window's figures are its
+    // receipts up to the window's last day.
     let later = to.checked_add(jiff::Span::new().days(i64::from(AFTER_DAYS)))?;
-    let after = unico_sim::replay(world, &offers, &[], from, later);
-    let margin_after: i64 = after.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
-    let revenue: i64 = r.people.iter().map(|x| x.revenue_cents - x.baseline_revenue_cents).sum();
+    let r = unico_sim::replay(world, &offers, &[], from, later);
+    let margin_after: i64 = r.people.iter().map(|x| x.margin_cents - x.baseline_margin_cents).sum();
+    let in_window = |rs: &[unico_sim::SimReceipt], f: &dyn Fn(&unico_sim::SimReceipt) -> i64| -> i64 {
+        rs.iter().filter(|x| x.date <= to).map(f).sum()
+    };
+    let paid = |x: &unico_sim::SimReceipt| x.lines.iter().map(|l| l.net_cents).sum::<i64>();
+    let margin_of = |x: &unico_sim::SimReceipt| unico_sim::receipt_margin(world, x);
+    let margin = in_window(&r.treated, &margin_of) - in_window(&r.baseline, &margin_of);
+    let revenue = in_window(&r.treated, &paid) - in_window(&r.baseline, &paid);
     let cost: i64 = r.offers.iter().map(|o| o.discount_cents).sum();
     let customers: HashSet<u32> = planned.iter().map(|o| o.0).collect();
     let redeemed = index.iter().map(|i| i.map(|i| (r.offers[i].redeemed, r.offers[i].discount_cents))).collect();
