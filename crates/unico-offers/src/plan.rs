@@ -559,10 +559,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                     .spend_reward
                     .iter()
                     .position(|s| Mechanic::SpendReward { min_spend_cents: s.0 } == opt.mechanic);
-                if let Some(sp) = k.and_then(|k| customer.spend.get(k)) {
+                let spend = k.and_then(|k| customer.spend.get(k));
+                if let Some(sp) = spend {
                     (p0, affinity) = (sp.p0, sp.reach);
                 }
-                let why = Cow::Borrowed(k.map_or("", |k| customer.spend[k].reason.as_str()));
+                let why = Cow::Borrowed(spend.map_or("", |sp| sp.reason.as_str()));
                 (format!("basket:{}", opt.discount_cents), why)
             }
         };
