@@ -306,6 +306,57 @@ fn every_rejection_reason_with_its_exact_line() {
     assert_eq!(rows[1].3, "01/02/2025");
 }
 
+/// The same file with Windows line ends reports the same physical lines (the csv crate
+/// counted a CRLF's '\n' in the next record: every line was one too small).
+#[test]
+fn rejected_lines_are_physical_lines_with_crlf_and_lf_line_ends() {
+    let mut body =
+        b"receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\n".to_vec();
+    for i in 0..39 {
+        body.extend_from_slice(format!("R{i},1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,1.00,store\n").as_bytes());
+    }
+    // Line 41 opens a quoted field that ends on line 42; line 43 is bad; line 45 too, after
+    // a blank line.
+    body.extend_from_slice(b"R40,1,2025-02-01 10:00:00,S1,C1,\"two\nlines\",1,1.00,0,1.00,store\n");
+    body.extend_from_slice(b"R41,1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,abc,store\n");
+    body.extend_from_slice(b"\n");
+    body.extend_from_slice(b"R42,1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,1.00,fax\n");
+    body.extend_from_slice(b"\"R43\",1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,1.00,\"store\"\n");
+    let crlf: Vec<u8> = String::from_utf8(body.clone()).unwrap().replace('\n', "\r\n").into_bytes();
+    for (name, bytes) in [("lf.csv", body), ("crlf.csv", crlf)] {
+        let env = Env::new();
+        let path = env.file(name, bytes);
+        let s = env.import_with(Dataset::Receipts, &path, Mapping::default(), None).unwrap();
+        let got: Vec<(u64, String)> = env.rejects(&s).into_iter().map(|(l, _, code, _)| (l, code)).collect();
+        assert_eq!(got, vec![(43, "bad_amount".to_string()), (45, "bad_channel".to_string())], "{name}");
+        assert_eq!(s.rows_imported, 41, "{name}");
+        let lines = env.lines();
+        let quoted = lines.iter().find(|l| l.receipt_id == "R40").unwrap();
+        assert_eq!(quoted.sku, if name == "lf.csv" { "two\nlines" } else { "two\r\nlines" }, "{name}");
+        assert_eq!(quoted.source_line, 41, "{name}");
+        let last = lines.iter().find(|l| l.receipt_id == "R43").unwrap();
+        assert_eq!((last.channel.as_str(), last.source_line), ("store", 46), "{name}: no '\\r' left on the last field");
+    }
+}
+
+/// A rejected row of a Windows-1252 file is written as the text it was, decoded with the
+/// declared encoding, so it can be fixed and imported again.
+#[test]
+fn a_rejected_row_keeps_its_characters_in_the_declared_encoding() {
+    let env = Env::new();
+    let mut body =
+        b"receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\r\n".to_vec();
+    body.extend_from_slice(b"R1,1,2025-02-01 10:00:00,S1,C1,P\xe2t\xe9,1,1.00,0,abc,store\r\n");
+    body.extend_from_slice(b"R2,1,2025-02-01 10:00:00,S1,C1,A,1,1.00,0,1.00,store\r\n");
+    let path = env.file("w1252.csv", body);
+    let mapping = Mapping::from_toml("[source]\nencoding = \"windows-1252\"\n", Dataset::Receipts).unwrap();
+    let s = env.import_with(Dataset::Receipts, &path, mapping, None).unwrap();
+    let mut r = csv::Reader::from_path(s.rejects_file.as_ref().unwrap()).unwrap();
+    let rec = r.records().next().unwrap().unwrap();
+    assert_eq!(&rec[0], "2");
+    assert_eq!(&rec[5], "R1,1,2025-02-01 10:00:00,S1,C1,Pâté,1,1.00,0,abc,store");
+}
+
 #[test]
 fn reimporting_the_same_or_an_overlapping_file_adds_nothing_twice() {
     let env = Env::new();

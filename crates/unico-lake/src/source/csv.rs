@@ -14,15 +14,26 @@ pub struct CsvSource {
     encoding: Encoding,
     delimiter: u8,
     first: Option<csv::ByteRecord>,
+    /// The file's size, and whether its last byte is not a line end: where the last
+    /// record ends without one.
+    len: u64,
+    open_end: bool,
 }
 
 impl CsvSource {
     /// Opens `path` and reads its header (or, without one, names columns by position).
     pub fn open(path: &Path, mapping: &Mapping) -> Result<Self, Error> {
-        let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let mut file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        // Records end at '\n' (a CRLF record's '\r' is taken off its last field): the csv
+        // crate's CRLF terminator counts the '\n' of a "\r\n" in the next record, which put
+        // every rejected row of a Windows export one line too early. A file whose lines end
+        // in '\r' alone (old Mac exports) ends its records there.
+        let (terminator, len, open_end) =
+            line_end(&mut file).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(mapping.delimiter)
             .quote(mapping.quote)
+            .terminator(csv::Terminator::Any(terminator))
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(1 << 20)
@@ -31,6 +42,7 @@ impl CsvSource {
         let got = reader
             .read_byte_record(&mut first)
             .map_err(|e| Error::new(ErrorKind::UnusableFile, format!("{}: {e}", path.display())))?;
+        fix_line(&reader, &mut first, len, open_end);
         if !got {
             return Err(Error::new(ErrorKind::UnusableFile, format!("{} is empty", path.display())));
         }
@@ -59,8 +71,67 @@ impl CsvSource {
             columns = (1..=first.len()).map(|i| i.to_string()).collect();
             pending = Some(first);
         }
-        Ok(CsvSource { reader, columns, encoding: mapping.encoding, delimiter: mapping.delimiter, first: pending })
+        Ok(CsvSource {
+            reader,
+            columns,
+            encoding: mapping.encoding,
+            delimiter: mapping.delimiter,
+            first: pending,
+            len,
+            open_end,
+        })
     }
+}
+
+/// The byte records end with ('\n', unless the file's first 64 KiB hold a '\r' and no
+/// '\n'), the file's size and whether its last byte is not a line end. Leaves the file at
+/// its start.
+fn line_end(file: &mut File) -> std::io::Result<(u8, u64, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut last = [0u8; 1];
+    let open_end = len > 0 && {
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        last[0] != b'\n' && last[0] != b'\r'
+    };
+    file.seek(SeekFrom::Start(0))?;
+    let mut head = Vec::with_capacity(1 << 16);
+    file.by_ref().take(1 << 16).read_to_end(&mut head)?;
+    file.seek(SeekFrom::Start(0))?;
+    let terminator = if head.contains(&b'\r') && !head.contains(&b'\n') { b'\r' } else { b'\n' };
+    Ok((terminator, len, open_end))
+}
+
+/// Sets a record's line to the physical line it starts on. The csv crate gives the line
+/// where its read began, before the blank lines it skips; the reader's position after the
+/// record is exact, so the start is that end line less the line ends inside quoted fields.
+fn fix_line<R: std::io::Read>(reader: &csv::Reader<R>, record: &mut csv::ByteRecord, len: u64, open_end: bool) {
+    let after = reader.position();
+    let ended_by_line_end = !(open_end && after.byte() >= len);
+    let end_line = after.line().saturating_sub(u64::from(ended_by_line_end && after.line() > 1));
+    let inner = bytecount_newlines(record.as_slice());
+    let mut pos = record.position().cloned().unwrap_or_else(csv::Position::new);
+    pos.set_line(end_line.saturating_sub(inner).max(1));
+    record.set_position(Some(pos));
+}
+
+fn bytecount_newlines(bytes: &[u8]) -> u64 {
+    if !bytes.contains(&b'\n') {
+        return 0;
+    }
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// Whether a record is a blank line (one empty field, or a lone '\r' of a CRLF file).
+fn blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty() || f == b"\r")
+}
+
+/// Field `index` of a record, without the '\r' a CRLF line end leaves on the last field.
+fn field(record: &csv::ByteRecord, index: usize) -> Option<&[u8]> {
+    let f = record.get(index)?;
+    Some(if index + 1 == record.len() { f.strip_suffix(b"\r").unwrap_or(f) } else { f })
 }
 
 /// A view of one CSV record as a [`Row`].
@@ -100,16 +171,27 @@ impl Row for CsvRow<'_> {
     fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
         // `str::get` refuses a range that is not on character boundaries, so a field is
         // taken from the validated text only when it is valid UTF-8 on its own.
-        if let Some(field) = self.text.zip(self.record.range(index)).and_then(|(t, r)| t.get(r)) {
-            return Ok(Value::Text(std::borrow::Cow::Borrowed(field)));
+        if let Some(text) = self.text.zip(self.record.range(index)).and_then(|(t, r)| t.get(r)) {
+            let text = if index + 1 == self.record.len() { text.strip_suffix('\r').unwrap_or(text) } else { text };
+            return Ok(Value::Text(std::borrow::Cow::Borrowed(text)));
         }
-        match self.record.get(index) {
+        match field(self.record, index) {
             None => Ok(Value::Null),
             Some(bytes) => decode(bytes, self.encoding).map(Value::Text),
         }
     }
+    /// The record as it stood in the file, decoded with the file's encoding (so a rejected
+    /// row can be fixed and imported again); bytes the encoding cannot read are replaced.
     fn raw(&self) -> String {
-        let fields: Vec<String> = self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let fields: Vec<String> = (0..self.record.len())
+            .map(|i| {
+                let bytes = field(self.record, i).unwrap_or_default();
+                match decode(bytes, self.encoding) {
+                    Ok(text) => text.into_owned(),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                }
+            })
+            .collect();
         fields.join(&(self.delimiter as char).to_string())
     }
     fn offset(&self) -> u64 {
@@ -147,8 +229,8 @@ impl CsvSource {
             }
             match self.reader.read_byte_record(&mut chunk[n]) {
                 Ok(true) => {
-                    let rec = &chunk[n];
-                    if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
+                    fix_line(&self.reader, &mut chunk[n], self.len, self.open_end);
+                    if blank(&chunk[n]) {
                         continue;
                     }
                     n += 1;
@@ -197,8 +279,9 @@ impl Source for CsvSource {
         loop {
             match self.reader.read_byte_record(&mut record) {
                 Ok(true) => {
+                    fix_line(&self.reader, &mut record, self.len, self.open_end);
                     // A blank line reads as one empty field: nothing to import, nothing lost.
-                    if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+                    if blank(&record) {
                         continue;
                     }
                     f(&CsvShape { expected, encoding, delimiter }.row(&record))?;
