@@ -1,24 +1,24 @@
 //! The models reproduce the published CDNOW fits (Fader, Hardie & Lee 2005) within 1 % on
-//! every parameter. Data: `../shared/data/cdnow/` (see its README), the 1/10 sample of 2,357
-//! customers, calibration 1997-01-01 to 1997-09-30, weekly unit.
+//! every parameter. Data: the public 1/10 sample of 2,357 customers kept in
+//! `tests/data/cdnow/` (so a fresh clone tests it), calibration 1997-01-01 to 1997-09-30,
+//! weekly unit.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use unico_model::clv::{BgNbd, GammaGamma, ParetoNbd, Summary, TimeUnit, lifetime_value};
 
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cdnow")
+fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/cdnow")
 }
 
 fn day(yyyymmdd: &str) -> i32 {
     let d: jiff::civil::Date = format!("{}-{}-{}", &yyyymmdd[0..4], &yyyymmdd[4..6], &yyyymmdd[6..8]).parse().unwrap();
-    d.since(jiff::civil::date(1970, 1, 1)).unwrap().get_days()
+    unico_core::day::day_of(d)
 }
 
 /// Calibration summaries of the sample, in weeks.
 fn sample_summaries() -> Vec<Summary> {
-    let text =
-        std::fs::read_to_string(shared().join("CDNOW_sample.txt")).expect("../shared/data/cdnow beside the repo");
+    let text = std::fs::read_to_string(data().join("CDNOW_sample.txt")).expect("tests/data/cdnow/CDNOW_sample.txt");
     let mut by_customer: BTreeMap<u32, Vec<(i32, f64)>> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split_whitespace().collect();
