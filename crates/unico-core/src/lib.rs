@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 mod channel;
+pub mod day;
+pub mod fs;
 mod key;
 mod money;
 

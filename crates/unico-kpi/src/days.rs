@@ -3,26 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
-
-/// The day number of a civil date.
-pub fn day_of(d: jiff::civil::Date) -> i32 {
-    d.since(EPOCH).map(|s| s.get_days()).unwrap_or(0)
-}
-
-/// The civil date of a day number.
-pub fn date_of(day: i32) -> jiff::civil::Date {
-    jiff::Span::new()
-        .try_days(i64::from(day))
-        .ok()
-        .and_then(|span| EPOCH.checked_add(span).ok())
-        .unwrap_or(if day < 0 { jiff::civil::Date::MIN } else { jiff::civil::Date::MAX })
-}
-
-/// Monday = 0 … Sunday = 6 of a day number (1970-01-01 was a Thursday).
-pub fn weekday(day: i32) -> usize {
-    (day + 3).rem_euclid(7) as usize
-}
+pub use unico_core::day::{date_of, day_of, weekday};
 
 /// How KPIs are grouped in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]

@@ -12,6 +12,16 @@ pub enum ErrorKind {
     Lake,
 }
 
+impl ErrorKind {
+    /// The stable machine code of this kind (as in docs/errors.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Input => "input.invalid",
+            ErrorKind::Lake => "io",
+        }
+    }
+}
+
 /// An error from the KPI crate.
 #[derive(Debug)]
 pub struct Error {

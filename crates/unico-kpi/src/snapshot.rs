@@ -2,13 +2,8 @@
 //! segments KPIs are split by.
 
 use crate::cube::{Segments, key_hash};
-use crate::error::{Error, ErrorKind};
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// A customer is lapsed when the model's P(alive) is under this.
 pub const LAPSED_BELOW: f64 = 0.5;
@@ -39,40 +34,24 @@ pub struct Profiles {
 }
 
 impl Profiles {
-    /// Reads `profiles.parquet`; an absent file gives empty profiles.
-    pub fn read(path: &Path) -> Result<Profiles, Error> {
-        let mut out = Profiles::default();
-        if !path.exists() {
-            return Ok(out);
-        }
-        let file =
-            std::fs::File::open(path).map_err(|e| Error::new(ErrorKind::Lake, format!("{}: {e}", path.display())))?;
-        let meta = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::new(ErrorKind::Lake, format!("{}: {e}", path.display())))?;
-        let clv = meta
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .find(|n| n.starts_with("clv_") && n.ends_with("_months_cents"))
-            .ok_or_else(|| Error::new(ErrorKind::Lake, format!("{} has no CLV column", path.display())))?;
-        out.clv_months = clv.trim_start_matches("clv_").trim_end_matches("_months_cents").parse().unwrap_or(0);
-        let columns = ["customer_key", "segment", "preferred_store_id", "p_alive", clv.as_str()];
-        unico_lake::read::for_each_batch(path, &columns, |b| {
-            let key = b.column(0).as_string::<i32>();
-            let seg = b.column(1).as_string::<i32>();
-            let store = b.column(2).as_string::<i32>();
-            let p = b.column(3).as_primitive::<Float64Type>();
-            let clv = b.column(4).as_primitive::<Int64Type>();
-            for i in 0..b.num_rows() {
-                let s = out.segments.intern(seg.value(i));
-                out.segments.of.insert(key_hash(key.value(i)), s);
-                let st = (!store.is_null(i)).then(|| store.value(i).to_string());
-                out.rows.push((s, st, p.value(i), clv.value(i)));
-            }
-            Ok(())
-        })?;
-        Ok(out)
+    /// Empty profiles of a model whose CLV spans `clv_months` (the model's own reader
+    /// fills them with [`Profiles::push`]).
+    pub fn new(clv_months: u32) -> Profiles {
+        Profiles { clv_months, ..Profiles::default() }
+    }
+
+    /// Adds one customer's profile.
+    pub fn push(
+        &mut self,
+        customer_key: &str,
+        segment: &str,
+        preferred_store: Option<String>,
+        p_alive: f64,
+        clv_cents: i64,
+    ) {
+        let s = self.segments.intern(segment);
+        self.segments.of.insert(key_hash(customer_key), s);
+        self.rows.push((s, preferred_store, p_alive, clv_cents));
     }
 
     /// The snapshot of every profile passing `keep(segment, preferred store)`.

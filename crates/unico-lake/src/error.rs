@@ -23,6 +23,19 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The stable machine code of this kind (as in docs/errors.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Mapping => "mapping.invalid",
+            ErrorKind::UnusableFile => "file.unusable",
+            ErrorKind::TooManyRejects => "import.too_many_rejects",
+            ErrorKind::Lake | ErrorKind::Io => "io",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
 /// An error from the lake crate.
 #[derive(Debug)]
 pub struct Error {

@@ -13,7 +13,8 @@ use std::path::Path;
 use unico_core::DecimalFormat;
 
 /// The kinds of data the lake holds, each with its canonical columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Dataset {
     /// Receipt lines from tills and web shops.
     Receipts,

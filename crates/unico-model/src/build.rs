@@ -10,7 +10,7 @@
 
 use crate::clv::{BgNbd, CLV_MONTH_DAYS, GammaGamma, Grouped, Summary, TimeUnit};
 use crate::error::{Error, ErrorKind};
-use crate::features::{self, Features, date_to_day, day_to_date};
+use crate::features::{self, Features};
 use crate::habits::{self, Catalogue, HabitCounts, HabitSettings};
 use crate::lines;
 use crate::rfm::{self, RfmSettings, RfmValues};
@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use unico_core::day::{date_of, day_of};
 use unico_lake::Lake;
 
 /// Settings of a model build (the `[model]` table of `unico.toml`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSettings {
     /// Time unit of the buy-till-you-die models and of every time they report.
@@ -108,7 +109,7 @@ pub fn build(
     tz: &jiff::tz::TimeZone,
     progress: &dyn Fn(u64, u64),
 ) -> Result<ModelParams, Error> {
-    let as_of_day = date_to_day(as_of);
+    let as_of_day = day_of(as_of);
     let window_start = as_of_day - settings.rfm_window_days as i32 + 1;
     let mut seconds = BTreeMap::new();
     let mut clock = std::time::Instant::now();
@@ -417,5 +418,5 @@ pub fn last_day(lake: &Lake) -> Result<Option<jiff::civil::Date>, Error> {
             })?;
         }
     }
-    Ok(last.map(day_to_date))
+    Ok(last.map(date_of))
 }

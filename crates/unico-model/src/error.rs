@@ -16,6 +16,17 @@ pub enum ErrorKind {
     Io,
 }
 
+impl ErrorKind {
+    /// The stable machine code of this kind (as in docs/errors.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Input => "input.invalid",
+            ErrorKind::Fit => "internal",
+            ErrorKind::Lake | ErrorKind::Io => "io",
+        }
+    }
+}
+
 /// An error from the model crate.
 #[derive(Debug)]
 pub struct Error {

@@ -13,6 +13,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
 use foldhash::HashMap;
 use std::collections::BTreeMap;
+use unico_core::day::{date_of, weekday as weekday_of};
 use unico_lake::lake::Month;
 use unico_lake::{Dataset, Lake};
 
@@ -94,11 +95,6 @@ fn argmax(counts: &[u32]) -> usize {
     best
 }
 
-/// Monday = 0 … Sunday = 6 of a day number (1970-01-01 was a Thursday).
-pub fn weekday_of(day: i32) -> usize {
-    (day + 3).rem_euclid(7) as usize
-}
-
 /// Every customer's state after the pass.
 #[derive(Debug, Default)]
 pub struct Features {
@@ -140,7 +136,7 @@ pub fn compute(
             by_month.entry(m).or_default().push(f);
         }
     }
-    let as_of = day_to_date(as_of_day);
+    let as_of = date_of(as_of_day);
     by_month.retain(|m, _| *m <= Month::of(as_of));
     let total: u64 = by_month.values().flatten().map(|f| rows_of(f)).sum();
 
@@ -340,19 +336,4 @@ pub(crate) fn rows_of(path: &std::path::Path) -> u64 {
             r.metadata().file_metadata().num_rows() as u64
         })
         .unwrap_or(0)
-}
-
-/// Days since 1970-01-01 of a civil date.
-pub fn date_to_day(d: jiff::civil::Date) -> i32 {
-    d.since(jiff::civil::date(1970, 1, 1)).map(|s| s.get_days()).unwrap_or(0)
-}
-
-/// The civil date of a day number.
-pub fn day_to_date(day: i32) -> jiff::civil::Date {
-    let fallback = if day < 0 { jiff::civil::Date::MIN } else { jiff::civil::Date::MAX };
-    jiff::Span::new()
-        .try_days(i64::from(day))
-        .ok()
-        .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span).ok())
-        .unwrap_or(fallback)
 }

@@ -458,3 +458,52 @@ mod tests {
         assert!(h[2].cycle.is_none());
     }
 }
+
+/// A frequent product with a purchase cycle, as the habits file holds it: what the
+/// operational store publishes as "due again".
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueProduct {
+    /// The pseudonymous key.
+    pub customer_key: String,
+    /// The product.
+    pub sku: String,
+    /// Its category.
+    pub category: String,
+    /// Days the customer bought it.
+    pub purchase_days: i64,
+    /// The cycle, days.
+    pub cycle_days: f64,
+    /// The next due day (days since 1970-01-01).
+    pub next_due_day: i32,
+}
+
+/// Every frequent product with a cycle in the habits file of `model_dir`, batch by batch.
+pub fn due_products(model_dir: &std::path::Path) -> Result<Vec<DueProduct>, Error> {
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+    let path = model_dir.join(HABITS_FILE);
+    let columns = ["customer_key", "level", "sku", "category", "purchase_days", "cycle_days", "next_due_date"];
+    let mut out = Vec::new();
+    unico_lake::read::for_each_batch(&path, &columns, |b| {
+        let text = |i: usize| b.column(i).as_string::<i32>();
+        let (key, level, sku, category) = (text(0), text(1), text(2), text(3));
+        let days = b.column(4).as_primitive::<Int64Type>();
+        let cycle = b.column(5).as_primitive::<Float64Type>();
+        let next = b.column(6).as_primitive::<Date32Type>();
+        for i in 0..b.num_rows() {
+            if level.value(i) != "product" || cycle.is_null(i) {
+                continue;
+            }
+            out.push(DueProduct {
+                customer_key: key.value(i).to_string(),
+                sku: sku.value(i).to_string(),
+                category: category.value(i).to_string(),
+                purchase_days: days.value(i),
+                cycle_days: cycle.value(i),
+                next_due_day: next.value(i),
+            });
+        }
+        Ok(())
+    })
+    .map_err(|e| Error::new(crate::ErrorKind::Lake, format!("cannot read {}: {e}", path.display())))?;
+    Ok(out)
+}

@@ -12,7 +12,7 @@
 //! maps onto a distributed engine: one task per partition.
 
 use crate::error::Error;
-use crate::features::{Event, day_to_date};
+use crate::features::Event;
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type};
@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use unico_core::day::date_of;
 use unico_lake::lake::Month;
 use unico_lake::{Dataset, Lake};
 
@@ -143,7 +144,7 @@ pub fn scan(
         }
     }
     // Days beyond the civil calendar (i32::MIN for "from the start") filter no month.
-    let month_of = |day: i32| (-2_000_000..2_000_000).contains(&day).then(|| Month::of(day_to_date(day)));
+    let month_of = |day: i32| (-2_000_000..2_000_000).contains(&day).then(|| Month::of(date_of(day)));
     let (from, to) = (month_of(from_day), month_of(to_day));
     by_month.retain(|m, _| from.is_none_or(|f| f <= *m) && to.is_none_or(|t| *m <= t));
     let total: u64 = by_month.values().flatten().map(|f| crate::features::rows_of(f)).sum();

@@ -405,7 +405,7 @@ pub fn reason_words(
             } else if due_day == as_of_day {
                 "due today".to_string()
             } else {
-                format!("due {}", crate::features::day_to_date(due_day))
+                format!("due {}", unico_core::day::date_of(due_day))
             };
             format!("buys {} about every {} days; {when}", name(item), cycle_days.round().max(1.0))
         }

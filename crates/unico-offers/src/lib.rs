@@ -20,3 +20,16 @@ pub mod response;
 
 pub use assign::{Assignment, Candidate, Mechanic, Option_, Target};
 pub use policy::{Policy, PolicyError, Product};
+
+/// A campaign's id: its name and first day ("January fortnight 2026-01-05"). The store,
+/// the tills, `unico learn` and `unico measure --campaign` all name a campaign so.
+pub fn campaign_id(name: &str, valid_from: impl std::fmt::Display) -> String {
+    format!("{name} {valid_from}")
+}
+
+impl Policy {
+    /// The id of the campaign this policy plans.
+    pub fn campaign_id(&self) -> String {
+        campaign_id(&self.name, self.valid_from)
+    }
+}

@@ -438,398 +438,54 @@ impl Policy {
             vec![PolicyError { line, message: e.message().trim().to_string() }]
         })?;
         let mut errors = Vec::new();
-        let mut err = |span: std::ops::Range<usize>, message: String| {
+        let mut report = |span: Span, message: String| {
             errors.push(PolicyError { line: lines.at(span), message });
         };
-        let known_skus: HashSet<&str> = products.iter().map(|p| p.sku.as_str()).collect();
-        let known =
-            |f: fn(&Product) -> &str| -> HashSet<&str> { products.iter().map(f).filter(|v| !v.is_empty()).collect() };
-        let categories = known(|p| p.category.as_str());
-        let brands = known(|p| p.brand.as_str());
-        let suppliers = known(|p| p.supplier.as_str());
-
+        let err: &mut Report<'_> = &mut report;
+        let known = Known::of(products);
         let c = file.campaign.get_ref();
-        let date = |s: &Spanned<String>, what: &str, err: &mut dyn FnMut(std::ops::Range<usize>, String)| {
-            s.get_ref().parse::<jiff::civil::Date>().map_err(|_| {
-                err(s.span(), format!("campaign.{what} {:?} is not a date (YYYY-MM-DD)", s.get_ref()));
-            })
-        };
-        let valid_from = date(&c.valid_from, "valid_from", &mut err);
-        let valid_to = date(&c.valid_to, "valid_to", &mut err);
-        if let (Ok(from), Ok(to)) = (valid_from, valid_to)
-            && to < from
-        {
-            err(c.valid_to.span(), format!("campaign.valid_to {to} is before valid_from {from}"));
-        }
-        if c.name.get_ref().trim().is_empty() {
-            err(c.name.span(), "campaign.name is empty".into());
-        }
-        let holdout = *c.holdout_share.get_ref();
-        if !(0.0..=0.5).contains(&holdout) {
-            err(c.holdout_share.span(), format!("campaign.holdout_share {holdout} must be between 0 and 0.5"));
-        }
-        for ch in c.channels.get_ref() {
-            if !CHANNELS.contains(&ch.as_str()) {
-                err(
-                    c.channels.span(),
-                    format!("campaign.channels: unknown channel {ch:?} (one of {})", CHANNELS.join(", ")),
-                );
-            }
-        }
-        if c.channels.get_ref().is_empty() {
-            err(c.channels.span(), "campaign.channels is empty: offers need a channel".into());
-        }
-        let per_customer = *c.offers_per_customer.get_ref();
-        if !(1..=50).contains(&per_customer) {
-            err(c.offers_per_customer.span(), format!("campaign.offers_per_customer {per_customer} must be 1 to 50"));
-        }
-
+        let campaign = check_campaign(c, err);
         let b = file.budget.get_ref();
-        let total = *b.total_cents.get_ref();
-        if total <= 0 {
-            err(b.total_cents.span(), format!("budget.total_cents {total} must be positive"));
-        }
-        let basis = *b.basis.get_ref();
-        let worst_case = b.worst_case_cents.as_ref().map(|w| (*w.get_ref(), w.span()));
-        match (basis, &worst_case) {
-            (Basis::Expected, None) => err(
-                b.basis.span(),
-                "budget.basis = \"expected\" needs budget.worst_case_cents, the ceiling if every offer is redeemed".into(),
-            ),
-            (Basis::Expected, Some((w, span))) if *w < total => err(
-                span.clone(),
-                format!("budget.worst_case_cents {w} is below total_cents {total}: the worst case cannot cost less than the expected"),
-            ),
-            (Basis::WorstCase, Some((_, span))) => err(
-                span.clone(),
-                "budget.worst_case_cents only applies with basis = \"expected\" (with worst_case the total is the ceiling)".into(),
-            ),
-            _ => {}
-        }
-        let mut limits = Vec::new();
-        let mut seen = HashSet::new();
-        for l in &b.limit {
-            let lr = l.get_ref();
-            let scope = match (&lr.category, &lr.brand, &lr.supplier) {
-                (Some(c), None, None) => {
-                    if !categories.contains(c.as_str()) {
-                        err(l.span(), format!("budget.limit: category {c:?} is not in the product master"));
-                    }
-                    Scope::Category(c.clone())
-                }
-                (None, Some(v), None) => {
-                    if !brands.contains(v.as_str()) {
-                        err(l.span(), format!("budget.limit: brand {v:?} is not in the product master"));
-                    }
-                    Scope::Brand(v.clone())
-                }
-                (None, None, Some(v)) => {
-                    if !suppliers.contains(v.as_str()) {
-                        err(l.span(), format!("budget.limit: supplier {v:?} is not in the product master"));
-                    }
-                    Scope::Supplier(v.clone())
-                }
-                _ => {
-                    err(l.span(), "budget.limit needs exactly one of category, brand or supplier".into());
-                    continue;
-                }
-            };
-            let cents = *lr.cents.get_ref();
-            if cents < 0 {
-                err(lr.cents.span(), format!("budget.limit.cents {cents} is negative"));
-            }
-            if !lr.supplier_funded && cents > total && total > 0 {
-                err(
-                    lr.cents.span(),
-                    format!("budget.limit for {} ({cents}) exceeds the total budget ({total})", scope.describe()),
-                );
-            }
-            if !seen.insert(scope.clone()) {
-                err(l.span(), format!("budget.limit for {} appears twice", scope.describe()));
-            }
-            limits.push(Limit { scope, cents, supplier_funded: lr.supplier_funded });
-        }
-
-        let m = &file.margin;
-        let max_discount = *m.max_discount_percent.get_ref();
-        if !(1..=90).contains(&max_discount) {
-            err(m.max_discount_percent.span(), format!("margin.max_discount_percent {max_discount} must be 1 to 90"));
-        }
-        let min_margin = *m.min_margin_after_discount.get_ref();
-        if !(-1.0..1.0).contains(&min_margin) {
-            err(
-                m.min_margin_after_discount.span(),
-                format!("margin.min_margin_after_discount {min_margin} must be a share below 1"),
-            );
-        }
-        let mut by_category = BTreeMap::new();
-        for (cat, pct) in &m.max_discount_by_category {
-            if !categories.contains(cat.get_ref().as_str()) {
-                err(
-                    cat.span(),
-                    format!(
-                        "margin.max_discount_by_category: category {:?} is not in the product master",
-                        cat.get_ref()
-                    ),
-                );
-            }
-            let v = *pct.get_ref();
-            if !(0..=90).contains(&v) {
-                err(pct.span(), format!("margin.max_discount_by_category.{} = {v} must be 0 to 90", cat.get_ref()));
-            }
-            by_category.insert(cat.get_ref().clone(), v.clamp(0, 90) as u32);
-        }
-
-        let (mut percent_off, mut amount_off) = (Vec::new(), Vec::new());
-        let (mut multi_buy, mut category_percent_off, mut spend_reward) = (Vec::new(), Vec::new(), Vec::new());
-        match &file.offers {
-            None => percent_off = vec![10, 20, 30],
-            Some(o) => {
-                for p in &o.get_ref().percent_off {
-                    let v = *p.get_ref();
-                    if !(1..=90).contains(&v) {
-                        err(p.span(), format!("offers.percent_off {v} must be 1 to 90"));
-                    } else if v > max_discount {
-                        err(
-                            p.span(),
-                            format!("offers.percent_off {v} is deeper than margin.max_discount_percent {max_discount}"),
-                        );
-                    } else {
-                        percent_off.push(v as u32);
-                    }
-                }
-                for a in &o.get_ref().amount_off_cents {
-                    let v = *a.get_ref();
-                    if v <= 0 {
-                        err(a.span(), format!("offers.amount_off_cents {v} must be positive"));
-                    } else {
-                        amount_off.push(v);
-                    }
-                }
-                for m in &o.get_ref().multi_buy {
-                    let MultiBuySection { buy, pay } = *m.get_ref();
-                    if !(2..=10).contains(&buy) || !(1..buy).contains(&pay) {
-                        err(
-                            m.span(),
-                            format!(
-                                "offers.multi_buy {{ buy = {buy}, pay = {pay} }}: buy must be 2 to 10 and pay 1 to buy − 1"
-                            ),
-                        );
-                    } else if (buy - pay) * 100 > max_discount * buy {
-                        err(
-                            m.span(),
-                            format!(
-                                "offers.multi_buy {buy} for {pay} is {}% off, deeper than margin.max_discount_percent {max_discount}",
-                                (buy - pay) * 100 / buy
-                            ),
-                        );
-                    } else {
-                        multi_buy.push((buy as u32, pay as u32));
-                    }
-                }
-                for p in &o.get_ref().category_percent_off {
-                    let v = *p.get_ref();
-                    if !(1..=90).contains(&v) {
-                        err(p.span(), format!("offers.category_percent_off {v} must be 1 to 90"));
-                    } else if v > max_discount {
-                        err(
-                            p.span(),
-                            format!(
-                                "offers.category_percent_off {v} is deeper than margin.max_discount_percent {max_discount}"
-                            ),
-                        );
-                    } else {
-                        category_percent_off.push(v as u32);
-                    }
-                }
-                for r in &o.get_ref().spend_reward {
-                    let SpendRewardSection { min_spend_cents: min, reward_cents: reward } = *r.get_ref();
-                    if min <= 0 || reward <= 0 || reward >= min {
-                        err(
-                            r.span(),
-                            format!(
-                                "offers.spend_reward {{ min_spend_cents = {min}, reward_cents = {reward} }}: both must be positive and the reward below the spend"
-                            ),
-                        );
-                    } else if reward * 100 > max_discount * min {
-                        err(
-                            r.span(),
-                            format!(
-                                "offers.spend_reward of {reward} on {min} is deeper than margin.max_discount_percent {max_discount}"
-                            ),
-                        );
-                    } else {
-                        spend_reward.push((min, reward));
-                    }
-                }
-                let o = o.get_ref();
-                if o.percent_off.is_empty()
-                    && o.amount_off_cents.is_empty()
-                    && o.multi_buy.is_empty()
-                    && o.category_percent_off.is_empty()
-                    && o.spend_reward.is_empty()
-                {
-                    err(
-                        file.offers.as_ref().expect("some").span(),
-                        "offers allows no offer type: give percent_off, amount_off_cents, multi_buy, category_percent_off or spend_reward".into(),
-                    );
-                }
-            }
-        }
-        percent_off.sort_unstable();
-        percent_off.dedup();
-        amount_off.sort_unstable();
-        amount_off.dedup();
-        multi_buy.sort_unstable();
-        multi_buy.dedup();
-        category_percent_off.sort_unstable();
-        category_percent_off.dedup();
-        spend_reward.sort_unstable();
-        spend_reward.dedup();
-
-        let x = &file.exclude;
-        let mut exclude_products = HashSet::new();
-        for s in &x.products {
-            if !known_skus.contains(s.get_ref().as_str()) {
-                err(s.span(), format!("exclude.products: sku {:?} is not in the product master", s.get_ref()));
-            }
-            exclude_products.insert(s.get_ref().clone());
-        }
-        let mut exclude_categories = HashSet::new();
-        for s in &x.categories {
-            if !categories.contains(s.get_ref().as_str()) {
-                err(s.span(), format!("exclude.categories: category {:?} is not in the product master", s.get_ref()));
-            }
-            exclude_categories.insert(s.get_ref().clone());
-        }
-        let mut exclude_brands = HashSet::new();
-        for s in &x.brands {
-            if !brands.contains(s.get_ref().as_str()) {
-                err(s.span(), format!("exclude.brands: brand {:?} is not in the product master", s.get_ref()));
-            }
-            exclude_brands.insert(s.get_ref().clone());
-        }
-        for l in &limits {
-            if let Scope::Category(c) = &l.scope
-                && exclude_categories.contains(c)
-            {
-                let span = b.limit.iter().find(|s| s.get_ref().category.as_ref() == Some(c)).map(|s| s.span());
-                err(
-                    span.unwrap_or(0..0),
-                    format!("budget.limit for category {c} contradicts exclude.categories, which lists it"),
-                );
-            }
-        }
-
+        let budget = check_budget(b, &known, err);
+        let margin = check_margin(&file.margin, &known, err);
+        let offers = check_offers(&file.offers, margin.max_discount, err);
+        let exclude = check_exclude(&file.exclude, &known, b, &budget.limits, err);
+        let customers = check_customers(&file.customers, campaign.per_customer, err);
+        let trial = check_trial(&file.trial, &known, &exclude, err);
         let cu = &file.customers;
-        let mut segments = Vec::new();
-        for s in &cu.segments {
-            if !SEGMENTS.contains(&s.get_ref().as_str()) {
-                err(
-                    s.span(),
-                    format!("customers.segments: unknown segment {:?} (one of {})", s.get_ref(), SEGMENTS.join(", ")),
-                );
-            }
-            segments.push(s.get_ref().clone());
-        }
-        let cooldown = match &cu.cooldown_days {
-            Some(d) if *d.get_ref() < 0 => {
-                err(d.span(), format!("customers.cooldown_days {} is negative", d.get_ref()));
-                0
-            }
-            Some(d) => *d.get_ref() as u32,
-            None => 28,
-        };
-        let frequency_cap = match &cu.frequency_cap_offers {
-            Some(n) if *n.get_ref() < 1 => {
-                err(n.span(), format!("customers.frequency_cap_offers {} must be at least 1", n.get_ref()));
-                None
-            }
-            Some(n) if (*n.get_ref() as u64) < per_customer as u64 => {
-                err(
-                    n.span(),
-                    format!(
-                        "customers.frequency_cap_offers {} is below campaign.offers_per_customer {per_customer}: no customer could get the offers the campaign allows",
-                        n.get_ref()
-                    ),
-                );
-                None
-            }
-            Some(n) => Some(*n.get_ref() as u32),
-            None => None,
-        };
-        let frequency_days = match &cu.frequency_cap_days {
-            Some(d) if *d.get_ref() < 1 => {
-                err(d.span(), format!("customers.frequency_cap_days {} must be at least 1", d.get_ref()));
-                30
-            }
-            Some(d) if cu.frequency_cap_offers.is_none() => {
-                err(d.span(), "customers.frequency_cap_days needs customers.frequency_cap_offers".to_string());
-                30
-            }
-            Some(d) => *d.get_ref() as u32,
-            None => 30,
-        };
-
-        let by_sku: std::collections::HashMap<&str, &Product> = products.iter().map(|p| (p.sku.as_str(), p)).collect();
-        let mut trial = Vec::new();
-        for t in &file.trial {
-            let sku = t.get_ref().sku.get_ref();
-            match by_sku.get(sku.as_str()) {
-                None => err(t.get_ref().sku.span(), format!("trial: sku {sku:?} is not in the product master")),
-                Some(p) => {
-                    if exclude_products.contains(sku)
-                        || exclude_categories.contains(&p.category)
-                        || exclude_brands.contains(&p.brand)
-                    {
-                        err(t.get_ref().sku.span(), format!("trial: sku {sku:?} is also excluded"));
-                    }
-                    if p.list_price_cents.is_none() || p.unit_cost_cents.is_none() {
-                        err(
-                            t.get_ref().sku.span(),
-                            format!(
-                                "trial: sku {sku:?} has no list price or unit cost in the product master: its margin cannot be checked"
-                            ),
-                        );
-                    }
-                    trial.push(sku.clone());
-                }
-            }
-        }
-
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.line);
             return Err(errors);
         }
         Ok(Policy {
             name: c.name.get_ref().trim().to_string(),
-            valid_from: valid_from.expect("checked"),
-            valid_to: valid_to.expect("checked"),
+            valid_from: campaign.valid_from.expect("checked"),
+            valid_to: campaign.valid_to.expect("checked"),
             objective: c.objective,
-            holdout_share: holdout,
+            holdout_share: campaign.holdout,
             channels: c.channels.get_ref().clone(),
-            offers_per_customer: per_customer as usize,
+            offers_per_customer: campaign.per_customer as usize,
             seed: c.seed,
-            total_cents: total,
-            basis,
-            worst_case_cents: worst_case.map(|w| w.0),
-            limits,
-            percent_off,
-            amount_off_cents: amount_off,
-            multi_buy,
-            category_percent_off,
-            spend_reward,
-            min_margin_after_discount: min_margin,
-            max_discount_percent: max_discount as u32,
-            max_discount_by_category: by_category,
-            exclude_products,
-            exclude_categories,
-            exclude_brands,
-            segments,
+            total_cents: budget.total,
+            basis: budget.basis,
+            worst_case_cents: budget.worst_case.map(|w| w.0),
+            limits: budget.limits,
+            percent_off: offers.percent_off,
+            amount_off_cents: offers.amount_off,
+            multi_buy: offers.multi_buy,
+            category_percent_off: offers.category_percent_off,
+            spend_reward: offers.spend_reward,
+            min_margin_after_discount: margin.min_margin,
+            max_discount_percent: margin.max_discount as u32,
+            max_discount_by_category: margin.by_category,
+            exclude_products: exclude.products,
+            exclude_categories: exclude.categories,
+            exclude_brands: exclude.brands,
+            segments: customers.segments,
             min_clv_cents: cu.min_clv_cents,
-            cooldown_days: cooldown,
-            frequency_cap_offers: frequency_cap,
-            frequency_cap_days: frequency_days,
+            cooldown_days: customers.cooldown,
+            frequency_cap_offers: customers.frequency_cap,
+            frequency_cap_days: customers.frequency_days,
             trial,
         })
     }
@@ -887,6 +543,466 @@ impl Policy {
     pub fn window_days(&self) -> i64 {
         i64::from((self.valid_to - self.valid_from).get_days()) + 1
     }
+}
+
+/// A byte range of the policy file: where a problem is.
+type Span = std::ops::Range<usize>;
+
+/// Where a section's checks report each problem, at its span.
+type Report<'e> = dyn FnMut(Span, String) + 'e;
+
+/// The names the product master knows, which the policy's names are checked against.
+struct Known<'a> {
+    skus: HashSet<&'a str>,
+    categories: HashSet<&'a str>,
+    brands: HashSet<&'a str>,
+    suppliers: HashSet<&'a str>,
+    by_sku: std::collections::HashMap<&'a str, &'a Product>,
+}
+
+impl<'a> Known<'a> {
+    fn of(products: &'a [Product]) -> Known<'a> {
+        let known =
+            |f: fn(&Product) -> &str| -> HashSet<&str> { products.iter().map(f).filter(|v| !v.is_empty()).collect() };
+        Known {
+            skus: products.iter().map(|p| p.sku.as_str()).collect(),
+            categories: known(|p| p.category.as_str()),
+            brands: known(|p| p.brand.as_str()),
+            suppliers: known(|p| p.supplier.as_str()),
+            by_sku: products.iter().map(|p| (p.sku.as_str(), p)).collect(),
+        }
+    }
+}
+
+/// `[campaign]`, checked.
+struct CampaignChecked {
+    valid_from: Result<jiff::civil::Date, ()>,
+    valid_to: Result<jiff::civil::Date, ()>,
+    holdout: f64,
+    per_customer: i64,
+}
+
+/// `[campaign]`: dates, name, holdout, channels, offers per customer.
+fn check_campaign(c: &CampaignSection, err: &mut Report<'_>) -> CampaignChecked {
+    let date = |s: &Spanned<String>, what: &str, err: &mut Report<'_>| {
+        s.get_ref().parse::<jiff::civil::Date>().map_err(|_| {
+            err(s.span(), format!("campaign.{what} {:?} is not a date (YYYY-MM-DD)", s.get_ref()));
+        })
+    };
+    let valid_from = date(&c.valid_from, "valid_from", err);
+    let valid_to = date(&c.valid_to, "valid_to", err);
+    if let (Ok(from), Ok(to)) = (valid_from, valid_to)
+        && to < from
+    {
+        err(c.valid_to.span(), format!("campaign.valid_to {to} is before valid_from {from}"));
+    }
+    if c.name.get_ref().trim().is_empty() {
+        err(c.name.span(), "campaign.name is empty".into());
+    }
+    let holdout = *c.holdout_share.get_ref();
+    if !(0.0..=0.5).contains(&holdout) {
+        err(c.holdout_share.span(), format!("campaign.holdout_share {holdout} must be between 0 and 0.5"));
+    }
+    for ch in c.channels.get_ref() {
+        if !CHANNELS.contains(&ch.as_str()) {
+            err(
+                c.channels.span(),
+                format!("campaign.channels: unknown channel {ch:?} (one of {})", CHANNELS.join(", ")),
+            );
+        }
+    }
+    if c.channels.get_ref().is_empty() {
+        err(c.channels.span(), "campaign.channels is empty: offers need a channel".into());
+    }
+    let per_customer = *c.offers_per_customer.get_ref();
+    if !(1..=50).contains(&per_customer) {
+        err(c.offers_per_customer.span(), format!("campaign.offers_per_customer {per_customer} must be 1 to 50"));
+    }
+    CampaignChecked { valid_from, valid_to, holdout, per_customer }
+}
+
+/// `[budget]`, checked.
+struct BudgetChecked {
+    total: i64,
+    basis: Basis,
+    worst_case: Option<(i64, Span)>,
+    limits: Vec<Limit>,
+}
+
+/// `[budget]`: the total, its basis and the limits by category, brand or supplier.
+fn check_budget(b: &BudgetSection, known: &Known<'_>, err: &mut Report<'_>) -> BudgetChecked {
+    let total = *b.total_cents.get_ref();
+    if total <= 0 {
+        err(b.total_cents.span(), format!("budget.total_cents {total} must be positive"));
+    }
+    let basis = *b.basis.get_ref();
+    let worst_case = b.worst_case_cents.as_ref().map(|w| (*w.get_ref(), w.span()));
+    match (basis, &worst_case) {
+        (Basis::Expected, None) => err(
+            b.basis.span(),
+            "budget.basis = \"expected\" needs budget.worst_case_cents, the ceiling if every offer is redeemed".into(),
+        ),
+        (Basis::Expected, Some((w, span))) if *w < total => err(
+            span.clone(),
+            format!(
+                "budget.worst_case_cents {w} is below total_cents {total}: the worst case cannot cost less than the expected"
+            ),
+        ),
+        (Basis::WorstCase, Some((_, span))) => err(
+            span.clone(),
+            "budget.worst_case_cents only applies with basis = \"expected\" (with worst_case the total is the ceiling)"
+                .into(),
+        ),
+        _ => {}
+    }
+    let mut limits = Vec::new();
+    let mut seen = HashSet::new();
+    for l in &b.limit {
+        let lr = l.get_ref();
+        let scope = match (&lr.category, &lr.brand, &lr.supplier) {
+            (Some(c), None, None) => {
+                if !known.categories.contains(c.as_str()) {
+                    err(l.span(), format!("budget.limit: category {c:?} is not in the product master"));
+                }
+                Scope::Category(c.clone())
+            }
+            (None, Some(v), None) => {
+                if !known.brands.contains(v.as_str()) {
+                    err(l.span(), format!("budget.limit: brand {v:?} is not in the product master"));
+                }
+                Scope::Brand(v.clone())
+            }
+            (None, None, Some(v)) => {
+                if !known.suppliers.contains(v.as_str()) {
+                    err(l.span(), format!("budget.limit: supplier {v:?} is not in the product master"));
+                }
+                Scope::Supplier(v.clone())
+            }
+            _ => {
+                err(l.span(), "budget.limit needs exactly one of category, brand or supplier".into());
+                continue;
+            }
+        };
+        let cents = *lr.cents.get_ref();
+        if cents < 0 {
+            err(lr.cents.span(), format!("budget.limit.cents {cents} is negative"));
+        }
+        if !lr.supplier_funded && cents > total && total > 0 {
+            err(
+                lr.cents.span(),
+                format!("budget.limit for {} ({cents}) exceeds the total budget ({total})", scope.describe()),
+            );
+        }
+        if !seen.insert(scope.clone()) {
+            err(l.span(), format!("budget.limit for {} appears twice", scope.describe()));
+        }
+        limits.push(Limit { scope, cents, supplier_funded: lr.supplier_funded });
+    }
+    BudgetChecked { total, basis, worst_case, limits }
+}
+
+/// `[margin]`, checked.
+struct MarginChecked {
+    max_discount: i64,
+    min_margin: f64,
+    by_category: BTreeMap<String, u32>,
+}
+
+/// `[margin]`: the deepest discount overall and by category, the margin left after it.
+fn check_margin(m: &MarginSection, known: &Known<'_>, err: &mut Report<'_>) -> MarginChecked {
+    let max_discount = *m.max_discount_percent.get_ref();
+    if !(1..=90).contains(&max_discount) {
+        err(m.max_discount_percent.span(), format!("margin.max_discount_percent {max_discount} must be 1 to 90"));
+    }
+    let min_margin = *m.min_margin_after_discount.get_ref();
+    if !(-1.0..1.0).contains(&min_margin) {
+        err(
+            m.min_margin_after_discount.span(),
+            format!("margin.min_margin_after_discount {min_margin} must be a share below 1"),
+        );
+    }
+    let mut by_category = BTreeMap::new();
+    for (cat, pct) in &m.max_discount_by_category {
+        if !known.categories.contains(cat.get_ref().as_str()) {
+            err(
+                cat.span(),
+                format!("margin.max_discount_by_category: category {:?} is not in the product master", cat.get_ref()),
+            );
+        }
+        let v = *pct.get_ref();
+        if !(0..=90).contains(&v) {
+            err(pct.span(), format!("margin.max_discount_by_category.{} = {v} must be 0 to 90", cat.get_ref()));
+        }
+        by_category.insert(cat.get_ref().clone(), v.clamp(0, 90) as u32);
+    }
+    MarginChecked { max_discount, min_margin, by_category }
+}
+
+/// `[offers]`, checked: each offer type's depths, sorted and without repeats.
+struct OffersChecked {
+    percent_off: Vec<u32>,
+    amount_off: Vec<i64>,
+    multi_buy: Vec<(u32, u32)>,
+    category_percent_off: Vec<u32>,
+    spend_reward: Vec<(i64, i64)>,
+}
+
+/// `[offers]`: every offer type within the margin's deepest discount.
+fn check_offers(offers: &Option<Spanned<OffersSection>>, max_discount: i64, err: &mut Report<'_>) -> OffersChecked {
+    let (mut percent_off, mut amount_off) = (Vec::new(), Vec::new());
+    let (mut multi_buy, mut category_percent_off, mut spend_reward) = (Vec::new(), Vec::new(), Vec::new());
+    match offers {
+        None => percent_off = vec![10, 20, 30],
+        Some(o) => {
+            for p in &o.get_ref().percent_off {
+                let v = *p.get_ref();
+                if !(1..=90).contains(&v) {
+                    err(p.span(), format!("offers.percent_off {v} must be 1 to 90"));
+                } else if v > max_discount {
+                    err(
+                        p.span(),
+                        format!("offers.percent_off {v} is deeper than margin.max_discount_percent {max_discount}"),
+                    );
+                } else {
+                    percent_off.push(v as u32);
+                }
+            }
+            for a in &o.get_ref().amount_off_cents {
+                let v = *a.get_ref();
+                if v <= 0 {
+                    err(a.span(), format!("offers.amount_off_cents {v} must be positive"));
+                } else {
+                    amount_off.push(v);
+                }
+            }
+            for m in &o.get_ref().multi_buy {
+                let MultiBuySection { buy, pay } = *m.get_ref();
+                if !(2..=10).contains(&buy) || !(1..buy).contains(&pay) {
+                    err(
+                        m.span(),
+                        format!(
+                            "offers.multi_buy {{ buy = {buy}, pay = {pay} }}: buy must be 2 to 10 and pay 1 to buy − 1"
+                        ),
+                    );
+                } else if (buy - pay) * 100 > max_discount * buy {
+                    err(
+                        m.span(),
+                        format!(
+                            "offers.multi_buy {buy} for {pay} is {}% off, deeper than margin.max_discount_percent {max_discount}",
+                            (buy - pay) * 100 / buy
+                        ),
+                    );
+                } else {
+                    multi_buy.push((buy as u32, pay as u32));
+                }
+            }
+            for p in &o.get_ref().category_percent_off {
+                let v = *p.get_ref();
+                if !(1..=90).contains(&v) {
+                    err(p.span(), format!("offers.category_percent_off {v} must be 1 to 90"));
+                } else if v > max_discount {
+                    err(
+                        p.span(),
+                        format!(
+                            "offers.category_percent_off {v} is deeper than margin.max_discount_percent {max_discount}"
+                        ),
+                    );
+                } else {
+                    category_percent_off.push(v as u32);
+                }
+            }
+            for r in &o.get_ref().spend_reward {
+                let SpendRewardSection { min_spend_cents: min, reward_cents: reward } = *r.get_ref();
+                if min <= 0 || reward <= 0 || reward >= min {
+                    err(
+                        r.span(),
+                        format!(
+                            "offers.spend_reward {{ min_spend_cents = {min}, reward_cents = {reward} }}: both must be positive and the reward below the spend"
+                        ),
+                    );
+                } else if reward * 100 > max_discount * min {
+                    err(
+                        r.span(),
+                        format!(
+                            "offers.spend_reward of {reward} on {min} is deeper than margin.max_discount_percent {max_discount}"
+                        ),
+                    );
+                } else {
+                    spend_reward.push((min, reward));
+                }
+            }
+            let o = o.get_ref();
+            if o.percent_off.is_empty()
+                && o.amount_off_cents.is_empty()
+                && o.multi_buy.is_empty()
+                && o.category_percent_off.is_empty()
+                && o.spend_reward.is_empty()
+            {
+                err(
+                    offers.as_ref().expect("some").span(),
+                    "offers allows no offer type: give percent_off, amount_off_cents, multi_buy, category_percent_off or spend_reward".into(),
+                );
+            }
+        }
+    }
+    percent_off.sort_unstable();
+    percent_off.dedup();
+    amount_off.sort_unstable();
+    amount_off.dedup();
+    multi_buy.sort_unstable();
+    multi_buy.dedup();
+    category_percent_off.sort_unstable();
+    category_percent_off.dedup();
+    spend_reward.sort_unstable();
+    spend_reward.dedup();
+    OffersChecked { percent_off, amount_off, multi_buy, category_percent_off, spend_reward }
+}
+
+/// `[exclude]`, checked.
+struct ExcludeChecked {
+    products: HashSet<String>,
+    categories: HashSet<String>,
+    brands: HashSet<String>,
+}
+
+/// `[exclude]`: products, categories and brands never offered (and no budget limit on an
+/// excluded category).
+fn check_exclude(
+    x: &ExcludeSection,
+    known: &Known<'_>,
+    b: &BudgetSection,
+    limits: &[Limit],
+    err: &mut Report<'_>,
+) -> ExcludeChecked {
+    let mut exclude_products = HashSet::new();
+    for s in &x.products {
+        if !known.skus.contains(s.get_ref().as_str()) {
+            err(s.span(), format!("exclude.products: sku {:?} is not in the product master", s.get_ref()));
+        }
+        exclude_products.insert(s.get_ref().clone());
+    }
+    let mut exclude_categories = HashSet::new();
+    for s in &x.categories {
+        if !known.categories.contains(s.get_ref().as_str()) {
+            err(s.span(), format!("exclude.categories: category {:?} is not in the product master", s.get_ref()));
+        }
+        exclude_categories.insert(s.get_ref().clone());
+    }
+    let mut exclude_brands = HashSet::new();
+    for s in &x.brands {
+        if !known.brands.contains(s.get_ref().as_str()) {
+            err(s.span(), format!("exclude.brands: brand {:?} is not in the product master", s.get_ref()));
+        }
+        exclude_brands.insert(s.get_ref().clone());
+    }
+    for l in limits {
+        if let Scope::Category(c) = &l.scope
+            && exclude_categories.contains(c)
+        {
+            let span = b.limit.iter().find(|s| s.get_ref().category.as_ref() == Some(c)).map(|s| s.span());
+            err(
+                span.unwrap_or(0..0),
+                format!("budget.limit for category {c} contradicts exclude.categories, which lists it"),
+            );
+        }
+    }
+    ExcludeChecked { products: exclude_products, categories: exclude_categories, brands: exclude_brands }
+}
+
+/// `[customers]`, checked.
+struct CustomersChecked {
+    segments: Vec<String>,
+    cooldown: u32,
+    frequency_cap: Option<u32>,
+    frequency_days: u32,
+}
+
+/// `[customers]`: segments, the cool-down and the frequency cap.
+fn check_customers(cu: &CustomersSection, per_customer: i64, err: &mut Report<'_>) -> CustomersChecked {
+    let mut segments = Vec::new();
+    for s in &cu.segments {
+        if !SEGMENTS.contains(&s.get_ref().as_str()) {
+            err(
+                s.span(),
+                format!("customers.segments: unknown segment {:?} (one of {})", s.get_ref(), SEGMENTS.join(", ")),
+            );
+        }
+        segments.push(s.get_ref().clone());
+    }
+    let cooldown = match &cu.cooldown_days {
+        Some(d) if *d.get_ref() < 0 => {
+            err(d.span(), format!("customers.cooldown_days {} is negative", d.get_ref()));
+            0
+        }
+        Some(d) => *d.get_ref() as u32,
+        None => 28,
+    };
+    let frequency_cap = match &cu.frequency_cap_offers {
+        Some(n) if *n.get_ref() < 1 => {
+            err(n.span(), format!("customers.frequency_cap_offers {} must be at least 1", n.get_ref()));
+            None
+        }
+        Some(n) if (*n.get_ref() as u64) < per_customer as u64 => {
+            err(
+                n.span(),
+                format!(
+                    "customers.frequency_cap_offers {} is below campaign.offers_per_customer {per_customer}: no customer could get the offers the campaign allows",
+                    n.get_ref()
+                ),
+            );
+            None
+        }
+        Some(n) => Some(*n.get_ref() as u32),
+        None => None,
+    };
+    let frequency_days = match &cu.frequency_cap_days {
+        Some(d) if *d.get_ref() < 1 => {
+            err(d.span(), format!("customers.frequency_cap_days {} must be at least 1", d.get_ref()));
+            30
+        }
+        Some(d) if cu.frequency_cap_offers.is_none() => {
+            err(d.span(), "customers.frequency_cap_days needs customers.frequency_cap_offers".to_string());
+            30
+        }
+        Some(d) => *d.get_ref() as u32,
+        None => 30,
+    };
+    CustomersChecked { segments, cooldown, frequency_cap, frequency_days }
+}
+
+/// `[[trial]]`: new products every customer may be offered, known, not excluded and with
+/// the price and cost their margin is checked with.
+fn check_trial(
+    trial_sections: &[Spanned<TrialSection>],
+    known: &Known<'_>,
+    exclude: &ExcludeChecked,
+    err: &mut Report<'_>,
+) -> Vec<String> {
+    let mut trial = Vec::new();
+    for t in trial_sections {
+        let sku = t.get_ref().sku.get_ref();
+        match known.by_sku.get(sku.as_str()) {
+            None => err(t.get_ref().sku.span(), format!("trial: sku {sku:?} is not in the product master")),
+            Some(p) => {
+                if exclude.products.contains(sku)
+                    || exclude.categories.contains(&p.category)
+                    || exclude.brands.contains(&p.brand)
+                {
+                    err(t.get_ref().sku.span(), format!("trial: sku {sku:?} is also excluded"));
+                }
+                if p.list_price_cents.is_none() || p.unit_cost_cents.is_none() {
+                    err(
+                        t.get_ref().sku.span(),
+                        format!(
+                            "trial: sku {sku:?} has no list price or unit cost in the product master: its margin cannot be checked"
+                        ),
+                    );
+                }
+                trial.push(sku.clone());
+            }
+        }
+    }
+    trial
 }
 
 #[cfg(test)]

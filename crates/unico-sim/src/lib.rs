@@ -27,5 +27,5 @@ mod world;
 
 pub use chain::{GenerateSummary, RECEIPTS_HEADER, generate, generate_into, write_receipt_csv};
 pub use replay::{OfferOutcome, PersonOutcome, Replay, margin as receipt_margin, replay};
-pub use shop::{Offer, OfferValue, SimLine, SimReceipt, Target};
+pub use shop::{MULTI_BUY_REACH, Offer, OfferValue, RESPONSE_STEEPNESS, SimLine, SimReceipt, Target, moved_share};
 pub use world::{ChainConfig, World};

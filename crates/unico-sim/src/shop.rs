@@ -29,6 +29,21 @@
 //! a gap is topped up (more items from the shopper's usual categories) with probability
 //! (basket / threshold)² · (1 − e^(−6·s·depth)), depth being reward / threshold.
 
+/// The planted response to a discount: the share of people of price sensitivity `s`
+/// (0–1) that a discount of `depth` (a share of the price, 0–1) moves to buy, before their
+/// affinity to the category: 1 − e^(−6·s·depth). The oracle of `simulate-campaign` reads it
+/// from here.
+pub fn moved_share(s: f64, depth: f64) -> f64 {
+    1.0 - (-RESPONSE_STEEPNESS * s * depth).exp()
+}
+
+/// How steeply the planted response rises with sensitivity × depth.
+pub const RESPONSE_STEEPNESS: f64 = 6.0;
+
+/// A multi-buy reaches this share of those a one-unit discount of the same depth would
+/// move (buying several units at once asks more of a shopper).
+pub const MULTI_BUY_REACH: f64 = 0.8;
+
 use crate::people::{self, Person};
 use crate::world::{Stream, World};
 use rand::Rng;
@@ -397,7 +412,7 @@ fn react(
             }
             None => {
                 let affinity = (person.category_prefs[a.category] * n_cat * 0.5).clamp(0.05, 1.0);
-                if rng.random::<f64>() < affinity * (1.0 - (-6.0 * s * a.depth).exp()) {
+                if rng.random::<f64>() < affinity * moved_share(s, a.depth) {
                     let weights: Vec<f64> = a.targets.iter().map(|&p| world.products[p].weight).collect();
                     let product = a.targets[people::weighted(&weights, rng)];
                     let price = world.products[product].list_price_cents;
@@ -452,7 +467,7 @@ fn multi_buy(
         }
         None => {
             let affinity = (person.category_prefs[a.category] * n_cat * 0.5).clamp(0.05, 1.0);
-            if rng.random::<f64>() >= 0.8 * affinity * (1.0 - (-6.0 * s * a.depth).exp()) {
+            if rng.random::<f64>() >= MULTI_BUY_REACH * affinity * moved_share(s, a.depth) {
                 return false;
             }
             let weights: Vec<f64> = a.targets.iter().map(|&p| world.products[p].weight).collect();
@@ -501,7 +516,7 @@ fn spend_reward(
         }
     } else {
         let reach = (spent as f64 / min_spend.max(1) as f64).powi(2);
-        if rng.random::<f64>() >= reach * (1.0 - (-6.0 * s * depth).exp()) {
+        if rng.random::<f64>() >= reach * moved_share(s, depth) {
             return false;
         }
         // Topped up from the shopper's usual categories.

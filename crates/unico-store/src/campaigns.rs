@@ -110,7 +110,7 @@ impl Store {
     /// stored is refused.
     pub async fn store_campaign(&self, c: &Campaign, offers: &[StoredOffer], members: &[Member]) -> Result<(), Error> {
         if self.has_campaign(&c.id).await? {
-            return Err(Error::new(ErrorKind::Input, format!("the campaign {:?} is already stored", c.id)));
+            return Err(Error::new(ErrorKind::Conflict, format!("the campaign {:?} is already stored", c.id)));
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query(

@@ -41,8 +41,24 @@ pub enum ErrorKind {
     Database,
     /// Stored data does not decrypt: a wrong master key or damage.
     Crypto,
+    /// The request conflicts with what is stored (a campaign stored already).
+    Conflict,
     /// A bug in Unico.
     Internal,
+}
+
+impl ErrorKind {
+    /// The stable machine code of this kind (as in docs/errors.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Input => "input.invalid",
+            ErrorKind::NotFound => "customer.not_found",
+            ErrorKind::Database => "storage",
+            ErrorKind::Crypto => "key.invalid",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Internal => "internal",
+        }
+    }
 }
 
 /// An error of the operational store.

@@ -216,6 +216,7 @@ fn a_campaign_keeps_every_rule() {
         tmp.path().join("c9").to_str().unwrap(),
     ]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already stored"));
+    assert_eq!(o.status.code(), Some(5), "campaign.already_stored exits 5 (docs/errors.md)");
     assert!(!tmp.path().join("c9").exists());
     // A campaign a week later: no product offered to a customer by the first one (within
     // the 28-day cool-down) is offered to them again.
@@ -343,6 +344,7 @@ fn a_campaign_keeps_every_rule() {
         redemptions.to_str().unwrap(),
     ]);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already learned"));
+    assert_eq!(again.status.code(), Some(5), "campaign.already_learned exits 5");
 
     // A bad policy: the line and the reason, and nothing written.
     let bad = POLICY.replace("categories = [\"Baby\"]", "categories = [\"Babies\"]");

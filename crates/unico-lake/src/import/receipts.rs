@@ -575,7 +575,7 @@ impl<'s> Worker<'s> {
         b.receipt_id.append_value(&*receipt_id);
         b.line_no.append_value(line_no);
         b.ts.append_value(ts.as_microsecond());
-        b.local_date.append_value(epoch_days(local_date));
+        b.local_date.append_value(unico_core::day::day_of(local_date));
         b.store_id.append_value(&*store_id);
         if card_v.is_blank() {
             b.customer_key.append_null();
@@ -600,19 +600,6 @@ impl<'s> Worker<'s> {
         b.rows += 1;
         Ok(Some(month))
     }
-}
-
-/// Days since 1970-01-01 (Arrow's Date32) of a civil date.
-fn epoch_days(d: jiff::civil::Date) -> i32 {
-    // Howard Hinnant's days_from_civil; exact for the whole proleptic Gregorian calendar.
-    let (y, m, day) = (d.year() as i64, d.month() as i64, d.day() as i64);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) as i32
 }
 
 fn set_of(lake: &Lake, dataset: Dataset, column: &str) -> Result<Option<FastSet>, Error> {
@@ -1051,21 +1038,6 @@ fn dedupe_month(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn epoch_days_agree_with_jiff() {
-        let epoch = jiff::civil::date(1970, 1, 1);
-        for d in [
-            jiff::civil::date(1970, 1, 1),
-            jiff::civil::date(1969, 12, 31),
-            jiff::civil::date(2000, 2, 29),
-            jiff::civil::date(2024, 3, 31),
-            jiff::civil::date(1900, 3, 1),
-            jiff::civil::date(2100, 12, 31),
-        ] {
-            assert_eq!(epoch_days(d), (d - epoch).get_days(), "{d}");
-        }
-    }
 
     #[test]
     fn line_keys_separate_receipt_and_line() {

@@ -10,60 +10,71 @@
 //! in the simulator with and without its offers; the difference is the true incremental
 //! margin, the discounts actually given are the cost.
 
-use crate::plan::{Prepared, prepare_window, response_for};
-use crate::settings::DataDir;
-use anyhow::{Context, Result, bail};
+use crate::error::{Code, Context, Error, Result};
+use crate::plan::{Prepared, response_for};
+use crate::progress::Progress;
+use crate::{App, Env, bail};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use unico_lake::{Dataset, Mapping};
 use unico_offers::assign::{Mechanic, Target as OfferTarget};
 use unico_offers::plan::{CandidateInput, CustomerInput, Inputs, Plan, Status, plan};
 use unico_offers::policy::Basis;
 use unico_offers::response::{self, RHO, Response};
 use unico_sim::{Offer, OfferValue, Target, World};
 
-#[derive(clap::Args)]
-pub struct SimulateArgs {
+/// A policy to try on a simulated chain.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SimulateRequest {
     /// The policy file (TOML).
-    #[arg(long)]
-    policy: PathBuf,
+    pub policy: PathBuf,
     /// Simulated people.
-    #[arg(long, default_value_t = 3_000)]
-    customers: u64,
+    pub customers: u64,
     /// Days of history before the campaign.
-    #[arg(long, default_value_t = 365)]
-    history_days: u32,
+    pub history_days: u32,
     /// Seed of the simulated chain.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub seed: u64,
     /// Keep the simulated chain's data directory here (default: a temporary one).
-    #[arg(long)]
-    work: Option<PathBuf>,
-    /// Campaigns run one after the other, each learning from the redemptions of the ones
-    /// before (the window moves on by its own length each round).
-    #[arg(long, default_value_t = 1)]
-    rounds: u32,
+    pub work: Option<PathBuf>,
+    /// Campaigns one after the other, each learning from the ones before.
+    pub rounds: u32,
     /// Also write the results as JSON to this file.
-    #[arg(long)]
-    out: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+}
+
+/// Every round of a simulation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Simulation {
+    /// Simulated people.
+    pub customers: u64,
+    /// The campaigns, in order.
+    pub rounds: Vec<Round>,
 }
 
 /// What one plan really did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
+    /// The plan.
     pub name: String,
+    /// Offers made.
     pub offers: usize,
+    /// Customers with offers.
     pub customers: usize,
+    /// What the plan expected the discounts to cost, cents.
     pub planned_cost_cents: i64,
+    /// Offers redeemed in the replay.
     pub redeemed: usize,
+    /// Discounts given, cents.
     pub cost_cents: i64,
+    /// Revenue with the offers minus without, in the window, cents.
     pub incremental_revenue_cents: i64,
+    /// Margin (after the discounts) with the offers minus without, in the window, cents.
     pub incremental_margin_cents: i64,
     /// Over the window and the [`AFTER_DAYS`] after it: what the offers did later too
     /// (pantry loading takes later purchases away; kept customers come back).
     pub incremental_margin_after_cents: i64,
+    /// Incremental margin per cent of discount.
     pub roi: f64,
 }
 
@@ -77,22 +88,35 @@ type Redemption = Option<(bool, i64)>;
 /// Offers as the simulator replays them: customer, target, mechanic, percent, discount.
 type Planned = Vec<(u32, OfferTarget, Mechanic, u32, i64)>;
 
-pub fn run(args: &SimulateArgs) -> Result<()> {
+/// Tries a policy on a simulated chain: Unico's plan against a mass flyer, a segment plan
+/// and the oracle, each replayed with and without its offers (true incremental margin).
+/// `on_chain` hears of the simulated chain's generation and import, `on_round` of each
+/// campaign as it ends. The simulated data directory's App is opened with `env`.
+pub fn simulate_campaign(
+    args: &SimulateRequest,
+    env: Env,
+    progress: &dyn Progress,
+    on_chain: &mut dyn FnMut(crate::import::ChainStep<'_>),
+    on_round: &mut dyn FnMut(&Round),
+) -> Result<Simulation> {
     let text =
         std::fs::read_to_string(&args.policy).with_context(|| format!("cannot read {}", args.policy.display()))?;
-    let table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", args.policy.display()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        Error::with_source(Code::PolicyInvalid, format!("{} is not valid TOML", args.policy.display()), e)
+    })?;
     let date = |k: &str| -> Result<jiff::civil::Date> {
-        table
-            .get("campaign")
-            .and_then(|c| c.get(k))
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("{}: campaign.{k} is missing or not a date", args.policy.display()))
+        table.get("campaign").and_then(|c| c.get(k)).and_then(|v| v.as_str()).and_then(|v| v.parse().ok()).ok_or_else(
+            || {
+                Error::new(
+                    Code::PolicyInvalid,
+                    format!("{}: campaign.{k} is missing or not a date", args.policy.display()),
+                )
+            },
+        )
     };
     let (from, to) = (date("valid_from")?, date("valid_to")?);
     if to < from {
-        bail!("{}: campaign.valid_to is before valid_from", args.policy.display());
+        bail!(Code::PolicyInvalid, "{}: campaign.valid_to is before valid_from", args.policy.display());
     }
     let window = (to - from).get_days() as u32 + 1;
     let start = from.checked_sub(jiff::Span::new().days(i64::from(args.history_days)))?;
@@ -121,76 +145,110 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         let secret = sha2::Sha256::digest(format!("unico simulate-campaign {}", args.seed));
         std::fs::write(&key_path, hex::encode(&secret[..unico_core::SECRET_LEN]))?;
     }
-    let dir = DataDir::init(&root)?;
+    let app = App::init_with(&root, env)?;
     let source = work.join("chain");
     let last = to.checked_add(jiff::Span::new().days(i64::from(window * (args.rounds.max(1) - 1))))?;
-    eprintln!("simulating {} people from {start} to {last} (seed {}) ...", args.customers, args.seed);
-    crate::generate(&config, &source)?;
-    for (dataset, file) in
-        [(Dataset::Stores, "stores.csv"), (Dataset::Products, "products.csv"), (Dataset::Receipts, "receipts.csv")]
-    {
-        crate::import_one(&dir, dataset, &source.join(file), &Mapping::default(), None)?;
-    }
-    crate::customers::import(&dir, &[source.join("customers.csv")], &Mapping::default(), None, true)?;
+    progress.message(&format!("simulating {} people from {start} to {last} (seed {}) ...", args.customers, args.seed));
+    app.load_simulated_chain(&config, &source, progress, on_chain)?;
     let mut world = World::new(&config);
     world.extend_beyond_end(AFTER_DAYS);
     let mut rounds = Vec::new();
     for round in 0..args.rounds.max(1) {
         let shift = jiff::Span::new().days(i64::from(window * round));
         let (from, to) = (from.checked_add(shift)?, to.checked_add(shift)?);
-        let r = run_round(&dir, &world, &args.policy, from, to, window)?;
-        if args.out.is_none() || args.rounds > 1 {
-            print_round(&r, round + 1, args.customers);
-        }
+        let r = run_round(&app, &world, &args.policy, from, to, window, round + 1, args.customers, progress)?;
+        on_round(&r);
         // Learn from what Unico's offers really did, for the next round.
-        let mut model = crate::plan::read_response(&dir.model_dir())?;
+        let mut model = crate::plan::read_response(&app.model_dir())?;
         model.learn_campaign(&format!("simulated {from}"), &r.observations);
-        let path = dir.model_dir().join(crate::plan::RESPONSE_FILE);
-        std::fs::write(&path, serde_json::to_vec(&model)?)?;
+        crate::plan::write_response(&app.model_dir(), &model)?;
         rounds.push(r);
     }
-    let summary = serde_json::json!({
-        "customers": args.customers,
-        "rounds": rounds.iter().map(|r| r.json.clone()).collect::<Vec<_>>(),
-    });
+    let simulation = Simulation { customers: args.customers, rounds };
     if let Some(out) = &args.out {
-        if args.rounds <= 1 {
-            print_round(&rounds[0], 1, args.customers);
-        }
-        let tmp = out.with_extension("json.tmp");
-        let body = if args.rounds <= 1 { rounds[0].json.clone() } else { summary };
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&body)?)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+        let body = if args.rounds <= 1 {
+            serde_json::to_value(&simulation.rounds[0])?
+        } else {
+            serde_json::to_value(&simulation)?
+        };
+        unico_core::fs::write_atomic(out, &serde_json::to_vec_pretty(&body)?)
+            .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    Ok(())
+    Ok(simulation)
 }
 
 /// One campaign: its plans, what they really did, and what Unico's offers teach.
-struct Round {
-    from: jiff::civil::Date,
-    to: jiff::civil::Date,
-    audience: usize,
-    results: Vec<Outcome>,
-    distinct_share: f64,
-    observations: Vec<unico_offers::response::Observation>,
-    json: serde_json::Value,
-    /// Unico's offers by type: offers, redemptions expected, redeemed, discount given (cents).
-    by_type: std::collections::BTreeMap<String, (usize, f64, usize, i64)>,
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Round {
+    /// Its number, from 1.
+    #[serde(skip)]
+    pub number: u32,
+    /// Simulated people.
+    #[serde(skip)]
+    pub people: u64,
+    /// The campaign's window.
+    pub window: Window,
+    /// Customers every plan could reach.
+    pub audience: usize,
+    /// Each plan: Unico's, the mass flyer, the segment plan, the oracles (and Unico with
+    /// one-unit offers only, for a policy with other offer types).
+    pub plans: Vec<Outcome>,
+    /// Unico's true incremental margin over the oracle's.
+    pub unico_vs_oracle: f64,
+    /// … over the oracle without foresight.
+    pub unico_vs_oracle_without_foresight: f64,
+    /// … over the mass flyer.
+    pub unico_vs_mass_flyer: f64,
+    /// Distinct offer sets among customers with personal offers.
+    pub distinct_offer_sets_share: f64,
+    /// Unico's offers by type.
+    pub unico_by_offer_type: Vec<OfferTypeOutcome>,
+    /// What Unico's offers teach the response model.
+    #[serde(skip)]
+    pub observations: Vec<unico_offers::response::Observation>,
 }
 
+/// A campaign's window.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Window {
+    /// First day.
+    pub from: jiff::civil::Date,
+    /// Last day.
+    pub to: jiff::civil::Date,
+}
+
+/// Unico's offers of one type, replayed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OfferTypeOutcome {
+    /// Target and mechanic, e.g. `product unit`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Offers made.
+    pub offers: usize,
+    /// Redemptions the plan expected.
+    pub expected_redemptions: f64,
+    /// Redemptions in the replay.
+    pub redeemed: usize,
+    /// Discount given, cents.
+    pub discount_cents: i64,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_round(
-    dir: &DataDir,
+    app: &App,
     world: &World,
     policy: &std::path::Path,
     from: jiff::civil::Date,
     to: jiff::civil::Date,
     window: u32,
+    number: u32,
+    people: u64,
+    progress: &dyn Progress,
 ) -> Result<Round> {
     let as_of = from.yesterday()?.to_string();
     // The model sees only the history: the window's receipts are in the lake but after as-of.
-    crate::model::build_model(dir, Some(&as_of), &dir.settings.model)?;
-    let prepared = prepare_window(dir, policy, None, Some((from, to)))?;
+    app.build_model(Some(&as_of), None, progress)?;
+    let prepared = app.prepare_campaign(policy, None, Some((from, to)), progress)?;
     let response = response_for(&prepared);
     let p = &prepared;
     let ours = p.plan(&response);
@@ -382,73 +440,28 @@ fn run_round(
     let distinct_share = distinct.len() as f64 / personal.max(1) as f64;
     let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
     let (u, f, o) = (&results[0], &results[1], &results[3]);
-    let json = serde_json::json!({
-        "window": { "from": from.to_string(), "to": to.to_string() },
-        "audience": audience.len(),
-        "plans": results,
-        "unico_vs_oracle": ratio(u.incremental_margin_cents, o.incremental_margin_cents),
-        "unico_vs_oracle_without_foresight": ratio(u.incremental_margin_cents, results[4].incremental_margin_cents),
-        "unico_vs_mass_flyer": ratio(u.incremental_margin_cents, f.incremental_margin_cents),
-        "distinct_offer_sets_share": distinct_share,
-        "unico_by_offer_type": by_type.iter().map(|(k, (n, e, r, d))| serde_json::json!({
-            "type": k, "offers": n, "expected_redemptions": e, "redeemed": r, "discount_cents": d,
-        })).collect::<Vec<_>>(),
-    });
-    Ok(Round { from, to, audience: audience.len(), results, distinct_share, observations, json, by_type })
-}
-
-fn print_round(r: &Round, round: u32, people: u64) {
-    let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
-    println!(
-        "campaign {round}: {} to {} on {people} simulated people ({} in the audience, same for every plan)",
-        r.from, r.to, r.audience
-    );
-    println!(
-        "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6} {:>14}",
-        "plan",
-        "offers",
-        "customers",
-        "planned cost",
-        "redeemed",
-        "cost",
-        "incr. revenue",
-        "incr. margin",
-        "ROI",
-        format!("+{} days", AFTER_DAYS)
-    );
-    for o in &r.results {
-        println!(
-            "{:<44} {:>7} {:>9} {:>12} {:>9} {:>10} {:>14} {:>14} {:>6.2} {:>14}",
-            o.name,
-            o.offers,
-            o.customers,
-            unico_offers::plan::euros(o.planned_cost_cents),
-            o.redeemed,
-            unico_offers::plan::euros(o.cost_cents),
-            unico_offers::plan::euros(o.incremental_revenue_cents),
-            unico_offers::plan::euros(o.incremental_margin_cents),
-            o.roi,
-            unico_offers::plan::euros(o.incremental_margin_after_cents)
-        );
-    }
-    let (u, f, o, w) = (&r.results[0], &r.results[1], &r.results[3], &r.results[4]);
-    println!(
-        "Unico's true incremental margin is {:.0} % of the oracle's ({:.0} % of the oracle without foresight) and {:.1}x the mass flyer's; {:.1} % of customers with personal offers have a set of their own",
-        100.0 * ratio(u.incremental_margin_cents, o.incremental_margin_cents),
-        100.0 * ratio(u.incremental_margin_cents, w.incremental_margin_cents),
-        ratio(u.incremental_margin_cents, f.incremental_margin_cents),
-        100.0 * r.distinct_share
-    );
-    if r.by_type.len() > 1 {
-        let list: Vec<String> = r
-            .by_type
-            .iter()
-            .map(|(k, (n, e, red, d))| {
-                format!("{k}: {n} offers, {red} redeemed ({e:.0} expected), {}", unico_offers::plan::euros(*d))
+    Ok(Round {
+        number,
+        people,
+        window: Window { from, to },
+        audience: audience.len(),
+        unico_vs_oracle: ratio(u.incremental_margin_cents, o.incremental_margin_cents),
+        unico_vs_oracle_without_foresight: ratio(u.incremental_margin_cents, results[4].incremental_margin_cents),
+        unico_vs_mass_flyer: ratio(u.incremental_margin_cents, f.incremental_margin_cents),
+        distinct_offer_sets_share: distinct_share,
+        unico_by_offer_type: by_type
+            .into_iter()
+            .map(|(kind, (offers, expected_redemptions, redeemed, discount_cents))| OfferTypeOutcome {
+                kind,
+                offers,
+                expected_redemptions,
+                redeemed,
+                discount_cents,
             })
-            .collect();
-        println!("Unico's offers by type: {}", list.join("; "));
-    }
+            .collect(),
+        plans: results,
+        observations,
+    })
 }
 
 /// The plan's offers for the simulator, and for each planned offer its index among them
@@ -592,18 +605,16 @@ fn oracle_plan(
         c.sensitivity = sensitivity[i];
     }
     // The planted response by band (the band's middle sensitivity).
-    let planted = |band: usize, depth: f64| {
-        let s = (band as f64 + 0.5) / response::BANDS as f64;
-        1.0 - (-6.0 * s * depth).exp()
-    };
+    let planted = |band: usize, depth: f64| unico_sim::moved_share((band as f64 + 0.5) / response::BANDS as f64, depth);
     let mut truth = Response::from_fn(&p.policy.percent_off, |band, depth| planted(band, f64::from(depth) / 100.0));
-    // A multi-buy moves 0.8 · affinity · g(depth) of non-buyers in the simulator; the
-    // planner reads `a · g / buy`, so its planted g is 0.8 · buy · g(depth).
+    // A multi-buy moves MULTI_BUY_REACH · affinity · g(depth) of non-buyers in the
+    // simulator; the planner reads `a · g / buy`, so its planted g is that reach · buy · g.
     for &(buy, pay) in &p.policy.multi_buy {
         let depth = unico_offers::plan::multi_buy_depth(buy, pay);
         let arm = response::Arm::MultiBuy { buy, pay };
         let d = f64::from(buy - pay) / f64::from(buy);
-        truth = truth.with_arm(arm, depth, |band| (0.8 * f64::from(buy) * planted(band, d)).min(1.0));
+        truth = truth
+            .with_arm(arm, depth, |band| (unico_sim::MULTI_BUY_REACH * f64::from(buy) * planted(band, d)).min(1.0));
     }
     let generic: Vec<CandidateInput> = p.generic.clone();
     Ok(plan(&Inputs {

@@ -1,0 +1,134 @@
+//! The customer master: the single customer view, duplicates and merges, consents, the
+//! right of access (export) and erasure, the list of cards.
+
+use crate::error::{Code, Context, Error, Result};
+use crate::import::Merged;
+use crate::{App, bail};
+use serde::Serialize;
+use unico_store::{Purpose, dedupe};
+
+/// Everything the back office shows of one customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerCard {
+    /// Registrations, cards, consents and merges.
+    #[serde(flatten)]
+    pub view: unico_store::privacy::CustomerView,
+    /// The model's profile of each card.
+    pub profiles: Vec<unico_store::profiles::Profile>,
+    /// Products due again.
+    pub due_items: Vec<unico_store::profiles::DueItem>,
+    /// The offers valid on `on`.
+    pub offers: Vec<unico_store::campaigns::StoredOffer>,
+    /// The day the offers are valid on.
+    #[serde(skip)]
+    pub on: jiff::civil::Date,
+}
+
+/// A consent recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentChange {
+    /// Who, as the caller named them.
+    pub customer: String,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// Given (true) or withdrawn.
+    pub granted: bool,
+}
+
+/// A merge undone.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Unmerged {
+    /// The customer the registration was merged into.
+    pub from: i64,
+    /// The registration separated again.
+    pub restored: i64,
+}
+
+/// A card of the customer master.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardRow {
+    /// The customer's id.
+    pub customer_id: i64,
+    /// The card number.
+    pub card: String,
+    /// Its pseudonymous key in the lake.
+    pub customer_key: String,
+}
+
+impl App {
+    /// The single customer view of a customer found by card, e-mail, phone or `#id`, with
+    /// the offers valid on `on` (default: today in the chain's zone).
+    pub fn customer(&self, who: &str, on: Option<&str>) -> Result<CustomerCard> {
+        let on = match on {
+            Some(d) => d.parse().map_err(|_| Error::new(Code::InputInvalid, format!("--on {d:?} is not a date")))?,
+            None => self.today(),
+        };
+        self.with_store(async |store| {
+            Ok(CustomerCard {
+                view: store.view(who).await?,
+                profiles: store.profiles_of(who).await?,
+                due_items: store.due_items_of(who).await?,
+                offers: store.offers_of(who, &on.to_string()).await?,
+                on,
+            })
+        })
+    }
+
+    /// Pairs of registrations that may be one person, scoring at least `min_score`.
+    pub fn duplicates(&self, min_score: f64) -> Result<Vec<dedupe::Candidate>> {
+        self.with_store(async |store| Ok(dedupe::candidates(store, min_score).await?))
+    }
+
+    /// Merges the registrations scoring at least `threshold` (default: the setting).
+    pub fn merge_duplicates(&self, threshold: Option<f64>) -> Result<Merged> {
+        let threshold = threshold.unwrap_or(self.settings().dedupe_threshold);
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            bail!(Code::InputInvalid, "the merge threshold {threshold} must be above 0 and at most 1");
+        }
+        let merges = self.with_store(async |store| Ok(dedupe::merge_duplicates(store, threshold).await?))?;
+        Ok(Merged { threshold, merges })
+    }
+
+    /// Undoes the merge of the registration holding `card`.
+    pub fn unmerge(&self, card: &str) -> Result<Unmerged> {
+        let (from, restored) = self.with_store(async |store| Ok(dedupe::unmerge(store, card).await?))?;
+        Ok(Unmerged { from, restored })
+    }
+
+    /// Records a consent given or withdrawn now (`source`: who recorded it, e.g.
+    /// `back-office`).
+    pub fn set_consent(
+        &self,
+        who: &str,
+        purpose: &str,
+        granted: bool,
+        policy_version: Option<&str>,
+        source: &str,
+    ) -> Result<ConsentChange> {
+        let p = Purpose::parse(purpose)
+            .with_context(|| format!("unknown purpose {purpose:?} (marketing, profiling, email, sms, app)"))?;
+        let version = policy_version.map_or_else(|| self.settings().privacy_policy_version.clone(), str::to_string);
+        self.with_store(async |store| Ok(store.set_consent(who, p, granted, &version, source).await?))?;
+        Ok(ConsentChange { customer: who.to_string(), purpose: p, granted })
+    }
+
+    /// Everything held about a person (right of access).
+    pub fn export_customer(&self, who: &str) -> Result<serde_json::Value> {
+        self.with_store(async |store| Ok(store.export(who).await?))
+    }
+
+    /// Erases a person: keys and personal data destroyed, cards unlinked from the lake.
+    /// Returns the customer's id.
+    pub fn erase_customer(&self, who: &str) -> Result<i64> {
+        self.with_store(async |store| Ok(store.erase(who).await?))
+    }
+
+    /// Every card with its customer id and lake key.
+    pub fn cards(&self) -> Result<Vec<CardRow>> {
+        let cards = self.with_store(async |store| Ok(store.cards().await?))?;
+        Ok(cards
+            .into_iter()
+            .map(|(customer_id, card, customer_key)| CardRow { customer_id, card, customer_key })
+            .collect())
+    }
+}

@@ -1,0 +1,273 @@
+//! The service layer: one typed operation for everything a user can do with Unico, and
+//! the only place that combines the domain crates (lake, store, model, offers, KPIs,
+//! simulator). The CLI and the server are two edges over it: they parse a request, call one
+//! operation of an [`App`] and present its typed result or its [`Error`]'s code.
+//!
+//! An [`App`] is opened on a data directory: its settings, its keys and one pool of the
+//! operational store, opened on first use. Operations take typed requests and return
+//! `Serialize` results (no JSON assembled by hand), report long work through a
+//! [`Progress`] the edge implements, and never print, exit or read the environment
+//! except through the `env` an App is opened with. Lake passes block: an async edge calls
+//! them through [`App::blocking`], which runs them on tokio's blocking threads.
+//!
+//! Read the modules in data-flow order: [`settings`], [`import`], [`model`], [`plan`],
+//! [`kpi`], [`customers`], [`simulate`].
+
+#![warn(missing_docs)]
+
+pub mod customers;
+pub mod error;
+pub mod import;
+pub mod kpi;
+pub mod model;
+pub mod plan;
+pub mod progress;
+pub mod settings;
+mod simlake;
+pub mod simulate;
+
+pub use error::{Code, Context, Error, Problem, Result};
+pub use progress::{Progress, Silent, Unit};
+pub use settings::Settings;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// How an App reads its environment (`UNICO_*` settings, the master key).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> Env {
+    Arc::new(|name| std::env::var(name).ok())
+}
+
+/// A data directory opened: settings, keys and the operational store.
+pub struct App {
+    root: PathBuf,
+    settings: Settings,
+    env: Env,
+    runtime: Option<tokio::runtime::Runtime>,
+    store: Mutex<Option<unico_store::Store>>,
+}
+
+impl App {
+    /// Creates the layout of a data directory if missing (never overwriting a file):
+    /// `unico.toml`, `lake/`, `rejects/`, a new pseudonymisation key and master key.
+    pub fn init(root: &Path) -> Result<App> {
+        App::init_with(root, process_env())
+    }
+
+    /// [`App::init`] with the environment given.
+    pub fn init_with(root: &Path, env: Env) -> Result<App> {
+        for sub in ["lake", "rejects", "secrets"] {
+            std::fs::create_dir_all(root.join(sub))
+                .with_context(|| format!("cannot create {}", root.join(sub).display()))?;
+        }
+        let toml_path = root.join("unico.toml");
+        if !toml_path.exists() {
+            unico_core::fs::write_atomic(&toml_path, settings::TEMPLATE.as_bytes())
+                .with_context(|| format!("cannot write {}", toml_path.display()))?;
+        }
+        let key = root.join("secrets/pseudonym.key");
+        if !key.exists() {
+            let mut secret = [0u8; unico_core::SECRET_LEN];
+            rand::fill(&mut secret);
+            write_private(&key, hex::encode(secret).as_bytes())?;
+        }
+        let master = root.join("secrets/master.key");
+        if !master.exists() && env("UNICO_MASTER_KEY").is_none() {
+            write_private(&master, unico_store::crypto::MasterKey::generate_hex().as_bytes())?;
+        }
+        App::open_with(root, env)
+    }
+
+    /// Opens an initialised data directory.
+    pub fn open(root: &Path) -> Result<App> {
+        App::open_with(root, process_env())
+    }
+
+    /// [`App::open`] with the environment given.
+    pub fn open_with(root: &Path, env: Env) -> Result<App> {
+        let toml_path = root.join("unico.toml");
+        if !toml_path.exists() {
+            bail!(
+                Code::DataDirMissing,
+                "{} is not a Unico data directory (no unico.toml): run `unico init --data {}` first",
+                root.display(),
+                root.display()
+            );
+        }
+        let text =
+            std::fs::read_to_string(&toml_path).with_context(|| format!("cannot read {}", toml_path.display()))?;
+        let settings = Settings::load(&text, &*env).with_context(|| format!("{} is not valid", toml_path.display()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("unico-store")
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        Ok(App { root: root.to_path_buf(), settings, env, runtime: Some(runtime), store: Mutex::new(None) })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The lake's directory.
+    pub fn lake_dir(&self) -> PathBuf {
+        self.root.join("lake")
+    }
+
+    /// The model's directory.
+    pub fn model_dir(&self) -> PathBuf {
+        self.root.join("model")
+    }
+
+    /// Where rejected rows go.
+    pub fn rejects_dir(&self) -> PathBuf {
+        self.root.join("rejects")
+    }
+
+    /// The chain's time zone.
+    pub fn chain_tz(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.settings.timezone).expect("checked when the settings were read")
+    }
+
+    /// The chain's calendar day now.
+    pub fn today(&self) -> jiff::civil::Date {
+        self.chain_tz().to_datetime(jiff::Timestamp::now()).date()
+    }
+
+    /// The lake.
+    pub fn lake(&self) -> Result<unico_lake::Lake> {
+        Ok(unico_lake::Lake::open(self.lake_dir())?)
+    }
+
+    /// Runs `f` on tokio's blocking threads: how an async edge calls an operation that
+    /// reads the lake without stalling its runtime.
+    pub async fn blocking<R: Send + 'static>(self: &Arc<Self>, f: impl FnOnce(&App) -> R + Send + 'static) -> R {
+        let app = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || f(&app)).await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Waits for a future of the store on the App's own runtime (from a plain thread or a
+    /// blocking one; never from inside an async task).
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().expect("the runtime lives as long as the App").block_on(f)
+    }
+
+    /// The operational store (one pool, opened on first use).
+    pub fn store(&self) -> Result<unico_store::Store> {
+        let mut slot = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let key = self.master_key()?;
+        let url = self.database_url();
+        let store = self.block_on(unico_store::Store::open(&url, key)).context("cannot open the operational store")?;
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Runs `f` with the store, on the App's runtime.
+    pub(crate) fn with_store<T>(&self, f: impl AsyncFnOnce(&unico_store::Store) -> Result<T>) -> Result<T> {
+        let store = self.store()?;
+        self.block_on(f(&store))
+    }
+
+    /// The operational store's URL (never printed: it may hold a password).
+    fn database_url(&self) -> String {
+        self.settings
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.root.join("unico.db").display()))
+    }
+
+    /// The master key of personal data: `UNICO_MASTER_KEY`, else `secrets/master.key`.
+    fn master_key(&self) -> Result<unico_store::crypto::MasterKey> {
+        let text = match (self.env)("UNICO_MASTER_KEY") {
+            Some(k) => k,
+            None => {
+                let path = self.root.join("secrets/master.key");
+                std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read the master key {} (or set UNICO_MASTER_KEY)", path.display())
+                })?
+            }
+        };
+        unico_store::crypto::MasterKey::from_hex(&text)
+            .ok_or_else(|| Error::new(Code::KeyInvalid, "the master key must be 64 hex characters"))
+    }
+
+    /// The default country of phone numbers.
+    fn default_country(&self) -> phonenumber::country::Id {
+        self.settings.default_country.parse().expect("checked when the settings were read")
+    }
+
+    fn pseudonym_secret(&self) -> Result<[u8; unico_core::SECRET_LEN]> {
+        let path = self.root.join("secrets/pseudonym.key");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the pseudonymisation key {}", path.display()))?;
+        let mut secret = [0u8; unico_core::SECRET_LEN];
+        hex::decode_to_slice(text.trim(), &mut secret)
+            .map_err(|_| Error::new(Code::KeyInvalid, format!("{} is damaged", path.display())))?;
+        Ok(secret)
+    }
+
+    /// The key offer codes are made with: derived from the data directory's secret for
+    /// this one use, so codes cannot be computed without it and reveal nothing of it.
+    pub(crate) fn offer_secret(&self) -> Result<Vec<u8>> {
+        use hmac::{Hmac, Mac};
+        let secret = self.pseudonym_secret()?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).expect("HMAC takes any key length");
+        mac.update(b"unico offer codes");
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// The pseudonymiser keyed with the data directory's secret.
+    pub(crate) fn pseudonymiser(&self) -> Result<unico_core::Pseudonymiser> {
+        Ok(unico_core::Pseudonymiser::new(&self.pseudonym_secret()?))
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let store = self.store.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(rt) = self.runtime.take() {
+            // Closing waits for the pool: only where blocking is allowed.
+            if let Some(store) = store
+                && tokio::runtime::Handle::try_current().is_err()
+            {
+                rt.block_on(store.close());
+            }
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// A date argument (YYYY-MM-DD).
+pub(crate) fn parse_date(what: &str, s: &str) -> Result<jiff::civil::Date> {
+    s.parse().map_err(|_| Error::new(Code::InputInvalid, format!("{what} {s:?} is not a date (YYYY-MM-DD)")))
+}

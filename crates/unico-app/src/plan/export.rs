@@ -1,0 +1,257 @@
+//! The campaign directory: `offers.csv`, `customers.csv`, one export per channel
+//! (`app.json`, `email.csv`, …) and `campaign.json`, written beside the destination and
+//! moved into place whole.
+
+use super::Prepared;
+use crate::error::{Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use unico_offers::assign::{Mechanic, Target};
+use unico_offers::plan::{CategoryInput, CustomerInput, Plan, PlannedOffer};
+use unico_offers::policy::Product;
+
+fn cents(v: f64) -> String {
+    format!("{}", v.round() as i64)
+}
+
+/// Writes the campaign to a temporary directory beside `out` and renames it into place,
+/// so a crash never leaves half a campaign.
+pub(super) fn write(
+    out: &Path,
+    p: &Prepared,
+    planned: &Plan,
+    granted: &dyn Fn(&str, unico_store::Purpose) -> bool,
+) -> Result<()> {
+    let (policy, products, categories, customers, cards) =
+        (&p.policy, &p.products, &p.categories, &p.customers, &p.cards);
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new().prefix(".campaign-").tempdir_in(parent)?;
+    let id = |c: &CustomerInput| cards.get(&c.key).cloned().unwrap_or_default();
+
+    let mut w = csv::Writer::from_path(tmp.path().join("offers.csv"))?;
+    w.write_record([
+        "code",
+        "customer_id",
+        "customer_key",
+        "rank",
+        "target",
+        "sku",
+        "product",
+        "category",
+        "kind",
+        "mechanic",
+        "percent_off",
+        "discount_cents",
+        "buy_units",
+        "pay_units",
+        "min_spend_cents",
+        "valid_from",
+        "valid_to",
+        "p_redeem",
+        "expected_cost_cents",
+        "worst_cost_cents",
+        "expected_incremental_margin_cents",
+        "personal",
+        "reason",
+        "p0",
+        "affinity",
+        "band",
+    ])?;
+    let (from, to) = (policy.valid_from.to_string(), policy.valid_to.to_string());
+    for o in &planned.offers {
+        let c = &customers[o.customer as usize];
+        let what = Subject::of(products, categories, o);
+        let (buy, pay, min_spend) = mechanic_terms(o.mechanic);
+        w.write_record([
+            o.code.as_str(),
+            &id(c),
+            &c.key,
+            &o.rank.to_string(),
+            what.target,
+            what.sku,
+            &what.name,
+            what.category,
+            o.kind.as_str(),
+            o.mechanic.as_str(),
+            &o.percent.to_string(),
+            &o.discount_cents.to_string(),
+            &buy.to_string(),
+            &pay.to_string(),
+            &min_spend.to_string(),
+            &from,
+            &to,
+            &format!("{:.4}", o.p_redeem),
+            &cents(o.expected_cost),
+            &o.worst_cost.to_string(),
+            &cents(o.incremental_margin),
+            if o.personal { "yes" } else { "no" },
+            &o.reason,
+            &format!("{:.6}", o.p0),
+            &format!("{:.6}", o.affinity),
+            &o.band.to_string(),
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = csv::Writer::from_path(tmp.path().join("customers.csv"))?;
+    w.write_record(["customer_id", "customer_key", "segment", "store_id", "status", "offers"])?;
+    let mut count = vec![0u32; customers.len()];
+    for o in &planned.offers {
+        count[o.customer as usize] += 1;
+    }
+    for (i, c) in customers.iter().enumerate() {
+        w.write_record([
+            id(c).as_str(),
+            &c.key,
+            &c.segment,
+            c.store.as_deref().unwrap_or(""),
+            planned.status[i].as_str(),
+            &count[i].to_string(),
+        ])?;
+    }
+    w.flush()?;
+
+    // One export per channel, to the customers who accept it.
+    for channel in &policy.channels {
+        let purpose = match channel.as_str() {
+            "email" => Some(unico_store::Purpose::Email),
+            "sms" => Some(unico_store::Purpose::Sms),
+            "app" => Some(unico_store::Purpose::App),
+            _ => None,
+        };
+        let accepted = |c: &CustomerInput| purpose.is_none_or(|p| granted(&c.key, p));
+        if channel == "app" {
+            let mut by: Vec<serde_json::Value> = Vec::new();
+            let mut current: Option<(u32, Vec<serde_json::Value>)> = None;
+            let flush = |cur: Option<(u32, Vec<serde_json::Value>)>, by: &mut Vec<serde_json::Value>| {
+                if let Some((ci, offers)) = cur {
+                    let c = &customers[ci as usize];
+                    by.push(serde_json::json!({ "customer_id": id(c), "offers": offers }));
+                }
+            };
+            for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
+                if current.as_ref().is_none_or(|(ci, _)| *ci != o.customer) {
+                    flush(current.take(), &mut by);
+                    current = Some((o.customer, Vec::new()));
+                }
+                let what = Subject::of(products, categories, o);
+                let (buy, pay, min_spend) = mechanic_terms(o.mechanic);
+                current.as_mut().expect("set").1.push(serde_json::json!({
+                    "code": o.code, "target": what.target, "sku": what.sku, "product": what.name,
+                    "category": what.category, "mechanic": o.mechanic.as_str(), "percent_off": o.percent,
+                    "discount_cents": o.discount_cents, "buy_units": buy, "pay_units": pay,
+                    "min_spend_cents": min_spend, "valid_from": from, "valid_to": to, "reason": o.reason,
+                }));
+            }
+            flush(current, &mut by);
+            std::fs::write(tmp.path().join("app.json"), serde_json::to_vec_pretty(&by)?)?;
+        } else {
+            let mut w = csv::Writer::from_path(tmp.path().join(format!("{channel}.csv")))?;
+            w.write_record(["customer_id", "code", "product", "percent_off", "discount_cents", "valid_to", "message"])?;
+            for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
+                let c = &customers[o.customer as usize];
+                let what = Subject::of(products, categories, o);
+                w.write_record([
+                    id(c).as_str(),
+                    &o.code,
+                    &what.name,
+                    &o.percent.to_string(),
+                    &o.discount_cents.to_string(),
+                    &to,
+                    &o.reason,
+                ])?;
+            }
+            w.flush()?;
+        }
+    }
+
+    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in &planned.status {
+        *by_status.entry(s.as_str()).or_default() += 1;
+    }
+    let offers = planned.offers.len();
+    let distinct = distinct_sets(planned);
+    let summary = serde_json::json!({
+        "name": policy.name,
+        "valid_from": from,
+        "valid_to": to,
+        "seed": policy.seed,
+        "objective": policy.objective.as_str(),
+        "budget": {
+            "total_cents": policy.total_cents,
+            "basis": policy.basis.as_str(),
+            "worst_case_cents": policy.worst_case_cents,
+            "expected_cost_cents": planned.expected_cost.round() as i64,
+            "worst_cost_cents": planned.worst_cost.round() as i64,
+            "limits": policy.limits.iter().zip(&planned.limit_usage).map(|(l, u)| serde_json::json!({
+                "scope": l.scope.describe(), "cents": l.cents, "used_cents": u.round() as i64, "supplier_funded": l.supplier_funded,
+            })).collect::<Vec<_>>(),
+        },
+        "expected_incremental_margin_cents": planned.incremental_margin.round() as i64,
+        "objective_cents": planned.value.round() as i64,
+        "objective_upper_bound_cents": planned.upper_bound.round() as i64,
+        "offers": offers,
+        "customers": by_status,
+        "distinct_offer_sets": distinct,
+        "multipliers": planned.multipliers,
+    });
+    std::fs::write(tmp.path().join("campaign.json"), serde_json::to_vec_pretty(&summary)?)?;
+    // An empty directory given as --out is replaced; a full one is refused.
+    unico_core::fs::publish_dir(tmp.path(), out)
+        .with_context(|| format!("cannot write {} (it must be new or empty)", out.display()))?;
+    let _ = tmp.keep();
+    Ok(())
+}
+
+/// What an offer is on, for files and the store.
+pub(crate) struct Subject<'a> {
+    /// `product`, `category` or `basket`.
+    pub(crate) target: &'static str,
+    /// The product's sku (empty otherwise).
+    pub(crate) sku: &'a str,
+    /// The product's name, "any item of Coffee" or "your shopping".
+    pub(crate) name: String,
+    /// The product's or the offer's category (empty for a basket).
+    pub(crate) category: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    pub(crate) fn of(products: &'a [Product], categories: &'a [CategoryInput], o: &PlannedOffer) -> Subject<'a> {
+        match o.target {
+            Target::Product(x) => {
+                let p = &products[x as usize];
+                Subject { target: "product", sku: &p.sku, name: p.name.clone(), category: &p.category }
+            }
+            Target::Category(x) => {
+                let c = &categories[x as usize].name;
+                Subject { target: "category", sku: "", name: format!("any item of {c}"), category: c }
+            }
+            Target::Basket => Subject { target: "basket", sku: "", name: "your shopping".into(), category: "" },
+        }
+    }
+}
+
+/// A mechanic's terms: units to buy, units paid, least basket (cents).
+pub(crate) fn mechanic_terms(m: Mechanic) -> (u32, u32, i64) {
+    match m {
+        Mechanic::Unit => (1, 1, 0),
+        Mechanic::MultiBuy { buy, pay } => (buy, pay, 0),
+        Mechanic::SpendReward { min_spend_cents } => (1, 1, min_spend_cents),
+    }
+}
+
+/// Distinct offer sets (what each offer is on, how and how much) among customers who got
+/// offers.
+pub fn distinct_sets(planned: &Plan) -> usize {
+    let mut sets: HashMap<u32, Vec<(u64, Mechanic, i64)>> = HashMap::new();
+    for o in &planned.offers {
+        sets.entry(o.customer).or_default().push((o.target.id(), o.mechanic, o.discount_cents));
+    }
+    let mut unique: std::collections::HashSet<Vec<(u64, Mechanic, i64)>> = Default::default();
+    for (_, mut s) in sets {
+        s.sort_unstable();
+        unique.insert(s);
+    }
+    unique.len()
+}

@@ -1,0 +1,259 @@
+//! Campaigns: a policy file, the model and the customer master become every customer's
+//! offers ([`prepare`] gathers the candidates, `unico_offers` assigns them), written to a
+//! campaign directory for the channels ([`export`]) and stored for the app and the tills;
+//! a campaign's redemptions teach the response model ([`learn`]).
+
+mod export;
+mod learn;
+mod prepare;
+mod shopping;
+
+pub use export::distinct_sets;
+pub use learn::{LearnRequest, Learned, LearnedCell};
+pub use prepare::{CANDIDATES_PER_CUSTOMER, Prepared, products};
+pub use shopping::due_in_window;
+
+use crate::error::{Code, Context, Error, Result};
+use crate::progress::Progress;
+use crate::{App, bail};
+use rand::SeedableRng;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use unico_offers::plan::{Plan, Status};
+use unico_offers::response::ResponseModel;
+
+/// The learned response to offers, in the model directory.
+pub const RESPONSE_FILE: &str = "offers-response.json";
+
+/// What to plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRequest {
+    /// The policy file (TOML; docs/offers.md).
+    pub policy: PathBuf,
+    /// The day the model must have been built as of (default: the model's).
+    pub as_of: Option<String>,
+    /// The campaign directory to write (must not hold a campaign already).
+    pub out: PathBuf,
+    /// Write the files only; do not store the campaign for the app and the tills.
+    pub dry_run: bool,
+}
+
+/// A campaign planned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    /// Its id (name and first day).
+    pub campaign_id: String,
+    /// The policy's name.
+    pub name: String,
+    /// First and last day of the offers.
+    pub valid_from: jiff::civil::Date,
+    /// Last day of the offers.
+    pub valid_to: jiff::civil::Date,
+    /// The campaign directory.
+    pub out: PathBuf,
+    /// Not stored (a trial).
+    pub dry_run: bool,
+    /// Customers considered.
+    pub customers: usize,
+    /// Customers by outcome.
+    pub by_status: StatusCounts,
+    /// Offers made.
+    pub offers: usize,
+    /// Distinct offer sets among the customers with offers.
+    pub distinct_offer_sets: usize,
+    /// The budget, cents, and what it is counted on (`expected` or `worst_case`).
+    pub budget_cents: i64,
+    /// `expected` or `worst_case`.
+    pub basis: &'static str,
+    /// Expected cost of the discounts, cents.
+    pub expected_cost_cents: i64,
+    /// Cost if every offer were redeemed, cents.
+    pub worst_cost_cents: i64,
+    /// Expected incremental margin, cents.
+    pub expected_incremental_margin_cents: i64,
+    /// Time taken, seconds.
+    pub seconds: f64,
+}
+
+/// Customers of a plan by outcome.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StatusCounts {
+    /// With personal offers.
+    pub personal: usize,
+    /// With non-personal offers only (no profiling consent).
+    pub generic: usize,
+    /// Held out (the control group).
+    pub holdout: usize,
+    /// Outside the policy's segments.
+    pub excluded: usize,
+    /// Without the marketing consent.
+    pub no_consent: usize,
+    /// With no offer worth its cost.
+    pub no_offer: usize,
+}
+
+impl StatusCounts {
+    /// Counts a plan's customers.
+    pub fn of(plan: &Plan) -> StatusCounts {
+        let count = |s: Status| plan.status.iter().filter(|x| **x == s).count();
+        StatusCounts {
+            personal: count(Status::Personal),
+            generic: count(Status::Generic),
+            holdout: count(Status::Holdout),
+            excluded: count(Status::Excluded),
+            no_consent: count(Status::NoConsent),
+            no_offer: count(Status::NoOffer),
+        }
+    }
+}
+
+impl App {
+    /// Plans a campaign: the files in `out` and, unless a dry run, the campaign in the
+    /// store. Files and store are written together or not at all.
+    pub fn plan_campaign(&self, req: &PlanRequest, progress: &dyn Progress) -> Result<Planned> {
+        let started = Instant::now();
+        if req.out.join("campaign.json").exists() {
+            bail!(Code::Conflict, "{} already holds a campaign; choose another --out", req.out.display());
+        }
+        let p = self.prepare_campaign(&req.policy, req.as_of.as_deref(), None, progress)?;
+        let id = p.policy.campaign_id();
+        let store = self.store()?;
+        if !req.dry_run && self.block_on(store.has_campaign(&id))? {
+            bail!(
+                Code::CampaignAlreadyStored,
+                "the campaign {id:?} is already stored; rename it in the policy, or plan with --dry-run"
+            );
+        }
+        let planned = p.plan(&response_for(&p));
+        let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
+        export::write(&req.out, &p, &planned, &granted)?;
+        if !req.dry_run {
+            let (campaign, offers, members) = to_store(&id, &req.policy, &req.out, &p, &planned)?;
+            if let Err(e) = self.block_on(store.store_campaign(&campaign, &offers, &members)) {
+                // Nothing half-done: the files go too.
+                let _ = std::fs::remove_dir_all(&req.out);
+                let e = Error::from(e);
+                let code = if e.code() == Code::Conflict { Code::CampaignAlreadyStored } else { e.code() };
+                return Err(Error::with_source(code, "cannot store the campaign; nothing was planned", e));
+            }
+        }
+        let policy = &p.policy;
+        Ok(Planned {
+            campaign_id: id,
+            name: policy.name.clone(),
+            valid_from: policy.valid_from,
+            valid_to: policy.valid_to,
+            out: req.out.clone(),
+            dry_run: req.dry_run,
+            customers: p.customers.len(),
+            by_status: StatusCounts::of(&planned),
+            offers: planned.offers.len(),
+            distinct_offer_sets: distinct_sets(&planned),
+            budget_cents: policy.total_cents,
+            basis: policy.basis.as_str(),
+            expected_cost_cents: planned.expected_cost.round() as i64,
+            worst_cost_cents: planned.worst_cost.round() as i64,
+            expected_incremental_margin_cents: planned.incremental_margin.round() as i64,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// The response a plan values offers with: one Thompson draw from the learned model,
+/// seeded by the policy.
+pub fn response_for(p: &Prepared) -> unico_offers::response::Response {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.policy.seed);
+    p.learned.response(&p.policy.percent_off, Some(&mut rng))
+}
+
+/// The learned response model (the prior when no campaign was learned from yet).
+pub fn read_response(model_dir: &Path) -> Result<ResponseModel> {
+    let path = model_dir.join(RESPONSE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ResponseModel::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes the learned response model, whole or not at all.
+pub fn write_response(model_dir: &Path, model: &ResponseModel) -> Result<()> {
+    std::fs::create_dir_all(model_dir).with_context(|| format!("cannot create {}", model_dir.display()))?;
+    let path = model_dir.join(RESPONSE_FILE);
+    unico_core::fs::write_atomic(&path, &serde_json::to_vec(model)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The campaign as the operational store keeps it.
+fn to_store(
+    id: &str,
+    policy_path: &Path,
+    out: &Path,
+    p: &Prepared,
+    planned: &Plan,
+) -> Result<(
+    unico_store::campaigns::Campaign,
+    Vec<unico_store::campaigns::StoredOffer>,
+    Vec<unico_store::campaigns::Member>,
+)> {
+    use unico_store::campaigns::{Campaign, Member, StoredOffer};
+    let campaign = Campaign {
+        id: id.to_string(),
+        name: p.policy.name.clone(),
+        valid_from: p.policy.valid_from.to_string(),
+        valid_to: p.policy.valid_to.to_string(),
+        seed: p.policy.seed as i64,
+        policy: std::fs::read_to_string(policy_path)
+            .with_context(|| format!("cannot read {}", policy_path.display()))?,
+        summary: std::fs::read_to_string(out.join("campaign.json"))
+            .with_context(|| format!("cannot read {}", out.display()))?,
+    };
+    let offers = planned
+        .offers
+        .iter()
+        .map(|o| {
+            let what = export::Subject::of(&p.products, &p.categories, o);
+            let (buy, pay, min_spend) = export::mechanic_terms(o.mechanic);
+            StoredOffer {
+                code: o.code.clone(),
+                customer_key: p.customers[o.customer as usize].key.clone(),
+                rank: i64::from(o.rank),
+                sku: what.sku.to_string(),
+                target: what.target.to_string(),
+                category: (what.target == "category").then(|| what.category.to_string()),
+                mechanic: o.mechanic.as_str().to_string(),
+                buy_units: i64::from(buy),
+                pay_units: i64::from(pay),
+                min_spend_cents: min_spend,
+                kind: o.kind.as_str().to_string(),
+                percent_off: i64::from(o.percent),
+                discount_cents: o.discount_cents,
+                valid_from: campaign.valid_from.clone(),
+                valid_to: campaign.valid_to.clone(),
+                p_redeem: o.p_redeem,
+                expected_cost_cents: o.expected_cost.round() as i64,
+                expected_incremental_margin_cents: o.incremental_margin.round() as i64,
+                personal: o.personal,
+                reason: o.reason.clone(),
+                p0: o.p0,
+                affinity: o.affinity,
+                band: o.band as i64,
+            }
+        })
+        .collect();
+    let members = p
+        .customers
+        .iter()
+        .zip(&planned.status)
+        .filter(|(_, s)| matches!(s, Status::Personal | Status::Generic | Status::Holdout | Status::NoOffer))
+        .map(|(c, s)| Member {
+            customer_key: c.key.clone(),
+            status: s.as_str().to_string(),
+            segment: c.segment.clone(),
+            store_id: c.store.clone(),
+            offer_type: if c.profiling { "personal" } else { "generic" }.to_string(),
+        })
+        .collect();
+    Ok((campaign, offers, members))
+}

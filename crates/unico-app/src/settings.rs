@@ -1,0 +1,315 @@
+//! One settings struct: defaults, then `<data>/unico.toml`, then `UNICO_*` variables.
+//!
+//! Every key can be overridden by `UNICO_<KEY>`, a key of a table by its path joined with
+//! underscores (`[model.rfm] bins` by `UNICO_MODEL_RFM_BINS`). The overrides are found by
+//! walking the defaults, so a new key is overridable the day it is added; a test checks
+//! it and that the template written by `unico init` says exactly the defaults. Every value
+//! is checked against its allowed range when the settings are read.
+
+use crate::error::{Code, Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Settings read from `unico.toml`; every key can be overridden by `UNICO_<KEY>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The chain's IANA time zone: local dates, month partitions and daily KPIs use it.
+    pub timezone: String,
+    /// ISO 4217 currency of every amount (amounts are integer cents of it).
+    pub currency: String,
+    /// The operational store: `sqlite://…` or `postgres://user:password@host/db`.
+    /// Default: `unico.db` (SQLite) in the data directory.
+    pub database_url: Option<String>,
+    /// ISO 3166 country of phone numbers written without a prefix.
+    pub default_country: String,
+    /// Duplicate registrations scoring at least this (0–1) are merged on import.
+    pub dedupe_threshold: f64,
+    /// Version of the privacy policy consents in imported files refer to, when they do not say.
+    pub privacy_policy_version: String,
+    /// The behavioural model: time unit, RFM, horizons (`[model]` table).
+    pub model: unico_model::build::ModelSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timezone: "Europe/Rome".into(),
+            currency: "EUR".into(),
+            database_url: None,
+            default_country: "IT".into(),
+            dedupe_threshold: 0.9,
+            privacy_policy_version: "1".into(),
+            model: unico_model::build::ModelSettings::default(),
+        }
+    }
+}
+
+/// The `unico.toml` that `unico init` writes: the defaults, each with its meaning.
+pub const TEMPLATE: &str = r#"# Unico settings. Every key can be overridden by an environment variable UNICO_<KEY>,
+# for example UNICO_TIMEZONE=Europe/Madrid.
+
+# The chain's time zone (IANA name). Local dates, month partitions and daily KPIs use it.
+timezone = "Europe/Rome"
+
+# Currency of every amount; amounts are stored as integer cents of it.
+currency = "EUR"
+
+# The operational store (customers, consents, offers). Default: SQLite file unico.db here.
+# database_url = "postgres://unico:secret@db.example/unico"
+
+# Country of phone numbers written without an international prefix.
+default_country = "IT"
+
+# Registrations of the same person scoring at least this (0-1) are merged on import;
+# `unico customers duplicates` lists the pairs below it for review.
+dedupe_threshold = 0.9
+
+# Privacy-policy version that imported consents refer to when the file does not say.
+privacy_policy_version = "1"
+
+# The behavioural model built by `unico model build`.
+[model]
+# Time unit of BG/NBD and every time it reports: "days" or "weeks".
+unit = "days"
+# RFM frequency and monetary value count the last this many days.
+rfm_window_days = 365
+# Horizon of each customer's expected purchases, in days.
+horizon_days = 90
+# Customer lifetime value: months ahead and monthly discount rate.
+clv_months = 12
+monthly_discount = 0.01
+# Receipt lines the per-product passes (habits, recommendations) hold in memory; beyond it
+# they are split by customer and spilled to model/tmp (about 24 bytes a line in memory).
+max_lines_in_memory = 32000000
+
+[model.rfm]
+# Score levels (5 = quintiles).
+bins = 5
+# "recent_is_better" for consumables; "older_is_better" for durable goods, where an older
+# purchase means a closer next need.
+recency = "recent_is_better"
+
+[model.habits]
+# Purchase days of a category before its cycle and next due date are estimated.
+min_purchases = 3
+# Purchase days of a product before it gets a habit of its own (a "frequent item").
+product_min_purchases = 4
+
+# `unico recommend`: probability of a purchase within horizon_days, from the customer's own
+# purchase rate shrunk towards a prior (item-item similarity, category affinity, popularity).
+[model.recommend]
+horizon_days = 91
+# Weight of the prior, in purchase days.
+prior_strength = 3.0
+# Similar products kept per product.
+neighbours = 50
+# Share of global popularity in the prior, and of category affinity in the rest.
+popularity_weight = 0.3
+category_weight = 0.5
+# Best sellers taking part in item-item similarity (4 bytes per pair of them in memory).
+max_items = 8000
+"#;
+
+/// Keys that have no default, hence no place in the defaults' table: overridable too.
+const OPTIONAL_KEYS: [&str; 1] = ["database_url"];
+
+impl Settings {
+    /// Reads settings from the text of a `unico.toml`, then the `UNICO_<KEY>` overrides
+    /// that `env` gives, and checks every value.
+    pub fn load(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+        let mut table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::with_source(Code::SettingsInvalid, "unico.toml is not valid", e))?;
+        let defaults = toml::Table::try_from(Settings::default())
+            .map_err(|e| Error::with_source(Code::Internal, "the default settings do not serialise", e))?;
+        for (path, default) in leaves(&defaults, Vec::new()) {
+            let var = env_name(&path);
+            let Some(text) = env(&var) else { continue };
+            let value = match default {
+                toml::Value::Integer(_) => text.trim().parse::<i64>().map(toml::Value::Integer).ok(),
+                toml::Value::Float(_) => text.trim().parse::<f64>().map(toml::Value::Float).ok(),
+                toml::Value::Boolean(_) => text.trim().parse::<bool>().map(toml::Value::Boolean).ok(),
+                _ => Some(toml::Value::String(text.clone())),
+            }
+            .ok_or_else(|| {
+                Error::new(Code::SettingsInvalid, format!("{var}={text:?} is not a {}", default.type_str()))
+            })?;
+            set(&mut table, &path, value);
+        }
+        for key in OPTIONAL_KEYS {
+            if let Some(v) = env(&env_name(&[key.to_string()])) {
+                table.insert(key.to_string(), toml::Value::String(v));
+            }
+        }
+        let settings: Settings =
+            table.try_into().map_err(|e| Error::with_source(Code::SettingsInvalid, "the settings are not valid", e))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Every value within its allowed range.
+    fn check(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::new(Code::SettingsInvalid, what));
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            return bad(format!("timezone {:?} is not an IANA time zone", self.timezone));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return bad(format!("currency {:?} is not an ISO 4217 code such as EUR", self.currency));
+        }
+        if self.default_country.parse::<phonenumber::country::Id>().is_err() {
+            return bad(format!("default_country {:?} is not an ISO 3166 country code", self.default_country));
+        }
+        if !(self.dedupe_threshold.is_finite() && self.dedupe_threshold > 0.0 && self.dedupe_threshold <= 1.0) {
+            return bad(format!("dedupe_threshold {} must be above 0 and at most 1", self.dedupe_threshold));
+        }
+        if self.privacy_policy_version.trim().is_empty() {
+            return bad("privacy_policy_version is empty".into());
+        }
+        let m = &self.model;
+        let positive = [
+            ("model.rfm_window_days", u64::from(m.rfm_window_days)),
+            ("model.horizon_days", u64::from(m.horizon_days)),
+            ("model.clv_months", u64::from(m.clv_months)),
+            ("model.max_lines_in_memory", m.max_lines_in_memory),
+            ("model.habits.min_purchases", u64::from(m.habits.min_purchases)),
+            ("model.habits.product_min_purchases", u64::from(m.habits.product_min_purchases)),
+            ("model.recommend.horizon_days", u64::from(m.recommend.horizon_days)),
+            ("model.recommend.neighbours", m.recommend.neighbours as u64),
+            ("model.recommend.max_items", m.recommend.max_items as u64),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return bad(format!("{key} must be at least 1"));
+            }
+        }
+        if !(2..=10).contains(&m.rfm.bins) {
+            return bad(format!("model.rfm.bins {} must be 2 to 10", m.rfm.bins));
+        }
+        let shares = [
+            ("model.monthly_discount", m.monthly_discount),
+            ("model.recommend.popularity_weight", m.recommend.popularity_weight),
+            ("model.recommend.category_weight", m.recommend.category_weight),
+        ];
+        for (key, v) in shares {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return bad(format!("{key} {v} must be between 0 and 1"));
+            }
+        }
+        if !(m.recommend.prior_strength.is_finite() && m.recommend.prior_strength >= 0.0) {
+            return bad(format!("model.recommend.prior_strength {} must be 0 or more", m.recommend.prior_strength));
+        }
+        Ok(())
+    }
+
+    /// The name of every key with the variable that overrides it (for the docs and tests).
+    pub fn overrides() -> Vec<(String, String)> {
+        let defaults = toml::Table::try_from(Settings::default()).expect("defaults serialise");
+        let mut out: Vec<(String, String)> =
+            leaves(&defaults, Vec::new()).into_iter().map(|(p, _)| (p.join("."), env_name(&p))).collect();
+        out.extend(OPTIONAL_KEYS.iter().map(|k| (k.to_string(), env_name(&[k.to_string()]))));
+        out
+    }
+}
+
+/// `UNICO_` and the key's path, upper case, joined with underscores.
+fn env_name(path: &[String]) -> String {
+    format!("UNICO_{}", path.join("_").to_uppercase())
+}
+
+/// Every leaf of a table with its path.
+fn leaves(table: &toml::Table, prefix: Vec<String>) -> Vec<(Vec<String>, toml::Value)> {
+    let mut out = Vec::new();
+    for (k, v) in table {
+        let mut path = prefix.clone();
+        path.push(k.clone());
+        match v {
+            toml::Value::Table(t) => out.extend(leaves(t, path)),
+            _ => out.push((path, v.clone())),
+        }
+    }
+    out
+}
+
+fn set(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("a key");
+    let mut t = table;
+    for p in parents {
+        let entry = t.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        t = entry.as_table_mut().expect("a table");
+    }
+    t.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn the_template_says_the_defaults() {
+        let read = Settings::load(TEMPLATE, &|_| None).expect("the template reads");
+        assert_eq!(read, Settings::default());
+    }
+
+    #[test]
+    fn every_key_is_overridden_by_its_variable() {
+        // A valid value other than the default for every key.
+        let strings: HashMap<&str, &str> = [
+            ("timezone", "Asia/Tokyo"),
+            ("currency", "USD"),
+            ("default_country", "FR"),
+            ("privacy_policy_version", "7"),
+            ("model.unit", "weeks"),
+            ("model.rfm.recency", "older_is_better"),
+            ("database_url", "postgres://u@h/db"),
+        ]
+        .into_iter()
+        .collect();
+        let defaults = toml::Table::try_from(Settings::default()).unwrap();
+        let leaves: HashMap<String, toml::Value> =
+            leaves(&defaults, Vec::new()).into_iter().map(|(p, v)| (p.join("."), v)).collect();
+        let overrides = Settings::overrides();
+        assert!(overrides.len() >= 20, "{overrides:?}");
+        for (key, var) in overrides {
+            let value = match leaves.get(&key) {
+                Some(toml::Value::Integer(i)) => (i + 1).to_string(),
+                Some(toml::Value::Float(f)) => (f * 0.5).to_string(),
+                Some(toml::Value::Boolean(b)) => (!b).to_string(),
+                _ => strings.get(key.as_str()).unwrap_or_else(|| panic!("give {key} a test value")).to_string(),
+            };
+            let env = |name: &str| (name == var).then(|| value.clone());
+            let read = Settings::load(TEMPLATE, &env).unwrap_or_else(|e| panic!("{var}={value}: {e:?}"));
+            assert_ne!(read, Settings::default(), "{var}={value} was not read");
+            let back = toml::Table::try_from(&read).unwrap();
+            let got = key.split('.').try_fold(toml::Value::Table(back), |t, k| t.get(k).cloned());
+            let expected = leaves.get(&key).map_or(toml::Value::String(value.clone()), |d| match d {
+                toml::Value::Integer(_) => toml::Value::Integer(value.parse().unwrap()),
+                toml::Value::Float(_) => toml::Value::Float(value.parse().unwrap()),
+                toml::Value::Boolean(_) => toml::Value::Boolean(value.parse().unwrap()),
+                _ => toml::Value::String(value.clone()),
+            });
+            assert_eq!(got, Some(expected), "{var}");
+        }
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused() {
+        for (var, value) in [
+            ("UNICO_DEDUPE_THRESHOLD", "-5"),
+            ("UNICO_DEDUPE_THRESHOLD", "NaN"),
+            ("UNICO_DEDUPE_THRESHOLD", "1e300"),
+            ("UNICO_TIMEZONE", "Mars/Base"),
+            ("UNICO_MODEL_RFM_BINS", "0"),
+            ("UNICO_MODEL_HORIZON_DAYS", "0"),
+            ("UNICO_MODEL_UNIT", "fortnights"),
+            ("UNICO_MODEL_MONTHLY_DISCOUNT", "inf"),
+            ("UNICO_CURRENCY", "euro"),
+        ] {
+            let env = |name: &str| (name == var).then(|| value.to_string());
+            let e = Settings::load(TEMPLATE, &env).expect_err(var);
+            assert_eq!(e.code(), Code::SettingsInvalid, "{var}={value}");
+        }
+    }
+}
