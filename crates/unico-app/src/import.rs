@@ -150,16 +150,7 @@ impl App {
             default_country: self.default_country(),
             policy_version: self.settings().privacy_policy_version.clone(),
         };
-        self.with_store(async |store| {
-            let mut out = Vec::new();
-            for f in files {
-                let s = unico_store::customers::import_customers(store, f, &options)
-                    .await
-                    .with_context(|| format!("{} not imported", f.display()))?;
-                out.push(s);
-            }
-            Ok(out)
-        })
+        self.import_each(files, async |store, f| unico_store::customers::import_customers(store, f, &options).await)
     }
 
     /// Imports survey answers (CSAT, NPS) into the store.
@@ -176,13 +167,19 @@ impl App {
             chain_tz: self.chain_tz(),
             max_reject_rate,
         };
+        self.import_each(files, async |store, f| unico_store::kpis::import_surveys(store, f, &options).await)
+    }
+
+    /// Imports files into the store one after the other, stopping at the first refused.
+    fn import_each(
+        &self,
+        files: &[PathBuf],
+        import: impl AsyncFn(&unico_store::Store, &Path) -> Result<ImportSummary, unico_store::Error>,
+    ) -> Result<Vec<ImportSummary>> {
         self.with_store(async |store| {
             let mut out = Vec::new();
             for f in files {
-                let s = unico_store::kpis::import_surveys(store, f, &options)
-                    .await
-                    .with_context(|| format!("{} not imported", f.display()))?;
-                out.push(s);
+                out.push(import(store, f).await.with_context(|| format!("{} not imported", f.display()))?);
             }
             Ok(out)
         })

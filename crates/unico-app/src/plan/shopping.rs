@@ -160,7 +160,55 @@ pub fn due_in_window(cycle_days: f64, due_day: i32, as_of: i32, from: i32, to: i
 #[cfg(test)]
 #[cfg(test)]
 mod tests {
-    use super::due_in_window;
+    use super::{Shopping, due_in_window};
+    use unico_model::lines::LineRecord;
+
+    /// A weekly shopper over 182 days: 26 trips of 40 € (two lines, categories 0 and 1),
+    /// every fourth trip 70 €; category 2 bought once.
+    fn weekly() -> Vec<LineRecord> {
+        let mut out = Vec::new();
+        for week in 0..26 {
+            let day = 1000 + 7 * week;
+            let total = if week % 4 == 0 { 7000 } else { 4000 };
+            out.push(LineRecord { customer: 0, item: 0, day, net_cents: total / 2 });
+            out.push(LineRecord { customer: 0, item: 1, day, net_cents: total / 2 });
+        }
+        out.push(LineRecord { customer: 0, item: 2, day: 1100, net_cents: 0 });
+        out
+    }
+
+    #[test]
+    fn spend_rewards_are_valued_from_the_shopping_days() {
+        let shop = Shopping::of(&weekly(), &[0, 1, 2], 1000 - 1, 1000 + 7 * 25);
+        // 60 € reached by 7 of the 26 trips; 100 € by none.
+        let [sixty, hundred] = &shop.spend(&[(6000, 300), (10_000, 500)], 14.0, 1.0)[..] else { panic!() };
+        // 26 trips in 176 days make 2.07 in a fortnight, each reaching 60 € 7 times in 26.
+        let trips = 26.0 / 176.0 * 14.0;
+        assert!((sixty.p0 - (1.0 - (1.0 - 7.0 / 26.0f64).powf(trips))).abs() < 1e-9, "{sixty:?}");
+        // The 40 € trips are within half of 60 €: they top up by 20 €.
+        assert!(sixty.reach > 0.9 && (sixty.top_up_cents - 2000.0).abs() < 1.0, "{sixty:?}");
+        assert_eq!(hundred.p0, 0.0);
+        assert!(hundred.reach > 0.0 && hundred.top_up_cents > 2000.0, "the 70 € trips are near 100 €");
+        assert!(sixty.reason.contains("40.00"), "{}", sixty.reason);
+        // Someone who has left makes no trip.
+        let gone = shop.spend(&[(6000, 300)], 14.0, 0.0);
+        assert_eq!((gone[0].p0, gone[0].reach), (0.0, 0.0));
+    }
+
+    #[test]
+    fn categories_come_from_the_share_of_wallet_and_the_shopping_rate() {
+        let shop = Shopping::of(&weekly(), &[0, 1, 2], 1000 - 1, 1000 + 7 * 25);
+        let names = ["Coffee".to_string(), "Pasta".to_string(), "Wine".to_string()];
+        // Coffee and pasta are half of the wallet each; wine nothing.
+        let list = shop.categories(&[(0, 0.5), (1, 0.5), (2, 0.0)], 3.0, 14.0, 1.0, &names);
+        assert_eq!(list.len(), 3);
+        let (coffee, wine) = (&list[0], &list[2]);
+        assert_eq!((coffee.category, wine.category), (0, 2));
+        // Bought weekly: almost surely bought in a fortnight anyway.
+        assert!(coffee.p0 > 0.8, "{coffee:?}");
+        assert!(wine.p0 < coffee.p0 && wine.affinity < coffee.affinity, "{wine:?}");
+        assert!(coffee.reason.contains("every 7 days"), "{}", coffee.reason);
+    }
 
     #[test]
     fn the_chance_of_a_due_purchase_in_the_window() {

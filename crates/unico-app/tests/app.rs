@@ -1,0 +1,105 @@
+//! The service layer as an edge calls it: typed operations on an App, their error codes,
+//! and lake passes called from an async runtime without blocking it.
+
+use std::sync::Arc;
+use unico_app::kpi::{Grain, KpiRequest};
+use unico_app::plan::PlanRequest;
+use unico_app::{App, Code, Silent};
+
+fn env() -> unico_app::Env {
+    Arc::new(|_| None)
+}
+
+/// A small simulated chain, imported and modelled.
+fn chain(dir: &std::path::Path) -> App {
+    let app = App::init_with(&dir.join("data"), env()).unwrap();
+    let config = unico_sim::ChainConfig { customers: 300, days: 120, seed: 9, ..Default::default() };
+    let mut steps = 0;
+    app.load_simulated_chain(&config, &dir.join("chain"), &Silent, &mut |_| steps += 1).unwrap();
+    assert_eq!(steps, 6, "generated, three lake imports, merged, customers");
+    app
+}
+
+#[test]
+fn operations_answer_with_typed_results_and_stable_error_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = App::open_with(&tmp.path().join("nowhere"), env()).err().unwrap();
+    assert_eq!(missing.code(), Code::DataDirMissing);
+
+    let app = chain(tmp.path());
+    assert_eq!(app.model_params().unwrap_err().code(), Code::ModelMissing);
+    assert_eq!(app.customer("no-such-card", None).unwrap_err().code(), Code::CustomerNotFound);
+    let bad_date = app.build_model(Some("2025-02-30"), None, &Silent).unwrap_err();
+    assert_eq!(bad_date.code(), Code::InputInvalid);
+
+    let built = app.build_model(None, None, &Silent).unwrap();
+    assert!(built.published.profiles > 0);
+    assert_eq!(app.model_params().unwrap().as_of, built.params.as_of);
+
+    // A policy with two problems: both reported, each at its line, and nothing planned.
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[campaign]\nname = \"Spring\"\nvalid_from = \"2025-05-10\"\nvalid_to = \"2025-05-01\"\n\n[budget]\ntotal_cents = -5\nbasis = \"worst_case\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("campaign");
+    let req = PlanRequest { policy: policy.clone(), as_of: None, out: out.clone(), dry_run: false };
+    let e = app.plan_campaign(&req, &Silent).unwrap_err();
+    assert_eq!(e.code(), Code::PolicyInvalid);
+    let lines: Vec<usize> = e.problems().iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![4, 7], "{:?}", e.problems());
+    assert!(!out.exists());
+
+    // A good one plans, and planning it again is refused with its own code.
+    std::fs::write(
+        &policy,
+        "[campaign]\nname = \"Spring\"\nvalid_from = \"2025-05-10\"\nvalid_to = \"2025-05-23\"\n\n[budget]\ntotal_cents = 20000\nbasis = \"worst_case\"\n",
+    )
+    .unwrap();
+    let planned = app.plan_campaign(&req, &Silent).unwrap();
+    assert_eq!(planned.campaign_id, "Spring 2025-05-10");
+    assert!(planned.offers > 0 && planned.worst_cost_cents <= 20000, "{planned:?}");
+    let again = PlanRequest { out: tmp.path().join("again"), ..req };
+    assert_eq!(app.plan_campaign(&again, &Silent).unwrap_err().code(), Code::CampaignAlreadyStored);
+    assert!(!tmp.path().join("again").exists(), "nothing written for a refused plan");
+}
+
+#[test]
+fn a_lake_pass_runs_from_an_async_runtime_without_blocking_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = Arc::new(chain(tmp.path()));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (report, heard) = rt.block_on(async {
+        // The operation waits for a task of the runtime's only thread: it can only hear
+        // from it if the runtime is not blocked by the operation.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let ticker = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send(()).unwrap();
+        });
+        let req = KpiRequest {
+            from: None,
+            to: None,
+            by: Grain::Month,
+            by_store: false,
+            by_channel: false,
+            by_segment: false,
+        };
+        let (report, heard) = app
+            .blocking(move |a| {
+                let heard = rx.recv_timeout(std::time::Duration::from_secs(20)).is_ok();
+                (a.kpis(&req, &Silent), heard)
+            })
+            .await;
+        ticker.await.unwrap();
+        let quality = app.blocking(|a| a.quality()).await.unwrap();
+        assert!(quality.cards > 0);
+        (report.unwrap(), heard)
+    });
+    assert!(heard, "the runtime ran other tasks while the lake pass ran");
+    assert!(report.lines_read > 0 && !report.rows.is_empty());
+    // The store is reached from the blocking thread too.
+    let cards = rt.block_on(app.blocking(|a| a.cards())).unwrap();
+    assert!(!cards.is_empty());
+}
