@@ -426,6 +426,22 @@ mod tests {
     }
 
     #[test]
+    fn a_library_error_keeps_its_own_cause() {
+        let disk = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device");
+        let e: Error = unico_lake::Error::io("cannot write lake/receipt_lines/part-1.parquet", disk).into();
+        assert_eq!(e.code(), Code::Io);
+        assert_eq!(e.find::<std::io::Error>().map(|io| io.kind()), Some(std::io::ErrorKind::StorageFull));
+        assert_eq!(e.chain(), "cannot write lake/receipt_lines/part-1.parquet: no space left on device");
+        let wrapped: Result<()> = Err(e).context("receipts.csv not imported");
+        let wrapped = wrapped.unwrap_err();
+        assert!(wrapped.find::<std::io::Error>().is_some());
+        assert_eq!(
+            wrapped.chain(),
+            "receipts.csv not imported: cannot write lake/receipt_lines/part-1.parquet: no space left on device"
+        );
+    }
+
+    #[test]
     fn codes_are_distinct_and_mapped() {
         let names: std::collections::HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), Code::ALL.len());

@@ -27,12 +27,14 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The error this one comes from, kept as it is.
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
     /// An error of `kind` with a message a person can act on.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), source: None }
     }
 
     /// The kind of the error.
@@ -47,10 +49,15 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}
 
 impl From<unico_lake::Error> for Error {
     fn from(e: unico_lake::Error) -> Self {
-        Error::new(ErrorKind::Lake, e.to_string())
+        let message = e.to_string();
+        Error { kind: ErrorKind::Lake, message, source: Some(Box::new(e)) }
     }
 }

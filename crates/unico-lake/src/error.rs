@@ -41,12 +41,14 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The error this one comes from, kept as it is.
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
     /// An error of `kind` with a message a person can act on.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), source: None }
     }
 
     /// The kind of the error.
@@ -61,11 +63,17 @@ impl Error {
 
     /// An I/O error with what it was doing.
     pub fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
-        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+        Error::new(ErrorKind::Io, format!("{context}: {e}")).caused_by(e)
     }
 
-    pub(crate) fn parquet(context: impl fmt::Display, e: impl fmt::Display) -> Self {
-        Error::new(ErrorKind::Io, format!("{context}: {e}"))
+    pub(crate) fn parquet(context: impl fmt::Display, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::new(ErrorKind::Io, format!("{context}: {e}")).caused_by(e)
+    }
+
+    /// Keeps `e` as the cause of this error.
+    pub fn caused_by(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(e));
+        self
     }
 }
 
@@ -75,4 +83,8 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}

@@ -66,16 +66,24 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The error this one comes from, kept as it is.
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
     /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), source: None }
     }
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// Keeps `e` as the cause of this error.
+    pub fn caused_by(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(e));
+        self
     }
 }
 
@@ -85,17 +93,21 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::new(ErrorKind::Database, format!("database: {e}"))
+        Error::new(ErrorKind::Database, format!("database: {e}")).caused_by(e)
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Error::new(ErrorKind::Database, format!("database migration: {e}"))
+        Error::new(ErrorKind::Database, format!("database migration: {e}")).caused_by(e)
     }
 }
 
@@ -105,13 +117,13 @@ impl From<unico_lake::Error> for Error {
             unico_lake::ErrorKind::Io | unico_lake::ErrorKind::Internal => ErrorKind::Internal,
             _ => ErrorKind::Input,
         };
-        Error::new(kind, e.to_string())
+        Error::new(kind, e.to_string()).caused_by(e)
     }
 }
 
 impl From<crypto::CryptoError> for Error {
     fn from(e: crypto::CryptoError) -> Self {
-        Error::new(ErrorKind::Crypto, format!("{e} (is this the master key the data was sealed with?)"))
+        Error::new(ErrorKind::Crypto, format!("{e} (is this the master key the data was sealed with?)")).caused_by(e)
     }
 }
 
