@@ -59,9 +59,15 @@ impl App {
 
     /// [`App::init`] with the environment given.
     pub fn init_with(root: &Path, env: Env) -> Result<App> {
+        use std::os::unix::fs::PermissionsExt;
         for sub in ["lake", "rejects", "secrets"] {
             std::fs::create_dir_all(root.join(sub))
                 .with_context(|| format!("cannot create {}", root.join(sub).display()))?;
+        }
+        // The directory, its secrets and its rejects (card numbers) are the owner's only.
+        for dir in [root.to_path_buf(), root.join("secrets"), root.join("rejects")] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", dir.display()))?;
         }
         let toml_path = root.join("unico.toml");
         if !toml_path.exists() {

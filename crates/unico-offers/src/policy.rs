@@ -545,6 +545,9 @@ impl Policy {
     }
 }
 
+/// The longest cool-down or frequency-cap window, days (ten years).
+const MAX_DAYS: i64 = 3650;
+
 /// A byte range of the policy file: where a problem is.
 type Span = std::ops::Range<usize>;
 
@@ -820,7 +823,7 @@ fn check_offers(offers: &Option<Spanned<OffersSection>>, max_discount: i64, err:
                             "offers.spend_reward {{ min_spend_cents = {min}, reward_cents = {reward} }}: both must be positive and the reward below the spend"
                         ),
                     );
-                } else if reward * 100 > max_discount * min {
+                } else if i128::from(reward) * 100 > i128::from(max_discount) * i128::from(min) {
                     err(
                         r.span(),
                         format!(
@@ -930,8 +933,8 @@ fn check_customers(cu: &CustomersSection, per_customer: i64, err: &mut Report<'_
         segments.push(s.get_ref().clone());
     }
     let cooldown = match &cu.cooldown_days {
-        Some(d) if *d.get_ref() < 0 => {
-            err(d.span(), format!("customers.cooldown_days {} is negative", d.get_ref()));
+        Some(d) if !(0..=MAX_DAYS).contains(d.get_ref()) => {
+            err(d.span(), format!("customers.cooldown_days {} must be 0 to {MAX_DAYS}", d.get_ref()));
             0
         }
         Some(d) => *d.get_ref() as u32,
@@ -956,8 +959,8 @@ fn check_customers(cu: &CustomersSection, per_customer: i64, err: &mut Report<'_
         None => None,
     };
     let frequency_days = match &cu.frequency_cap_days {
-        Some(d) if *d.get_ref() < 1 => {
-            err(d.span(), format!("customers.frequency_cap_days {} must be at least 1", d.get_ref()));
+        Some(d) if !(1..=MAX_DAYS).contains(d.get_ref()) => {
+            err(d.span(), format!("customers.frequency_cap_days {} must be 1 to {MAX_DAYS}", d.get_ref()));
             30
         }
         Some(d) if cu.frequency_cap_offers.is_none() => {
@@ -1120,6 +1123,23 @@ categories = ["Tobacco"]
         )
         .unwrap();
         assert_eq!((p.frequency_cap_offers, p.frequency_cap_days), (Some(5), 14));
+    }
+
+    #[test]
+    fn values_no_calendar_or_integer_can_hold_are_errors_not_panics() {
+        let e = errors(&format!("{GOOD}\n[customers]\ncooldown_days = 7304485\n"));
+        assert!(
+            e.iter().any(|e| e.line == 26 && e.message.contains("cooldown_days 7304485 must be 0 to 3650")),
+            "{e:?}"
+        );
+        let e = errors(&format!("{GOOD}\n[customers]\nfrequency_cap_offers = 5\nfrequency_cap_days = 100000000\n"));
+        assert!(e.iter().any(|e| e.line == 27 && e.message.contains("must be 1 to 3650")), "{e:?}");
+        let huge = GOOD.replace(
+            "[10, 20, 30]",
+            "[10]\nspend_reward = [{ min_spend_cents = 9223372036854775807, reward_cents = 9223372036854775806 }]",
+        );
+        let e = errors(&huge);
+        assert!(e.iter().any(|e| e.message.contains("deeper than margin.max_discount_percent")), "{e:?}");
     }
 
     #[test]

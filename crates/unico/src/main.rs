@@ -91,6 +91,14 @@ pub enum OutputFormat {
 }
 
 fn main() -> ExitCode {
+    // Files and directories Unico creates hold personal data or keys (the store, rejects
+    // with card numbers, campaign exports, secrets): readable by their owner only.
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe { libc::umask(0o077) };
+    // A reader that stops early (`unico customers cards | head -1`) ends the process
+    // quietly, as it does any Unix tool, instead of a panic on the broken pipe.
+    // SAFETY: restoring the default action of one signal, before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

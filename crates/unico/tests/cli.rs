@@ -325,3 +325,93 @@ fn importing_the_same_file_twice_writes_the_same_rows_in_the_same_order() {
     assert!(lakes[0].iter().map(|(_, r)| r.len()).sum::<usize>() > 2 * 16 * 1024, "several chunks per worker");
     assert_eq!(lakes[0], lakes[1]);
 }
+
+/// pandas and Spark refuse a Parquet file with two columns of one name: every file Unico
+/// writes (the lake, the model) has unique column names.
+#[test]
+fn every_parquet_file_has_unique_column_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(unico(&data, &["demo", "--customers", "200", "--days", "60"]));
+    let mut files = Vec::new();
+    let mut dirs = vec![data.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                files.push(p);
+            }
+        }
+    }
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for expected in ["profiles.parquet", "habits.parquet", "products.parquet", "stores.parquet"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+    for f in &files {
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+                .unwrap();
+        let columns: Vec<String> = reader.schema().fields().iter().map(|c| c.name().clone()).collect();
+        let unique: std::collections::HashSet<&String> = columns.iter().collect();
+        assert_eq!(unique.len(), columns.len(), "{}: {columns:?}", f.display());
+    }
+}
+
+/// Files holding personal data or keys are readable by their owner only: the data
+/// directory, its secrets, the store, rejected rows (card numbers), a campaign's exports.
+#[test]
+fn personal_data_and_keys_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(unico(&data, &["demo", "--customers", "200", "--days", "60"]));
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "receipt_id,ts,store_id,customer_id,sku,quantity,unit_price,net_amount\nR1,2025-01-01 10:00,S1,4000000003,A,1,1.00,abc\nR2,2025-01-01 10:00,S1,4000000003,A,1,1.00,1.00\n",
+    )
+    .unwrap();
+    ok(unico(&data, &["import", "receipts", bad.to_str().unwrap()]));
+    let rejects: Vec<_> = std::fs::read_dir(data.join("rejects")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!rejects.is_empty());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in [data.clone(), data.join("secrets"), data.join("rejects")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    let mut files = vec![data.join("unico.db"), data.join("secrets/pseudonym.key"), data.join("secrets/master.key")];
+    files.extend(rejects);
+    for f in files {
+        assert_eq!(mode(&f) & 0o077, 0, "{} is {:o}", f.display(), mode(&f));
+    }
+}
+
+/// A reader that stops early (`| head -1`) ends the process quietly: no panic.
+#[test]
+fn a_closed_pipe_is_no_panic() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    // Enough cards to fill a pipe's buffer (64 KiB) before the reader goes.
+    ok(unico(&data, &["demo", "--customers", "2000", "--days", "90"]));
+    for args in
+        [&["customers", "cards"][..], &["kpi", "--by", "day", "--by-store", "--from", "2025-01-01", "--format", "csv"]]
+    {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_unico"))
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}");
+    }
+}

@@ -87,8 +87,9 @@ fn value_at(array: &ArrayRef, row: usize) -> Result<Value<'_>, FieldError> {
         }
         DataType::Date32 => {
             let days = array.as_primitive::<Date32Type>().value(row);
-            let date = jiff::civil::date(1970, 1, 1)
-                .checked_add(jiff::Span::new().days(days as i64))
+            let date = jiff::Span::new()
+                .try_days(days as i64)
+                .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span))
                 .map_err(|e| FieldError { reason: format!("date out of range: {e}"), raw: days.to_string() })?;
             Value::Civil(date.to_datetime(jiff::civil::Time::midnight()))
         }

@@ -188,19 +188,9 @@ pub fn run(app: &App, command: CustomersCommand) -> Result<()> {
             println!("customer #{id} erased: keys destroyed, cards unlinked from the lake");
         }
         CustomersCommand::Cards => {
-            let mut out = std::io::stdout().lock();
-            use std::io::Write;
-            let mut write = || -> std::io::Result<()> {
-                writeln!(out, "customer_id,card,customer_key")?;
-                for c in app.cards().map_err(std::io::Error::other)? {
-                    writeln!(out, "{},{},{}", c.customer_id, c.card, c.customer_key)?;
-                }
-                Ok(())
-            };
-            match write() {
-                // `customers cards | head -1`: the reader has what it wanted.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other?,
+            println!("customer_id,card,customer_key");
+            for c in app.cards()? {
+                println!("{},{},{}", c.customer_id, c.card, c.customer_key);
             }
         }
     }
