@@ -179,7 +179,15 @@ impl App {
         }
         let key = self.master_key()?;
         let url = self.database_url();
-        let store = self.block_on(unico_store::Store::open(&url, key)).context("cannot open the operational store")?;
+        // One process at a time opens (and migrates) the store: a second waits here rather
+        // than finding half-created tables.
+        let lock_path = self.root.join(".store.lock");
+        let lock =
+            std::fs::File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
+        lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        let opened = self.block_on(unico_store::Store::open(&url, key));
+        drop(lock);
+        let store = opened.map_err(|e| redacted(e, &url)).context("cannot open the operational store")?;
         *slot = Some(store.clone());
         Ok(store)
     }
@@ -271,6 +279,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
+}
+
+/// A store error whose text may hold the database URL's password, with the password
+/// replaced by `***` (the original error is dropped: it would print the password).
+fn redacted(e: unico_store::Error, url: &str) -> Error {
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(user_info, _)| user_info.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    let mut text = e.to_string();
+    if let Some(p) = password {
+        text = text.replace(p, "***");
+    }
+    let code = Error::from(e).code();
+    Error::new(code, text)
 }
 
 /// A date argument (YYYY-MM-DD).

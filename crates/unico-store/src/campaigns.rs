@@ -112,7 +112,7 @@ impl Store {
         if self.has_campaign(&c.id).await? {
             return Err(Error::new(ErrorKind::Conflict, format!("the campaign {:?} is already stored", c.id)));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -126,7 +126,12 @@ impl Store {
         .bind(&c.summary)
         .bind(now())
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+            // Another process stored it between the check and now.
+            true => Error::new(ErrorKind::Conflict, format!("the campaign {:?} is already stored", c.id)).caused_by(e),
+            false => Error::from(e),
+        })?;
         for chunk in offers.chunks(500) {
             let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 24));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -215,7 +215,7 @@ pub async fn import_customers(
     };
     // One transaction for the whole file: an import that fails, goes over its reject limit
     // or is killed leaves the store exactly as it was.
-    let mut db = store.pool.begin().await?;
+    let mut db = store.write_tx().await?;
     let mut written = WriteOutcome::default();
     let mut write_error = None;
     while let Some(batch) = rx.recv().await {

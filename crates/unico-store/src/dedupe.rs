@@ -213,7 +213,7 @@ pub async fn merge_duplicates(store: &Store, threshold: f64) -> Result<Vec<Candi
     let mut ids: Vec<i64> = best.keys().copied().collect();
     ids.sort();
     // All merges of a run in one transaction: all of them happen, or none.
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write_tx().await?;
     for id in ids {
         let survivor = root(&mut parent, id);
         if survivor == id {
@@ -229,7 +229,7 @@ pub async fn merge_duplicates(store: &Store, threshold: f64) -> Result<Vec<Candi
 
 /// Merges registration `merged` into `survivor`, logging the evidence.
 pub async fn merge(store: &Store, survivor: i64, merged: i64, why: &Candidate) -> Result<(), Error> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write_tx().await?;
     merge_in(&mut tx, survivor, merged, why).await?;
     tx.commit().await?;
     Ok(())
@@ -295,7 +295,7 @@ pub async fn unmerge(store: &Store, card: &str) -> Result<(i64, i64), Error> {
     let (merge_id, survivor) = m.ok_or_else(|| {
         Error::new(ErrorKind::NotFound, format!("the registration of card {:?} is not merged", card.trim()))
     })?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.write_tx().await?;
     sqlx::query("UPDATE cards SET customer_id = $1 WHERE origin_customer_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("UPDATE customers SET merged_into = NULL WHERE id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("UPDATE merges SET undone_at = $1 WHERE id = $2").bind(now()).bind(merge_id).execute(&mut *tx).await?;

@@ -110,7 +110,7 @@ impl Store {
     /// Stores survey answers; an answer whose id is already stored is skipped. Returns how
     /// many were new.
     pub async fn add_survey_answers(&self, answers: &[SurveyAnswer]) -> Result<u64, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let stamp = now();
         let mut added = 0;
         for a in answers {
@@ -268,7 +268,7 @@ impl Store {
 
     /// Adds a goal; returns its number.
     pub async fn add_goal(&self, g: &Goal) -> Result<i64, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: (i64,) = sqlx::query_as(
             "INSERT INTO goals (kpi, target, deadline, scope_kind, scope_value, review, notify, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -323,7 +323,7 @@ impl Store {
         day: &str,
         alerts: &[(String, String, String, String)],
     ) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let old: Option<(Option<String>,)> =
             sqlx::query_as("SELECT state FROM goals WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
         let Some((old,)) = old else {

@@ -235,6 +235,8 @@ impl Store {
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
+                    // Another process writing waits, rather than "database is locked".
+                    sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                     sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
@@ -253,6 +255,16 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Store { pool, key, backend })
+    }
+
+    /// A transaction that writes: on SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a second writer waits its turn (busy timeout) instead of failing
+    /// with "database is locked" when its read would have to become a write.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// The database behind the store.

@@ -197,7 +197,7 @@ impl Store {
         source: &str,
     ) -> Result<(), Error> {
         let id = self.resolve(reference).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO consents (customer_id, purpose, granted, policy_version, at, source) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
             .bind(purpose.as_str())
@@ -245,7 +245,7 @@ impl Store {
         let id = self.resolve(reference).await?;
         let ids = self.registrations_of(id).await?;
         let stamp = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for rid in &ids {
             sqlx::query(
                 "UPDATE customers SET wrapped_key = NULL, pii = NULL, email_hash = NULL, phone_hash = NULL, tax_code_hash = NULL, \

@@ -112,7 +112,7 @@ impl Store {
             .map(|k| k.0)
             .collect();
         let mut out = Published::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM profiles").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM due_items").execute(&mut *tx).await?;
         let kept: Vec<&Profile> = profiles.iter().filter(|p| keys.contains(&p.customer_key)).collect();

@@ -415,3 +415,85 @@ fn a_closed_pipe_is_no_panic() {
         assert_ne!(out.status.code(), Some(101), "{args:?}");
     }
 }
+
+/// Two processes at once on a fresh data directory: both open (and migrate) the store and
+/// import, one after the other, instead of "database is locked".
+#[test]
+fn two_writers_of_the_store_wait_for_each_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let src = tmp.path().join("chain");
+    ok(Command::new(env!("CARGO_BIN_EXE_unico"))
+        .args(["generate", "--customers", "400", "--days", "30", "--out", src.to_str().unwrap()])
+        .output()
+        .unwrap());
+    ok(unico(&data, &["init"]));
+    let customers = src.join("customers.csv");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_unico"))
+            .arg("--data")
+            .arg(&data)
+            .args(["import", "customers", customers.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        ok(child.wait_with_output().unwrap());
+    }
+}
+
+/// A database URL's password never reaches a message.
+#[test]
+fn the_database_password_is_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(unico(&data, &["init"]));
+    let out = Command::new(env!("CARGO_BIN_EXE_unico"))
+        .arg("--data")
+        .arg(&data)
+        .args(["customers", "cards"])
+        .env("UNICO_DATABASE_URL", "postgres://unico:s3cr3t-pw@db.invalid:notaport/unico")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot open the operational store"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t-pw"), "{stderr}");
+}
+
+/// Two plans of one policy at once: one is stored, the other refused as already stored
+/// (exit 5), with no files and no temporary directory left behind.
+#[test]
+fn two_plans_of_one_policy_store_one_campaign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(unico(&data, &["demo", "--customers", "300"]));
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
+    let spawn = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_unico"))
+            .arg("--data")
+            .arg(&data)
+            .args(["plan", "--policy", policy, "--out"])
+            .arg(tmp.path().join(out))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let stored = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(stored, 1, "{:?}", outs.iter().map(|o| String::from_utf8_lossy(&o.stderr)).collect::<Vec<_>>());
+    let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert_eq!(refused.status.code(), Some(5), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already stored"));
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "d")
+        .collect();
+    assert_eq!(left.len(), 1, "one campaign directory and nothing else: {left:?}");
+}
