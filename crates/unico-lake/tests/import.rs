@@ -357,6 +357,39 @@ fn a_rejected_row_keeps_its_characters_in_the_declared_encoding() {
     assert_eq!(&rec[5], "R1,1,2025-02-01 10:00:00,S1,C1,Pâté,1,1.00,0,abc,store");
 }
 
+/// A quote never closed would swallow the rest of the file into one rejected row: the
+/// file is refused, naming the line where the quote opens, and nothing is imported.
+#[test]
+fn a_quote_that_swallows_the_rest_of_the_file_refuses_the_file() {
+    let env = Env::new();
+    let mut body = String::from(
+        "receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\n",
+    );
+    for i in 0..3000 {
+        let sku = if i == 1000 { "\"A" } else { "A" };
+        body.push_str(&format!("R{i},1,2025-02-01 10:00:00,S1,C1,{sku},1,1.00,0,1.00,store\n"));
+    }
+    let path = env.file("stray.csv", body);
+    let e = env.import_with(Dataset::Receipts, &path, Mapping::default(), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnusableFile, "{e}");
+    assert!(e.to_string().contains("line 1002") && e.to_string().contains("never closed"), "{e}");
+    assert!(env.lines().is_empty(), "nothing imported");
+}
+
+/// A file without line ends (a binary file, `/dev/zero`) is refused after a bounded read,
+/// as CSV and as JSON Lines.
+#[test]
+fn a_file_without_line_ends_is_refused_in_bounded_memory() {
+    let env = Env::new();
+    let blob = vec![0u8; (unico_lake::source::MAX_LINE_BYTES + (1 << 20)) as usize];
+    for name in ["zeros.csv", "zeros.jsonl"] {
+        let path = env.file(name, &blob);
+        let e = env.import_with(Dataset::Receipts, &path, Mapping::default(), None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnusableFile, "{name}: {e}");
+        assert!(e.to_string().contains("without a line end"), "{name}: {e}");
+    }
+}
+
 #[test]
 fn reimporting_the_same_or_an_overlapping_file_adds_nothing_twice() {
     let env = Env::new();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// A CSV file opened with a mapping's separators and encoding.
 pub struct CsvSource {
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<BufReader<LineGuard<File>>>,
     columns: Vec<String>,
     encoding: Encoding,
     delimiter: u8,
@@ -37,12 +37,11 @@ impl CsvSource {
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(1 << 20)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+            .from_reader(BufReader::with_capacity(1 << 20, LineGuard::new(file)));
         let mut first = csv::ByteRecord::new();
-        let got = reader
-            .read_byte_record(&mut first)
-            .map_err(|e| Error::new(ErrorKind::UnusableFile, format!("{}: {e}", path.display())))?;
-        fix_line(&reader, &mut first, len, open_end);
+        let got = reader.read_byte_record(&mut first).map_err(|e| unreadable(&e, path))?;
+        fix_line(&reader, &mut first, len, open_end)
+            .map_err(|e| Error::new(ErrorKind::UnusableFile, format!("{}: {}", path.display(), e.message())))?;
         if !got {
             return Err(Error::new(ErrorKind::UnusableFile, format!("{} is empty", path.display())));
         }
@@ -106,14 +105,103 @@ fn line_end(file: &mut File) -> std::io::Result<(u8, u64, bool)> {
 /// Sets a record's line to the physical line it starts on. The csv crate gives the line
 /// where its read began, before the blank lines it skips; the reader's position after the
 /// record is exact, so the start is that end line less the line ends inside quoted fields.
-fn fix_line<R: std::io::Read>(reader: &csv::Reader<R>, record: &mut csv::ByteRecord, len: u64, open_end: bool) {
+///
+/// A record longer than [`MAX_RECORD_BYTES`] or spanning more than [`MAX_RECORD_LINES`]
+/// lines is refused: it is a quote never closed, swallowing the rest of the file.
+fn fix_line<R: std::io::Read>(
+    reader: &csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    len: u64,
+    open_end: bool,
+) -> Result<(), Error> {
     let after = reader.position();
-    let ended_by_line_end = !(open_end && after.byte() >= len);
+    // A record ends with a line end consumed, unless it ran to the end of a file whose
+    // last byte is no line end, or whose last line end is inside an unclosed quote.
+    let at_end = after.byte() >= len;
+    let ended_by_line_end = !(at_end && (open_end || record.as_slice().ends_with(b"\n")));
     let end_line = after.line().saturating_sub(u64::from(ended_by_line_end && after.line() > 1));
     let inner = bytecount_newlines(record.as_slice());
+    let start = end_line.saturating_sub(inner).max(1);
     let mut pos = record.position().cloned().unwrap_or_else(csv::Position::new);
-    pos.set_line(end_line.saturating_sub(inner).max(1));
+    pos.set_line(start);
     record.set_position(Some(pos));
+    if inner >= MAX_RECORD_LINES || record.as_slice().len() > MAX_RECORD_BYTES {
+        return Err(Error::new(
+            ErrorKind::UnusableFile,
+            format!(
+                "the record starting on line {start} runs over {} lines and {} bytes: a quote opened there is never closed (or the mapping's quote character is wrong); nothing was imported",
+                inner + 1,
+                record.as_slice().len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The most lines one record may span (a quoted field with line breaks).
+pub const MAX_RECORD_LINES: u64 = 100;
+/// The most bytes one record may hold.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// The most bytes a line may hold: a file without line ends is refused, not read whole.
+pub const MAX_LINE_BYTES: u64 = 16 << 20;
+
+/// A reader that refuses a line longer than [`MAX_LINE_BYTES`] (a binary file, or text
+/// without line ends), so a record never grows without bound.
+pub struct LineGuard<R> {
+    inner: R,
+    since_line_end: u64,
+}
+
+impl<R> LineGuard<R> {
+    /// Guards `inner`.
+    pub fn new(inner: R) -> Self {
+        LineGuard { inner, since_line_end: 0 }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match buf[..n].iter().rposition(|b| *b == b'\n' || *b == b'\r') {
+            Some(i) => self.since_line_end = (n - i - 1) as u64,
+            None => self.since_line_end += n as u64,
+        }
+        if self.since_line_end > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLong));
+        }
+        Ok(n)
+    }
+}
+
+/// The error a [`LineGuard`] stops with.
+#[derive(Debug)]
+struct LineTooLong;
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a line runs over {} MiB without a line end: this is not a text file of records",
+            MAX_LINE_BYTES >> 20
+        )
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// A read error: a line too long refuses the file, anything else is an I/O error.
+pub(crate) fn read_error(context: impl std::fmt::Display, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        Error::new(ErrorKind::UnusableFile, format!("{context}: {e}")).caused_by(e)
+    } else {
+        Error::io(context, e)
+    }
+}
+
+/// A read error of the csv reader as the import reports it.
+fn unreadable(e: &csv::Error, path: &Path) -> Error {
+    let line = e.position().map(|p| format!(" (line {})", p.line())).unwrap_or_default();
+    Error::new(ErrorKind::UnusableFile, format!("{}: cannot read the file further{line}: {e}", path.display()))
 }
 
 fn bytecount_newlines(bytes: &[u8]) -> u64 {
@@ -229,7 +317,7 @@ impl CsvSource {
             }
             match self.reader.read_byte_record(&mut chunk[n]) {
                 Ok(true) => {
-                    fix_line(&self.reader, &mut chunk[n], self.len, self.open_end);
+                    fix_line(&self.reader, &mut chunk[n], self.len, self.open_end)?;
                     if blank(&chunk[n]) {
                         continue;
                     }
@@ -279,7 +367,7 @@ impl Source for CsvSource {
         loop {
             match self.reader.read_byte_record(&mut record) {
                 Ok(true) => {
-                    fix_line(&self.reader, &mut record, self.len, self.open_end);
+                    fix_line(&self.reader, &mut record, self.len, self.open_end)?;
                     // A blank line reads as one empty field: nothing to import, nothing lost.
                     if blank(&record) {
                         continue;

@@ -1,5 +1,6 @@
 //! JSON Lines sources: one object per line, scalar values only.
 
+use super::csv::LineGuard;
 use super::{FieldError, Row, Source, Value, text::decode};
 use crate::error::{Error, ErrorKind};
 use crate::mapping::{Encoding, Mapping};
@@ -11,7 +12,7 @@ use std::path::Path;
 
 /// A JSON Lines file.
 pub struct JsonlSource {
-    reader: BufReader<File>,
+    reader: BufReader<LineGuard<File>>,
     columns: Vec<String>,
     index: HashMap<String, usize>,
     encoding: Encoding,
@@ -23,11 +24,11 @@ impl JsonlSource {
     /// Opens `path`; the column names are the keys of the first object.
     pub fn open(path: &Path, mapping: &Mapping) -> Result<Self, Error> {
         let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut reader = BufReader::with_capacity(1 << 20, LineGuard::new(file));
         let mut first = Vec::new();
         loop {
             first.clear();
-            let n = reader.read_until(b'\n', &mut first).map_err(|e| Error::io(path.display(), e))?;
+            let n = reader.read_until(b'\n', &mut first).map_err(|e| super::csv::read_error(path.display(), e))?;
             if n == 0 {
                 return Err(Error::new(ErrorKind::UnusableFile, format!("{} is empty", path.display())));
             }
@@ -104,7 +105,10 @@ impl Source for JsonlSource {
         loop {
             if !pending {
                 buf.clear();
-                let n = self.reader.read_until(b'\n', &mut buf).map_err(|e| Error::io("reading JSON Lines", e))?;
+                let n = self
+                    .reader
+                    .read_until(b'\n', &mut buf)
+                    .map_err(|e| super::csv::read_error("reading JSON Lines", e))?;
                 if n == 0 {
                     return Ok(());
                 }

@@ -10,7 +10,7 @@ mod jsonl;
 mod parquet;
 mod text;
 
-pub use self::csv::{CsvRow, CsvShape, CsvSource};
+pub use self::csv::{CsvRow, CsvShape, CsvSource, LineGuard, MAX_LINE_BYTES, MAX_RECORD_BYTES, MAX_RECORD_LINES};
 pub use self::jsonl::JsonlSource;
 pub use self::parquet::ParquetSource;
 pub use text::decode;
