@@ -118,7 +118,17 @@ pub fn money(value: &Value<'_>, format: DecimalFormat) -> Result<i64, String> {
 /// Parses a quantity (pieces or weight) exactly to thousandths, returned as a float.
 pub fn quantity(value: &Value<'_>, format: DecimalFormat) -> Result<f64, String> {
     let milli = match value {
-        Value::Text(t) => parse_scaled(t, format, 3).map_err(|e| format!("{:?} is not a quantity: {e}", t.as_ref()))?,
+        Value::Text(t) => {
+            // Quantities are kept to the thousandth (grams, millilitres): finer ones would
+            // be rounded away unseen.
+            let text = t.trim();
+            if let Some((_, decimals)) = text.split_once(format.decimal as char)
+                && decimals.trim_end_matches('0').len() > 3
+            {
+                return Err(format!("{text:?} has more than 3 decimals: quantities are kept to the thousandth"));
+            }
+            parse_scaled(t, format, 3).map_err(|e| format!("{:?} is not a quantity: {e}", t.as_ref()))?
+        }
         Value::Int(i) => i.checked_mul(1000).ok_or_else(|| "quantity out of range".to_string())?,
         Value::Float(f) => scaled_from_f64(*f, 3).map_err(|e| format!("{f} is not a quantity: {e}"))?,
         Value::Decimal { units, scale } => {

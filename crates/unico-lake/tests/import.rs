@@ -390,6 +390,30 @@ fn a_file_without_line_ends_is_refused_in_bounded_memory() {
     }
 }
 
+/// What used to pass unseen: a quantity finer than a thousandth, a discount above the
+/// price, a header naming a column twice.
+#[test]
+fn values_that_would_be_changed_or_misread_are_rejected_or_flagged() {
+    let env = Env::new();
+    let header = "receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\n";
+    let body = format!(
+        "{header}R1,1,2025-02-01 10:00:00,S1,C1,A,1.0001,1.00,0,1.00,store\nR2,1,2025-02-01 10:00:00,S1,C1,A,2,1.00,5.00,-3.00,store\nR3,1,2025-02-01 10:00:00,S1,C1,A,0.350,10.00,0,3.50,store\n"
+    );
+    let path = env.file("fine.csv", body);
+    let s = env.import_with(Dataset::Receipts, &path, Mapping::default(), None).unwrap();
+    let rejects = env.rejects(&s);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!((rejects[0].0, rejects[0].2.as_str()), (2, "bad_quantity"));
+    assert_eq!(s.warnings.get("discount_over_price"), Some(&1));
+    assert_eq!(s.rows_imported, 2);
+
+    let twice =
+        env.file("twice.csv", "receipt_id,ts,store_id,sku,net_amount,sku\nR1,2025-02-01 10:00:00,S1,A,1.00,B\n");
+    let e = env.import_with(Dataset::Receipts, &twice, Mapping::default(), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnusableFile);
+    assert!(e.to_string().contains("\"sku\" twice (columns 4 and 6)"), "{e}");
+}
+
 #[test]
 fn reimporting_the_same_or_an_overlapping_file_adds_nothing_twice() {
     let env = Env::new();

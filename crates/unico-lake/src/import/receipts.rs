@@ -557,6 +557,12 @@ impl<'s> Worker<'s> {
         };
 
         // Valid: count warnings, then append.
+        if let Some(price) = unit_price
+            && discount > 0
+            && discount as f64 > price as f64 * quantity.abs() + 0.5
+        {
+            *self.warnings.entry("discount_over_price".into()).or_default() += 1;
+        }
         if self.shared.known_stores.as_ref().is_some_and(|k| !k.contains(&*store_id)) {
             *self.warnings.entry("unknown_store".into()).or_default() += 1;
         }

@@ -64,6 +64,19 @@ impl CsvSource {
                 })?;
                 names.push(name.trim().to_string());
             }
+            for (i, name) in names.iter().enumerate() {
+                if let Some(j) = names[..i].iter().position(|n| n == name && !n.is_empty()) {
+                    return Err(Error::new(
+                        ErrorKind::UnusableFile,
+                        format!(
+                            "{}: the header names column {name:?} twice (columns {} and {}): which one holds the data is unclear",
+                            path.display(),
+                            j + 1,
+                            i + 1
+                        ),
+                    ));
+                }
+            }
             columns = names;
             pending = None;
         } else {
