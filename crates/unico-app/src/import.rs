@@ -128,6 +128,7 @@ impl App {
             pseudonymiser: self.pseudonymiser()?,
             rejects_dir: self.rejects_dir(),
             max_reject_rate,
+            plausible: self.plausible_days(),
             progress: &report,
         };
         let result = unico_lake::import_file(&lake, dataset, file, &options);
@@ -211,6 +212,7 @@ impl App {
             pseudonymiser: self.pseudonymiser()?,
             rejects_dir: self.rejects_dir(),
             max_reject_rate: Some(0.0),
+            plausible: self.plausible_days(),
             progress: &quiet,
         };
         let label = format!("simulator (seed {}, {} people, {} days)", config.seed, config.customers, config.days);

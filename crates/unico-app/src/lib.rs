@@ -150,6 +150,13 @@ impl App {
         self.chain_tz().to_datetime(jiff::Timestamp::now()).date()
     }
 
+    /// The days a receipt may plausibly be dated (the chain's calendar).
+    pub fn plausible_days(&self) -> std::ops::RangeInclusive<jiff::civil::Date> {
+        let since = self.settings.plausible_since.parse().expect("checked when the settings were read");
+        let ahead = jiff::Span::new().days(i64::from(self.settings.plausible_days_ahead));
+        since..=self.today().checked_add(ahead).unwrap_or(jiff::civil::Date::MAX)
+    }
+
     /// The lake.
     pub fn lake(&self) -> Result<unico_lake::Lake> {
         Ok(unico_lake::Lake::open(self.lake_dir())?)

@@ -142,8 +142,13 @@ impl App {
             .map_err(|e| Error::with_source(Code::ModelMissing, "no model yet: run `unico model build` first", e))
     }
 
+    /// The default last day of a model or a report: the lake's last day with receipts,
+    /// but never past the plausible range (one receipt dated 2205 does not move it).
     pub(crate) fn last_day_of_receipts(&self, lake: &unico_lake::Lake) -> Result<jiff::civil::Date> {
-        build::last_day(lake)?.ok_or_else(|| Error::new(Code::LakeEmpty, "the lake has no receipts: import some first"))
+        let end = unico_core::day::day_of(*self.plausible_days().end());
+        let last = unico_lake::read::last_receipt_day(lake, end)?
+            .ok_or_else(|| Error::new(Code::LakeEmpty, "the lake has no receipts: import some first"))?;
+        Ok(unico_core::day::date_of(last))
     }
 
     /// Copies what the server reads (profiles of cardholders, their due products) from the

@@ -26,6 +26,11 @@ pub struct Settings {
     pub dedupe_threshold: f64,
     /// Version of the privacy policy consents in imported files refer to, when they do not say.
     pub privacy_policy_version: String,
+    /// Receipts dated before this day (YYYY-MM-DD) are implausible: kept, counted as a
+    /// warning, and never the default end of a report or a model.
+    pub plausible_since: String,
+    /// Likewise receipts dated more than this many days after today.
+    pub plausible_days_ahead: u32,
     /// The behavioural model: time unit, RFM, horizons (`[model]` table).
     pub model: unico_model::build::ModelSettings,
 }
@@ -39,6 +44,8 @@ impl Default for Settings {
             default_country: "IT".into(),
             dedupe_threshold: 0.9,
             privacy_policy_version: "1".into(),
+            plausible_since: "2000-01-01".into(),
+            plausible_days_ahead: 2,
             model: unico_model::build::ModelSettings::default(),
         }
     }
@@ -66,6 +73,12 @@ dedupe_threshold = 0.9
 
 # Privacy-policy version that imported consents refer to when the file does not say.
 privacy_policy_version = "1"
+
+# Receipts dated before plausible_since, or more than plausible_days_ahead days after today,
+# are kept but counted as implausible_date warnings, and never taken as the default last day
+# of a model or a report (a till whose clock says 2205).
+plausible_since = "2000-01-01"
+plausible_days_ahead = 2
 
 # The behavioural model built by `unico model build`.
 [model]
@@ -160,6 +173,12 @@ impl Settings {
         }
         if !(self.dedupe_threshold.is_finite() && self.dedupe_threshold > 0.0 && self.dedupe_threshold <= 1.0) {
             return bad(format!("dedupe_threshold {} must be above 0 and at most 1", self.dedupe_threshold));
+        }
+        if self.plausible_since.parse::<jiff::civil::Date>().is_err() {
+            return bad(format!("plausible_since {:?} is not a date (YYYY-MM-DD)", self.plausible_since));
+        }
+        if self.plausible_days_ahead > 3660 {
+            return bad(format!("plausible_days_ahead {} must be at most 3660", self.plausible_days_ahead));
         }
         if self.privacy_policy_version.trim().is_empty() {
             return bad("privacy_policy_version is empty".into());
@@ -261,6 +280,7 @@ mod tests {
             ("currency", "USD"),
             ("default_country", "FR"),
             ("privacy_policy_version", "7"),
+            ("plausible_since", "1995-06-01"),
             ("model.unit", "weeks"),
             ("model.rfm.recency", "older_is_better"),
             ("database_url", "postgres://u@h/db"),

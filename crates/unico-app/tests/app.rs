@@ -103,3 +103,43 @@ fn a_lake_pass_runs_from_an_async_runtime_without_blocking_it() {
     let cards = rt.block_on(app.blocking(|a| a.cards())).unwrap();
     assert!(!cards.is_empty());
 }
+
+/// One receipt dated 2205 is kept (and counted as a warning) but does not move the model's
+/// or the KPIs' default last day.
+#[test]
+fn an_implausible_date_is_kept_out_of_the_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = chain(tmp.path());
+    let last_real = app.build_model(None, None, &Silent).unwrap().params.as_of;
+    let odd = tmp.path().join("odd.csv");
+    std::fs::write(
+        &odd,
+        "receipt_id,ts,store_id,customer_id,sku,quantity,unit_price,net_amount\nODD1,2205-03-01 10:00:00,S1,,100001,1,1.00,1.00\n",
+    )
+    .unwrap();
+    let req = unico_app::import::ImportRequest {
+        dataset: unico_lake::Dataset::Receipts,
+        files: vec![odd],
+        mapping: None,
+        max_reject_rate: None,
+        dedupe: false,
+    };
+    let report = app.import(&req, &Silent, &mut |_| {}).unwrap();
+    assert_eq!(report.summaries[0].rows_imported, 1);
+    assert_eq!(report.summaries[0].warnings.get("implausible_date"), Some(&1));
+    assert_eq!(app.build_model(None, None, &Silent).unwrap().params.as_of, last_real);
+    let kpis = app
+        .kpis(
+            &KpiRequest {
+                from: None,
+                to: None,
+                by: Grain::Week,
+                by_store: false,
+                by_channel: false,
+                by_segment: false,
+            },
+            &Silent,
+        )
+        .unwrap();
+    assert!(kpis.to.year() < 2200, "{}", kpis.to);
+}

@@ -551,20 +551,3 @@ pub fn unit_costs(lake: &Lake) -> Result<HashMap<String, i64>, Error> {
     }
     Ok(out)
 }
-
-/// The last day with a receipt line in the lake (read from its latest month).
-pub fn last_day(lake: &Lake) -> Result<Option<i32>, Error> {
-    let months = months_up_to(lake, i32::MAX / 2)?;
-    let Some((_, files)) = months.last() else { return Ok(None) };
-    let mut last: Option<i32> = None;
-    for f in files {
-        unico_lake::read::for_each_batch(f, &["local_date"], |b| {
-            let d = b.column(0).as_primitive::<Date32Type>();
-            for i in 0..b.num_rows() {
-                last = last.max(Some(d.value(i)));
-            }
-            Ok(())
-        })?;
-    }
-    Ok(last)
-}

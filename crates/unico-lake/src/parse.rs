@@ -80,7 +80,16 @@ impl TimestampParser {
                 self.local(dt)
             }
             None => {
+                if text.contains('[') {
+                    // An RFC 9557 zone annotation must name a real zone that agrees with
+                    // the offset: `[Mars/Base]` is refused, not ignored.
+                    return text
+                        .parse::<jiff::ZonedDateTime>()
+                        .map(|z| z.timestamp())
+                        .map_err(|e| format!("{text:?} is not a valid zoned date and time: {e}"));
+                }
                 if let Ok(ts) = text.parse::<Timestamp>() {
+                    check_offset(text)?;
                     return Ok(ts);
                 }
                 if let Ok(dt) = text.parse::<DateTime>() {
@@ -93,6 +102,26 @@ impl TimestampParser {
             }
         }
     }
+}
+
+/// The widest offset of any time zone on Earth (UTC+14:00, the Line Islands).
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+/// Refuses a UTC offset no time zone has (`+25:00`), which ISO 8601 parsers accept.
+fn check_offset(text: &str) -> Result<(), String> {
+    let Some(t) = text.find(['T', 't', ' ']) else { return Ok(()) };
+    let time = &text[t + 1..];
+    let Some(sign_at) = time.rfind(['+', '-']) else { return Ok(()) };
+    let digits: String = time[sign_at + 1..].chars().filter(|c| c.is_ascii_digit()).collect();
+    let (hours, minutes) = match digits.len() {
+        2 => (digits[..2].parse::<i32>().unwrap_or(0), 0),
+        4 | 6 => (digits[..2].parse::<i32>().unwrap_or(0), digits[2..4].parse::<i32>().unwrap_or(0)),
+        _ => return Ok(()),
+    };
+    if hours * 60 + minutes > MAX_OFFSET_MINUTES {
+        return Err(format!("{text:?} has the offset {}, beyond any time zone (at most ±14:00)", &time[sign_at..]));
+    }
+    Ok(())
 }
 
 /// Parses an amount of money into cents.

@@ -9,7 +9,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashSet;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Calls `f` with every batch of `path`, reading only `columns` (all when empty), which the
 /// batches hold in the order asked.
@@ -50,6 +50,37 @@ pub fn for_each_batch(
         f(batch)?;
     }
     Ok(())
+}
+
+/// The last day (days since 1970-01-01, the chain's calendar) with receipt lines, on or
+/// before `up_to`: month partitions are read newest first, so a stray line dated centuries
+/// ahead costs one partition, not a scan of the lake.
+pub fn last_receipt_day(lake: &Lake, up_to: i32) -> Result<Option<i32>, Error> {
+    let files = lake.parquet_files(Dataset::Receipts)?;
+    let mut by_month: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for f in files {
+        let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        match by_month.last_mut() {
+            Some((d, list)) if *d == dir => list.push(f),
+            _ => by_month.push((dir, vec![f])),
+        }
+    }
+    for (_, month) in by_month.iter().rev() {
+        let mut last: Option<i32> = None;
+        for f in month {
+            for_each_batch(f, &["local_date"], |b| {
+                let d = b.column(0).as_primitive::<arrow_array::types::Date32Type>();
+                for v in d.iter().flatten().filter(|v| *v <= up_to) {
+                    last = Some(last.map_or(v, |l| l.max(v)));
+                }
+                Ok(())
+            })?;
+        }
+        if last.is_some() {
+            return Ok(last);
+        }
+    }
+    Ok(None)
 }
 
 /// The distinct values of a text column across a dataset (master-data keys).

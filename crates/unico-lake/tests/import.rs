@@ -62,6 +62,7 @@ impl Env {
             pseudonymiser: pseudo(),
             rejects_dir: self.dir.path().join("rejects"),
             max_reject_rate: max,
+            plausible: jiff::civil::date(2000, 1, 1)..=jiff::civil::date(2030, 12, 31),
             progress: &progress,
         };
         import_file(&self.lake, dataset, path, &options)
@@ -412,6 +413,27 @@ fn values_that_would_be_changed_or_misread_are_rejected_or_flagged() {
     let e = env.import_with(Dataset::Receipts, &twice, Mapping::default(), None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnusableFile);
     assert!(e.to_string().contains("\"sku\" twice (columns 4 and 6)"), "{e}");
+}
+
+/// Times no clock shows are refused; dates no till plausibly printed are kept and counted.
+#[test]
+fn impossible_times_are_rejected_and_implausible_dates_flagged() {
+    let env = Env::new();
+    let header = "receipt_id,line_no,ts,store_id,customer_id,sku,quantity,unit_price,discount,net_amount,channel\n";
+    let rows = [
+        "R1,1,2025-02-01T10:00:00+25:00,S1,C1,A,1,1.00,0,1.00,store",
+        "R2,1,2025-02-01T10:00:00+01:00[Mars/Base],S1,C1,A,1,1.00,0,1.00,store",
+        "R3,1,2025-02-01T10:00:00+01:00[Europe/Rome],S1,C1,A,1,1.00,0,1.00,store",
+        "R4,1,2205-03-01 10:00:00,S1,C1,A,1,1.00,0,1.00,store",
+        "R5,1,0000-01-01 10:00:00,S1,C1,A,1,1.00,0,1.00,store",
+        "R6,1,2025-02-01T10:00:00-14:00,S1,C1,A,1,1.00,0,1.00,store",
+    ];
+    let path = env.file("times.csv", format!("{header}{}\n", rows.join("\n")));
+    let s = env.import_with(Dataset::Receipts, &path, Mapping::default(), None).unwrap();
+    let rejected: Vec<(u64, String)> = env.rejects(&s).into_iter().map(|(l, _, code, _)| (l, code)).collect();
+    assert_eq!(rejected, vec![(2, "bad_timestamp".to_string()), (3, "bad_timestamp".to_string())]);
+    assert_eq!(s.rows_imported, 4);
+    assert_eq!(s.warnings.get("implausible_date"), Some(&2), "{:?}", s.warnings);
 }
 
 #[test]

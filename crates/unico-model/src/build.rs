@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use unico_core::day::{date_of, day_of};
+use unico_core::day::day_of;
 use unico_lake::Lake;
 
 /// Settings of a model build (the `[model]` table of `unico.toml`).
@@ -396,27 +396,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
     file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(tmp.display(), e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
-}
-
-/// The last day with receipt lines in the lake, for a default `--as-of`.
-pub fn last_day(lake: &Lake) -> Result<Option<jiff::civil::Date>, Error> {
-    let mut last: Option<i32> = None;
-    if let Some(file) = lake.parquet_files(unico_lake::Dataset::Receipts)?.last() {
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        for f in std::fs::read_dir(&dir).map_err(|e| Error::io(dir.display(), e))? {
-            let p = f.map_err(|e| Error::io(dir.display(), e))?.path();
-            if p.extension().is_none_or(|e| e != "parquet") {
-                continue;
-            }
-            unico_lake::read::for_each_batch(&p, &["local_date"], |b| {
-                use arrow_array::cast::AsArray;
-                let d = b.column(0).as_primitive::<arrow_array::types::Date32Type>();
-                for v in d.iter().flatten() {
-                    last = Some(last.map_or(v, |l: i32| l.max(v)));
-                }
-                Ok(())
-            })?;
-        }
-    }
-    Ok(last.map(date_of))
 }

@@ -2,7 +2,7 @@
 //! state (on track, at risk, off track), what moved it, and an alert in the outbox when
 //! the state changes.
 
-use super::{Sources, last_day, parse_day, store_facts, threads};
+use super::{Sources, parse_day, store_facts, threads};
 use crate::error::{Code, Error, Result};
 use crate::progress::{Progress, Unit};
 use crate::{App, bail};
@@ -139,7 +139,7 @@ fn goal_status(
     let lake = app.lake()?;
     let as_of = match as_of {
         Some(d) => parse_day("--as-of", d)?,
-        None => last_day(&lake)?,
+        None => app.last_plausible_day(&lake)?,
     };
     let from = as_of - goals::FIT_DAYS - 7;
     let profiles = app.kpi_profiles()?;

@@ -1,7 +1,7 @@
 //! Each campaign's uplift against its holdout: intention to treat on whole spend, per offer
 //! type, with CUPED, intervals, ROI and the always-valid sequential test.
 
-use super::{last_day, parse_day};
+use super::parse_day;
 use crate::error::{Code, Result};
 use crate::{App, bail};
 use serde::Serialize;
@@ -70,7 +70,7 @@ impl App {
         let lake = self.lake()?;
         let as_of = match &req.as_of {
             Some(d) => parse_day("--as-of", d)?,
-            None => last_day(&lake)?,
+            None => self.last_plausible_day(&lake)?,
         };
         let all = self
             .with_store(async |store| Ok(store.campaigns_between("0000-01-01", &date_of(as_of).to_string()).await?))?;

@@ -12,7 +12,7 @@ pub use unico_kpi::days::Grain;
 pub use unico_kpi::kpis::{ALL_KPIS, Kpi, Row, Unit as KpiUnit};
 pub use unico_kpi::snapshot::Snapshot;
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Result};
 use crate::progress::{Progress, Unit};
 use crate::{App, bail};
 use serde::Serialize;
@@ -80,7 +80,7 @@ impl App {
         let grain = req.by;
         let to = match &req.to {
             Some(t) => parse_day("--to", t)?,
-            None => last_day(&lake)?,
+            None => self.last_plausible_day(&lake)?,
         };
         let from = match &req.from {
             Some(f) => parse_day("--from", f)?,
@@ -137,6 +137,11 @@ impl App {
         })
     }
 
+    /// The lake's last day with receipts, within the plausible range.
+    fn last_plausible_day(&self, lake: &Lake) -> Result<i32> {
+        Ok(day_of(self.last_day_of_receipts(lake)?))
+    }
+
     /// The model's profiles as the KPIs split and summarise them (empty before a build).
     fn kpi_profiles(&self) -> Result<Profiles> {
         let mut profiles = Profiles::default();
@@ -178,12 +183,6 @@ impl KpiReport {
 
 fn parse_day(what: &str, s: &str) -> Result<i32> {
     Ok(day_of(crate::parse_date(what, s)?))
-}
-
-fn last_day(lake: &Lake) -> Result<i32> {
-    cube::last_day(lake)?.ok_or_else(|| {
-        Error::new(Code::LakeEmpty, "the lake holds no receipts yet: import some first (unico import receipts FILE)")
-    })
 }
 
 fn threads() -> usize {

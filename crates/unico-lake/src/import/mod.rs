@@ -123,6 +123,9 @@ pub struct ImportOptions<'a> {
     pub rejects_dir: PathBuf,
     /// Refuse to publish when more than this share of rows is rejected (0–1).
     pub max_reject_rate: Option<f64>,
+    /// Days outside this range (the chain's calendar) are kept but counted as the
+    /// `implausible_date` warning: a till's clock in 2205, a date typed as year 0.
+    pub plausible: std::ops::RangeInclusive<jiff::civil::Date>,
     /// Called now and then with progress.
     pub progress: &'a (dyn Fn(Progress) + Sync),
 }

@@ -557,6 +557,9 @@ impl<'s> Worker<'s> {
         };
 
         // Valid: count warnings, then append.
+        if !self.shared.options.plausible.contains(&local_date) {
+            *self.warnings.entry("implausible_date".into()).or_default() += 1;
+        }
         if let Some(price) = unit_price
             && discount > 0
             && discount as f64 > price as f64 * quantity.abs() + 0.5
