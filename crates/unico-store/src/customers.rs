@@ -182,16 +182,32 @@ fn parse_row(
         .unwrap_or_else(|| options.policy_version.clone());
     let consent_at = match text(row, col("consent_at"), "consent_at")? {
         None => now(),
-        Some(t) => t
-            .parse::<jiff::Timestamp>()
-            .map(|ts| ts.to_string())
-            .or_else(|_| t.parse::<jiff::civil::Date>().map(|d| format!("{d}T00:00:00Z")))
-            .map_err(|_| Rejection {
-                column: "consent_at",
-                value: t.clone(),
-                reason: Reason::BadDate,
-                message: "not a date and time",
-            })?,
+        Some(t) => {
+            let ts = t
+                .parse::<jiff::Timestamp>()
+                .or_else(|_| {
+                    t.parse::<jiff::civil::Date>().and_then(|d| {
+                        jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                    })
+                })
+                .map_err(|_| Rejection {
+                    column: "consent_at",
+                    value: t.clone(),
+                    reason: Reason::BadDate,
+                    message: "not a date and time",
+                })?;
+            // A consent cannot be given in the future: it would outrank every withdrawal
+            // until then (a day of clock skew is allowed).
+            if ts > jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24) {
+                return Err(Rejection {
+                    column: "consent_at",
+                    value: t.clone(),
+                    reason: Reason::BadDate,
+                    message: "a consent cannot be dated in the future",
+                });
+            }
+            crate::stamp(ts)
+        }
     };
     Ok(Incoming { card, pii, consents, policy_version, consent_at })
 }
@@ -412,9 +428,10 @@ async fn write_batch(
                     out.updated += 1;
                 }
                 // Consents: record only what changed since the latest state.
-                let latest: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT c.purpose, c.granted FROM consents c WHERE c.customer_id = $1 AND c.id = (SELECT MAX(id) FROM consents d WHERE d.customer_id = c.customer_id AND d.purpose = c.purpose)",
-                )
+                let latest: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT c.purpose, c.granted FROM consents c WHERE c.customer_id = $1 AND {}",
+                    crate::privacy::CURRENT_CONSENT
+                )))
                 .bind(id)
                 .fetch_all(&mut **tx)
                 .await?;

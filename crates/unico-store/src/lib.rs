@@ -207,7 +207,13 @@ impl Purpose {
 }
 
 pub(crate) fn now() -> String {
-    jiff::Timestamp::now().to_string()
+    stamp(jiff::Timestamp::now())
+}
+
+/// An instant as the store keeps it: UTC, microseconds, fixed width, so that text order
+/// is time order (consents are current by when they happened).
+pub(crate) fn stamp(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 impl Store {

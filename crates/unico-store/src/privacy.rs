@@ -34,6 +34,13 @@ pub struct Card {
     pub added_at: String,
 }
 
+/// The one rule of a consent's current state, as SQL on the row `c` of `consents`: the
+/// latest event of its customer and purpose by when it happened (`at`), the later recorded
+/// first among events of the same instant. The single customer view, the export, the plan
+/// and the import all decide by it.
+pub(crate) const CURRENT_CONSENT: &str = "NOT EXISTS (SELECT 1 FROM consents d WHERE d.customer_id = c.customer_id \
+     AND d.purpose = c.purpose AND (d.at > c.at OR (d.at = c.at AND d.id > c.id)))";
+
 /// One consent event.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ConsentEvent {
@@ -132,6 +139,8 @@ impl Store {
         Ok(CustomerView { id, registrations, consents, consent_history, merges })
     }
 
+    /// The events of a registration, in the order of [`CURRENT_CONSENT`] (the last of a
+    /// purpose is its current state).
     async fn consent_history(&self, ids: &[i64]) -> Result<Vec<ConsentEvent>, Error> {
         let mut out: Vec<(i64, ConsentEvent)> = Vec::new();
         for rid in ids {
@@ -169,11 +178,10 @@ impl Store {
     /// Every card's lake key with its customer's current consents (the latest event per
     /// purpose; a purpose never recorded is absent, which means not granted).
     pub async fn consents_by_key(&self) -> Result<Vec<(String, Vec<(Purpose, bool)>)>, Error> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT k.customer_key, c.purpose, c.granted FROM cards k JOIN consents c ON c.customer_id = k.customer_id \
-             WHERE c.id = (SELECT MAX(d.id) FROM consents d WHERE d.customer_id = c.customer_id AND d.purpose = c.purpose) \
-             ORDER BY k.customer_key",
-        )
+             WHERE {CURRENT_CONSENT} ORDER BY k.customer_key"
+        )))
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<(String, Vec<(Purpose, bool)>)> = Vec::new();

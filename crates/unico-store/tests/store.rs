@@ -175,6 +175,41 @@ async fn reimport_updates_changed_people_and_appends_consent_history() {
     }
 }
 
+/// One rule decides a consent's current state everywhere (the view, the export, the plan's
+/// consents by key): the latest event by when it happened. A consent dated in the future is
+/// refused: it would outrank every withdrawal until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_is_current_by_when_it_happened_and_never_dated_ahead() {
+    let tmp = tempfile::tempdir().unwrap();
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let header = HEADER.replace("consent_profiling\n", "consent_profiling,consent_at\n");
+        let text = format!("{header}3001,Ada,Neri,,,,,,,,yes,yes,2025-06-01\n3002,Bo,Neri,,,,,,,,yes,yes,2099-06-01\n");
+        let s = import_customers(&store, &file(tmp.path(), "c.csv", &text), &options(tmp.path())).await.unwrap();
+        assert_eq!(s.rows_imported, 1, "{}", db.label);
+        assert_eq!(s.rejected.get("bad_date"), Some(&1), "{}: {:?}", db.label, s.rejected);
+        // Withdrawn now, after the consent of 2025: withdrawn in every reader.
+        store.set_consent("3001", Purpose::Marketing, false, "2026-03", "app").await.unwrap();
+        // An import dated before the withdrawal does not bring the consent back.
+        let late = format!("{header}3001,Ada,Neri,,,,,,,,yes,yes,2025-09-01\n");
+        import_customers(&store, &file(tmp.path(), "d.csv", &late), &options(tmp.path())).await.unwrap();
+        let v = store.view("3001").await.unwrap();
+        let marketing = v.consents.iter().find(|c| c.purpose == "marketing").unwrap();
+        assert!(!marketing.granted, "{}: {:?}", db.label, v.consent_history);
+        let key = &v.registrations[0].cards[0].customer_key;
+        let by_key = store.consents_by_key().await.unwrap();
+        let mine = &by_key.iter().find(|(k, _)| k == key).unwrap().1;
+        assert!(
+            mine.contains(&(Purpose::Marketing, false)) && mine.contains(&(Purpose::Profiling, true)),
+            "{}",
+            db.label
+        );
+        let export = store.export("3001").await.unwrap().to_string();
+        assert!(export.contains("\"granted\":false"), "{}", db.label);
+        store.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_merge_with_evidence_and_unmerge() {
     let tmp = tempfile::tempdir().unwrap();
