@@ -260,7 +260,44 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, key, backend })
+        let store = Store { pool, key, backend };
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    /// Refuses a master key other than the one the stored personal data was sealed with
+    /// (a wrong key would otherwise look like "no customer matches"). The first key to
+    /// open a store leaves a keyed check value; a store from before the check is verified
+    /// on one sealed row first.
+    async fn check_key(&self) -> Result<(), Error> {
+        let wrong = || {
+            Error::new(
+                ErrorKind::Crypto,
+                "the master key (UNICO_MASTER_KEY or secrets/master.key) is not the one this store's personal data was sealed with",
+            )
+        };
+        let check = self.key.lookup("key-check", "unico");
+        let stored: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM store_meta WHERE name = 'key_check'").fetch_optional(&self.pool).await?;
+        if let Some((value,)) = stored {
+            return if value == check { Ok(()) } else { Err(wrong()) };
+        }
+        let sealed: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT token, wrapped_key FROM customers WHERE wrapped_key IS NOT NULL LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some((token, wrapped)) = sealed
+            && self.key.unwrap(&token, &wrapped).is_err()
+        {
+            return Err(wrong());
+        }
+        sqlx::query("INSERT INTO store_meta (name, value) VALUES ('key_check', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(&check)
+            .execute(&self.pool)
+            .await?;
+        let (value,): (String,) =
+            sqlx::query_as("SELECT value FROM store_meta WHERE name = 'key_check'").fetch_one(&self.pool).await?;
+        if value == check { Ok(()) } else { Err(wrong()) }
     }
 
     /// A transaction that writes: on SQLite it takes the write lock at once (`BEGIN

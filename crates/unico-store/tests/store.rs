@@ -311,9 +311,10 @@ async fn a_file_with_a_mapping_and_the_wrong_master_key() {
     let s = import_customers(&store, &file(tmp.path(), "m.csv", body), &opts).await.unwrap();
     assert_eq!((s.rows_imported, s.rows_rejected()), (1, 1), "1778 is not a plausible birth date");
     store.close().await;
-    let wrong = Store::open(&db.url, MasterKey::from_hex(&"00".repeat(32)).unwrap()).await.unwrap();
-    assert_eq!(wrong.view("#1").await.unwrap_err().kind(), ErrorKind::Crypto);
-    wrong.close().await;
+    // A wrong key is refused when the store opens, saying so (not "no customer matches").
+    let wrong = Store::open(&db.url, MasterKey::from_hex(&"00".repeat(32)).unwrap()).await.err().unwrap();
+    assert_eq!(wrong.kind(), ErrorKind::Crypto);
+    assert!(wrong.to_string().contains("not the one this store's personal data was sealed with"), "{wrong}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
