@@ -29,6 +29,36 @@ pub fn write_atomic_with(
     sync_dir(dir)
 }
 
+/// A file written beside its destination and moved into place by [`AtomicFile::commit`];
+/// dropped without a commit (an error, a full disk), it is removed: no temporary file
+/// outlives the writer.
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts the file that will replace `path`.
+    pub fn create(path: &Path) -> std::io::Result<AtomicFile> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(parent(path))?;
+        Ok(AtomicFile { tmp, path: path.to_path_buf() })
+    }
+
+    /// A handle to write the content through (a Parquet writer takes one by value).
+    pub fn writer(&self) -> std::io::Result<std::fs::File> {
+        self.tmp.as_file().try_clone()
+    }
+
+    /// Flushes the content to disk and moves the file into place.
+    pub fn commit(self) -> std::io::Result<()> {
+        self.tmp.as_file().sync_all()?;
+        let path = self.path;
+        self.tmp.persist(&path).map_err(|e| e.error)?;
+        sync_dir(parent(&path))
+    }
+}
+
 /// Moves a finished directory into place (`to` must not exist, or be an empty directory)
 /// and flushes the parent, so a crash leaves the whole directory or none of it.
 pub fn publish_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -51,6 +81,22 @@ fn parent(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_atomic_file_dropped_before_its_commit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("habits.parquet");
+        {
+            let f = AtomicFile::create(&path).unwrap();
+            std::io::Write::write_all(&mut f.writer().unwrap(), b"half").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let f = AtomicFile::create(&path).unwrap();
+        std::io::Write::write_all(&mut f.writer().unwrap(), b"whole").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn replaces_the_file_whole_and_leaves_no_temporary_file() {

@@ -372,8 +372,9 @@ fn write_profiles(
         arr(Arc::new(Int64Array::from_iter_values(scores.iter().map(|s| cents(s.clv))))),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::io(path.display(), e))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    let tmp = path;
+    let out = unico_core::fs::AtomicFile::create(path).map_err(|e| Error::io(path.display(), e))?;
+    let file = out.writer().map_err(|e| Error::io(path.display(), e))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
@@ -385,15 +386,10 @@ fn write_profiles(
         w.write(&batch.slice(off, len)).map_err(|e| Error::io(tmp.display(), e))?;
         w.flush().map_err(|e| Error::io(tmp.display(), e))?;
     }
-    let file = w.into_inner().map_err(|e| Error::io(tmp.display(), e))?;
-    file.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+    w.close().map_err(|e| Error::io(tmp.display(), e))?;
+    out.commit().map_err(|e| Error::io(path.display(), e))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(tmp.display(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+    unico_core::fs::write_atomic(path, bytes).map_err(|e| Error::io(path.display(), e))
 }

@@ -334,8 +334,9 @@ pub fn write(
         c.rows = 0;
         RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::io("habits", e))
     };
-    let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    let tmp = path;
+    let out = unico_core::fs::AtomicFile::create(path).map_err(|e| Error::io(path.display(), e))?;
+    let file = out.writer().map_err(|e| Error::io(path.display(), e))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
@@ -397,9 +398,8 @@ pub fn write(
     }
     let b = finish(&mut cols)?;
     w.write(&b).map_err(|e| Error::io(tmp.display(), e))?;
-    let file = w.into_inner().map_err(|e| Error::io(tmp.display(), e))?;
-    file.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))?;
+    w.close().map_err(|e| Error::io(tmp.display(), e))?;
+    out.commit().map_err(|e| Error::io(path.display(), e))?;
     Ok(counts)
 }
 
