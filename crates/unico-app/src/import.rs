@@ -188,7 +188,7 @@ impl App {
 
     /// The data-quality report of the lake.
     pub fn quality(&self) -> Result<unico_lake::quality::QualityReport> {
-        Ok(unico_lake::quality::report(&self.lake()?)?)
+        Ok(unico_lake::quality::report(&self.lake_view()?)?)
     }
 
     /// Streams a simulated chain straight into this data directory's lake (no receipts

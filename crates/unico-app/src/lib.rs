@@ -157,9 +157,15 @@ impl App {
         since..=self.today().checked_add(ahead).unwrap_or(jiff::civil::Date::MAX)
     }
 
-    /// The lake.
+    /// The lake, for a writer (an import): it follows every publication.
     pub fn lake(&self) -> Result<unico_lake::Lake> {
         Ok(unico_lake::Lake::open(self.lake_dir())?)
+    }
+
+    /// The lake as one reader sees it for a whole operation: every dataset at the version
+    /// published when the operation began, whatever an import publishes meanwhile.
+    pub fn lake_view(&self) -> Result<unico_lake::Lake> {
+        Ok(self.lake()?.pinned())
     }
 
     /// Runs `f` on tokio's blocking threads: how an async edge calls an operation that

@@ -122,7 +122,7 @@ impl App {
         settings: &ModelSettings,
         progress: &dyn Progress,
     ) -> Result<Built> {
-        let lake = self.lake()?;
+        let lake = self.lake_view()?;
         let as_of = match as_of {
             Some(d) => crate::parse_date("--as-of", d)?,
             None => self.last_day_of_receipts(&lake)?,
@@ -219,7 +219,7 @@ impl App {
         use unico_model::recommend::{self, Recommender};
         let started = Instant::now();
         let settings = &self.settings().model;
-        let lake = self.lake()?;
+        let lake = self.lake_view()?;
         let as_of = match &req.as_of {
             Some(d) => crate::parse_date("--as-of", d)?,
             None => self.last_day_of_receipts(&lake)?,

@@ -436,6 +436,33 @@ fn impossible_times_are_rejected_and_implausible_dates_flagged() {
     assert_eq!(s.warnings.get("implausible_date"), Some(&2), "{:?}", s.warnings);
 }
 
+/// A reader's pinned view keeps the version it began with while an import publishes a
+/// new one: a model build never mixes two versions of the lake.
+#[test]
+fn a_pinned_view_reads_one_version_while_a_writer_publishes_another() {
+    let env = Env::new();
+    env.import(Dataset::Receipts, "a.csv", CANONICAL, "").unwrap();
+    let view = env.lake.pinned();
+    let before: Vec<PathBuf> = view.parquet_files(Dataset::Receipts).unwrap();
+    let more = format!("{CANONICAL}R3,1,2025-04-01 08:00:00,S1,CARD-2,C,1,2.00,0,2.00,app\n");
+    env.import(Dataset::Receipts, "b.csv", &more, "").unwrap();
+    assert_eq!(view.parquet_files(Dataset::Receipts).unwrap(), before, "the view did not move");
+    assert_ne!(env.lake.parquet_files(Dataset::Receipts).unwrap(), before, "the lake did");
+    let rows: usize = before
+        .iter()
+        .map(|f| {
+            let mut n = 0;
+            read::for_each_batch(f, &["receipt_id"], |b| {
+                n += b.num_rows();
+                Ok(())
+            })
+            .unwrap();
+            n
+        })
+        .sum();
+    assert_eq!(rows, 3, "the pinned version is still whole on disk");
+}
+
 #[test]
 fn reimporting_the_same_or_an_overlapping_file_adds_nothing_twice() {
     let env = Env::new();

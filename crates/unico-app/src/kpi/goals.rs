@@ -136,7 +136,7 @@ fn goal_status(
     as_of: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<GoalsStatus> {
-    let lake = app.lake()?;
+    let lake = app.lake_view()?;
     let as_of = match as_of {
         Some(d) => parse_day("--as-of", d)?,
         None => app.last_plausible_day(&lake)?,

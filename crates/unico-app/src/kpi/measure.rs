@@ -67,7 +67,7 @@ impl App {
         if !(0.5..1.0).contains(&req.level) {
             bail!(Code::InputInvalid, "--level is a confidence level between 0.5 and 1, e.g. 0.95");
         }
-        let lake = self.lake()?;
+        let lake = self.lake_view()?;
         let as_of = match &req.as_of {
             Some(d) => parse_day("--as-of", d)?,
             None => self.last_plausible_day(&lake)?,

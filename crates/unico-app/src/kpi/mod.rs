@@ -76,7 +76,7 @@ pub struct ModelSnapshot {
 impl App {
     /// The KPIs by period, store, channel or segment.
     pub fn kpis(&self, req: &KpiRequest, progress: &dyn Progress) -> Result<KpiReport> {
-        let lake = self.lake()?;
+        let lake = self.lake_view()?;
         let grain = req.by;
         let to = match &req.to {
             Some(t) => parse_day("--to", t)?,

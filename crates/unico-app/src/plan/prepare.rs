@@ -207,7 +207,7 @@ fn prepare(
     progress: &dyn Progress,
 ) -> Result<Prepared> {
     let settings = &app.settings().model;
-    let lake = app.lake()?;
+    let lake = app.lake_view()?;
     let products = products(&lake)?;
     let mut policy = read_policy(policy_path, &products)?;
     if let Some((from, to)) = window {

@@ -11,6 +11,9 @@ const VERSIONS: &str = "_versions";
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    /// A reader's view: the version of each dataset published when it was taken
+    /// ([`Lake::pinned`]); `None` follows every new publication.
+    pinned: Option<std::sync::Arc<Vec<(Dataset, Option<String>)>>>,
 }
 
 /// Proof that this process is the lake's only writer; released on drop.
@@ -25,7 +28,21 @@ impl Lake {
         let root = root.into();
         fs::create_dir_all(root.join(VERSIONS))
             .map_err(|e| Error::io(format!("cannot create lake at {}", root.display()), e))?;
-        Ok(Lake { root })
+        Ok(Lake { root, pinned: None })
+    }
+
+    /// A reader's view of the lake: every dataset at the version published now, for the
+    /// whole of a long pass (a model build that reads receipts, then products, then
+    /// receipts again sees one lake even while an import publishes a new version). Writers
+    /// use the lake itself. A version stays readable until two newer ones are published.
+    pub fn pinned(&self) -> Lake {
+        let versions = Dataset::ALL.iter().map(|d| (*d, self.published_version(*d))).collect();
+        Lake { root: self.root.clone(), pinned: Some(std::sync::Arc::new(versions)) }
+    }
+
+    fn published_version(&self, dataset: Dataset) -> Option<String> {
+        let target = fs::read_link(self.root.join(dataset.dir_name())).ok()?;
+        target.file_name().map(|n| n.to_string_lossy().into_owned())
     }
 
     /// The lake's root folder.
@@ -61,8 +78,10 @@ impl Lake {
 
     /// The published version's id, if the dataset has one.
     pub fn current_version(&self, dataset: Dataset) -> Option<String> {
-        let target = fs::read_link(self.root.join(dataset.dir_name())).ok()?;
-        target.file_name().map(|n| n.to_string_lossy().into_owned())
+        match &self.pinned {
+            Some(versions) => versions.iter().find(|(d, _)| *d == dataset).and_then(|(_, v)| v.clone()),
+            None => self.published_version(dataset),
+        }
     }
 
     /// The published version's folder, resolved once so that a reader keeps reading one
@@ -165,7 +184,7 @@ impl Lake {
         if !dir.is_dir() {
             return Ok(());
         }
-        let current = self.current_version(dataset);
+        let current = self.published_version(dataset);
         let mut ids: Vec<String> = fs::read_dir(&dir)
             .map_err(|e| Error::io(dir.display(), e))?
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
