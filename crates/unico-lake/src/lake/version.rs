@@ -13,8 +13,11 @@ pub struct Lake {
     root: PathBuf,
     /// A reader's view: the version of each dataset published when it was taken
     /// ([`Lake::pinned`]); `None` follows every new publication.
-    pinned: Option<std::sync::Arc<Vec<(Dataset, Option<String>)>>>,
+    pinned: Option<std::sync::Arc<Pinned>>,
 }
+
+/// The version of each dataset a pinned view reads (none: not published yet).
+type Pinned = Vec<(Dataset, Option<String>)>;
 
 /// Proof that this process is the lake's only writer; released on drop.
 #[derive(Debug)]
