@@ -130,8 +130,26 @@ impl App {
         self.root.join("lake")
     }
 
-    /// The model's directory.
+    /// The published model's directory, resolved now: `model/versions/<id>` behind the
+    /// link `model/current` (or `model` itself in a data directory from before versions).
+    /// Resolve it once per operation: every file of one build is then read together.
     pub fn model_dir(&self) -> PathBuf {
+        let root = self.model_root();
+        match std::fs::read_link(root.join(model::CURRENT)) {
+            Ok(target) => root.join(target),
+            Err(_) => root,
+        }
+    }
+
+    /// Where the published model's files are, at a path that stays the same from build to
+    /// build (`model/current/…`, for DuckDB and notebooks).
+    pub fn model_path(&self) -> PathBuf {
+        let current = self.model_root().join(model::CURRENT);
+        if current.exists() { current } else { self.model_root() }
+    }
+
+    /// The folder of the model's versions, the learned response and the spill space.
+    pub(crate) fn model_root(&self) -> PathBuf {
         self.root.join("model")
     }
 

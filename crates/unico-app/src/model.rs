@@ -11,6 +11,11 @@ use std::time::Instant;
 use unico_model::build::{self, ModelParams, ModelSettings};
 use unico_model::clv::{BgNbd, GammaGamma, Grouped, Summary, TimeUnit};
 
+/// The link to the published model's version, in the model folder.
+pub const CURRENT: &str = "current";
+/// The folder of the model's versions.
+const VERSIONS: &str = "versions";
+
 /// A model built and published.
 #[derive(Debug, Clone, Serialize)]
 pub struct Built {
@@ -127,18 +132,69 @@ impl App {
             Some(d) => crate::parse_date("--as-of", d)?,
             None => self.last_day_of_receipts(&lake)?,
         };
+        // A build is written into a version of its own and published whole by one rename
+        // of the link `model/current`: a build killed at any moment leaves the previous
+        // model as it was, never profiles of one build beside habits of another.
+        let versions = self.model_root().join(VERSIONS);
+        std::fs::create_dir_all(&versions).with_context(|| format!("cannot create {}", versions.display()))?;
+        let id = format!(
+            "{}-{:06x}",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%6f"),
+            rand::random::<u32>() & 0xff_ffff
+        );
+        let dir = versions.join(&id);
         progress.begin(&format!("reading receipts up to {as_of}"), Unit::Lines, 0);
+        let spill = self.model_root().join("tmp");
         let params =
-            build::build(&lake, &self.model_dir(), as_of, settings, &self.chain_tz(), &|d, t| progress.update(d, t));
+            build::build(&lake, &dir, &spill, as_of, settings, &self.chain_tz(), &|d, t| progress.update(d, t));
         progress.finish();
-        let params = params?;
-        let published = self.publish(&params)?;
+        let params = match params {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.into());
+            }
+        };
+        progress.message(crate::progress::PUBLISHING);
+        self.publish_model(&id)?;
+        let published = self.publish(&dir, &params)?;
         Ok(Built { params, published })
+    }
+
+    /// Points `model/current` at version `id` (one atomic rename), then removes every
+    /// version but it and the one before (a reader may still be on that one), and the
+    /// files of a model from before versions.
+    fn publish_model(&self, id: &str) -> Result<()> {
+        let root = self.model_root();
+        let link = root.join(CURRENT);
+        let staged = root.join(format!(".{CURRENT}.{id}"));
+        let _ = std::fs::remove_file(&staged);
+        std::os::unix::fs::symlink(std::path::Path::new(VERSIONS).join(id), &staged)
+            .with_context(|| format!("cannot create {}", staged.display()))?;
+        let previous = std::fs::read_link(&link).ok().and_then(|t| t.file_name().map(|n| n.to_owned()));
+        std::fs::rename(&staged, &link).with_context(|| format!("cannot publish {}", link.display()))?;
+        unico_core::fs::sync_dir(&root)?;
+        let versions = root.join(VERSIONS);
+        for entry in std::fs::read_dir(&versions)?.flatten() {
+            let name = entry.file_name();
+            if name != *id && Some(&name) != previous.as_ref() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        for legacy in [build::PROFILES_FILE, build::PARAMS_FILE, unico_model::habits::HABITS_FILE] {
+            let _ = std::fs::remove_file(root.join(legacy));
+        }
+        Ok(())
     }
 
     /// The parameters of the last build.
     pub fn model_params(&self) -> Result<ModelParams> {
-        build::read_params(&self.model_dir())
+        self.model_params_in(&self.model_dir())
+    }
+
+    /// The parameters of the build in `dir` (a resolved [`App::model_dir`]).
+    pub(crate) fn model_params_in(&self, dir: &Path) -> Result<ModelParams> {
+        build::read_params(dir)
             .map_err(|e| Error::with_source(Code::ModelMissing, "no model yet: run `unico model build` first", e))
     }
 
@@ -153,10 +209,10 @@ impl App {
 
     /// Copies what the server reads (profiles of cardholders, their due products) from the
     /// model's Parquet files into the operational store.
-    fn publish(&self, params: &ModelParams) -> Result<unico_store::profiles::Published> {
+    fn publish(&self, dir: &Path, params: &ModelParams) -> Result<unico_store::profiles::Published> {
         use unico_store::profiles::{DueItem, Profile};
         let mut profiles = Vec::new();
-        unico_model::profiles::for_each_profile(&self.model_dir(), |p| {
+        unico_model::profiles::for_each_profile(dir, |p| {
             profiles.push(Profile {
                 customer_key: p.customer_key,
                 as_of: params.as_of.clone(),
@@ -177,7 +233,7 @@ impl App {
                 last_purchase_date: unico_core::day::date_of(p.last_purchase_day).to_string(),
             })
         })?;
-        let due: Vec<DueItem> = unico_model::habits::due_products(&self.model_dir())?
+        let due: Vec<DueItem> = unico_model::habits::due_products(dir)?
             .into_iter()
             .map(|d| DueItem {
                 customer_key: d.customer_key,
@@ -205,7 +261,7 @@ impl App {
             i32::MIN,
             unico_core::day::day_of(as_of),
             self.settings().model.max_lines_in_memory,
-            &self.model_dir().join("tmp"),
+            &self.model_root().join("tmp"),
             &|d, t| progress.update(d, t),
         );
         progress.finish();

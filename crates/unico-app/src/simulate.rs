@@ -159,9 +159,9 @@ pub fn simulate_campaign(
         let r = run_round(&app, &world, &args.policy, from, to, window, round + 1, args.customers, progress)?;
         on_round(&r);
         // Learn from what Unico's offers really did, for the next round.
-        let mut model = crate::plan::read_response(&app.model_dir())?;
+        let mut model = crate::plan::read_response(&app.model_root())?;
         model.learn_campaign(&format!("simulated {from}"), &r.observations);
-        crate::plan::write_response(&app.model_dir(), &model)?;
+        crate::plan::write_response(&app.model_root(), &model)?;
         rounds.push(r);
     }
     let simulation = Simulation { customers: args.customers, rounds };

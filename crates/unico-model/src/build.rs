@@ -100,10 +100,13 @@ pub const PROFILES_FILE: &str = "profiles.parquet";
 /// The fitted parameters.
 pub const PARAMS_FILE: &str = "model.json";
 
-/// Builds the model from `lake` as of `as_of` into `out_dir`.
+/// Builds the model from `lake` as of `as_of` into `out_dir`, spilling receipt lines
+/// beyond the memory budget to `spill_dir`.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     lake: &Lake,
     out_dir: &Path,
+    spill_dir: &Path,
     as_of: jiff::civil::Date,
     settings: &ModelSettings,
     tz: &jiff::tz::TimeZone,
@@ -166,7 +169,7 @@ pub fn build(
     lap("profiles");
     // Second pass: each customer's lines by product, for habits.
     let catalogue = Catalogue::load(lake)?;
-    let parts = lines::scan(lake, i32::MIN, as_of_day, settings.max_lines_in_memory, &out_dir.join("tmp"), progress)?;
+    let parts = lines::scan(lake, i32::MIN, as_of_day, settings.max_lines_in_memory, spill_dir, progress)?;
     let mut params = params;
     lap("habits_read");
     params.habits = habits::write(&parts, &catalogue, as_of_day, &settings.habits, &out_dir.join(habits::HABITS_FILE))?;

@@ -43,7 +43,7 @@ fn habits_recover_the_planted_purchase_cycles() {
     // Product habits with a cycle: (key, sku) -> row. Category rows: wallet shares per key.
     let mut products: HashMap<(String, String), Row> = HashMap::new();
     let mut wallet: HashMap<String, f64> = HashMap::new();
-    let file = File::open(data.join("model/habits.parquet")).unwrap();
+    let file = File::open(data.join("model/current/habits.parquet")).unwrap();
     for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
         let b = b.unwrap();
         let s = b.schema();
@@ -118,7 +118,7 @@ fn habits_recover_the_planted_purchase_cycles() {
 
     // Recall: planted staples of customers seen on 40+ days with the card are found.
     let mut busy: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let file = File::open(data.join("model/profiles.parquet")).unwrap();
+    let file = File::open(data.join("model/current/profiles.parquet")).unwrap();
     for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
         let b = b.unwrap();
         let s = b.schema();
@@ -133,13 +133,13 @@ fn habits_recover_the_planted_purchase_cycles() {
 
     // A memory budget far below the lake's lines splits the pass by customer and spills it
     // to disk: the habits are the same.
-    let before = rows(&data.join("model/habits.parquet"));
+    let before = rows(&data.join("model/current/habits.parquet"));
     let toml = data.join("unico.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     assert!(text.contains("max_lines_in_memory = 32000000"));
     std::fs::write(&toml, text.replace("max_lines_in_memory = 32000000", "max_lines_in_memory = 20000")).unwrap();
     unico(&["--data", d, "model", "build"]);
-    assert_eq!(rows(&data.join("model/habits.parquet")), before);
+    assert_eq!(rows(&data.join("model/current/habits.parquet")), before);
     assert!(!data.join("model/tmp").read_dir().unwrap().any(|_| true), "spill files are removed");
 }
 

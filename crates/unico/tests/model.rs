@@ -76,15 +76,18 @@ fn forecasts_match_what_the_simulated_customers_then_did() {
     assert_eq!(again["bgnbd"], params["bgnbd"]);
     // The same lake gives the same profiles, byte for byte, in every process (ties such as
     // a customer's most used store do not follow a hash map's per-process order).
-    let first = std::fs::read(data.join("model/profiles.parquet")).unwrap();
+    let first = std::fs::read(data.join("model/current/profiles.parquet")).unwrap();
     for _ in 0..3 {
         unico(&["--data", d, "model", "build", "--as-of", as_of]);
-        assert!(std::fs::read(data.join("model/profiles.parquet")).unwrap() == first, "profiles differ between builds");
+        assert!(
+            std::fs::read(data.join("model/current/profiles.parquet")).unwrap() == first,
+            "profiles differ between builds"
+        );
     }
 
     // Profiles: key -> (expected purchases next 90 days, P(alive)).
     let mut profile: HashMap<String, (f64, f64)> = HashMap::new();
-    for b in batches(&data.join("model/profiles.parquet")) {
+    for b in batches(&data.join("model/current/profiles.parquet")) {
         let schema = b.schema();
         let col = |n: &str| b.column(schema.index_of(n).unwrap()).clone();
         let key = col("customer_key");
@@ -172,7 +175,9 @@ fn bad_model_input_gets_a_clear_error() {
     let out = run(&["--data", d, "model", "build"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no receipts"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!data.join("model/model.json").exists(), "nothing is written when there is nothing to model");
+    assert!(!data.join("model/current").exists(), "nothing is published when there is nothing to model");
+    let versions = data.join("model/versions");
+    assert!(!versions.exists() || versions.read_dir().unwrap().next().is_none(), "no half-built version is left");
 
     let out = run(&["--data", d, "model", "params"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `unico model build` first"));
@@ -221,4 +226,31 @@ fn bad_model_input_gets_a_clear_error() {
     let out = run(&["model", "fit-summary", csv.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("line 70002") && err.contains("whole number"), "{err}");
+}
+
+/// A build killed before it is published leaves the previous model whole: its parameters,
+/// profiles and habits together, and the next build publishes and cleans up.
+#[test]
+fn a_killed_build_leaves_the_previous_model_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let d = data.to_str().unwrap();
+    unico(&["--data", d, "demo", "--customers", "300", "--days", "120"]);
+    let params = |d: &str| -> serde_json::Value {
+        serde_json::from_str(&unico(&["--data", d, "model", "params", "--json"])).unwrap()
+    };
+    let before = params(d);
+    let profiles = std::fs::read(data.join("model/current/profiles.parquet")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unico"))
+        .args(["--data", d, "model", "build", "--as-of", "2025-03-31"])
+        .env("UNICO_TEST_CRASH_AT", "publishing")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed by a signal before publishing");
+    assert_eq!(params(d)["as_of"], before["as_of"], "the previous model is still the published one");
+    assert_eq!(std::fs::read(data.join("model/current/profiles.parquet")).unwrap(), profiles);
+    unico(&["--data", d, "model", "build", "--as-of", "2025-03-31"]);
+    assert_eq!(params(d)["as_of"], "2025-03-31");
+    let versions = std::fs::read_dir(data.join("model/versions")).unwrap().count();
+    assert!(versions <= 2, "the killed build's version was collected: {versions} left");
 }

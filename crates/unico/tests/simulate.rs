@@ -69,7 +69,7 @@ fn unico_plan_beats_the_flyer_in_the_simulator() {
     // One is one: at least 95 % of the customers with personal offers have a set of their own.
     assert!(r["distinct_offer_sets_share"].as_f64().unwrap() >= 0.95, "{}", r["distinct_offer_sets_share"]);
     // The chain was simulated in --work and imported: the campaign's history is there.
-    assert!(tmp.path().join("w/data/model/profiles.parquet").exists());
+    assert!(tmp.path().join("w/data/model/current/profiles.parquet").exists());
 }
 
 /// A policy with every offer type: the simulator replays multi-buys, category offers and

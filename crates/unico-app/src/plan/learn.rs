@@ -177,7 +177,7 @@ pub(super) fn learn(app: &App, args: &LearnRequest) -> Result<Learned> {
         .with_context(|| format!("cannot write {}", rejects_path.display()))?;
     }
     let observations: Vec<Observation> = sent.into_values().map(|(o, r)| Observation { redeemed: r, ..o }).collect();
-    let mut model = super::read_response(&app.model_dir())?;
+    let mut model = super::read_response(&app.model_root())?;
     if !model.learn_campaign(&id, &observations) {
         bail!(Code::CampaignAlreadyLearned, "the campaign {id:?} was already learned from; nothing changed");
     }
@@ -190,7 +190,7 @@ pub(super) fn learn(app: &App, args: &LearnRequest) -> Result<Learned> {
         }
         Ok(recorded)
     })?;
-    super::write_response(&app.model_dir(), &model)?;
+    super::write_response(&app.model_root(), &model)?;
     let cells = model
         .observations()
         .into_iter()

@@ -77,9 +77,9 @@ struct ProfileRow {
 }
 
 /// The model's profiles as the plan needs them.
-fn profiles(app: &App) -> Result<Vec<ProfileRow>> {
+fn profiles(model_dir: &Path) -> Result<Vec<ProfileRow>> {
     let mut out = Vec::new();
-    let read = unico_model::profiles::for_each_profile(&app.model_dir(), |p| {
+    let read = unico_model::profiles::for_each_profile(model_dir, |p| {
         out.push(ProfileRow {
             key: p.customer_key,
             segment: p.segment,
@@ -213,7 +213,9 @@ fn prepare(
     if let Some((from, to)) = window {
         (policy.valid_from, policy.valid_to) = (from, to);
     }
-    let params = app.model_params()?;
+    // One build for the whole plan: its parameters and profiles from one version.
+    let model_dir = app.model_dir();
+    let params = app.model_params_in(&model_dir)?;
     if let Some(d) = as_of
         && d != params.as_of
     {
@@ -233,7 +235,7 @@ fn prepare(
     }
 
     // Customers: profiles, consents and card ids.
-    let profiles = profiles(app)?;
+    let profiles = profiles(&model_dir)?;
     // The cool-down: products offered to a customer by campaigns that started within it.
     let since = policy.valid_from.checked_sub(jiff::Span::new().days(i64::from(policy.cooldown_days)))?;
     let this = policy.campaign_id();
@@ -535,7 +537,7 @@ fn prepare(
         })
         .collect();
 
-    let learned = super::read_response(&app.model_dir())?;
+    let learned = super::read_response(&app.model_root())?;
     let secret = app.offer_secret()?;
     drop(segment_of);
     let item_names: Vec<String> = parts.skus.iter().map(|s| catalogue.name_of(s).to_string()).collect();

@@ -149,7 +149,7 @@ pub fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<()> {
     print_quality(&app.quality()?, &app.settings().currency);
     let built = app.build_model(None, None, &Bars::new())?;
     super::model::print_published(&built.published);
-    super::model::print_params(&built.params, &app.model_dir());
+    super::model::print_params(&built.params, &app.model_path());
     super::kpi::monthly_report(&app)?;
     let root = app.root().display();
     println!("The single customer view: try  unico --data {root} customers show 4000000003");

@@ -73,12 +73,12 @@ pub fn run(data: &Path, command: ModelCommand) -> Result<()> {
             let app = App::open(data)?;
             let built = app.build_model(as_of.as_deref(), unit, &Bars::new())?;
             print_published(&built.published);
-            if json { print_json(&built.params) } else { print_params(&built.params, &app.model_dir()) }
+            if json { print_json(&built.params) } else { print_params(&built.params, &app.model_path()) }
         }
         ModelCommand::Params { json } => {
             let app = App::open(data)?;
             let params = app.model_params()?;
-            if json { print_json(&params) } else { print_params(&params, &app.model_dir()) }
+            if json { print_json(&params) } else { print_params(&params, &app.model_path()) }
         }
         ModelCommand::FitSummary { file, unit, horizon, out } => {
             let report = unico_app::model::fit_summary(&file, unit, horizon, out.as_deref())?;
