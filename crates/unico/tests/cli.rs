@@ -497,3 +497,36 @@ fn two_plans_of_one_policy_store_one_campaign() {
         .collect();
     assert_eq!(left.len(), 1, "one campaign directory and nothing else: {left:?}");
 }
+
+/// A plan killed after storing its campaign and before its files are in place: the next
+/// plan moves the staged files into place and says the campaign is stored, so files and
+/// store agree (the tills accept codes that are in the files).
+#[test]
+fn a_plan_killed_between_store_and_files_is_completed_by_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(unico(&data, &["demo", "--customers", "300"]));
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
+    let out = tmp.path().join("campaign");
+    let plan = |crash: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unico"));
+        c.arg("--data").arg(&data).args(["plan", "--policy", policy, "--out"]).arg(&out);
+        if crash {
+            c.env("UNICO_TEST_CRASH_AT", "publishing");
+        }
+        c.output().unwrap()
+    };
+    let killed = plan(true);
+    assert_eq!(killed.status.code(), None, "killed by a signal");
+    assert!(!out.exists(), "no files yet");
+    let again = plan(false);
+    assert_eq!(again.status.code(), Some(5), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("they are now in"));
+    assert!(out.join("offers.csv").exists() && out.join("campaign.json").exists());
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "no staging directory left: {left:?}");
+}

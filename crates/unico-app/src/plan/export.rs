@@ -16,17 +16,23 @@ fn cents(v: f64) -> String {
 
 /// Writes the campaign to a temporary directory beside `out` and renames it into place,
 /// so a crash never leaves half a campaign.
+/// Writes the campaign's files into `dir` (the staging directory [`super::staging`] names).
 pub(super) fn write(
-    out: &Path,
+    dir: &Path,
     p: &Prepared,
     planned: &Plan,
     granted: &dyn Fn(&str, unico_store::Purpose) -> bool,
 ) -> Result<()> {
     let (policy, products, categories, customers, cards) =
         (&p.policy, &p.products, &p.categories, &p.customers, &p.cards);
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::Builder::new().prefix(".campaign-").tempdir_in(parent)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    struct Tmp<'a>(&'a Path);
+    impl Tmp<'_> {
+        fn path(&self) -> &Path {
+            self.0
+        }
+    }
+    let tmp = Tmp(dir);
     let id = |c: &CustomerInput| cards.get(&c.key).cloned().unwrap_or_default();
 
     let mut w = csv::Writer::from_path(tmp.path().join("offers.csv"))?;
@@ -197,10 +203,9 @@ pub(super) fn write(
         "multipliers": planned.multipliers,
     });
     std::fs::write(tmp.path().join("campaign.json"), serde_json::to_vec_pretty(&summary)?)?;
-    // An empty directory given as --out is replaced; a full one is refused.
-    unico_core::fs::publish_dir(tmp.path(), out)
-        .with_context(|| format!("cannot write {} (it must be new or empty)", out.display()))?;
-    let _ = tmp.keep();
+    for f in std::fs::read_dir(dir)?.flatten() {
+        std::fs::File::open(f.path())?.sync_all()?;
+    }
     Ok(())
 }
 

@@ -113,6 +113,10 @@ impl App {
     /// store. Files and store are written together or not at all.
     pub fn plan_campaign(&self, req: &PlanRequest, progress: &dyn Progress) -> Result<Planned> {
         let started = Instant::now();
+        let staged = staging(&req.out);
+        if staged.exists() {
+            self.recover(&staged, &req.out)?;
+        }
         if req.out.join("campaign.json").exists() {
             bail!(Code::Conflict, "{} already holds a campaign; choose another --out", req.out.display());
         }
@@ -127,17 +131,27 @@ impl App {
         }
         let planned = p.plan(&response_for(&p));
         let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
-        export::write(&req.out, &p, &planned, &granted)?;
+        // The files are staged beside --out, the campaign stored, then the files moved into
+        // place: a plan killed before storing leaves a staging directory the next plan
+        // removes; one killed after storing leaves one the next plan moves into place.
+        let written = export::write(&staged, &p, &planned, &granted);
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
         if !req.dry_run {
-            let (campaign, offers, members) = to_store(&id, &req.policy, &req.out, &p, &planned)?;
+            let (campaign, offers, members) = to_store(&id, &req.policy, &staged, &p, &planned)?;
             if let Err(e) = self.block_on(store.store_campaign(&campaign, &offers, &members)) {
                 // Nothing half-done: the files go too.
-                let _ = std::fs::remove_dir_all(&req.out);
+                let _ = std::fs::remove_dir_all(&staged);
                 let e = Error::from(e);
                 let code = if e.code() == Code::Conflict { Code::CampaignAlreadyStored } else { e.code() };
                 return Err(Error::with_source(code, "cannot store the campaign; nothing was planned", e));
             }
         }
+        progress.message(crate::progress::PUBLISHING);
+        unico_core::fs::publish_dir(&staged, &req.out)
+            .with_context(|| format!("cannot write {} (it must be new or empty)", req.out.display()))?;
         let policy = &p.policy;
         Ok(Planned {
             campaign_id: id,
@@ -158,6 +172,45 @@ impl App {
             seconds: started.elapsed().as_secs_f64(),
         })
     }
+}
+
+impl App {
+    /// Finishes or clears what a plan killed midway left in `staged`: files of a campaign
+    /// the store holds are moved into `out` (the plan is then refused as already stored,
+    /// with its files in place); files of a campaign it does not hold are removed.
+    fn recover(&self, staged: &Path, out: &Path) -> Result<()> {
+        let summary: Option<serde_json::Value> =
+            std::fs::read(staged.join("campaign.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let id = summary.as_ref().map(|c| {
+            unico_offers::campaign_id(
+                c["name"].as_str().unwrap_or_default(),
+                c["valid_from"].as_str().unwrap_or_default(),
+            )
+        });
+        let store = self.store()?;
+        let stored = match &id {
+            Some(id) => self.block_on(store.has_campaign(id))?,
+            None => false,
+        };
+        if stored && !out.join("campaign.json").exists() {
+            unico_core::fs::publish_dir(staged, out)
+                .with_context(|| format!("cannot write {} (it must be new or empty)", out.display()))?;
+            bail!(
+                Code::CampaignAlreadyStored,
+                "the campaign {:?} was stored by a plan that stopped before its files were in place; they are now in {}",
+                id.unwrap_or_default(),
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(staged).with_context(|| format!("cannot remove {}", staged.display()))
+    }
+}
+
+/// Where a plan writing `out` stages its files: `.<name>.staging` beside it.
+fn staging(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "campaign".into());
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.staging"))
 }
 
 /// The response a plan values offers with: one Thompson draw from the learned model,
