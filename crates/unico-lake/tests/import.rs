@@ -583,12 +583,18 @@ fn json_lines_with_numbers_and_nested_values() {
         "\n",
         "not json\n",
         r#"{"receipt_id":"J2","line_no":1,"ts":"2025-05-02","store_id":"S1","customer_id":"","sku":"B","quantity":3,"net_amount":12}"#,
+        "\n",
+        // A key twice: which value is meant is unclear, so the row is refused, not read as the last.
+        r#"{"receipt_id":"J3","line_no":1,"ts":"2025-05-02","store_id":"S1","sku":"B","net_amount":12,"net_amount":1200}"#,
         "\n"
     );
     let s = env.import(Dataset::Receipts, "r.jsonl", body, "").unwrap();
-    assert_eq!((s.rows_read, s.rows_imported), (4, 2));
+    assert_eq!((s.rows_read, s.rows_imported), (5, 2));
     let codes: Vec<(u64, String)> = env.rejects(&s).into_iter().map(|r| (r.0, r.2)).collect();
-    assert_eq!(codes, vec![(2, "bad_encoding".to_string()), (3, "malformed_record".to_string())]);
+    assert_eq!(
+        codes,
+        vec![(2, "bad_encoding".to_string()), (3, "malformed_record".to_string()), (5, "malformed_record".to_string())]
+    );
     let lines = env.lines();
     assert_eq!(lines[0].net_amount_cents, 15, "0.145 rounds by its decimal text");
     assert_eq!(lines[0].ts_us, ts("2025-05-01T08:00:00Z"));

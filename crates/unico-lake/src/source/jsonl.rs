@@ -77,6 +77,33 @@ impl Row for JsonRow<'_> {
     }
 }
 
+/// A JSON object's members in order, refusing a key that appears twice (serde_json's map
+/// would keep the last one unseen).
+struct Object(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = Object;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+                let mut out: Vec<(String, serde_json::Value)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format!("the key {key:?} appears twice")));
+                    }
+                    out.push((key, map.next_value()?));
+                }
+                Ok(Object(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 fn scalar(v: serde_json::Value) -> Result<Value<'static>, FieldError> {
     use serde_json::Value as J;
     Ok(match v {
@@ -125,9 +152,9 @@ impl Source for JsonlSource {
             let mut problem = None;
             match decode(bytes, self.encoding) {
                 Err(e) => problem = Some(e.reason),
-                Ok(text) => match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+                Ok(text) => match serde_json::from_str::<Object>(&text) {
                     Err(e) => problem = Some(format!("not a JSON object: {e}")),
-                    Ok(obj) => {
+                    Ok(Object(obj)) => {
                         for (k, v) in obj {
                             if let Some(&i) = self.index.get(&k) {
                                 values[i] = scalar(v);
