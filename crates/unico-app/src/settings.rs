@@ -314,6 +314,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// No settings file or variable reaches a panic: a value is read or refused.
+        #[test]
+        fn any_settings_text_or_variable_is_read_or_refused(
+            text in "(timezone|currency|dedupe_threshold|plausible_since|\\[model\\]|\\[model\\.rfm\\]|bins|unit| = |\"[A-Za-z/_-]{0,10}\"|-?[0-9.e]{1,8}|nan|inf|\n){0,30}",
+            value in "(-?[0-9.e]{0,12}|nan|inf|days|weeks|Europe/Rome|[A-Za-z]{0,5})",
+            key in 0usize..24,
+        ) {
+            let _ = Settings::load(&text, &|_| None);
+            let overrides = Settings::overrides();
+            let var = overrides[key % overrides.len()].1.clone();
+            let _ = Settings::load(TEMPLATE, &|name: &str| (name == var).then(|| value.clone()));
+        }
+    }
+
     #[test]
     fn values_out_of_range_are_refused() {
         for (var, value) in [
