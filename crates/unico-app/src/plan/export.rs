@@ -128,29 +128,31 @@ pub(super) fn write(
         };
         let accepted = |c: &CustomerInput| purpose.is_none_or(|p| granted(&c.key, p));
         if channel == "app" {
-            let mut by: Vec<serde_json::Value> = Vec::new();
-            let mut current: Option<(u32, Vec<serde_json::Value>)> = None;
-            let flush = |cur: Option<(u32, Vec<serde_json::Value>)>, by: &mut Vec<serde_json::Value>| {
-                if let Some((ci, offers)) = cur {
-                    let c = &customers[ci as usize];
-                    by.push(serde_json::json!({ "customer_id": id(c), "offers": offers }));
-                }
-            };
+            let mut by: Vec<AppCustomer> = Vec::new();
             for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
-                if current.as_ref().is_none_or(|(ci, _)| *ci != o.customer) {
-                    flush(current.take(), &mut by);
-                    current = Some((o.customer, Vec::new()));
+                let c = &customers[o.customer as usize];
+                if by.last().is_none_or(|last| last.index != o.customer) {
+                    by.push(AppCustomer { index: o.customer, customer_id: id(c), offers: Vec::new() });
                 }
                 let what = Subject::of(products, categories, o);
                 let (buy, pay, min_spend) = mechanic_terms(o.mechanic);
-                current.as_mut().expect("set").1.push(serde_json::json!({
-                    "code": o.code, "target": what.target, "sku": what.sku, "product": what.name,
-                    "category": what.category, "mechanic": o.mechanic.as_str(), "percent_off": o.percent,
-                    "discount_cents": o.discount_cents, "buy_units": buy, "pay_units": pay,
-                    "min_spend_cents": min_spend, "valid_from": from, "valid_to": to, "reason": o.reason,
-                }));
+                by.last_mut().expect("pushed").offers.push(AppOffer {
+                    buy_units: buy,
+                    category: what.category.to_string(),
+                    code: o.code.clone(),
+                    discount_cents: o.discount_cents,
+                    mechanic: o.mechanic.as_str(),
+                    min_spend_cents: min_spend,
+                    pay_units: pay,
+                    percent_off: o.percent,
+                    product: what.name,
+                    reason: o.reason.clone(),
+                    sku: what.sku.to_string(),
+                    target: what.target,
+                    valid_from: from.clone(),
+                    valid_to: to.clone(),
+                });
             }
-            flush(current, &mut by);
             std::fs::write(tmp.path().join("app.json"), serde_json::to_vec_pretty(&by)?)?;
         } else {
             let mut w = csv::Writer::from_path(tmp.path().join(format!("{channel}.csv")))?;
@@ -178,35 +180,109 @@ pub(super) fn write(
     }
     let offers = planned.offers.len();
     let distinct = distinct_sets(planned);
-    let summary = serde_json::json!({
-        "name": policy.name,
-        "valid_from": from,
-        "valid_to": to,
-        "seed": policy.seed,
-        "objective": policy.objective.as_str(),
-        "budget": {
-            "total_cents": policy.total_cents,
-            "basis": policy.basis.as_str(),
-            "worst_case_cents": policy.worst_case_cents,
-            "expected_cost_cents": planned.expected_cost.round() as i64,
-            "worst_cost_cents": planned.worst_cost.round() as i64,
-            "limits": policy.limits.iter().zip(&planned.limit_usage).map(|(l, u)| serde_json::json!({
-                "scope": l.scope.describe(), "cents": l.cents, "used_cents": u.round() as i64, "supplier_funded": l.supplier_funded,
-            })).collect::<Vec<_>>(),
+    let summary = CampaignFile {
+        budget: BudgetUse {
+            basis: policy.basis.as_str(),
+            expected_cost_cents: planned.expected_cost.round() as i64,
+            limits: policy
+                .limits
+                .iter()
+                .zip(&planned.limit_usage)
+                .map(|(l, u)| LimitUse {
+                    cents: l.cents,
+                    scope: l.scope.describe(),
+                    supplier_funded: l.supplier_funded,
+                    used_cents: u.round() as i64,
+                })
+                .collect(),
+            total_cents: policy.total_cents,
+            worst_case_cents: policy.worst_case_cents,
+            worst_cost_cents: planned.worst_cost.round() as i64,
         },
-        "expected_incremental_margin_cents": planned.incremental_margin.round() as i64,
-        "objective_cents": planned.value.round() as i64,
-        "objective_upper_bound_cents": planned.upper_bound.round() as i64,
-        "offers": offers,
-        "customers": by_status,
-        "distinct_offer_sets": distinct,
-        "multipliers": planned.multipliers,
-    });
+        customers: by_status,
+        distinct_offer_sets: distinct,
+        expected_incremental_margin_cents: planned.incremental_margin.round() as i64,
+        multipliers: &planned.multipliers,
+        name: &policy.name,
+        objective: policy.objective.as_str(),
+        objective_cents: planned.value.round() as i64,
+        objective_upper_bound_cents: planned.upper_bound.round() as i64,
+        offers,
+        seed: policy.seed,
+        valid_from: &from,
+        valid_to: &to,
+    };
     std::fs::write(tmp.path().join("campaign.json"), serde_json::to_vec_pretty(&summary)?)?;
     for f in std::fs::read_dir(dir)?.flatten() {
         std::fs::File::open(f.path())?.sync_all()?;
     }
     Ok(())
+}
+
+/// A customer's offers in `app.json` (the app's import format).
+#[derive(serde::Serialize)]
+struct AppCustomer {
+    #[serde(skip)]
+    index: u32,
+    customer_id: String,
+    offers: Vec<AppOffer>,
+}
+
+/// One offer in `app.json`; fields in alphabetical order, the file's order.
+#[derive(serde::Serialize)]
+struct AppOffer {
+    buy_units: u32,
+    category: String,
+    code: String,
+    discount_cents: i64,
+    mechanic: &'static str,
+    min_spend_cents: i64,
+    pay_units: u32,
+    percent_off: u32,
+    product: String,
+    reason: String,
+    sku: String,
+    target: &'static str,
+    valid_from: String,
+    valid_to: String,
+}
+
+/// `campaign.json`: the campaign's summary; fields in alphabetical order, the file's order.
+#[derive(serde::Serialize)]
+struct CampaignFile<'a> {
+    budget: BudgetUse,
+    customers: std::collections::BTreeMap<&'static str, usize>,
+    distinct_offer_sets: usize,
+    expected_incremental_margin_cents: i64,
+    multipliers: &'a [f64],
+    name: &'a str,
+    objective: &'static str,
+    objective_cents: i64,
+    objective_upper_bound_cents: i64,
+    offers: usize,
+    seed: u64,
+    valid_from: &'a str,
+    valid_to: &'a str,
+}
+
+/// The budget and what the plan uses of it.
+#[derive(serde::Serialize)]
+struct BudgetUse {
+    basis: &'static str,
+    expected_cost_cents: i64,
+    limits: Vec<LimitUse>,
+    total_cents: i64,
+    worst_case_cents: Option<i64>,
+    worst_cost_cents: i64,
+}
+
+/// One budget limit and what the plan uses of it.
+#[derive(serde::Serialize)]
+struct LimitUse {
+    cents: i64,
+    scope: String,
+    supplier_funded: bool,
+    used_cents: i64,
 }
 
 /// What an offer is on, for files and the store.
