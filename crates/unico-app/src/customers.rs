@@ -44,6 +44,46 @@ pub struct Unmerged {
     pub restored: i64,
 }
 
+/// What an erased card becomes in the rejects files.
+pub const ERASED: &str = "[erased]";
+
+/// Replaces every occurrence of `cards` standing as a value of its own (not inside a longer
+/// run of letters and digits) in the rejects files, each file rewritten atomically.
+fn scrub_rejects(dir: &std::path::Path, cards: &[String]) -> Result<()> {
+    let cards: Vec<&str> = cards.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+    if cards.is_empty() {
+        return Ok(());
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let scrubbed = cards.iter().fold(text.clone(), |t, card| replace_value(&t, card));
+        if scrubbed != text {
+            unico_core::fs::write_atomic(&path, scrubbed.as_bytes())
+                .with_context(|| format!("cannot rewrite {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `text` with `value` replaced by [`ERASED`] wherever it is not part of a longer word.
+fn replace_value(text: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(value) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + value.len()..].chars().next();
+        let alone =
+            !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric());
+        out.push_str(&rest[..i]);
+        out.push_str(if alone { ERASED } else { value });
+        rest = &rest[i + value.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A card of the customer master.
 #[derive(Debug, Clone, Serialize)]
 pub struct CardRow {
@@ -120,7 +160,16 @@ impl App {
     /// Erases a person: keys and personal data destroyed, cards unlinked from the lake.
     /// Returns the customer's id.
     pub fn erase_customer(&self, who: &str) -> Result<i64> {
-        self.with_store(async |store| Ok(store.erase(who).await?))
+        let (id, cards) = self.with_store(async |store| {
+            let view = store.view(who).await?;
+            let cards: Vec<String> =
+                view.registrations.iter().flat_map(|r| r.cards.iter().map(|c| c.card.clone())).collect();
+            Ok((store.erase(who).await?, cards))
+        })?;
+        // Rejected rows keep their records to be fixed and imported again: the person's
+        // card numbers are taken out of them too.
+        scrub_rejects(&self.rejects_dir(), &cards)?;
+        Ok(id)
     }
 
     /// Every card with its customer id and lake key.
@@ -130,5 +179,17 @@ impl App {
             .into_iter()
             .map(|(customer_id, card, customer_key)| CardRow { customer_id, card, customer_key })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_card_is_replaced_where_it_stands_alone() {
+        let text = "line,record\n3,R1;2025-01-01;S1;4000000003;A\n4,R2;40000000031;x4000000003\n";
+        assert_eq!(
+            super::replace_value(text, "4000000003"),
+            "line,record\n3,R1;2025-01-01;S1;[erased];A\n4,R2;40000000031;x4000000003\n"
+        );
     }
 }

@@ -257,11 +257,28 @@ fn personal_data_never_reaches_the_lake_or_the_database_in_clear() {
     let shown = ok(unico(&data, &["customers", "show", card]));
     assert!(shown.contains(&personal[1]), "{shown}");
     assert!(shown.contains(&personal[3]), "{shown}");
+    // A rejected receipt of theirs keeps the card in its record, until the erasure.
+    let bad = data.join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!("receipt_id,ts,store_id,customer_id,sku,quantity,unit_price,net_amount\nRX1,2025-01-01 10:00,S1,{card},A,1,1.00,abc\nRX2,2025-01-01 10:00,S1,,A,1,1.00,1.00\n"),
+    )
+    .unwrap();
+    ok(unico(&data, &["import", "receipts", bad.to_str().unwrap()]));
+    let rejects = || -> String {
+        std::fs::read_dir(data.join("rejects"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    };
+    assert!(rejects().contains(card.as_str()));
     let out = unico(&data, &["customers", "erase", card]);
     assert!(!out.status.success(), "erasure asks for --yes");
     ok(unico(&data, &["customers", "erase", card, "--yes"]));
     let out = unico(&data, &["customers", "show", card]);
     assert_eq!(out.status.code(), Some(4), "not found after erasure");
+    let after = rejects();
+    assert!(!after.contains(card.as_str()) && after.contains("[erased]"), "the card is gone from the rejects: {after}");
 }
 
 /// (receipt_id, line_no) of every row of every receipt-line part, in file order, with the
