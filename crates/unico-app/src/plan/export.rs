@@ -26,16 +26,9 @@ pub(super) fn write(
     let (policy, products, categories, customers, cards) =
         (&p.policy, &p.products, &p.categories, &p.customers, &p.cards);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    struct Tmp<'a>(&'a Path);
-    impl Tmp<'_> {
-        fn path(&self) -> &Path {
-            self.0
-        }
-    }
-    let tmp = Tmp(dir);
     let id = |c: &CustomerInput| cards.get(&c.key).cloned().unwrap_or_default();
 
-    let mut w = csv::Writer::from_path(tmp.path().join("offers.csv"))?;
+    let mut w = csv::Writer::from_path(dir.join("offers.csv"))?;
     w.write_record([
         "code",
         "customer_id",
@@ -100,7 +93,7 @@ pub(super) fn write(
     }
     w.flush()?;
 
-    let mut w = csv::Writer::from_path(tmp.path().join("customers.csv"))?;
+    let mut w = csv::Writer::from_path(dir.join("customers.csv"))?;
     w.write_record(["customer_id", "customer_key", "segment", "store_id", "status", "offers"])?;
     let mut count = vec![0u32; customers.len()];
     for o in &planned.offers {
@@ -153,9 +146,9 @@ pub(super) fn write(
                     valid_to: to.clone(),
                 });
             }
-            std::fs::write(tmp.path().join("app.json"), serde_json::to_vec_pretty(&by)?)?;
+            std::fs::write(dir.join("app.json"), serde_json::to_vec_pretty(&by)?)?;
         } else {
-            let mut w = csv::Writer::from_path(tmp.path().join(format!("{channel}.csv")))?;
+            let mut w = csv::Writer::from_path(dir.join(format!("{channel}.csv")))?;
             w.write_record(["customer_id", "code", "product", "percent_off", "discount_cents", "valid_to", "message"])?;
             for o in planned.offers.iter().filter(|o| accepted(&customers[o.customer as usize])) {
                 let c = &customers[o.customer as usize];
@@ -212,7 +205,7 @@ pub(super) fn write(
         valid_from: &from,
         valid_to: &to,
     };
-    std::fs::write(tmp.path().join("campaign.json"), serde_json::to_vec_pretty(&summary)?)?;
+    std::fs::write(dir.join("campaign.json"), serde_json::to_vec_pretty(&summary)?)?;
     for f in std::fs::read_dir(dir)?.flatten() {
         std::fs::File::open(f.path())?.sync_all()?;
     }
