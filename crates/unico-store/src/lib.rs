@@ -101,7 +101,25 @@ impl std::error::Error for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        if disk_full(&e) {
+            return Error::new(
+                ErrorKind::Database,
+                "the disk holding the database is full: free some space and run the command again \
+                 (what was stored before stays, and a re-run does not duplicate it)",
+            )
+            .caused_by(e);
+        }
         Error::new(ErrorKind::Database, format!("database: {e}")).caused_by(e)
+    }
+}
+
+/// Whether the database failed for lack of disk space: SQLite's `SQLITE_FULL` (13),
+/// PostgreSQL's `disk_full` (53100), or the operating system's "no space left".
+fn disk_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("13" | "53100")),
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
     }
 }
 
@@ -374,7 +392,19 @@ impl Store {
                 },
             }
         };
-        let mut id = direct.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no customer matches {r:?}")))?;
+        let Some(mut id) = direct else {
+            let erased: Option<(String,)> = sqlx::query_as("SELECT erased_at FROM erased_cards WHERE card_hash = $1")
+                .bind(self.key.lookup("card", r))
+                .fetch_optional(&self.pool)
+                .await?;
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                match erased {
+                    Some((at,)) => format!("the card {r:?} was erased on {}", at.get(..10).unwrap_or(&at)),
+                    None => format!("no customer matches {r:?}"),
+                },
+            ));
+        };
         // Follow merges to the surviving customer.
         for _ in 0..64 {
             let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT merged_into FROM customers WHERE id = $1")
