@@ -49,7 +49,7 @@ pub const ERASED: &str = "[erased]";
 
 /// Replaces every occurrence of `cards` standing as a value of its own (not inside a longer
 /// run of letters and digits) in the rejects files, each file rewritten atomically.
-fn scrub_rejects(dir: &std::path::Path, cards: &[String]) -> Result<()> {
+pub(crate) fn scrub_rejects(dir: &std::path::Path, cards: &[String]) -> Result<()> {
     let cards: Vec<&str> = cards.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
     if cards.is_empty() {
         return Ok(());
@@ -155,21 +155,6 @@ impl App {
     /// Everything held about a person (right of access).
     pub fn export_customer(&self, who: &str) -> Result<serde_json::Value> {
         self.with_store(async |store| Ok(store.export(who).await?))
-    }
-
-    /// Erases a person: keys and personal data destroyed, cards unlinked from the lake.
-    /// Returns the customer's id.
-    pub fn erase_customer(&self, who: &str) -> Result<i64> {
-        let (id, cards) = self.with_store(async |store| {
-            let view = store.view(who).await?;
-            let cards: Vec<String> =
-                view.registrations.iter().flat_map(|r| r.cards.iter().map(|c| c.card.clone())).collect();
-            Ok((store.erase(who).await?, cards))
-        })?;
-        // Rejected rows keep their records to be fixed and imported again: the person's
-        // card numbers are taken out of them too.
-        scrub_rejects(&self.rejects_dir(), &cards)?;
-        Ok(id)
     }
 
     /// Every card with its customer id and lake key.

@@ -109,6 +109,8 @@ impl App {
         max_reject_rate: Option<f64>,
         progress: &dyn Progress,
     ) -> Result<ImportSummary> {
+        // An erasure a crash left halfway is finished before new receipts arrive.
+        self.finish_pending_erasures()?;
         let lake = self.lake()?;
         progress.begin(
             &format!("importing {}", file.display()),

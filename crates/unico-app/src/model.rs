@@ -127,6 +127,8 @@ impl App {
         settings: &ModelSettings,
         progress: &dyn Progress,
     ) -> Result<Built> {
+        // An erasure a crash left halfway is finished before a model reads the lake.
+        self.finish_pending_erasures()?;
         let lake = self.lake_view()?;
         let as_of = match as_of {
             Some(d) => crate::parse_date("--as-of", d)?,

@@ -19,6 +19,9 @@ pub enum Unit {
 pub const PUBLISHING: &str = "publishing";
 /// The start of the message of an import step that checks a month for duplicates.
 pub const DEDUPLICATING: &str = "checking month";
+/// The message of an erasure once the store has forgotten the person, while their
+/// history is cut from the lake, the model and the campaign files.
+pub const ERASING_FILES: &str = "removing the history from the files";
 
 /// Receives the progress of an operation. Called from the operation's threads, so it must
 /// be cheap and must not block.

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod forget;
 pub mod import;
 pub mod lake;
 pub mod mapping;

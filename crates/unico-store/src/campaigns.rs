@@ -25,6 +25,9 @@ pub struct Campaign {
     pub policy: String,
     /// The plan's summary (JSON).
     pub summary: String,
+    /// Where the campaign's files were written (absolute), so an erasure reaches them.
+    #[serde(default)]
+    pub directory: Option<String>,
 }
 
 /// One stored offer.
@@ -99,6 +102,15 @@ const OFFER_COLUMNS: &str = "code, campaign_id, customer_key, rank, sku, kind, p
      target, category, mechanic, buy_units, pay_units, min_spend_cents";
 
 impl Store {
+    /// The directories stored campaigns' files were written to (as recorded when planned).
+    pub async fn campaign_directories(&self) -> Result<Vec<String>, Error> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT directory FROM campaigns WHERE directory IS NOT NULL ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     /// Whether a campaign with this id is stored.
     pub async fn has_campaign(&self, id: &str) -> Result<bool, Error> {
         let n: (i64,) =
@@ -114,8 +126,8 @@ impl Store {
         }
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at, directory) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -125,6 +137,7 @@ impl Store {
         .bind(&c.policy)
         .bind(&c.summary)
         .bind(now())
+        .bind(&c.directory)
         .execute(&mut *tx)
         .await
         .map_err(|e| match e.as_database_error().is_some_and(|d| d.is_unique_violation()) {

@@ -248,7 +248,9 @@ impl Store {
     /// Erases the customer a reference names, with every registration merged into them:
     /// destroys their keys and sealed data, deletes their cards (the link to the lake),
     /// their published profiles and due items, their offers and campaign memberships, keeps
-    /// consent events (which say nothing of the person once unlinked). Returns the customer id.
+    /// consent events (which say nothing of the person once unlinked). Their pseudonymous
+    /// keys are listed in [`Store::pending_erasures`] until the files holding their history
+    /// are rewritten ([`Store::erasures_done`]). Returns the customer id.
     pub async fn erase(&self, reference: &str) -> Result<i64, Error> {
         let id = self.resolve(reference).await?;
         let ids = self.registrations_of(id).await?;
@@ -280,6 +282,24 @@ impl Store {
             .bind(rid)
             .execute(&mut *tx)
             .await?;
+            // The card's lookup hash stays, so a lookup of it says "erased"; the key goes
+            // on the list of histories still to cut from the lake and the model files.
+            sqlx::query(
+                "INSERT INTO erased_cards (card_hash, erased_at) SELECT card_hash, $1 FROM cards \
+                 WHERE origin_customer_id = $2 OR customer_id = $2 ON CONFLICT (card_hash) DO NOTHING",
+            )
+            .bind(&stamp)
+            .bind(rid)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO erasures_pending (customer_key, erased_at) SELECT DISTINCT customer_key, $1 FROM cards \
+                 WHERE origin_customer_id = $2 OR customer_id = $2 ON CONFLICT (customer_key) DO NOTHING",
+            )
+            .bind(&stamp)
+            .bind(rid)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM cards WHERE origin_customer_id = $1 OR customer_id = $1")
                 .bind(rid)
                 .execute(&mut *tx)
@@ -288,5 +308,26 @@ impl Store {
         Store::audit(&mut *tx, "erase", Some(id), &format!("{{\"registrations\":{}}}", ids.len())).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// The pseudonymous keys of erased customers whose history is still in the lake or the
+    /// model files.
+    pub async fn pending_erasures(&self) -> Result<Vec<String>, Error> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT customer_key FROM erasures_pending ORDER BY customer_key")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Marks these keys' history as cut from every file: they are forgotten. A key that
+    /// is a card's again by then (a new registration of an erased card) keeps only the
+    /// history after it.
+    pub async fn erasures_done(&self, keys: &[String]) -> Result<(), Error> {
+        let mut tx = self.write_tx().await?;
+        for k in keys {
+            sqlx::query("DELETE FROM erasures_pending WHERE customer_key = $1").bind(k).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

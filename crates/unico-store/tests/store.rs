@@ -270,11 +270,15 @@ async fn nothing_personal_is_stored_in_clear_and_erasure_really_erases() {
         }
         assert!(after["registrations"][0]["erased_at"].is_string());
         assert!(after["audit"].as_array().unwrap().iter().any(|a| a["action"] == "erase"));
-        assert_eq!(
-            store.view("4001").await.unwrap_err().kind(),
-            ErrorKind::NotFound,
-            "the card no longer leads anywhere"
-        );
+        let gone = store.view("4001").await.unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound, "the card no longer leads anywhere");
+        assert!(gone.to_string().contains("was erased on"), "{}: a lookup says the card was erased: {gone}", db.label);
+        assert!(store.view("4002").await.unwrap_err().to_string().contains("no customer matches"));
+        // Their history is still to be cut from the files, until it is.
+        let pending = store.pending_erasures().await.unwrap();
+        assert_eq!(pending.len(), 1, "{}", db.label);
+        store.erasures_done(&pending).await.unwrap();
+        assert!(store.pending_erasures().await.unwrap().is_empty());
         // The audit log is append-only.
         let tamper = sqlx::query("DELETE FROM audit").execute(&sqlx::AnyPool::connect(&db.url).await.unwrap()).await;
         assert!(tamper.is_err(), "{}: the audit log refused a delete", db.label);
@@ -476,6 +480,7 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
             seed: 7,
             policy: "[campaign]".into(),
             summary: "{}".into(),
+            directory: None,
         };
         // The second is a multi-buy on one item of a category: every field reads back.
         let offers = [
@@ -559,6 +564,7 @@ async fn redemptions_surveys_goals_and_the_outbox() {
             seed: 1,
             policy: String::new(),
             summary: "{}".into(),
+            directory: None,
         };
         let offer = StoredOffer {
             code: "BBBB-BBBB-BBB1".into(),

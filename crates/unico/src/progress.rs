@@ -62,6 +62,8 @@ impl Progress for Bars {
                 Some(Stage::Publishing)
             } else if text.starts_with(progress::DEDUPLICATING) {
                 Some(Stage::Deduplicating)
+            } else if text == progress::ERASING_FILES {
+                Some(Stage::Erasing)
             } else {
                 None
             };
@@ -91,10 +93,11 @@ enum Stage {
     Reading,
     Deduplicating,
     Publishing,
+    Erasing,
 }
 
-/// Where `UNICO_TEST_CRASH_AT` asks the process to abort: `reading`, `deduplicating` or
-/// `publishing` (for the crash-safety tests; never set in production).
+/// Where `UNICO_TEST_CRASH_AT` asks the process to abort: `reading`, `deduplicating`,
+/// `publishing` or `erasing` (for the crash-safety tests; never set in production).
 struct CrashPoint(Stage);
 
 impl CrashPoint {
@@ -103,6 +106,7 @@ impl CrashPoint {
             "reading" => Some(CrashPoint(Stage::Reading)),
             "deduplicating" => Some(CrashPoint(Stage::Deduplicating)),
             "publishing" => Some(CrashPoint(Stage::Publishing)),
+            "erasing" => Some(CrashPoint(Stage::Erasing)),
             _ => None,
         }
     }

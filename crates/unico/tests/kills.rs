@@ -2,7 +2,10 @@
 //! are killed at spread-out moments of their run (seeded, so a failure can be replayed), and
 //! after each kill the invariants a retailer relies on hold: the lake holds the old lines or
 //! the new ones, never part of a file; the published model is a whole build; a campaign's
-//! files exist exactly when the store holds the campaign; and the next run completes.
+//! files exist exactly when the store holds the campaign; an erasure is either not done or
+//! done in the store and finished in the files by the next import; and the next run completes.
+
+mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -181,4 +184,41 @@ fn killed_imports_model_builds_and_plans_leave_a_whole_data_directory() {
     }
     eprintln!("plans killed mid-run: {killed} of 5");
     assert!(killed > 0, "no plan was killed mid-run");
+
+    // Erasures: the person is whole, or erased in the store at once and out of every
+    // lake file once the next import has run.
+    let cards: Vec<(String, String)> = ok(run(&data, &["customers", "cards"]))
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].to_string(), f[2].to_string())
+        })
+        .collect();
+    let length = timed(&data, &["customers", "erase", &cards[0].0, "--yes"]);
+    let mut killed = 0;
+    for (i, f) in moments(5, 41).into_iter().enumerate() {
+        let (card, key) = &cards[1 + i * 7];
+        let before =
+            common::keys_below(&data.join("lake/receipt_lines/")).get(&Some(key.clone())).copied().unwrap_or(0);
+        killed += usize::from(kill_after(cmd(&data, &["customers", "erase", card, "--yes"]), length.mul_f64(f)));
+        let erased = run(&data, &["customers", "show", card]).status.code() == Some(4);
+        let later = tmp.path().join(format!("later-{i}.csv"));
+        std::fs::write(
+            &later,
+            format!("receipt_id,ts,store_id,customer_id,sku,quantity,unit_price,net_amount\nK-{i},2026-03-02 10:00,S001,{card},P00001,1,1.00,1.00\n"),
+        )
+        .unwrap();
+        ok(run(&data, &["import", "receipts", later.to_str().unwrap()]));
+        let lines = |dir: &str| common::keys_below(&data.join(dir)).get(&Some(key.clone())).copied().unwrap_or(0);
+        if erased {
+            // Every version folder, not just the published one.
+            assert_eq!(lines("lake"), 1, "erased in the store: only the receipt after the erasure has the key");
+        } else {
+            let lines = lines("lake/receipt_lines/");
+            assert_eq!(lines, before + 1, "not erased: the history is whole");
+            ok(run(&data, &["customers", "erase", card, "--yes"]));
+        }
+    }
+    eprintln!("erasures killed mid-run: {killed} of 5");
 }

@@ -8,6 +8,7 @@
 //! stores        -> _versions/stores/<import-id>
 //! _versions/<dataset>/<import-id>/month=YYYY-MM/part-<import-id>.parquet
 //! _versions/<dataset>/<import-id>/_imports/<import-id>.json   (summaries, published with the data)
+//! _versions/<dataset>/<import-id>.lease                       (readers of that version hold it shared)
 //! .lock                                                     (one writer at a time)
 //! ```
 //!

@@ -16,8 +16,17 @@ pub struct Lake {
     pinned: Option<std::sync::Arc<Pinned>>,
 }
 
-/// The version of each dataset a pinned view reads (none: not published yet).
-type Pinned = Vec<(Dataset, Option<String>)>;
+/// The version of each dataset a pinned view reads (none: not published yet), with a
+/// shared lock on each version's lease file for as long as the view lives: the writer
+/// never removes a version a reader holds.
+#[derive(Debug)]
+struct Pinned {
+    versions: Vec<(Dataset, Option<String>)>,
+    _leases: Vec<File>,
+}
+
+/// The lease file of a version: readers hold a shared lock on it, removal an exclusive one.
+const LEASE: &str = ".lease";
 
 /// Proof that this process is the lake's only writer; released on drop.
 #[derive(Debug)]
@@ -39,8 +48,36 @@ impl Lake {
     /// receipts again sees one lake even while an import publishes a new version). Writers
     /// use the lake itself. A version stays readable until two newer ones are published.
     pub fn pinned(&self) -> Lake {
-        let versions = Dataset::ALL.iter().map(|d| (*d, self.published_version(*d))).collect();
-        Lake { root: self.root.clone(), pinned: Some(std::sync::Arc::new(versions)) }
+        let mut versions = Vec::new();
+        let mut leases = Vec::new();
+        for dataset in Dataset::ALL {
+            let (version, lease) = self.lease(dataset);
+            versions.push((dataset, version));
+            leases.extend(lease);
+        }
+        Lake { root: self.root.clone(), pinned: Some(std::sync::Arc::new(Pinned { versions, _leases: leases })) }
+    }
+
+    /// The published version of `dataset` with a shared lock on its lease. A version
+    /// removed between reading the link and locking is read again. A lake the reader
+    /// cannot write to (a read-only copy) is read without a lease.
+    fn lease(&self, dataset: Dataset) -> (Option<String>, Option<File>) {
+        for _ in 0..16 {
+            let Some(id) = self.published_version(dataset) else {
+                return (None, None);
+            };
+            let path = self.versions_dir(dataset).join(format!("{id}{LEASE}"));
+            let Ok(file) = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) else {
+                return (Some(id), None);
+            };
+            if file.lock_shared().is_err() {
+                return (Some(id), None);
+            }
+            if self.versions_dir(dataset).join(&id).is_dir() {
+                return (Some(id), Some(file));
+            }
+        }
+        (self.published_version(dataset), None)
     }
 
     fn published_version(&self, dataset: Dataset) -> Option<String> {
@@ -82,7 +119,7 @@ impl Lake {
     /// The published version's id, if the dataset has one.
     pub fn current_version(&self, dataset: Dataset) -> Option<String> {
         match &self.pinned {
-            Some(versions) => versions.iter().find(|(d, _)| *d == dataset).and_then(|(_, v)| v.clone()),
+            Some(p) => p.versions.iter().find(|(d, _)| *d == dataset).and_then(|(_, v)| v.clone()),
             None => self.published_version(dataset),
         }
     }
@@ -188,20 +225,80 @@ impl Lake {
             return Ok(());
         }
         let current = self.published_version(dataset);
-        let mut ids: Vec<String> = fs::read_dir(&dir)
-            .map_err(|e| Error::io(dir.display(), e))?
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect();
-        ids.sort();
+        let ids = self.version_ids(dataset)?;
         // Keep the published version and the newest one older than it (readers that resolved
-        // the link just before the last publish may still be listing it).
+        // the link just before the last publish may still be listing it), and any a pinned
+        // reader holds.
         let previous = current.as_ref().and_then(|c| ids.iter().rfind(|i| *i < c).cloned());
         for id in ids {
             if Some(&id) == current.as_ref() || Some(&id) == previous.as_ref() {
                 continue;
             }
-            let p = dir.join(&id);
+            self.remove_version(dataset, &id, false)?;
+        }
+        Ok(())
+    }
+
+    /// The version folders of `dataset`, sorted (oldest first).
+    fn version_ids(&self, dataset: Dataset) -> Result<Vec<String>, Error> {
+        let dir = self.versions_dir(dataset);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::new();
+        for e in fs::read_dir(&dir).map_err(|e| Error::io(dir.display(), e))? {
+            let name = e.map_err(|e| Error::io(dir.display(), e))?.file_name().to_string_lossy().into_owned();
+            match name.strip_suffix(LEASE) {
+                // A lease left by a version removed already.
+                Some(id) if !dir.join(id).exists() => {
+                    let _ = fs::remove_file(dir.join(&name));
+                }
+                Some(_) => {}
+                None => ids.push(name),
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Removes a version unless a reader holds it; with `wait`, waits for its readers.
+    /// Returns whether it was removed.
+    fn remove_version(&self, dataset: Dataset, id: &str, wait: bool) -> Result<bool, Error> {
+        let dir = self.versions_dir(dataset);
+        let lease_path = dir.join(format!("{id}{LEASE}"));
+        let lease = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lease_path)
+            .map_err(|e| Error::io(lease_path.display(), e))?;
+        if wait {
+            lease.lock().map_err(|e| Error::io(lease_path.display(), e))?;
+        } else {
+            match lease.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Ok(false),
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(lease_path.display(), e)),
+            }
+        }
+        let p = dir.join(id);
+        if p.exists() {
             fs::remove_dir_all(&p).map_err(|e| Error::io(format!("cannot remove stale version {}", p.display()), e))?;
+        }
+        let _ = fs::remove_file(&lease_path);
+        Ok(true)
+    }
+
+    /// Removes every version of `dataset` but the published one, waiting for the pinned
+    /// readers of each to finish: after an erasure, no older version may keep what was
+    /// erased. (A reader that does not pin, such as DuckDB reading the folder, is not
+    /// waited for; it sees the new version from its next query.)
+    pub fn retire(&self, dataset: Dataset, _lock: &WriteLock) -> Result<(), Error> {
+        let current = self.published_version(dataset);
+        for id in self.version_ids(dataset)? {
+            if Some(&id) != current.as_ref() {
+                self.remove_version(dataset, &id, true)?;
+            }
         }
         Ok(())
     }
@@ -300,6 +397,74 @@ mod tests {
             fs::read_dir(lake.versions_dir(Dataset::Stores)).unwrap().map(|e| e.unwrap().file_name()).collect();
         left.sort();
         assert_eq!(left, vec!["v1", "v2"]);
+    }
+
+    fn versions(lake: &Lake) -> Vec<String> {
+        lake.version_ids(Dataset::Stores).unwrap()
+    }
+
+    fn publish(lake: &Lake, lock: &WriteLock, id: &str) {
+        let d = lake.begin(Dataset::Stores, id, true, lock).unwrap();
+        fs::write(d.dir().join(format!("{id}.parquet")), id).unwrap();
+        d.publish(lock).unwrap();
+    }
+
+    #[test]
+    fn a_version_a_reader_holds_is_kept_until_it_lets_go_and_retire_keeps_only_the_published() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = Lake::open(tmp.path()).unwrap();
+        let lock = lake.lock().unwrap();
+        publish(&lake, &lock, "v1");
+        let reader = lake.pinned();
+        publish(&lake, &lock, "v2");
+        publish(&lake, &lock, "v3");
+        drop(lock);
+        // v1 is neither published nor the previous one, but a reader is on it.
+        let lock = lake.lock().unwrap();
+        assert_eq!(versions(&lake), ["v1", "v2", "v3"]);
+        assert_eq!(reader.parquet_files(Dataset::Stores).unwrap().len(), 1, "the reader still reads v1");
+        drop(reader);
+        drop(lock);
+        let lock = lake.lock().unwrap();
+        assert_eq!(versions(&lake), ["v2", "v3"]);
+        // After an erasure nothing older than the published version may stay.
+        lake.retire(Dataset::Stores, &lock).unwrap();
+        assert_eq!(versions(&lake), ["v3"]);
+        let names: Vec<_> =
+            fs::read_dir(lake.versions_dir(Dataset::Stores)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(!names.iter().any(|n| n.to_string_lossy().starts_with("v2")), "no lease left behind: {names:?}");
+    }
+
+    #[test]
+    fn retire_waits_for_the_reader_of_an_old_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = Lake::open(tmp.path()).unwrap();
+        let lock = lake.lock().unwrap();
+        publish(&lake, &lock, "v1");
+        let reader = lake.pinned();
+        publish(&lake, &lock, "v2");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            // The reader lists its files, reports it has them, and lets go only when told.
+            let files = reader.parquet_files(Dataset::Stores).unwrap();
+            tx.send(files.len()).unwrap();
+            std::thread::park();
+            let still: Vec<_> = files.iter().map(|f| f.exists()).collect();
+            drop(reader);
+            still
+        });
+        assert_eq!(rx.recv().unwrap(), 1);
+        let retiring = std::thread::scope(|s| {
+            let r = s.spawn(|| lake.retire(Dataset::Stores, &lock));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let waited = !r.is_finished();
+            handle.thread().unpark();
+            let still = handle.join().unwrap();
+            r.join().unwrap().unwrap();
+            (waited, still)
+        });
+        assert_eq!(retiring, (true, vec![true]), "retire waited while the reader still had its files");
+        assert_eq!(versions(&lake), ["v2"]);
     }
 
     #[test]

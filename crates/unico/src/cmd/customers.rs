@@ -184,8 +184,12 @@ pub fn run(app: &App, command: CustomersCommand) -> Result<()> {
                     format!("erasure cannot be undone: add --yes to erase {customer}"),
                 ));
             }
-            let id = app.erase_customer(&customer)?;
-            println!("customer #{id} erased: keys destroyed, cards unlinked from the lake");
+            let e = app.erase_customer(&customer, &crate::progress::Bars::new())?;
+            println!(
+                "customer #{} erased: keys destroyed, cards unlinked; {} receipt lines kept without a card, \
+                 {} model rows and {} campaign rows removed",
+                e.customer_id, e.lake_lines, e.model_rows, e.campaign_rows
+            );
         }
         CustomersCommand::Cards => {
             println!("customer_id,card,customer_key");
