@@ -136,7 +136,10 @@ fn a_crash_at_any_point_leaves_the_lake_exactly_as_it_was() {
     let text = ok(unico(&data, &["import", "receipts", receipts.to_str().unwrap()]));
     assert!(text.contains(&format!("already in the lake  {:>12}", 1000)), "{text}");
     assert_eq!(lake_lines(&data), total);
-    let versions = std::fs::read_dir(data.join("lake/_versions/receipt_lines")).unwrap().count();
+    let versions = std::fs::read_dir(data.join("lake/_versions/receipt_lines"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
     assert!(versions <= 2, "stale drafts were collected, {versions} versions left");
 }
 
@@ -374,6 +377,23 @@ fn every_parquet_file_has_unique_column_names() {
         let unique: std::collections::HashSet<&String> = columns.iter().collect();
         assert_eq!(unique.len(), columns.len(), "{}: {columns:?}", f.display());
     }
+    // The tools an analyst reads them with: pyarrow (pandas' reader) and DuckDB.
+    let python = Command::new("python3").args(["-c", "import duckdb, pyarrow"]).output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var_os("CI").is_none(), "DuckDB and pyarrow for Python are required in CI");
+        eprintln!("skipped: python3 -c 'import duckdb, pyarrow' failed");
+        return;
+    }
+    let script = "import sys, duckdb, pyarrow.parquet as pq\n\
+                  for f in sys.argv[1:]:\n\
+                  \x20   t = pq.read_table(f)\n\
+                  \x20   d = duckdb.sql(f\"select * from read_parquet('{f}', hive_partitioning=false)\")\n\
+                  \x20   assert len(set(t.column_names)) == len(t.column_names), (f, t.column_names)\n\
+                  \x20   assert d.columns == t.column_names, (f, d.columns, t.column_names)\n\
+                  \x20   assert len(d.fetchall()) == t.num_rows, f\n\
+                  \x20   print(f, t.num_rows)\n";
+    let out = ok(Command::new("python3").args(["-c", script]).args(&files).output().unwrap());
+    assert_eq!(out.lines().count(), files.len(), "{out}");
 }
 
 /// Files holding personal data or keys are readable by their owner only: the data
@@ -515,6 +535,42 @@ fn two_plans_of_one_policy_store_one_campaign() {
     assert_eq!(left.len(), 1, "one campaign directory and nothing else: {left:?}");
 }
 
+#[test]
+fn two_plans_writing_one_directory_leave_one_whole_campaign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(unico(&data, &["demo", "--customers", "300"]));
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
+    let out = tmp.path().join("same");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_unico"))
+            .arg("--data")
+            .arg(&data)
+            .args(["plan", "--dry-run", "--policy", policy, "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let stderr: Vec<_> = outs.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
+    assert_eq!(outs.iter().filter(|o| o.status.success()).count(), 1, "{stderr:?}");
+    let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert_eq!(refused.status.code(), Some(5), "{stderr:?}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("campaign.json")).unwrap()).unwrap();
+    let offers = csv::Reader::from_path(out.join("offers.csv")).unwrap().records().count();
+    assert_eq!(summary["offers"].as_u64(), Some(offers as u64), "one plan's files, whole");
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "d")
+        .collect();
+    assert_eq!(left, ["same"], "no staging directory left behind");
+}
+
 /// A plan killed after storing its campaign and before its files are in place: the next
 /// plan moves the staged files into place and says the campaign is stored, so files and
 /// store agree (the tills accept codes that are in the files).
@@ -546,4 +602,42 @@ fn a_plan_killed_between_store_and_files_is_completed_by_the_next() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(left.is_empty(), "no staging directory left: {left:?}");
+}
+
+/// A full disk is named as such, for the store and for the lake. Needs a small tmpfs, so
+/// it runs where mounting is allowed (CI runs as root) and says so where it is not.
+#[test]
+fn a_full_disk_says_the_disk_is_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&mnt).output();
+    if !mounted.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let source = tmp.path().join("chain");
+    ok(Command::new(env!("CARGO_BIN_EXE_unico"))
+        .args(["generate", "--customers", "20000", "--days", "30", "--seed", "3", "--out"])
+        .arg(&source)
+        .output()
+        .unwrap());
+    let data = mnt.join("d");
+    ok(unico(&data, &["init"]));
+    let out = unico(&data, &["import", "customers", source.join("customers.csv").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("the disk holding the database is full"), "{err}");
+    let out = unico(&data, &["import", "receipts", source.join("receipts.csv").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("No space left on device"), "{err}");
+    // Nothing half-written is left in the lake.
+    let drafts = std::fs::read_dir(data.join("lake/_versions/receipt_lines")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(drafts, 0, "the failed import's draft is removed");
 }

@@ -113,6 +113,7 @@ impl App {
     /// store. Files and store are written together or not at all.
     pub fn plan_campaign(&self, req: &PlanRequest, progress: &dyn Progress) -> Result<Planned> {
         let started = Instant::now();
+        let _writing = self.plan_lock(&req.out)?;
         let staged = staging(&req.out);
         if staged.exists() {
             self.recover(&staged, &req.out)?;
@@ -140,7 +141,7 @@ impl App {
             return Err(e);
         }
         if !req.dry_run {
-            let (campaign, offers, members) = to_store(&id, &req.policy, &staged, &p, &planned)?;
+            let (campaign, offers, members) = to_store(&id, &req.policy, &staged, &req.out, &p, &planned)?;
             if let Err(e) = self.block_on(store.store_campaign(&campaign, &offers, &members)) {
                 // Nothing half-done: the files go too.
                 let _ = std::fs::remove_dir_all(&staged);
@@ -206,6 +207,29 @@ impl App {
     }
 }
 
+impl App {
+    /// The lock of one destination: a second plan writing the same `--out` at the same
+    /// time is refused (it would share the staging directory). Held until dropped. The lock
+    /// files live in the data directory (`locks/`), not beside the user's campaign.
+    fn plan_lock(&self, out: &Path) -> Result<std::fs::File> {
+        use sha2::Digest;
+        let dir = self.root().join("locks");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let digest = sha2::Sha256::digest(absolute(out).as_os_str().as_encoded_bytes());
+        let path = dir.join(format!("plan-{}.lock", hex::encode(&digest[..8])));
+        let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                bail!(Code::Conflict, "another plan is writing {}; wait for it to end", out.display())
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::with_source(Code::Io, format!("cannot lock {}", path.display()), e))
+            }
+        }
+    }
+}
+
 /// Where a plan writing `out` stages its files: `.<name>.staging` beside it.
 fn staging(out: &Path) -> PathBuf {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "campaign".into());
@@ -238,10 +262,16 @@ pub fn write_response(model_dir: &Path, model: &ResponseModel) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The campaign as the operational store keeps it.
+/// `path` made absolute against the working directory (as far as it can be).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The campaign as the operational store keeps it, with the directory its files go to.
 fn to_store(
     id: &str,
     policy_path: &Path,
+    staged: &Path,
     out: &Path,
     p: &Prepared,
     planned: &Plan,
@@ -259,8 +289,9 @@ fn to_store(
         seed: p.policy.seed as i64,
         policy: std::fs::read_to_string(policy_path)
             .with_context(|| format!("cannot read {}", policy_path.display()))?,
-        summary: std::fs::read_to_string(out.join("campaign.json"))
-            .with_context(|| format!("cannot read {}", out.display()))?,
+        summary: std::fs::read_to_string(staged.join("campaign.json"))
+            .with_context(|| format!("cannot read {}", staged.display()))?,
+        directory: Some(absolute(out).display().to_string()),
     };
     let offers = planned
         .offers
