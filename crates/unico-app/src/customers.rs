@@ -167,6 +167,14 @@ impl App {
     }
 }
 
+impl App {
+    /// The id of the customer a card, e-mail, phone or `#id` names (following merges),
+    /// without opening their personal data.
+    pub fn resolve_customer(&self, reference: &str) -> Result<i64> {
+        self.with_store(async |store| Ok(store.resolve(reference).await?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

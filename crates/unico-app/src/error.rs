@@ -50,11 +50,21 @@ pub enum Code {
     Io,
     /// A bug in Unico.
     Internal,
+    /// No valid login or token (the server's 401).
+    Unauthorized,
+    /// The caller's role does not allow this, or the thing belongs to someone else (403).
+    Forbidden,
+    /// Too many failed logins: wait, then try again (429 with `Retry-After`).
+    RateLimited,
+    /// The request or upload is larger than the server accepts (413).
+    PayloadTooLarge,
+    /// A job the server was running when it stopped: nothing of it was published.
+    JobInterrupted,
 }
 
 impl Code {
     /// Every code, for the docs' table and its test.
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 24] = [
         Code::InputInvalid,
         Code::MappingInvalid,
         Code::FileUnusable,
@@ -74,6 +84,11 @@ impl Code {
         Code::Storage,
         Code::Io,
         Code::Internal,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::RateLimited,
+        Code::PayloadTooLarge,
+        Code::JobInterrupted,
     ];
 
     /// The code as programs see it.
@@ -98,11 +113,16 @@ impl Code {
             Code::Storage => "storage",
             Code::Io => "io",
             Code::Internal => "internal",
+            Code::Unauthorized => "auth.unauthorized",
+            Code::Forbidden => "auth.forbidden",
+            Code::RateLimited => "auth.rate_limited",
+            Code::PayloadTooLarge => "request.too_large",
+            Code::JobInterrupted => "job.interrupted",
         }
     }
 
     /// The CLI's exit status: 2 the input is wrong, 3 too many rejected rows, 4 not found,
-    /// 5 refused in the current state, 1 anything else.
+    /// 5 refused in the current state, 6 not allowed, 1 anything else.
     pub fn exit_status(self) -> u8 {
         match self {
             Code::InputInvalid
@@ -118,7 +138,9 @@ impl Code {
             | Code::Conflict
             | Code::ModelMissing
             | Code::LakeEmpty => 5,
-            Code::KeyInvalid | Code::Storage | Code::Io | Code::Internal => 1,
+            Code::KeyInvalid | Code::Storage | Code::Io | Code::Internal | Code::JobInterrupted => 1,
+            Code::Unauthorized | Code::Forbidden | Code::RateLimited => 6,
+            Code::PayloadTooLarge => 2,
         }
     }
 
@@ -138,7 +160,12 @@ impl Code {
             | Code::KeyInvalid
             | Code::Storage
             | Code::Io
-            | Code::Internal => 500,
+            | Code::Internal
+            | Code::JobInterrupted => 500,
+            Code::Unauthorized => 401,
+            Code::Forbidden => 403,
+            Code::RateLimited => 429,
+            Code::PayloadTooLarge => 413,
         }
     }
 }
@@ -446,8 +473,8 @@ mod tests {
         let names: std::collections::HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), Code::ALL.len());
         for c in Code::ALL {
-            assert!([400, 404, 409, 422, 500].contains(&c.http_status()), "{c}");
-            assert!((1..=5).contains(&c.exit_status()), "{c}");
+            assert!([400, 401, 403, 404, 409, 413, 422, 429, 500].contains(&c.http_status()), "{c}");
+            assert!((1..=6).contains(&c.exit_status()), "{c}");
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod progress;
 pub mod settings;
 mod simlake;
 pub mod simulate;
+pub mod staff;
 
 pub use error::{Code, Context, Error, Problem, Result};
 pub use progress::{Progress, Silent, Unit};

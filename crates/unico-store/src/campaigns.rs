@@ -126,8 +126,8 @@ impl Store {
         }
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at, directory) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at, directory, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'planned')",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -216,7 +216,8 @@ impl Store {
     }
 
     /// The offers of the customer a reference names (card, e-mail, phone or `#id`), valid on
-    /// `day` (YYYY-MM-DD), best first: what the app shows.
+    /// `day` (YYYY-MM-DD), best first: what the app shows. Only published campaigns' offers:
+    /// a planned campaign reaches nobody until it is published, a stopped one no more.
     pub async fn offers_of(&self, reference: &str, day: &str) -> Result<Vec<StoredOffer>, Error> {
         let id = self.resolve(reference).await?;
         let rows = sqlx::query(
@@ -224,6 +225,7 @@ impl Store {
              o.p_redeem, o.expected_cost_cents, o.expected_incremental_margin_cents, o.personal, o.reason, o.p0, o.affinity, o.band, \
              o.target, o.category, o.mechanic, o.buy_units, o.pay_units, o.min_spend_cents \
              FROM offers o JOIN cards k ON k.customer_key = o.customer_key \
+             JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published' \
              WHERE k.customer_id = $1 AND o.valid_from <= $2 AND o.valid_to >= $2 ORDER BY o.valid_to, o.rank, o.code",
         )
         .bind(id)

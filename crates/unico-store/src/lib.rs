@@ -22,6 +22,7 @@ pub mod kpis;
 pub mod normalise;
 pub mod privacy;
 pub mod profiles;
+pub mod staff;
 
 use crypto::MasterKey;
 use serde::{Deserialize, Serialize};
@@ -230,7 +231,7 @@ pub(crate) fn now() -> String {
 
 /// An instant as the store keeps it: UTC, microseconds, fixed width, so that text order
 /// is time order (consents are current by when they happened).
-pub(crate) fn stamp(ts: jiff::Timestamp) -> String {
+pub fn stamp(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 

@@ -514,6 +514,21 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
         let err = store.store_campaign(&campaign, &offers, &members).await.unwrap_err();
         assert!(err.to_string().contains("already stored"), "{}: {err}", db.label);
 
+        // A planned campaign reaches nobody until it is published.
+        assert!(store.offers_of("ada.bassi@example.it", "2026-01-10").await.unwrap().is_empty(), "{}", db.label);
+        let states = store.campaign_states().await.unwrap();
+        assert_eq!((states[0].status.as_str(), states[0].offers), ("planned", 2));
+        let stop = store.set_campaign_state("Jan 2026-01-05", false, "ana@example.com", None).await.unwrap_err();
+        assert!(stop.to_string().contains("never published"), "{stop}");
+        let published = store.set_campaign_state("Jan 2026-01-05", true, "ana@example.com", Some("10.0.0.1")).await;
+        assert_eq!(published.unwrap().status, "published");
+        let log = store.audit_log(1, None).await.unwrap();
+        assert_eq!(
+            (log[0].action.as_str(), log[0].actor.as_deref(), log[0].origin.as_deref()),
+            ("publish_campaign", Some("ana@example.com"), Some("10.0.0.1")),
+            "who published, from where"
+        );
+
         // The app reads a customer's offers by card or e-mail, valid on the day, best first.
         let mine = store.offers_of("ada.bassi@example.it", "2026-01-10").await.unwrap();
         assert_eq!(mine.iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["AAAA-AAAA-AAA1", "AAAA-AAAA-AAA2"]);
@@ -524,6 +539,11 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
         assert_eq!(store.offered_since("2025-12-08", "Feb 2026-02-01").await.unwrap().len(), 2, "for the cool-down");
         assert!(store.offered_since("2025-12-08", "Jan 2026-01-05").await.unwrap().is_empty(), "not its own");
         assert!(store.offered_since("2026-01-06", "Feb 2026-02-01").await.unwrap().is_empty(), "only since");
+        // Stopped: no more offers, and never published again.
+        store.set_campaign_state("Jan 2026-01-05", false, "ana@example.com", None).await.unwrap();
+        assert!(store.offers_of("ada.bassi@example.it", "2026-01-10").await.unwrap().is_empty(), "stopped");
+        let again = store.set_campaign_state("Jan 2026-01-05", true, "ana@example.com", None).await.unwrap_err();
+        assert!(again.to_string().contains("was stopped"), "{again}");
         assert_eq!(
             store.campaign_members("Jan 2026-01-05").await.unwrap(),
             vec![("holdout".to_string(), 1), ("personal".to_string(), 1)]

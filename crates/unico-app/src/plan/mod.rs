@@ -341,3 +341,48 @@ fn to_store(
         .collect();
     Ok((campaign, offers, members))
 }
+
+/// A policy checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyChecked {
+    /// The campaign id it would store (name and first day).
+    pub campaign_id: String,
+    /// The policy's name.
+    pub name: String,
+    /// First day.
+    pub valid_from: jiff::civil::Date,
+    /// Last day.
+    pub valid_to: jiff::civil::Date,
+    /// Total budget, cents.
+    pub budget_cents: i64,
+}
+
+impl App {
+    /// Checks a policy file against the product master: every problem with its line
+    /// (`policy.invalid`), or what it would plan.
+    pub fn check_policy(&self, path: &Path) -> Result<PolicyChecked> {
+        let products = prepare::products(&self.lake_view()?)?;
+        let policy = prepare::read_policy(path, &products)?;
+        Ok(PolicyChecked {
+            campaign_id: policy.campaign_id(),
+            name: policy.name.clone(),
+            valid_from: policy.valid_from,
+            valid_to: policy.valid_to,
+            budget_cents: policy.total_cents,
+        })
+    }
+
+    /// Keeps a version of a policy sent to the server (`policies/<time>-<hash>.toml` in the
+    /// data directory, never overwritten) and returns its path.
+    pub fn keep_policy(&self, text: &str) -> Result<PathBuf> {
+        use sha2::Digest;
+        let dir = self.root().join("policies");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let hash = hex::encode(&sha2::Sha256::digest(text.as_bytes())[..6]);
+        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%6f");
+        let path = dir.join(format!("{stamp}-{hash}.toml"));
+        unico_core::fs::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+}
