@@ -65,6 +65,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Serve the back office's API (docs/api.md) for this data directory, or for several
+    /// retailers with --tenants.
+    Serve(cmd::serve::ServeArgs),
+    /// The back office's users: add, list, disable.
+    #[command(subcommand)]
+    Users(cmd::serve::UsersCommand),
+    /// Stored campaigns: list, publish, stop.
+    #[command(subcommand)]
+    Campaigns(cmd::serve::CampaignsCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
     /// Generate a small chain, import it, print the import and quality summaries, build the model.
@@ -134,6 +143,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Generate(args) => cmd::import::generate(data, &args),
+        Command::Serve(args) => cmd::serve::serve(data, args),
+        Command::Users(command) => cmd::serve::users(&App::open(data)?, command),
+        Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
         Command::Demo { customers, days, seed } => cmd::import::demo(data, customers, days, seed),
         Command::Model(command) => cmd::model::run(data, command),
         Command::Recommend(args) => cmd::model::recommend(&App::open(data)?, args),

@@ -198,8 +198,16 @@ fn a_campaign_keeps_every_rule() {
     let o = run(&["--data", d, "plan", "--policy", policy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already holds a campaign"));
 
-    // The single customer view shows a customer's offers of the day.
+    // The single customer view shows a customer's offers of the day, once the campaign is
+    // published: planned, it reaches no one.
     let mine = offers.iter().find(|o| o["personal"] == "yes").unwrap();
+    let planned = unico(&["--data", d, "customers", "show", &mine["customer_id"], "--on", "2025-08-10"]);
+    assert!(!planned.contains(&mine["code"]), "{planned}");
+    let list: serde_json::Value =
+        serde_json::from_str(&unico(&["--data", d, "campaigns", "list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["status"], "planned");
+    let published = unico(&["--data", d, "campaigns", "publish", list[0]["id"].as_str().unwrap()]);
+    assert!(published.contains("published"), "{published}");
     let shown = unico(&["--data", d, "customers", "show", &mine["customer_id"], "--on", "2025-08-10"]);
     assert!(shown.contains(&mine["code"]) && shown.contains("offers valid on 2025-08-10"), "{shown}");
     let after_window = unico(&["--data", d, "customers", "show", &mine["customer_id"], "--on", "2025-08-18"]);
@@ -447,6 +455,9 @@ fn every_offer_type_reaches_the_files_and_the_store() {
         .expect("a spend reward in the app's export");
     assert!(spend["min_spend_cents"].as_i64().unwrap() >= 3000 && spend["target"] == "basket", "{spend}");
     let multi = offers.iter().find(|o| o["mechanic"] == "multi_buy").unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&unico(&["--data", d, "campaigns", "list", "--format", "json"])).unwrap();
+    unico(&["--data", d, "campaigns", "publish", list[0]["id"].as_str().unwrap()]);
     let shown = unico(&["--data", d, "customers", "show", &multi["customer_id"], "--on", "2025-08-10"]);
     assert!(shown.contains(&multi["code"]) && shown.contains("for the price of"), "{shown}");
 

@@ -6,6 +6,7 @@ pub mod import;
 pub mod kpi;
 pub mod model;
 pub mod plan;
+pub mod serve;
 pub mod simulate;
 
 /// Prints a result as pretty JSON, fields in their order.

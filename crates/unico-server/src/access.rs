@@ -1,0 +1,90 @@
+//! Who may call what: the role × route matrix, the one place it is written in code.
+//!
+//! Every route of the router is in [`MATRIX`] (a test checks both ways, and that
+//! `docs/api.md` shows the same table); the `authorize` middleware looks the matched route
+//! up and refuses the caller before any handler runs.
+
+use unico_app::staff::Role;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a login (health, metrics, the API description, login).
+    Public,
+    /// Any logged-in user, whatever their role.
+    AnyUser,
+    /// Logged-in users with one of these roles.
+    Roles(&'static [Role]),
+}
+
+use Role::{Admin as A, Marketing as M, StoreManager as S, Support as U};
+
+const ADMIN: Access = Access::Roles(&[A]);
+const DATA: Access = Access::Roles(&[A, M]);
+const KPIS: Access = Access::Roles(&[A, M, S]);
+const PERSONAL: Access = Access::Roles(&[A, U]);
+const PROFILE: Access = Access::Roles(&[A, M, U]);
+
+/// Every route: method, path (as the router writes it) and who may call it.
+pub const MATRIX: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Access::Public),
+    ("GET", "/readyz", Access::Public),
+    ("GET", "/metrics", Access::Public),
+    ("GET", "/api/v1/openapi.json", Access::Public),
+    ("POST", "/api/v1/auth/login", Access::Public),
+    ("POST", "/api/v1/auth/logout", Access::AnyUser),
+    ("GET", "/api/v1/me", Access::AnyUser),
+    ("GET", "/api/v1/users", ADMIN),
+    ("POST", "/api/v1/users", ADMIN),
+    ("POST", "/api/v1/users/{email}/disable", ADMIN),
+    ("GET", "/api/v1/audit", ADMIN),
+    ("GET", "/api/v1/jobs", DATA),
+    ("GET", "/api/v1/jobs/{id}", DATA),
+    ("POST", "/api/v1/imports/{dataset}", DATA),
+    ("GET", "/api/v1/quality", DATA),
+    ("GET", "/api/v1/model", DATA),
+    ("POST", "/api/v1/model/build", DATA),
+    ("POST", "/api/v1/policies/validate", DATA),
+    ("GET", "/api/v1/campaigns", DATA),
+    ("POST", "/api/v1/campaigns/plan", DATA),
+    ("POST", "/api/v1/campaigns/{id}/publish", DATA),
+    ("POST", "/api/v1/campaigns/{id}/stop", DATA),
+    ("GET", "/api/v1/campaigns/{id}/measure", DATA),
+    ("GET", "/api/v1/kpis", KPIS),
+    ("GET", "/api/v1/goals", KPIS),
+    ("POST", "/api/v1/goals", DATA),
+    ("GET", "/api/v1/outbox", DATA),
+    ("POST", "/api/v1/customers/lookup", PROFILE),
+    ("GET", "/api/v1/customers/{id}", PERSONAL),
+    ("GET", "/api/v1/customers/{id}/profile", PROFILE),
+    ("PUT", "/api/v1/customers/{id}/consents/{purpose}", PERSONAL),
+    ("GET", "/api/v1/customers/{id}/export", PERSONAL),
+    ("DELETE", "/api/v1/customers/{id}", PERSONAL),
+    ("GET", "/api/v1/duplicates", PERSONAL),
+    ("POST", "/api/v1/duplicates/merge", PERSONAL),
+    ("POST", "/api/v1/duplicates/unmerge", PERSONAL),
+];
+
+/// Who may call `method path`, if it is a route.
+pub fn access(method: &str, path: &str) -> Option<Access> {
+    MATRIX.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, a)| *a)
+}
+
+impl Access {
+    /// Whether a user with `role` may call the route.
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Access::Public | Access::AnyUser => true,
+            Access::Roles(roles) => roles.contains(&role),
+        }
+    }
+
+    /// The cell of the docs' table for `role`.
+    pub fn cell(self, role: Role) -> &'static str {
+        match self {
+            Access::Public => "public",
+            _ if self.allows(role) => "yes",
+            _ => "—",
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `unico serve`: the back office's HTTP API over the service layer.
+//!
+//! One server serves one retailer (a data directory) or several (`tenants.toml`), each with
+//! its own lake, store and keys, so no query can cross from one to another: a session
+//! token names its tenant and is checked in that tenant's store only. Every route is in
+//! the role matrix ([`access::MATRIX`]), enforced by one middleware before any handler.
+//! Handlers are thin: they parse, check, call one operation of `unico_app::App` on
+//! tokio's blocking threads, and answer JSON. Long work runs as a job ([`jobs`]).
+//! See `docs/api.md`.
+
+pub mod access;
+mod auth;
+pub mod error;
+mod jobs;
+mod observe;
+pub mod openapi;
+mod routes;
+
+use axum::Router;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use unico_app::App;
+
+pub use error::{ApiError, ApiResult};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Tenants by name, each with its data directory. One tenant: `tenant` in a login is
+    /// optional.
+    pub tenants: BTreeMap<String, PathBuf>,
+    /// How long a login lasts, hours.
+    pub session_hours: i64,
+    /// The largest upload or request body, bytes.
+    pub max_body_bytes: usize,
+    /// How long a request may take (jobs run beyond it, in the background).
+    pub request_timeout: Duration,
+    /// Failed-login budget per e-mail and per address, per minute.
+    pub logins_per_minute: u32,
+    /// Test hook: jobs wait this long after starting (to interrupt one).
+    pub job_pause: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            tenants: BTreeMap::new(),
+            session_hours: 12,
+            max_body_bytes: 512 * 1024 * 1024,
+            request_timeout: Duration::from_secs(120),
+            logins_per_minute: 5,
+            job_pause: None,
+        }
+    }
+}
+
+/// The tenants file: `[[tenant]]` tables with `name` and `data`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    tenant: Vec<TenantEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantEntry {
+    name: String,
+    data: PathBuf,
+}
+
+/// Reads a tenants file (relative data paths are relative to the file).
+pub fn read_tenants(path: &std::path::Path) -> Result<BTreeMap<String, PathBuf>, unico_app::Error> {
+    use unico_app::Code;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| unico_app::Error::with_source(Code::InputInvalid, format!("cannot read {}", path.display()), e))?;
+    let file: TenantsFile = toml::from_str(&text)
+        .map_err(|e| unico_app::Error::new(Code::InputInvalid, format!("{}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut out = BTreeMap::new();
+    for t in file.tenant {
+        let ok = !t.name.is_empty() && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(unico_app::Error::new(
+                Code::InputInvalid,
+                format!("tenant name {:?}: letters, digits, '-' and '_' only", t.name),
+            ));
+        }
+        if out.insert(t.name.clone(), base.join(&t.data)).is_some() {
+            return Err(unico_app::Error::new(Code::InputInvalid, format!("tenant {:?} twice", t.name)));
+        }
+    }
+    if out.is_empty() {
+        return Err(unico_app::Error::new(Code::InputInvalid, format!("{}: no [[tenant]]", path.display())));
+    }
+    Ok(out)
+}
+
+/// One retailer served.
+pub(crate) struct Tenant {
+    pub name: String,
+    pub app: Arc<App>,
+}
+
+/// What every request shares.
+pub(crate) struct State {
+    pub tenants: BTreeMap<String, Arc<Tenant>>,
+    pub config: Config,
+    pub limiter: auth::Limiter,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl State {
+    /// The only tenant, when there is one.
+    pub fn single(&self) -> Option<&Arc<Tenant>> {
+        (self.tenants.len() == 1).then(|| self.tenants.values().next()).flatten()
+    }
+}
+
+/// The server, ready to be bound.
+pub struct Server {
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Opens every tenant's data directory and fails the jobs a previous run left unfinished.
+    pub fn open(config: Config) -> Result<Server, unico_app::Error> {
+        let mut apps = Vec::new();
+        for (name, dir) in &config.tenants {
+            apps.push((name.clone(), Arc::new(App::open(dir)?)));
+        }
+        Server::from_apps(apps, config)
+    }
+
+    /// A server over data directories already open (`config.tenants` is ignored).
+    pub fn from_apps(apps: Vec<(String, Arc<App>)>, config: Config) -> Result<Server, unico_app::Error> {
+        let mut tenants = BTreeMap::new();
+        for (name, app) in apps {
+            // Opening the store here surfaces a wrong key or an unreachable database at once.
+            let interrupted = app.fail_interrupted_jobs()?;
+            if interrupted > 0 {
+                tracing::warn!(tenant = %name, interrupted, "jobs left unfinished by the last run are marked failed");
+            }
+            tenants.insert(name.clone(), Arc::new(Tenant { name: name.clone(), app }));
+        }
+        let limiter = auth::Limiter::new(config.logins_per_minute);
+        let state = Arc::new(State { tenants, limiter, metrics: observe::recorder(), config });
+        Ok(Server { state })
+    }
+
+    /// The router with every route and layer.
+    pub fn router(&self) -> Router {
+        routes::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes the requests under way.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,958 @@
+//! The routes: each parses its request, calls one operation of the service layer on a
+//! blocking thread, and answers JSON. Who may call each is in [`crate::access::MATRIX`].
+
+use crate::auth::{self, Ctx, own_store};
+use crate::error::{ApiError, ApiResult};
+use crate::{State, jobs, observe};
+use axum::extract::{Multipart, Path, Query};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use unico_app::Code;
+use unico_app::staff::{AuditEntry, CampaignState, Job, Role, User};
+use utoipa::{IntoParams, ToSchema};
+
+type Q<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// The router: every route, the role check, the observation layer, limits and fallbacks.
+pub fn router(state: Arc<State>) -> Router {
+    let limit = state.config.max_body_bytes;
+    let timeout = state.config.request_timeout;
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/users", get(users).post(add_user))
+        .route("/api/v1/users/{email}/disable", post(disable_user))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/jobs", get(jobs_list))
+        .route("/api/v1/jobs/{id}", get(job))
+        .route("/api/v1/imports/{dataset}", post(import))
+        .route("/api/v1/quality", get(quality))
+        .route("/api/v1/model", get(model))
+        .route("/api/v1/model/build", post(model_build))
+        .route("/api/v1/policies/validate", post(validate_policy))
+        .route("/api/v1/campaigns", get(campaigns))
+        .route("/api/v1/campaigns/plan", post(plan))
+        .route("/api/v1/campaigns/{id}/publish", post(publish))
+        .route("/api/v1/campaigns/{id}/stop", post(stop))
+        .route("/api/v1/campaigns/{id}/measure", get(measure))
+        .route("/api/v1/kpis", get(kpis))
+        .route("/api/v1/goals", get(goals).post(add_goal))
+        .route("/api/v1/outbox", get(outbox))
+        .route("/api/v1/customers/lookup", post(lookup))
+        .route("/api/v1/customers/{id}", get(customer).delete(erase))
+        .route("/api/v1/customers/{id}/profile", get(profile))
+        .route("/api/v1/customers/{id}/consents/{purpose}", put(consent))
+        .route("/api/v1/customers/{id}/export", get(export))
+        .route("/api/v1/duplicates", get(duplicates))
+        .route("/api/v1/duplicates/merge", post(merge))
+        .route("/api/v1/duplicates/unmerge", post(unmerge))
+        // Innermost first: the role check runs after routing (it reads the matched route),
+        // the observation around it.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
+        .route_layer(axum::middleware::from_fn(observe::observe));
+    api.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(one_error_shape))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::new(Code::Internal, "the server failed on this request; it has been logged").into_response()
+        }))
+        .with_state(state)
+}
+
+/// Answers axum or a layer made (a path that does not parse, a timeout, a body over the
+/// limit) get the same error body as every other.
+async fn one_error_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let code = match status.as_u16() {
+        413 => Code::PayloadTooLarge,
+        404 => Code::NotFound,
+        401 => Code::Unauthorized,
+        403 => Code::Forbidden,
+        400..=499 => Code::InputInvalid,
+        _ => Code::Internal,
+    };
+    let message = match text {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let mut out = ApiError::new(code, message).into_response();
+    *out.status_mut() = parts.status;
+    out
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = ApiError::new(Code::InputInvalid, "this route does not take this method").into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// Runs a service-layer call on tokio's blocking threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> unico_app::Result<T> + Send + 'static) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(Code::Internal, "the operation failed unexpectedly")),
+    }
+}
+
+/// Parses a JSON body; a bad one is a 400 naming the field when it can.
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.is_empty() {
+        return Err(ApiError::new(Code::InputInvalid, "a JSON body is required"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        let field = text.split('`').nth(1).map(str::to_string);
+        let mut err = ApiError::new(Code::InputInvalid, format!("the body is not valid: {text}"));
+        err.field = field;
+        err
+    })
+}
+
+fn query<T>(q: Q<T>) -> ApiResult<T> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::new(Code::InputInvalid, e.body_text()))
+}
+
+fn app(ctx: &Ctx) -> Arc<unico_app::App> {
+    ctx.tenant.app.clone()
+}
+
+fn value<T: serde::Serialize>(t: &T) -> unico_app::Result<serde_json::Value> {
+    serde_json::to_value(t).map_err(|e| unico_app::Error::new(Code::Internal, e.to_string()))
+}
+
+// ---- health, metrics, the API description ----
+
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: every tenant's store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Object), (status = 500, body = crate::error::ErrorBody)))]
+async fn readyz(axum::extract::State(state): axum::extract::State<Arc<State>>) -> ApiResult<Json<serde_json::Value>> {
+    for t in state.tenants.values() {
+        let app = t.app.clone();
+        blocking(move || app.jobs(1)).await?;
+    }
+    Ok(Json(serde_json::json!({"status": "ready", "tenants": state.tenants.len()})))
+}
+
+/// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, body = String, content_type = "text/plain")))]
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<State>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// `GET /api/v1/openapi.json`.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, body = Object)))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}
+
+// ---- users and audit ----
+
+/// `GET /api/v1/users`.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = [UserBody]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+async fn users(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Vec<User>>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.users()).await?))
+}
+
+/// A user as the API shows it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UserBody {
+    id: i64,
+    email: String,
+    role: String,
+    store_id: Option<String>,
+    created_at: String,
+    disabled_at: Option<String>,
+}
+
+/// A user to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    /// Login e-mail.
+    email: String,
+    /// `admin`, `marketing`, `store_manager` or `support`.
+    role: String,
+    /// A store manager's store.
+    store_id: Option<String>,
+    /// At least 12 characters; none: one is generated and returned once.
+    password: Option<String>,
+}
+
+/// `POST /api/v1/users`.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
+    responses((status = 201, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn add_user(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let new: NewUser = json(&body)?;
+    let role = Role::parse(&new.role).ok_or_else(|| {
+        ApiError::new(Code::InputInvalid, "role is admin, marketing, store_manager or support").field("role")
+    })?;
+    let app = app(&ctx);
+    let added =
+        blocking(move || app.add_user(&new.email, role, new.store_id.as_deref(), new.password.as_deref(), &ctx.caller))
+            .await?;
+    Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+/// `POST /api/v1/users/{email}/disable`.
+#[utoipa::path(post, path = "/api/v1/users/{email}/disable", tag = "users", security(("bearer" = [])),
+    params(("email" = String, Path)),
+    responses((status = 200, body = UserBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn disable_user(Extension(ctx): Extension<Ctx>, Path(email): Path<String>) -> ApiResult<Json<User>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.disable_user(&email, &ctx.caller)).await?))
+}
+
+/// Paging of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// Entries (1–1000, default 100).
+    limit: Option<i64>,
+    /// Entries older than this id.
+    before: Option<i64>,
+}
+
+/// An audit entry as the API shows it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuditBody {
+    id: i64,
+    at: String,
+    actor: Option<String>,
+    origin: Option<String>,
+    action: String,
+    customer_id: Option<i64>,
+    details: String,
+}
+
+/// `GET /api/v1/audit`: who did what, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "users", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = [AuditBody])))]
+async fn audit(Extension(ctx): Extension<Ctx>, q: Q<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let q = query(q)?;
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.audit_log(q.limit.unwrap_or(100), q.before)).await?))
+}
+
+// ---- jobs ----
+
+/// A job as the API shows it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct JobBody {
+    id: String,
+    kind: String,
+    /// `queued`, `running`, `done` or `failed`.
+    state: String,
+    step: String,
+    done: i64,
+    total: i64,
+    request: Object,
+    result: Option<Object>,
+    error: Option<Object>,
+    created_by: String,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+/// Any JSON object.
+#[derive(ToSchema)]
+struct Object;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Limit {
+    /// At most this many (1–1000, default 50).
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/jobs`: the latest jobs.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])), params(Limit),
+    responses((status = 200, body = [JobBody])))]
+async fn jobs_list(Extension(ctx): Extension<Ctx>, q: Q<Limit>) -> ApiResult<Json<Vec<Job>>> {
+    let q = query(q)?;
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.jobs(q.limit.unwrap_or(50))).await?))
+}
+
+/// `GET /api/v1/jobs/{id}`: a job's state, progress and result or error.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = JobBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn job(Extension(ctx): Extension<Ctx>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.job(&id)).await?))
+}
+
+// ---- data: imports, quality, model ----
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ImportQuery {
+    /// Refuse the file when more than this share of rows is rejected (0–1).
+    max_reject_rate: Option<f64>,
+    /// Customers: merge duplicate registrations after the import.
+    dedupe: Option<bool>,
+}
+
+/// `POST /api/v1/imports/{dataset}`: a multipart upload with a `file` part (its name's
+/// extension gives the format: `.csv`, `.jsonl`, …) and an optional `mapping` part (the
+/// mapping file's TOML). Runs as a job.
+#[utoipa::path(post, path = "/api/v1/imports/{dataset}", tag = "data", security(("bearer" = [])),
+    params(("dataset" = String, Path, description = "receipts, products, stores, customers or surveys"), ImportQuery),
+    request_body(content_type = "multipart/form-data", content = Object),
+    responses((status = 202, body = jobs::Accepted), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
+async fn import(
+    Extension(ctx): Extension<Ctx>,
+    Path(dataset): Path<String>,
+    q: Q<ImportQuery>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Response> {
+    use unico_lake::Dataset;
+    let q = query(q)?;
+    let dataset = match dataset.as_str() {
+        "receipts" => Dataset::Receipts,
+        "products" => Dataset::Products,
+        "stores" => Dataset::Stores,
+        "customers" => Dataset::Customers,
+        "surveys" => Dataset::Surveys,
+        _ => {
+            return Err(ApiError::new(
+                Code::InputInvalid,
+                "dataset is receipts, products, stores, customers or surveys",
+            )
+            .field("dataset"));
+        }
+    };
+    if let Some(r) = q.max_reject_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+        return Err(ApiError::new(Code::InputInvalid, format!("max_reject_rate is between 0 and 1, got {r}"))
+            .field("max_reject_rate"));
+    }
+    let mut multipart = multipart.map_err(|e| ApiError::new(Code::InputInvalid, e.body_text()))?;
+    let dir = ctx.tenant.app.root().join("uploads").join(hex::encode(rand::random::<[u8; 8]>()));
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError::new(Code::Io, format!("cannot store the upload: {e}")))?;
+    let cleanup = |e: ApiError| {
+        let _ = std::fs::remove_dir_all(&dir);
+        e
+    };
+    let (mut file, mut mapping) = (None, None);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(cleanup(upload_error(e))),
+        };
+        match field.name() {
+            Some("file") => {
+                let name = field.file_name().map(sanitize).unwrap_or_else(|| "upload.csv".into());
+                let path = dir.join(name);
+                let mut out = tokio::fs::File::create(&path)
+                    .await
+                    .map_err(|e| cleanup(ApiError::new(Code::Io, format!("cannot store the upload: {e}"))))?;
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(bytes)) => tokio::io::AsyncWriteExt::write_all(&mut out, &bytes)
+                            .await
+                            .map_err(|e| cleanup(ApiError::new(Code::Io, format!("cannot store the upload: {e}"))))?,
+                        Ok(None) => break,
+                        Err(e) => return Err(cleanup(upload_error(e))),
+                    }
+                }
+                file = Some(path);
+            }
+            Some("mapping") => {
+                let text = field.text().await.map_err(|e| cleanup(upload_error(e)))?;
+                let path = dir.join("mapping.toml");
+                std::fs::write(&path, text).map_err(|e| cleanup(ApiError::new(Code::Io, e.to_string())))?;
+                mapping = Some(path);
+            }
+            _ => return Err(cleanup(ApiError::new(Code::InputInvalid, "parts are file and mapping").field("file"))),
+        }
+    }
+    let Some(file) = file else {
+        return Err(cleanup(ApiError::new(Code::InputInvalid, "a file part is required").field("file")));
+    };
+    let req = unico_app::import::ImportRequest {
+        dataset,
+        files: vec![file],
+        mapping,
+        max_reject_rate: q.max_reject_rate,
+        dedupe: q.dedupe.unwrap_or(false),
+    };
+    let request = serde_json::json!({"dataset": format!("{dataset:?}").to_lowercase()});
+    let caller = ctx.caller.clone();
+    jobs::spawn(&ctx, "import", request, ctx.pause, move |app, progress| {
+        let r = app.import(&req, progress, &mut |_| {});
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = r?;
+        let details = serde_json::json!({"dataset": format!("{dataset:?}").to_lowercase()});
+        app.record(&caller, "import", None, &details)?;
+        value(&report)
+    })
+    .await
+}
+
+fn upload_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(Code::PayloadTooLarge, "the upload is larger than the server accepts")
+    } else {
+        ApiError::new(Code::InputInvalid, e.body_text())
+    }
+}
+
+/// A file name kept to letters, digits, dots, dashes and underscores.
+fn sanitize(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    if clean.trim_matches('.').is_empty() { "upload.csv".into() } else { clean }
+}
+
+/// `GET /api/v1/quality`: the lake's data-quality report.
+#[utoipa::path(get, path = "/api/v1/quality", tag = "data", security(("bearer" = [])), responses((status = 200, body = Object)))]
+async fn quality(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || value(&app.quality()?)).await?))
+}
+
+/// `GET /api/v1/model`: the published model's parameters.
+#[utoipa::path(get, path = "/api/v1/model", tag = "data", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
+async fn model(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || value(&app.model_params()?)).await?))
+}
+
+/// A model build.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BuildRequest {
+    /// The last day of data (default: the lake's last day).
+    as_of: Option<String>,
+}
+
+/// `POST /api/v1/model/build`: builds and publishes the model, as a job.
+#[utoipa::path(post, path = "/api/v1/model/build", tag = "data", security(("bearer" = [])), request_body = BuildRequest,
+    responses((status = 202, body = jobs::Accepted)))]
+async fn model_build(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let req: BuildRequest = if body.is_empty() { BuildRequest::default() } else { json(&body)? };
+    let request = serde_json::json!({"as_of": req.as_of});
+    jobs::spawn(&ctx, "model_build", request, ctx.pause, move |app, progress| {
+        value(&app.build_model(req.as_of.as_deref(), None, progress)?)
+    })
+    .await
+}
+
+// ---- policies and campaigns ----
+
+/// `POST /api/v1/policies/validate`: the body is the policy's TOML; answers what it would
+/// plan, or 422 `policy.invalid` with each problem's line.
+#[utoipa::path(post, path = "/api/v1/policies/validate", tag = "campaigns", security(("bearer" = [])),
+    request_body(content_type = "application/toml", content = String),
+    responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody)))]
+async fn validate_policy(
+    Extension(ctx): Extension<Ctx>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::new(Code::InputInvalid, "the policy is not UTF-8 text"))?;
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let tmp = tempfile_in(&app, &text)?;
+            value(&app.check_policy(tmp.path())?)
+        })
+        .await?,
+    ))
+}
+
+fn tempfile_in(app: &unico_app::App, text: &str) -> unico_app::Result<tempfile::NamedTempFile> {
+    let dir = app.root().join("policies");
+    std::fs::create_dir_all(&dir).map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
+    let mut f = tempfile::Builder::new()
+        .prefix(".check-")
+        .suffix(".toml")
+        .tempfile_in(&dir)
+        .map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
+    Ok(f)
+}
+
+/// A campaign as the API lists it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CampaignBody {
+    id: String,
+    name: String,
+    valid_from: String,
+    valid_to: String,
+    /// `planned`, `published` or `stopped`.
+    status: String,
+    offers: i64,
+    created_at: String,
+    published_at: Option<String>,
+    stopped_at: Option<String>,
+}
+
+/// `GET /api/v1/campaigns`.
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", security(("bearer" = [])),
+    responses((status = 200, body = [CampaignBody])))]
+async fn campaigns(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Vec<CampaignState>>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.campaigns()).await?))
+}
+
+/// A plan.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    /// The policy's TOML (docs/offers.md); kept as a version in the data directory.
+    policy: String,
+    /// The day the model must have been built as of.
+    as_of: Option<String>,
+    /// Write the files only, do not store the campaign.
+    dry_run: Option<bool>,
+}
+
+/// `POST /api/v1/campaigns/plan`: plans a campaign (stored as `planned`), as a job; the
+/// files go to `campaigns/<job>` in the data directory.
+#[utoipa::path(post, path = "/api/v1/campaigns/plan", tag = "campaigns", security(("bearer" = [])), request_body = PlanBody,
+    responses((status = 202, body = jobs::Accepted), (status = 400, body = crate::error::ErrorBody)))]
+async fn plan(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let req: PlanBody = json(&body)?;
+    let app = app(&ctx);
+    let text = req.policy.clone();
+    let policy = blocking(move || app.keep_policy(&text)).await?;
+    let out = ctx.tenant.app.root().join("campaigns").join(format!(
+        "{}-{}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"),
+        hex::encode(rand::random::<[u8; 3]>())
+    ));
+    let request =
+        serde_json::json!({"policy": policy.display().to_string(), "as_of": req.as_of, "dry_run": req.dry_run});
+    let plan = unico_app::plan::PlanRequest { policy, as_of: req.as_of, out, dry_run: req.dry_run.unwrap_or(false) };
+    jobs::spawn(&ctx, "plan", request, ctx.pause, move |app, progress| value(&app.plan_campaign(&plan, progress)?))
+        .await
+}
+
+/// `POST /api/v1/campaigns/{id}/publish`: its offers reach the app and the tills from its
+/// first day.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/publish", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CampaignBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn publish(Extension(ctx): Extension<Ctx>, Path(id): Path<String>) -> ApiResult<Json<CampaignState>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.publish_campaign(&id, &ctx.caller)).await?))
+}
+
+/// `POST /api/v1/campaigns/{id}/stop`: its offers reach no one any more.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/stop", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CampaignBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn stop(Extension(ctx): Extension<Ctx>, Path(id): Path<String>) -> ApiResult<Json<CampaignState>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.stop_campaign(&id, &ctx.caller)).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MeasureQuery {
+    /// Data up to this day (default: the lake's last).
+    as_of: Option<String>,
+    /// Confidence level of the intervals (default 0.95).
+    level: Option<f64>,
+}
+
+/// `GET /api/v1/campaigns/{id}/measure`: uplift against the holdout.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/measure", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path), MeasureQuery), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+async fn measure(
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    q: Q<MeasureQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let q = query(q)?;
+    let level = q.level.unwrap_or(0.95);
+    if !(0.5..1.0).contains(&level) {
+        return Err(ApiError::new(Code::InputInvalid, "level is between 0.5 and 1").field("level"));
+    }
+    let req = unico_app::kpi::MeasureRequest { campaign: Some(id), as_of: q.as_of, level };
+    let app = app(&ctx);
+    Ok(Json(blocking(move || value(&app.measure(&req)?)).await?))
+}
+
+// ---- KPIs and goals ----
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct KpiQuery {
+    /// First day.
+    from: Option<String>,
+    /// Last day.
+    to: Option<String>,
+    /// `day`, `week` (default) or `month`.
+    by: Option<String>,
+    /// One store only (a store manager: theirs, always).
+    store: Option<String>,
+    /// One row per store.
+    by_store: Option<bool>,
+    /// One row per channel.
+    by_channel: Option<bool>,
+    /// One row per segment.
+    by_segment: Option<bool>,
+}
+
+/// `GET /api/v1/kpis`: the KPIs with the filters of `unico kpi`.
+#[utoipa::path(get, path = "/api/v1/kpis", tag = "kpis", security(("bearer" = [])), params(KpiQuery),
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+async fn kpis(Extension(ctx): Extension<Ctx>, q: Q<KpiQuery>) -> ApiResult<Json<serde_json::Value>> {
+    use unico_app::kpi::{Grain, KpiRequest};
+    let q = query(q)?;
+    let store = own_store(&ctx, q.store.as_deref())?;
+    let by = match q.by.as_deref().unwrap_or("week") {
+        "day" => Grain::Day,
+        "week" => Grain::Week,
+        "month" => Grain::Month,
+        _ => return Err(ApiError::new(Code::InputInvalid, "by is day, week or month").field("by")),
+    };
+    let req = KpiRequest {
+        from: q.from,
+        to: q.to,
+        by,
+        by_store: q.by_store.unwrap_or(false) || store.is_some(),
+        by_channel: q.by_channel.unwrap_or(false),
+        by_segment: q.by_segment.unwrap_or(false),
+    };
+    let app = app(&ctx);
+    let mut report = blocking(move || value(&app.kpis(&req, &unico_app::Silent)?)).await?;
+    if let Some(s) = store
+        && let Some(rows) = report.get_mut("rows").and_then(|r| r.as_array_mut())
+    {
+        rows.retain(|r| r.get("store").and_then(|v| v.as_str()) == Some(s.as_str()));
+    }
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct GoalsQuery {
+    /// The day to judge the goals on (default: the lake's last).
+    as_of: Option<String>,
+}
+
+/// `GET /api/v1/goals`: every goal's state and trajectory (a store manager: their store's).
+#[utoipa::path(get, path = "/api/v1/goals", tag = "kpis", security(("bearer" = [])), params(GoalsQuery),
+    responses((status = 200, body = Object)))]
+async fn goals(Extension(ctx): Extension<Ctx>, q: Q<GoalsQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let q = query(q)?;
+    let store = own_store(&ctx, None)?;
+    let app = app(&ctx);
+    let mut status = blocking(move || value(&app.goal_status(q.as_of.as_deref(), &unico_app::Silent)?)).await?;
+    if let Some(s) = store
+        && let Some(goals) = status.get_mut("goals").and_then(|r| r.as_array_mut())
+    {
+        goals.retain(|g| g["goal"]["scope_kind"] == "store" && g["goal"]["scope_value"].as_str() == Some(s.as_str()));
+    }
+    Ok(Json(status))
+}
+
+/// A goal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GoalBody {
+    /// The KPI (docs/kpis.md).
+    kpi: String,
+    /// The value to reach, in the KPI's unit.
+    target: f64,
+    /// The deadline (YYYY-MM-DD).
+    by: String,
+    /// `store:ID` or `segment:NAME`; none for the chain.
+    scope: Option<String>,
+    /// `daily` (default) or `weekly`.
+    review: Option<String>,
+    /// Where alerts go: `mailto:` or http(s) URLs.
+    notify: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/goals`.
+#[utoipa::path(post, path = "/api/v1/goals", tag = "kpis", security(("bearer" = [])), request_body = GoalBody,
+    responses((status = 201, body = Object), (status = 400, body = crate::error::ErrorBody)))]
+async fn add_goal(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let g: GoalBody = json(&body)?;
+    let req = unico_app::kpi::GoalRequest {
+        kpi: g.kpi,
+        target: g.target,
+        by: g.by,
+        scope: g.scope,
+        review: g.review.unwrap_or_else(|| "daily".into()),
+        notify: g.notify.unwrap_or_default(),
+    };
+    let app = app(&ctx);
+    let added = blocking(move || {
+        let added = app.add_goal(&req)?;
+        app.record(&ctx.caller, "add_goal", None, &serde_json::json!({"kpi": req.kpi}))?;
+        value(&added)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OutboxQuery {
+    /// Delivered messages too.
+    all: Option<bool>,
+}
+
+/// `GET /api/v1/outbox`: messages waiting to be delivered (goal alerts).
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "kpis", security(("bearer" = [])), params(OutboxQuery),
+    responses((status = 200, body = Object)))]
+async fn outbox(Extension(ctx): Extension<Ctx>, q: Q<OutboxQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let q = query(q)?;
+    let app = app(&ctx);
+    Ok(Json(blocking(move || value(&app.outbox(q.all.unwrap_or(false))?)).await?))
+}
+
+// ---- customers ----
+
+/// A customer to find.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LookupBody {
+    /// A card number, an e-mail, a phone number or `#id` (in the body, never in a URL,
+    /// so that it stays out of access logs).
+    reference: String,
+}
+
+/// A customer found.
+#[derive(Debug, serde::Serialize, ToSchema)]
+struct Found {
+    /// The customer's id, for the other customer routes.
+    id: i64,
+}
+
+/// `POST /api/v1/customers/lookup`: the customer's id, found through the keyed hashes.
+#[utoipa::path(post, path = "/api/v1/customers/lookup", tag = "customers", security(("bearer" = [])), request_body = LookupBody,
+    responses((status = 200, body = Found), (status = 404, body = crate::error::ErrorBody)))]
+async fn lookup(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Json<Found>> {
+    let b: LookupBody = json(&body)?;
+    let app = app(&ctx);
+    let id = blocking(move || app.resolve_customer(&b.reference)).await?;
+    Ok(Json(Found { id }))
+}
+
+fn reference(id: i64) -> String {
+    format!("#{id}")
+}
+
+/// `GET /api/v1/customers/{id}`: the single customer view with personal data; each read is
+/// in the audit log.
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+async fn customer(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let card = app.customer(&reference(id), None)?;
+            app.record(&ctx.caller, "read_customer", Some(id), &serde_json::json!({}))?;
+            value(&card)
+        })
+        .await?,
+    ))
+}
+
+/// `GET /api/v1/customers/{id}/profile`: the behavioural profile, products due and offers,
+/// without personal data.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/profile", tag = "customers", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+async fn profile(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let card = app.customer(&reference(id), None)?;
+            Ok(serde_json::json!({
+                "id": id,
+                "profiles": card.profiles,
+                "due_items": card.due_items,
+                "offers": card.offers,
+            }))
+        })
+        .await?,
+    ))
+}
+
+/// A consent given or withdrawn.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    /// Given (true) or withdrawn.
+    granted: bool,
+    /// The privacy policy's version (default: the settings').
+    policy_version: Option<String>,
+}
+
+/// `PUT /api/v1/customers/{id}/consents/{purpose}`.
+#[utoipa::path(put, path = "/api/v1/customers/{id}/consents/{purpose}", tag = "customers", security(("bearer" = [])),
+    params(("id" = i64, Path), ("purpose" = String, Path, description = "marketing, profiling, email, sms or app")),
+    request_body = ConsentBody,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn consent(
+    Extension(ctx): Extension<Ctx>,
+    Path((id, purpose)): Path<(i64, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let b: ConsentBody = json(&body)?;
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let source = format!("api:{}", ctx.caller.user.email);
+            let changed = app.set_consent(&reference(id), &purpose, b.granted, b.policy_version.as_deref(), &source)?;
+            value(&changed)
+        })
+        .await?,
+    ))
+}
+
+/// `GET /api/v1/customers/{id}/export`: everything held about the person (right of access).
+#[utoipa::path(get, path = "/api/v1/customers/{id}/export", tag = "customers", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+async fn export(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let v = app.export_customer(&reference(id))?;
+            app.record(&ctx.caller, "export_customer", Some(id), &serde_json::json!({}))?;
+            Ok(v)
+        })
+        .await?,
+    ))
+}
+
+/// `DELETE /api/v1/customers/{id}`: erasure (docs/customers.md).
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn erase(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let done = app.erase_customer(&reference(id), &unico_app::Silent)?;
+            app.record(&ctx.caller, "erase_customer", Some(id), &serde_json::json!({}))?;
+            value(&done)
+        })
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DuplicatesQuery {
+    /// Least score shown (0–1, default 0.5).
+    min_score: Option<f64>,
+}
+
+/// `GET /api/v1/duplicates`: likely duplicate registrations with their evidence.
+#[utoipa::path(get, path = "/api/v1/duplicates", tag = "customers", security(("bearer" = [])), params(DuplicatesQuery),
+    responses((status = 200, body = Object)))]
+async fn duplicates(Extension(ctx): Extension<Ctx>, q: Q<DuplicatesQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let q = query(q)?;
+    let min = q.min_score.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&min) {
+        return Err(ApiError::new(Code::InputInvalid, "min_score is between 0 and 1").field("min_score"));
+    }
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let found = app.duplicates(min)?;
+            app.record(&ctx.caller, "read_duplicates", None, &serde_json::json!({"pairs": found.len()}))?;
+            value(&found)
+        })
+        .await?,
+    ))
+}
+
+/// A merge of duplicates.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MergeBody {
+    /// Merge pairs scoring at least this (default: the settings').
+    threshold: Option<f64>,
+}
+
+/// `POST /api/v1/duplicates/merge`.
+#[utoipa::path(post, path = "/api/v1/duplicates/merge", tag = "customers", security(("bearer" = [])), request_body = MergeBody,
+    responses((status = 200, body = Object)))]
+async fn merge(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Json<serde_json::Value>> {
+    let b: MergeBody = if body.is_empty() { MergeBody::default() } else { json(&body)? };
+    if let Some(t) = b.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+        return Err(
+            ApiError::new(Code::InputInvalid, format!("threshold is between 0 and 1, got {t}")).field("threshold")
+        );
+    }
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let merged = app.merge_duplicates(b.threshold)?;
+            app.record(&ctx.caller, "merge", None, &serde_json::json!({}))?;
+            value(&merged)
+        })
+        .await?,
+    ))
+}
+
+/// A merge to undo.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UnmergeBody {
+    /// A card of the registration to separate again.
+    card: String,
+}
+
+/// `POST /api/v1/duplicates/unmerge`.
+#[utoipa::path(post, path = "/api/v1/duplicates/unmerge", tag = "customers", security(("bearer" = [])), request_body = UnmergeBody,
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+async fn unmerge(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Json<serde_json::Value>> {
+    let b: UnmergeBody = json(&body)?;
+    let app = app(&ctx);
+    Ok(Json(
+        blocking(move || {
+            let undone = app.unmerge(&b.card)?;
+            app.record(&ctx.caller, "unmerge", Some(undone.restored), &serde_json::json!({}))?;
+            value(&undone)
+        })
+        .await?,
+    ))
+}

@@ -1,0 +1,440 @@
+//! The real server on port 0, called over HTTP as clients call it, on SQLite and on
+//! PostgreSQL: the role × route matrix, logins and their limit, jobs, a campaign's life,
+//! the store manager's store, audited reads of personal data, and error bodies.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use unico_app::App;
+use unico_app::staff::{Caller, Role};
+use unico_server::access::{Access, MATRIX};
+use unico_server::{Config, Server};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Running {
+    base: String,
+    agent: ureq::Agent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    body: serde_json::Value,
+    retry_after: Option<String>,
+}
+
+impl Running {
+    fn start(apps: Vec<(String, Arc<App>)>, config: Config) -> Running {
+        let server = Server::from_apps(apps, config).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                server
+                    .serve(listener, async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Running { base: format!("http://{addr}"), agent, stop: Some(tx), thread: Some(thread) }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match method {
+            "GET" | "DELETE" => {
+                let mut r = if method == "GET" { self.agent.get(&url) } else { self.agent.delete(&url) };
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = if method == "POST" { self.agent.post(&url) } else { self.agent.put(&url) };
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.header("Content-Type", "application/json").send(body.unwrap_or(""))
+            }
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Answer { status, body, retry_after }
+    }
+
+    fn login(&self, email: &str, tenant: Option<&str>) -> String {
+        let body = serde_json::json!({"email": email, "password": PASSWORD, "tenant": tenant}).to_string();
+        let a = self.call("POST", "/api/v1/auth/login", None, Some(&body));
+        assert_eq!(a.status, 200, "{email}: {}", a.body);
+        a.body["token"].as_str().unwrap().to_string()
+    }
+
+    fn wait_job(&self, token: &str, answer: &Answer) -> serde_json::Value {
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let url = answer.body["status_url"].as_str().unwrap().to_string();
+        for _ in 0..600 {
+            let j = self.call("GET", &url, Some(token), None);
+            assert_eq!(j.status, 200);
+            if matches!(j.body["state"].as_str(), Some("done" | "failed")) {
+                return j.body;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the job did not end");
+    }
+}
+
+/// A small simulated chain with its model and one user per role (and a disabled one).
+fn tenant(dir: &std::path::Path, database_url: Option<String>, seed: u64) -> Arc<App> {
+    let env: unico_app::Env =
+        Arc::new(move |k: &str| if k == "UNICO_DATABASE_URL" { database_url.clone() } else { None });
+    let app = App::init_with(&dir.join("data"), env).unwrap();
+    let config = unico_sim::ChainConfig { customers: 200, days: 90, seed, ..Default::default() };
+    app.load_simulated_chain(&config, &dir.join("chain"), &unico_app::Silent, &mut |_| {}).unwrap();
+    app.build_model(None, None, &unico_app::Silent).unwrap();
+    for (email, role, store) in [
+        ("admin@example.com", Role::Admin, None),
+        ("marketing@example.com", Role::Marketing, None),
+        ("store@example.com", Role::StoreManager, Some("S001")),
+        ("support@example.com", Role::Support, None),
+        ("gone@example.com", Role::Admin, None),
+    ] {
+        app.add_user(email, role, store, Some(PASSWORD), &Caller::cli()).unwrap();
+    }
+    Arc::new(app)
+}
+
+fn config() -> Config {
+    Config { logins_per_minute: 1000, ..Default::default() }
+}
+
+/// A PostgreSQL database of its own, when the test server is there (always in CI).
+fn postgres() -> Option<String> {
+    let admin = std::env::var("UNICO_TEST_DATABASE_URL");
+    assert!(admin.is_ok() || std::env::var_os("CI").is_none(), "CI must run the server's tests on PostgreSQL too");
+    let admin = admin.ok()?;
+    let name = format!("unico_server_{}", hex::encode(rand::random::<[u8; 6]>()));
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin).await.expect("the PostgreSQL test server answers");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+/// A route's path with its parameters filled with values that name nothing.
+fn concrete(path: &str) -> String {
+    path.replace("{email}", "nobody@example.com")
+        .replace("{id}", "999999")
+        .replace("{dataset}", "receipts")
+        .replace("{purpose}", "marketing")
+}
+
+fn matrix_on(database_url: Option<String>, label: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tenant(&tmp.path().join("a"), database_url.clone(), 5);
+    // Tenant b keeps its store in SQLite: tenants are independent, whatever their database.
+    let b = tenant(&tmp.path().join("b"), None, 6);
+    let server = Running::start(vec![("a".into(), a.clone()), ("b".into(), b)], config());
+    let tokens: BTreeMap<Role, String> = [
+        (Role::Admin, "admin@example.com"),
+        (Role::Marketing, "marketing@example.com"),
+        (Role::StoreManager, "store@example.com"),
+        (Role::Support, "support@example.com"),
+    ]
+    .into_iter()
+    .map(|(r, e)| (r, server.login(e, Some("a"))))
+    .collect();
+    let gone = server.login("gone@example.com", Some("a"));
+    a.disable_user("gone@example.com", &Caller::cli()).unwrap();
+    let other = server.login("admin@example.com", Some("b"));
+    // Tenant b's secret under tenant a's name: a token is checked in its tenant's store only.
+    let forged = format!("a.{}", other.split_once('.').unwrap().1);
+
+    for (method, path, rule) in MATRIX {
+        if *path == "/api/v1/auth/logout" {
+            continue; // it would end the session the rest of the matrix uses; tested below
+        }
+        let url = concrete(path);
+        let body = Some("{}");
+        let anonymous = server.call(method, &url, None, body);
+        if *rule == Access::Public {
+            assert_ne!(anonymous.status, 401, "{label}: {method} {path} is public");
+            continue;
+        }
+        assert_eq!(anonymous.status, 401, "{label}: {method} {path} anonymously: {}", anonymous.body);
+        assert_eq!(anonymous.body["error"]["code"], "auth.unauthorized");
+        for (who, token) in [("a disabled user", &gone), ("another tenant's secret", &forged)] {
+            let a = server.call(method, &url, Some(token), body);
+            assert_eq!(a.status, 401, "{label}: {method} {path} as {who}: {}", a.body);
+        }
+        for (role, token) in &tokens {
+            let a = server.call(method, &url, Some(token), body);
+            if rule.allows(*role) {
+                assert!(
+                    a.status != 401 && a.status != 403 && a.status < 500,
+                    "{label}: {method} {path} as {role:?}: {} {}",
+                    a.status,
+                    a.body
+                );
+            } else {
+                assert_eq!(a.status, 403, "{label}: {method} {path} as {role:?}: {}", a.body);
+                assert_eq!(a.body["error"]["code"], "auth.forbidden");
+            }
+        }
+    }
+    // Another tenant's admin sees their own users, never tenant a's.
+    let theirs = server.call("GET", "/api/v1/users", Some(&other), None);
+    assert_eq!(theirs.status, 200);
+    assert_eq!(theirs.body.as_array().unwrap().len(), 5);
+    let before = server.call("GET", "/api/v1/audit?limit=1000", Some(&tokens[&Role::Admin]), None);
+    assert!(
+        before.body.as_array().unwrap().iter().all(|e| e["actor"] != "admin@example.com" || e["origin"].is_string())
+    );
+    // Logout ends the session.
+    let token = &tokens[&Role::Marketing];
+    assert_eq!(server.call("POST", "/api/v1/auth/logout", Some(token), None).status, 204);
+    assert_eq!(server.call("GET", "/api/v1/me", Some(token), None).status, 401);
+}
+
+#[test]
+fn every_route_refuses_whom_the_matrix_refuses_on_sqlite_and_postgres() {
+    matrix_on(None, "sqlite");
+    if let Some(url) = postgres() {
+        matrix_on(Some(url), "postgres");
+    }
+}
+
+#[test]
+fn the_docs_show_the_matrix_the_code_enforces() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
+    let mut rows = Vec::new();
+    for line in docs.lines().filter(|l| {
+        l.starts_with("| GET") || l.starts_with("| POST") || l.starts_with("| PUT") || l.starts_with("| DELETE")
+    }) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        rows.push(cells.iter().map(|c| c.trim_matches('`').to_string()).collect::<Vec<_>>());
+    }
+    let expected: Vec<Vec<String>> = MATRIX
+        .iter()
+        .map(|(m, p, a)| {
+            let mut row = vec![m.to_string(), p.to_string()];
+            row.extend(Role::ALL.iter().map(|r| a.cell(*r).to_string()));
+            row
+        })
+        .collect();
+    assert_eq!(rows, expected, "docs/api.md's matrix is the code's");
+    // And every route the router serves is in the matrix: the OpenAPI document lists them.
+    let doc = serde_json::to_value(unico_server::openapi::document()).unwrap();
+    let mut served = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            served.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    served.sort();
+    let mut listed: Vec<(String, String)> = MATRIX.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    listed.sort();
+    assert_eq!(served, listed, "the OpenAPI document and the matrix list the same routes");
+}
+
+#[test]
+fn logins_are_limited_and_errors_have_one_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tenant(tmp.path(), None, 7);
+    let server = Running::start(vec![("default".into(), a)], Config { logins_per_minute: 5, ..Default::default() });
+    let bad = serde_json::json!({"email": "admin@example.com", "password": "wrong password!"}).to_string();
+    for _ in 0..5 {
+        let a = server.call("POST", "/api/v1/auth/login", None, Some(&bad));
+        assert_eq!(a.status, 401, "{}", a.body);
+    }
+    let limited = server.call("POST", "/api/v1/auth/login", None, Some(&bad));
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.body["error"]["code"], "auth.rate_limited");
+    assert!(limited.retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    // Even the right password waits: the limit is on the e-mail.
+    let right = serde_json::json!({"email": "admin@example.com", "password": PASSWORD}).to_string();
+    assert_eq!(server.call("POST", "/api/v1/auth/login", None, Some(&right)).status, 429);
+    // Another user is not held back by someone else's attempts.
+    let token = server.login("support@example.com", None);
+
+    let malformed = server.call("POST", "/api/v1/customers/lookup", Some(&token), Some("{\"reference\": "));
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.body["error"]["code"], "input.invalid");
+    let missing = server.call("POST", "/api/v1/customers/lookup", Some(&token), Some("{}"));
+    assert_eq!((missing.status, missing.body["error"]["field"].as_str()), (400, Some("reference")));
+    let unknown = server.call("POST", "/api/v1/customers/lookup", Some(&token), Some(r#"{"reference": "0000"}"#));
+    assert_eq!((unknown.status, unknown.body["error"]["code"].as_str()), (404, Some("customer.not_found")));
+    let nowhere = server.call("GET", "/api/v1/nowhere", Some(&token), None);
+    assert_eq!((nowhere.status, nowhere.body["error"]["code"].as_str()), (404, Some("not_found")));
+    let bad_id = server.call("GET", "/api/v1/customers/abc", Some(&token), None);
+    assert_eq!(bad_id.status, 400, "{}", bad_id.body);
+    assert_eq!(bad_id.body["error"]["code"], "input.invalid");
+}
+
+#[test]
+fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tenant(tmp.path(), None, 8);
+    let server = Running::start(vec![("default".into(), app.clone())], config());
+    let token = server.login("marketing@example.com", None);
+
+    // An upload of receipts, as a job with progress, to done.
+    let receipts = std::fs::read_to_string(tmp.path().join("chain/receipts.csv")).unwrap();
+    let boundary = "unico-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"more receipts.csv\"\r\nContent-Type: text/csv\r\n\r\n{receipts}\r\n--{boundary}--\r\n"
+    );
+    let url = format!("{}/api/v1/imports/receipts", server.base);
+    let mut r = server
+        .agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+        .send(body.as_str())
+        .unwrap();
+    let status = r.status().as_u16();
+    let accepted: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let job = server.wait_job(&token, &Answer { status, body: accepted, retry_after: None });
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["kind"], "import");
+    assert!(job["result"]["summaries"][0]["rows_read"].as_u64().unwrap() > 1000, "{job}");
+    assert_eq!(
+        job["result"]["summaries"][0]["rows_already_in_lake"].as_u64(),
+        job["result"]["summaries"][0]["rows_read"].as_u64(),
+        "the same receipts again: all already in the lake"
+    );
+    assert!(!app.root().join("uploads").read_dir().unwrap().any(|_| true), "the upload is removed after its import");
+
+    // A policy with a problem: 422 with its line.
+    let bad = server.call("POST", "/api/v1/policies/validate", Some(&token), Some("[campaign]\nname = 1\n"));
+    assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (422, Some("policy.invalid")), "{}", bad.body);
+    assert!(bad.body["error"]["message"].as_str().unwrap().contains("line "), "{}", bad.body);
+
+    // Plan through the API: stored as planned, reaching no one.
+    let policy =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml")).unwrap();
+    let ok = server.call("POST", "/api/v1/policies/validate", Some(&token), Some(&policy));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let plan = serde_json::json!({"policy": policy}).to_string();
+    let job = server.wait_job(&token, &server.call("POST", "/api/v1/campaigns/plan", Some(&token), Some(&plan)));
+    assert_eq!(job["state"], "done", "{job}");
+    let id = job["result"]["campaign_id"].as_str().unwrap().to_string();
+    let list = server.call("GET", "/api/v1/campaigns", Some(&token), None);
+    assert_eq!(list.body[0]["status"], "planned", "{}", list.body);
+    // Someone with offers in the campaign: none shown while planned.
+    let offers = std::fs::read_dir(app.root().join("campaigns")).unwrap().next().unwrap().unwrap().path();
+    let mut r = csv::Reader::from_path(offers.join("offers.csv")).unwrap();
+    let card = r.records().next().unwrap().unwrap()[1].to_string();
+    let found = server.call(
+        "POST",
+        "/api/v1/customers/lookup",
+        Some(&token),
+        Some(&serde_json::json!({"reference": card}).to_string()),
+    );
+    let cid = found.body["id"].as_i64().unwrap();
+    let valid_from = job["result"]["valid_from"].as_str().unwrap().to_string();
+    let _ = valid_from;
+    let profile = |who: &str| server.call("GET", &format!("/api/v1/customers/{cid}/profile"), Some(who), None);
+    assert_eq!(profile(&token).status, 200);
+
+    let path = format!("/api/v1/campaigns/{}/publish", utf8_percent(&id));
+    let published = server.call("POST", &path, Some(&token), None);
+    assert_eq!((published.status, published.body["status"].as_str()), (200, Some("published")), "{}", published.body);
+    let stopped = server.call("POST", &format!("/api/v1/campaigns/{}/stop", utf8_percent(&id)), Some(&token), None);
+    assert_eq!(stopped.body["status"], "stopped");
+    let again = server.call("POST", &path, Some(&token), None);
+    assert_eq!((again.status, again.body["error"]["code"].as_str()), (409, Some("conflict")));
+    // Who published, in the audit log.
+    let admin = server.login("admin@example.com", None);
+    let log = server.call("GET", "/api/v1/audit?limit=50", Some(&admin), None);
+    let actions: Vec<(&str, &str)> = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap_or("")))
+        .collect();
+    assert!(actions.contains(&("publish_campaign", "marketing@example.com")), "{actions:?}");
+    assert!(actions.contains(&("stop_campaign", "marketing@example.com")));
+    assert!(actions.contains(&("import", "marketing@example.com")));
+}
+
+/// A path segment with spaces and other characters percent-encoded.
+fn utf8_percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn support_reads_personal_data_audited_and_a_store_manager_sees_only_their_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tenant(tmp.path(), None, 9);
+    let server = Running::start(vec![("default".into(), app.clone())], config());
+    let support = server.login("support@example.com", None);
+    let card = app.cards().unwrap()[0].card.clone();
+    let found = server.call(
+        "POST",
+        "/api/v1/customers/lookup",
+        Some(&support),
+        Some(&serde_json::json!({"reference": card}).to_string()),
+    );
+    let id = found.body["id"].as_i64().unwrap();
+    let view = server.call("GET", &format!("/api/v1/customers/{id}"), Some(&support), None);
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert!(view.body.to_string().contains(&card));
+    let log = app.audit_log(10, None).unwrap();
+    let read = log.iter().find(|e| e.action == "read_customer").expect("the read is audited");
+    assert_eq!(
+        (read.actor.as_deref(), read.customer_id, read.origin.as_deref()),
+        (Some("support@example.com"), Some(id), Some("127.0.0.1"))
+    );
+    assert!(!read.details.contains(&card), "the audit log holds no personal data");
+    // Marketing sees the profile, not the person.
+    let marketing = server.login("marketing@example.com", None);
+    assert_eq!(server.call("GET", &format!("/api/v1/customers/{id}"), Some(&marketing), None).status, 403);
+    let profile = server.call("GET", &format!("/api/v1/customers/{id}/profile"), Some(&marketing), None);
+    assert_eq!(profile.status, 200);
+    assert!(!profile.body.to_string().contains(&card), "no card number in a profile");
+
+    let manager = server.login("store@example.com", None);
+    let kpis = server.call("GET", "/api/v1/kpis?by=month", Some(&manager), None);
+    assert_eq!(kpis.status, 200, "{}", kpis.body);
+    let rows = kpis.body["rows"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["store"] == "S001"), "{}", kpis.body);
+    let other = server.call("GET", "/api/v1/kpis?store=S002", Some(&manager), None);
+    assert_eq!(other.status, 403);
+}
