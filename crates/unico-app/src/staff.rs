@@ -163,6 +163,9 @@ impl App {
 
     /// Disables a user: their sessions end at once and they cannot log in again.
     pub fn disable_user(&self, email: &str, by: &Caller) -> Result<User> {
+        if email.trim().eq_ignore_ascii_case(&by.user.email) {
+            bail!(Code::Conflict, "a user cannot disable themself; ask another admin");
+        }
         self.with_store(async |store| {
             store.disable_user(email, &by.user.email, by.origin.as_deref()).await.map_err(|e| match e.kind() {
                 unico_store::ErrorKind::NotFound => Error::new(Code::NotFound, e.to_string()),

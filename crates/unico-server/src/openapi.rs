@@ -20,7 +20,8 @@ use utoipa::{Modify, OpenApi};
         crate::routes::export, crate::routes::erase,
         crate::routes::duplicates, crate::routes::merge, crate::routes::unmerge,
     ),
-    modifiers(&Bearer),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&Bearer, &Errors),
 )]
 struct ApiDoc;
 
@@ -33,6 +34,58 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The error answers every route may give, documented on each operation: 400 (a body,
+/// query or path that does not parse or is out of range), 401 and 403 on routes that need
+/// a login, 404 where the path names something, 409 (refused in the current state), 422 where
+/// the request changes something, 413 where it carries a body; all with the one error body.
+struct Errors;
+
+impl Modify for Errors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Ref;
+        use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+        let error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let public = matches!(
+                crate::access::access("GET", path).or(crate::access::access("POST", path)),
+                Some(crate::access::Access::Public)
+            );
+            for (changes, op) in
+                [(false, &mut item.get), (true, &mut item.post), (true, &mut item.put), (true, &mut item.delete)]
+            {
+                let Some(op) = op.as_mut() else { continue };
+                let r = &mut op.responses.responses;
+                let mut add = |code: &str, what: &str| {
+                    r.entry(code.to_string()).or_insert_with(|| error(what));
+                };
+                add("400", "the request does not parse or a value is out of range");
+                if !public {
+                    add("401", "not logged in, or the session has ended");
+                    add("403", "the caller's role may not call this route");
+                }
+                if path.contains('{') {
+                    add("404", "what the path names does not exist");
+                }
+                add("409", "refused in the current state (no model yet, an empty lake, a writer at work)");
+                if changes {
+                    add("413", "the body is larger than the server accepts");
+                    add("422", "the request is understood but cannot be carried out");
+                }
+            }
+        }
     }
 }
 

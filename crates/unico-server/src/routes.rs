@@ -484,7 +484,7 @@ async fn model_build(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) ->
 /// `POST /api/v1/policies/validate`: the body is the policy's TOML; answers what it would
 /// plan, or 422 `policy.invalid` with each problem's line.
 #[utoipa::path(post, path = "/api/v1/policies/validate", tag = "campaigns", security(("bearer" = [])),
-    request_body(content_type = "application/toml", content = String),
+    request_body(content_type = "text/plain", content = String, description = "the policy file's TOML"),
     responses((status = 200, body = Object), (status = 422, body = crate::error::ErrorBody)))]
 async fn validate_policy(
     Extension(ctx): Extension<Ctx>,
@@ -740,7 +740,7 @@ struct OutboxQuery {
 
 /// `GET /api/v1/outbox`: messages waiting to be delivered (goal alerts).
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "kpis", security(("bearer" = [])), params(OutboxQuery),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = [Object])))]
 async fn outbox(Extension(ctx): Extension<Ctx>, q: Q<OutboxQuery>) -> ApiResult<Json<serde_json::Value>> {
     let q = query(q)?;
     let app = app(&ctx);
@@ -886,7 +886,7 @@ struct DuplicatesQuery {
 
 /// `GET /api/v1/duplicates`: likely duplicate registrations with their evidence.
 #[utoipa::path(get, path = "/api/v1/duplicates", tag = "customers", security(("bearer" = [])), params(DuplicatesQuery),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = [Object])))]
 async fn duplicates(Extension(ctx): Extension<Ctx>, q: Q<DuplicatesQuery>) -> ApiResult<Json<serde_json::Value>> {
     let q = query(q)?;
     let min = q.min_score.unwrap_or(0.5);

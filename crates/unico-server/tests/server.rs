@@ -217,6 +217,9 @@ fn matrix_on(database_url: Option<String>, label: &str) {
     assert!(
         before.body.as_array().unwrap().iter().all(|e| e["actor"] != "admin@example.com" || e["origin"].is_string())
     );
+    // An admin cannot lock themself out.
+    let me = server.call("POST", "/api/v1/users/admin@example.com/disable", Some(&tokens[&Role::Admin]), None);
+    assert_eq!((me.status, me.body["error"]["code"].as_str()), (409, Some("conflict")), "{}", me.body);
     // Logout ends the session.
     let token = &tokens[&Role::Marketing];
     assert_eq!(server.call("POST", "/api/v1/auth/logout", Some(token), None).status, 204);
