@@ -292,3 +292,73 @@ impl App {
         self.with_store(async |store| Ok(store.jobs(limit.clamp(1, 1000)).await?))
     }
 }
+
+pub use unico_store::webhooks::{Delivery, EVENTS, Webhook};
+
+/// A webhook added, with its signing secret (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedWebhook {
+    /// The subscription.
+    pub webhook: Webhook,
+    /// The HMAC-SHA256 key the receiver verifies `X-Unico-Signature` with.
+    pub secret: String,
+}
+
+impl App {
+    /// Subscribes `url` (http or https) to events; returns the signing secret once.
+    pub fn add_webhook(&self, url: &str, events: &[String], by: &Caller) -> Result<AddedWebhook> {
+        let ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && url.len() <= 2048
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            bail!(Code::InputInvalid, "a webhook's url is an http:// or https:// address");
+        }
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let webhook =
+            self.with_store(async |store| Ok(store.add_webhook(url, events, &secret, &by.user.email).await?))?;
+        Ok(AddedWebhook { webhook, secret })
+    }
+
+    /// The live subscriptions.
+    pub fn webhooks(&self) -> Result<Vec<Webhook>> {
+        self.with_store(async |store| Ok(store.webhooks().await?))
+    }
+
+    /// Removes a subscription.
+    pub fn remove_webhook(&self, id: i64, by: &Caller) -> Result<()> {
+        self.with_store(async |store| {
+            store.remove_webhook(id, &by.user.email).await.map_err(|e| match e.kind() {
+                unico_store::ErrorKind::NotFound => Error::new(Code::NotFound, e.to_string()),
+                _ => Error::from(e),
+            })
+        })
+    }
+
+    /// Webhook messages, newest first (`pending`, `delivered`, `dead`, or all).
+    pub fn deliveries(&self, state: Option<&str>, limit: i64) -> Result<Vec<Delivery>> {
+        if let Some(s) = state.filter(|s| !["pending", "delivered", "dead"].contains(s)) {
+            bail!(Code::InputInvalid, "state is pending, delivered or dead, not {s:?}");
+        }
+        self.with_store(async |store| Ok(store.deliveries(state, limit.clamp(1, 1000)).await?))
+    }
+
+    /// Sends an undelivered message again now.
+    pub fn resend(&self, id: i64, by: &Caller) -> Result<Delivery> {
+        self.with_store(async |store| {
+            store.resend(id, &by.user.email).await.map_err(|e| match e.kind() {
+                unico_store::ErrorKind::NotFound => Error::new(Code::NotFound, e.to_string()),
+                _ => Error::from(e),
+            })
+        })
+    }
+
+    /// Messages due for delivery, with their subscription's secret.
+    pub fn due_deliveries(&self, limit: i64) -> Result<Vec<(Delivery, String)>> {
+        self.with_store(async |store| Ok(store.due_deliveries(limit).await?))
+    }
+
+    /// Records a delivery attempt: delivered, or failed with when to try again (none: dead).
+    pub fn record_attempt(&self, id: i64, outcome: std::result::Result<(), (&str, Option<&str>)>) -> Result<()> {
+        self.with_store(async |store| Ok(store.record_attempt(id, outcome).await?))
+    }
+}

@@ -15,6 +15,7 @@ mod jobs;
 mod observe;
 pub mod openapi;
 mod routes;
+pub mod webhooks;
 
 use axum::Router;
 use std::collections::BTreeMap;
@@ -41,6 +42,12 @@ pub struct Config {
     pub logins_per_minute: u32,
     /// Test hook: jobs wait this long after starting (to interrupt one).
     pub job_pause: Option<Duration>,
+    /// How often the webhook outbox is looked at.
+    pub webhook_poll: Duration,
+    /// The first retry's wait; each next one doubles it (capped at six hours).
+    pub webhook_backoff: Duration,
+    /// Attempts before a message is dead-lettered.
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for Config {
@@ -52,6 +59,9 @@ impl Default for Config {
             request_timeout: Duration::from_secs(120),
             logins_per_minute: 5,
             job_pause: None,
+            webhook_poll: Duration::from_secs(1),
+            webhook_backoff: Duration::from_secs(30),
+            webhook_max_attempts: 8,
         }
     }
 }
@@ -161,8 +171,11 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        let deliverer = tokio::spawn(webhooks::run(self.state.clone()));
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        deliverer.abort();
+        served
     }
 }

@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         crate::routes::lookup, crate::routes::customer, crate::routes::profile, crate::routes::consent,
         crate::routes::export, crate::routes::erase,
         crate::routes::duplicates, crate::routes::merge, crate::routes::unmerge,
+        crate::routes::webhooks, crate::routes::add_webhook, crate::routes::remove_webhook,
+        crate::routes::deliveries, crate::routes::resend,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Bearer, &Errors),

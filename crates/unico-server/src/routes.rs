@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use unico_app::Code;
-use unico_app::staff::{AuditEntry, CampaignState, Job, Role, User};
+use unico_app::staff::{AuditEntry, CampaignState, Delivery, Job, Role, User, Webhook};
 use utoipa::{IntoParams, ToSchema};
 
 type Q<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
@@ -33,6 +33,10 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/users", get(users).post(add_user))
         .route("/api/v1/users/{email}/disable", post(disable_user))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/webhooks", get(webhooks).post(add_webhook))
+        .route("/api/v1/webhooks/{id}", axum::routing::delete(remove_webhook))
+        .route("/api/v1/webhooks/deliveries", get(deliveries))
+        .route("/api/v1/webhooks/deliveries/{id}/resend", post(resend))
         .route("/api/v1/jobs", get(jobs_list))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/imports/{dataset}", post(import))
@@ -955,4 +959,98 @@ async fn unmerge(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> Api
         })
         .await?,
     ))
+}
+
+// ---- webhooks ----
+
+/// A subscription as the API shows it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookBody {
+    id: i64,
+    url: String,
+    events: Vec<String>,
+    created_by: String,
+    created_at: String,
+}
+
+/// A webhook message as the API shows it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DeliveryBody {
+    id: i64,
+    webhook_id: i64,
+    url: String,
+    event: String,
+    body: String,
+    /// `pending`, `delivered` or `dead`.
+    state: String,
+    attempts: i64,
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
+    created_at: String,
+    delivered_at: Option<String>,
+}
+
+/// `GET /api/v1/webhooks`.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = [WebhookBody])))]
+async fn webhooks(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Vec<Webhook>>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.webhooks()).await?))
+}
+
+/// A subscription to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    /// Where to POST (http or https).
+    url: String,
+    /// Any of `redemption`, `consent.changed`, `goal.changed`, `campaign.published`, `customer.erased`.
+    events: Vec<String>,
+}
+
+/// `POST /api/v1/webhooks`: answers the subscription and its signing secret, once.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = NewWebhook,
+    responses((status = 201, body = Object)))]
+async fn add_webhook(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let new: NewWebhook = json(&body)?;
+    let app = app(&ctx);
+    let added = blocking(move || app.add_webhook(&new.url, &new.events, &ctx.caller)).await?;
+    Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+/// `DELETE /api/v1/webhooks/{id}`: its pending messages are dropped (dead).
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 204, description = "removed")))]
+async fn remove_webhook(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    let app = app(&ctx);
+    blocking(move || app.remove_webhook(id, &ctx.caller)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeliveriesQuery {
+    /// `pending`, `delivered` or `dead` (default: all).
+    state: Option<String>,
+    /// At most this many (1–1000, default 100).
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/webhooks/deliveries`: messages, newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "webhooks", security(("bearer" = [])), params(DeliveriesQuery),
+    responses((status = 200, body = [DeliveryBody])))]
+async fn deliveries(Extension(ctx): Extension<Ctx>, q: Q<DeliveriesQuery>) -> ApiResult<Json<Vec<Delivery>>> {
+    let q = query(q)?;
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.deliveries(q.state.as_deref(), q.limit.unwrap_or(100))).await?))
+}
+
+/// `POST /api/v1/webhooks/deliveries/{id}/resend`: an undelivered message, sent again now.
+#[utoipa::path(post, path = "/api/v1/webhooks/deliveries/{id}/resend", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = DeliveryBody)))]
+async fn resend(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<Delivery>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || app.resend(id, &ctx.caller)).await?))
 }

@@ -55,7 +55,10 @@ impl Running {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        // One connection per request: a pooled connection the server closed after an unread body
+        // would fail a POST, which a client may not retry on its own.
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
         Running { base: format!("http://{addr}"), agent, stop: Some(tx), thread: Some(thread) }
     }
 
@@ -440,4 +443,145 @@ fn support_reads_personal_data_audited_and_a_store_manager_sees_only_their_store
     assert!(!rows.is_empty() && rows.iter().all(|r| r["store"] == "S001"), "{}", kpis.body);
     let other = server.call("GET", "/api/v1/kpis?store=S002", Some(&manager), None);
     assert_eq!(other.status, 403);
+}
+
+/// A receiver of webhooks: answers 500 to the first request, 200 after; keeps what it got.
+/// Requests a receiver got: headers (lower-case names) and body.
+type Received = Arc<std::sync::Mutex<Vec<(BTreeMap<String, String>, String)>>>;
+
+fn receiver() -> (String, Received) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = BTreeMap::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                let (k, v) = l.split_once(':').unwrap();
+                headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+            }
+            let len: usize = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            seen.lock().unwrap().push((headers, String::from_utf8(body).unwrap()));
+            let status = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn webhooks_are_signed_retried_after_a_failure_and_dead_lettered_then_resent() {
+    use hmac::Mac;
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tenant(tmp.path(), None, 10);
+    let config = Config {
+        logins_per_minute: 1000,
+        webhook_poll: Duration::from_millis(50),
+        webhook_backoff: Duration::from_millis(100),
+        webhook_max_attempts: 3,
+        ..Default::default()
+    };
+    let server = Running::start(vec![("default".into(), app.clone())], config);
+    let admin = server.login("admin@example.com", None);
+    let (url, got) = receiver();
+    let add = |url: &str, events: &[&str]| {
+        let body = serde_json::json!({"url": url, "events": events}).to_string();
+        let a = server.call("POST", "/api/v1/webhooks", Some(&admin), Some(&body));
+        assert_eq!(a.status, 201, "{}", a.body);
+        a.body
+    };
+    let hook = add(&url, &["consent.changed", "customer.erased"]);
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    // A receiver that is never there: dead after three attempts.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    add(&format!("http://{closed}/gone"), &["consent.changed"]);
+    let bad = server.call(
+        "POST",
+        "/api/v1/webhooks",
+        Some(&admin),
+        Some(r#"{"url": "ftp://x", "events": ["consent.changed"]}"#),
+    );
+    assert_eq!(bad.status, 400);
+    let bad =
+        server.call("POST", "/api/v1/webhooks", Some(&admin), Some(r#"{"url": "http://x", "events": ["everything"]}"#));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // A consent withdrawn through the API is announced.
+    let support = server.login("support@example.com", None);
+    let card = app.cards().unwrap()[0].card.clone();
+    let found = server.call(
+        "POST",
+        "/api/v1/customers/lookup",
+        Some(&support),
+        Some(&serde_json::json!({"reference": card}).to_string()),
+    );
+    let id = found.body["id"].as_i64().unwrap();
+    let changed = server.call(
+        "PUT",
+        &format!("/api/v1/customers/{id}/consents/marketing"),
+        Some(&support),
+        Some(r#"{"granted": false}"#),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..200 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what} did not happen");
+    };
+    wait("two requests to the receiver", &|| got.lock().unwrap().len() >= 2);
+    let deliveries = || server.call("GET", "/api/v1/webhooks/deliveries", Some(&admin), None).body;
+    wait("a delivery and a dead letter", &|| {
+        let d = deliveries();
+        let states: Vec<&str> = d.as_array().unwrap().iter().map(|x| x["state"].as_str().unwrap()).collect();
+        states.contains(&"delivered") && states.contains(&"dead")
+    });
+    let requests = got.lock().unwrap().clone();
+    assert_eq!(requests[0].1, requests[1].1, "the retry sends the same message");
+    let (headers, body) = &requests[1];
+    assert_eq!(headers["x-unico-event"], "consent.changed");
+    let event: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!((event["data"]["customer_id"].as_i64(), event["data"]["granted"].as_bool()), (Some(id), Some(false)));
+    assert!(!body.contains(&card), "no card number in an event");
+    // The signature verifies with the secret over "<t>.<body>".
+    let sig = &headers["x-unico-signature"];
+    let (t, v1) = sig.split_once(',').unwrap();
+    let t = t.strip_prefix("t=").unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    assert_eq!(v1.strip_prefix("v1=").unwrap(), hex::encode(mac.finalize().into_bytes()), "the signature verifies");
+    let mut wrong = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"not the secret").unwrap();
+    wrong.update(format!("{t}.{body}").as_bytes());
+    assert_ne!(v1.strip_prefix("v1=").unwrap(), hex::encode(wrong.finalize().into_bytes()));
+
+    // The dead letter: three attempts, its error kept, and sent again on request.
+    let d = deliveries();
+    let dead = d.as_array().unwrap().iter().find(|x| x["state"] == "dead").unwrap().clone();
+    assert_eq!(dead["attempts"], 3, "{dead}");
+    assert!(dead["last_error"].as_str().unwrap().contains("cannot reach"), "{dead}");
+    let resent = server.call("POST", &format!("/api/v1/webhooks/deliveries/{}/resend", dead["id"]), Some(&admin), None);
+    assert_eq!((resent.status, resent.body["state"].as_str()), (200, Some("pending")), "{}", resent.body);
+    let delivered = d.as_array().unwrap().iter().find(|x| x["state"] == "delivered").unwrap();
+    assert_eq!(delivered["attempts"], 2, "one failure, then delivered");
+    let again =
+        server.call("POST", &format!("/api/v1/webhooks/deliveries/{}/resend", delivered["id"]), Some(&admin), None);
+    assert_eq!(again.status, 404, "a delivered message is not sent again");
 }

@@ -349,6 +349,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let event = serde_json::json!({"goal_id": id, "state": state, "previous": old, "day": day});
+            Store::emit(&mut tx, "goal.changed", &event).await?;
         }
         tx.commit().await?;
         Ok(changed)
@@ -357,9 +359,9 @@ impl Store {
     /// Messages in the outbox, oldest first; only unsent ones unless `all`.
     pub async fn outbox(&self, all: bool) -> Result<Vec<OutboxMessage>, Error> {
         let sql = if all {
-            "SELECT id, created_at, kind, recipient, subject, body, sent_at FROM outbox ORDER BY id"
+            "SELECT id, created_at, kind, recipient, subject, body, sent_at FROM outbox WHERE kind <> 'webhook' ORDER BY id"
         } else {
-            "SELECT id, created_at, kind, recipient, subject, body, sent_at FROM outbox WHERE sent_at IS NULL ORDER BY id"
+            "SELECT id, created_at, kind, recipient, subject, body, sent_at FROM outbox WHERE sent_at IS NULL AND kind <> 'webhook' ORDER BY id"
         };
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         rows.iter()

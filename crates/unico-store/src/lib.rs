@@ -23,6 +23,7 @@ pub mod normalise;
 pub mod privacy;
 pub mod profiles;
 pub mod staff;
+pub mod webhooks;
 
 use crypto::MasterKey;
 use serde::{Deserialize, Serialize};

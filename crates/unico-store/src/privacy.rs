@@ -222,6 +222,8 @@ impl Store {
             &format!("{{\"purpose\":\"{}\",\"granted\":{granted}}}", purpose.as_str()),
         )
         .await?;
+        let event = serde_json::json!({"customer_id": id, "purpose": purpose.as_str(), "granted": granted});
+        Store::emit(&mut tx, "consent.changed", &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -306,6 +308,7 @@ impl Store {
                 .await?;
         }
         Store::audit(&mut *tx, "erase", Some(id), &format!("{{\"registrations\":{}}}", ids.len())).await?;
+        Store::emit(&mut tx, "customer.erased", &serde_json::json!({"customer_id": id})).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -486,6 +486,9 @@ impl Store {
             let action = if publish { "publish_campaign" } else { "stop_campaign" };
             Store::audit_by(&mut *tx, actor, origin, action, None, &serde_json::json!({"campaign": id}).to_string())
                 .await?;
+            if publish {
+                Store::emit(&mut tx, "campaign.published", &serde_json::json!({"campaign": id})).await?;
+            }
         }
         tx.commit().await?;
         self.campaign_states()
