@@ -477,8 +477,11 @@ struct BuildRequest {
 async fn model_build(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
     let req: BuildRequest = if body.is_empty() { BuildRequest::default() } else { json(&body)? };
     let request = serde_json::json!({"as_of": req.as_of});
+    let caller = ctx.caller.clone();
     jobs::spawn(&ctx, "model_build", request, ctx.pause, move |app, progress| {
-        value(&app.build_model(req.as_of.as_deref(), None, progress)?)
+        let built = app.build_model(req.as_of.as_deref(), None, progress)?;
+        app.record(&caller, "model_build", None, &serde_json::json!({"as_of": built.params.as_of}))?;
+        value(&built)
     })
     .await
 }
@@ -571,8 +574,14 @@ async fn plan(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiRes
     let request =
         serde_json::json!({"policy": policy.display().to_string(), "as_of": req.as_of, "dry_run": req.dry_run});
     let plan = unico_app::plan::PlanRequest { policy, as_of: req.as_of, out, dry_run: req.dry_run.unwrap_or(false) };
-    jobs::spawn(&ctx, "plan", request, ctx.pause, move |app, progress| value(&app.plan_campaign(&plan, progress)?))
-        .await
+    let caller = ctx.caller.clone();
+    jobs::spawn(&ctx, "plan", request, ctx.pause, move |app, progress| {
+        let planned = app.plan_campaign(&plan, progress)?;
+        let details = serde_json::json!({"campaign": planned.campaign_id, "dry_run": planned.dry_run});
+        app.record(&caller, "plan", None, &details)?;
+        value(&planned)
+    })
+    .await
 }
 
 /// `POST /api/v1/campaigns/{id}/publish`: its offers reach the app and the tills from its
@@ -845,6 +854,12 @@ async fn consent(
         blocking(move || {
             let source = format!("api:{}", ctx.caller.user.email);
             let changed = app.set_consent(&reference(id), &purpose, b.granted, b.policy_version.as_deref(), &source)?;
+            app.record(
+                &ctx.caller,
+                "consent",
+                Some(id),
+                &serde_json::json!({"purpose": purpose, "granted": b.granted}),
+            )?;
             value(&changed)
         })
         .await?,

@@ -299,6 +299,14 @@ fn logins_are_limited_and_errors_have_one_shape() {
     assert_eq!((unknown.status, unknown.body["error"]["code"].as_str()), (404, Some("customer.not_found")));
     let nowhere = server.call("GET", "/api/v1/nowhere", Some(&token), None);
     assert_eq!((nowhere.status, nowhere.body["error"]["code"].as_str()), (404, Some("not_found")));
+    // Metrics count requests per route template and status.
+    let metrics = server.call("GET", "/metrics", None, None);
+    let text = metrics.body.as_str().unwrap().to_string();
+    assert!(
+        text.contains("http_requests_total{method=\"POST\",route=\"/api/v1/auth/login\",status=\"429\"}"),
+        "{text}"
+    );
+    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
     let bad_id = server.call("GET", "/api/v1/customers/abc", Some(&token), None);
     assert_eq!(bad_id.status, 400, "{}", bad_id.body);
     assert_eq!(bad_id.body["error"]["code"], "input.invalid");
@@ -584,4 +592,15 @@ fn webhooks_are_signed_retried_after_a_failure_and_dead_lettered_then_resent() {
     let again =
         server.call("POST", &format!("/api/v1/webhooks/deliveries/{}/resend", delivered["id"]), Some(&admin), None);
     assert_eq!(again.status, 404, "a delivered message is not sent again");
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_with_413() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tenant(tmp.path(), None, 11);
+    let server = Running::start(vec![("default".into(), app)], Config { max_body_bytes: 1024, ..config() });
+    let token = server.login("marketing@example.com", None);
+    let big = "x".repeat(4096);
+    let a = server.call("POST", "/api/v1/policies/validate", Some(&token), Some(&big));
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (413, Some("request.too_large")), "{}", a.body);
 }
