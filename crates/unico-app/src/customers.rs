@@ -167,7 +167,42 @@ impl App {
     }
 }
 
+/// What the model and the campaigns hold about a customer, without their personal data.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerProfile {
+    /// The customer's id.
+    pub id: i64,
+    /// The model's profile of each card.
+    pub profiles: Vec<unico_store::profiles::Profile>,
+    /// Products due again.
+    pub due_items: Vec<unico_store::profiles::DueItem>,
+    /// The offers valid on `on` (published campaigns only).
+    pub offers: Vec<unico_store::campaigns::StoredOffer>,
+    /// The day the offers are valid on.
+    pub on: jiff::civil::Date,
+}
+
 impl App {
+    /// A customer's behavioural profile, products due and offers of the day, without opening
+    /// their personal data (what marketing may see).
+    pub fn customer_profile(&self, who: &str, on: Option<&str>) -> Result<CustomerProfile> {
+        let on = match on {
+            Some(d) => d.parse().map_err(|_| Error::new(Code::InputInvalid, format!("--on {d:?} is not a date")))?,
+            None => self.today(),
+        };
+        self.with_store(async |store| {
+            let id = store.resolve(who).await?;
+            let who = format!("#{id}");
+            Ok(CustomerProfile {
+                id,
+                profiles: store.profiles_of(&who).await?,
+                due_items: store.due_items_of(&who).await?,
+                offers: store.offers_of(&who, &on.to_string()).await?,
+                on,
+            })
+        })
+    }
+
     /// The id of the customer a card, e-mail, phone or `#id` names (following merges),
     /// without opening their personal data.
     pub fn resolve_customer(&self, reference: &str) -> Result<i64> {

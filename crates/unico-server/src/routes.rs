@@ -814,18 +814,7 @@ async fn customer(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiRes
     params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 async fn profile(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
     let app = app(&ctx);
-    Ok(Json(
-        blocking(move || {
-            let card = app.customer(&reference(id), None)?;
-            Ok(serde_json::json!({
-                "id": id,
-                "profiles": card.profiles,
-                "due_items": card.due_items,
-                "offers": card.offers,
-            }))
-        })
-        .await?,
-    ))
+    Ok(Json(blocking(move || value(&app.customer_profile(&reference(id), None)?)).await?))
 }
 
 /// A consent given or withdrawn.

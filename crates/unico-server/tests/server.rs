@@ -338,6 +338,8 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
     let job = server.wait_job(&token, &Answer { status, body: accepted, retry_after: None });
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["kind"], "import");
+    assert_eq!(job["step"], "publishing", "the job's last step is recorded: {job}");
+    assert!(job["started_at"].is_string() && job["finished_at"].is_string());
     assert!(job["result"]["summaries"][0]["rows_read"].as_u64().unwrap() > 1000, "{job}");
     assert_eq!(
         job["result"]["summaries"][0]["rows_already_in_lake"].as_u64(),

@@ -257,7 +257,9 @@ impl Store {
             }
             _ => url.to_string(),
         };
-        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 1 } else { 4 });
+        // SQLite in WAL mode: readers run side by side and never block the writer; writers
+        // take the lock at BEGIN IMMEDIATE and wait their turn (busy timeout below).
+        let mut options = AnyPoolOptions::new().max_connections(4);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
