@@ -606,3 +606,66 @@ fn a_body_over_the_limit_is_refused_with_413() {
     let a = server.call("POST", "/api/v1/policies/validate", Some(&token), Some(&big));
     assert_eq!((a.status, a.body["error"]["code"].as_str()), (413, Some("request.too_large")), "{}", a.body);
 }
+
+#[test]
+fn a_browser_session_needs_the_csrf_header_to_change_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tenant(tmp.path(), None, 12);
+    let server = Running::start(vec![("default".into(), app)], config());
+    let body = serde_json::json!({"email": "admin@example.com", "password": PASSWORD}).to_string();
+    let mut r = server
+        .agent
+        .post(&format!("{}/api/v1/auth/login", server.base))
+        .header("Content-Type", "application/json")
+        .send(body.as_str())
+        .unwrap();
+    let cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let _ = r.body_mut().read_to_string();
+    let session = cookies.iter().find(|c| c.starts_with("unico_session=")).expect("a session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    let csrf = cookies.iter().find(|c| c.starts_with("unico_csrf=")).expect("a CSRF cookie");
+    assert!(!csrf.contains("HttpOnly"), "the page reads it to copy it into the header");
+    let value = |c: &str| c.split(';').next().unwrap().to_string();
+    let cookie = format!("{}; {}", value(session), value(csrf));
+    let csrf_value = value(csrf).split_once('=').unwrap().1.to_string();
+    let send = |method: &str, path: &str, header: Option<&str>| {
+        let url = format!("{}{path}", server.base);
+        let r = if method == "GET" {
+            server.agent.get(&url).header("Cookie", &cookie).call()
+        } else {
+            let mut req = server.agent.post(&url).header("Cookie", &cookie).header("Content-Type", "application/json");
+            if let Some(h) = header {
+                req = req.header("X-CSRF-Token", h);
+            }
+            req.send(r#"{"url": "https://example.com/hook", "events": ["customer.erased"]}"#)
+        };
+        r.unwrap().status().as_u16()
+    };
+    assert_eq!(send("GET", "/api/v1/me", None), 200, "reading with the cookie alone");
+    assert_eq!(send("POST", "/api/v1/webhooks", None), 403, "a change without the header");
+    assert_eq!(send("POST", "/api/v1/webhooks", Some("forged")), 403, "a change with another value");
+    assert_eq!(send("POST", "/api/v1/webhooks", Some(&csrf_value)), 201, "a change with the header");
+}
+
+#[test]
+fn a_tenants_file_names_each_retailer_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tenants.toml");
+    std::fs::write(&file, "[[tenant]]\nname = \"rossi\"\ndata = \"rossi-data\"\n[[tenant]]\nname = \"bianchi\"\ndata = \"/srv/bianchi\"\n")
+        .unwrap();
+    let t = unico_server::read_tenants(&file).unwrap();
+    assert_eq!(t["rossi"], tmp.path().join("rossi-data"), "relative to the file");
+    assert_eq!(t["bianchi"], std::path::PathBuf::from("/srv/bianchi"));
+    for bad in [
+        "[[tenant]]\nname = \"a\"\ndata = \"x\"\n[[tenant]]\nname = \"a\"\ndata = \"y\"\n",
+        "[[tenant]]\nname = \"a b\"\ndata = \"x\"\n",
+        "[[tenant]]\nname = \"a\"\n",
+        "tenant = []\n",
+        "[[tenant]]\nname = \"a\"\ndata = \"x\"\nextra = 1\n",
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let e = unico_server::read_tenants(&file).unwrap_err();
+        assert_eq!(e.code(), unico_app::Code::InputInvalid, "{bad}: {e}");
+    }
+}
