@@ -230,6 +230,23 @@ impl App {
         self.with_store(async |store| Ok(store.campaign_states().await?))
     }
 
+    /// Learns from a stored campaign's redemptions (a CSV with a `code` column), found by id.
+    pub fn learn_campaign(&self, id: &str, redemptions: &std::path::Path) -> Result<crate::plan::Learned> {
+        let dir = self.with_store(async |store| {
+            store.campaign_directory(id).await.map_err(|e| match e.kind() {
+                unico_store::ErrorKind::NotFound => Error::new(Code::CampaignNotFound, e.to_string()),
+                _ => Error::from(e),
+            })
+        })?;
+        let Some(dir) = dir else {
+            bail!(
+                Code::NotFound,
+                "the campaign {id:?} was planned before its directory was recorded: use `unico learn --campaign DIR`"
+            );
+        };
+        self.learn(&crate::plan::LearnRequest { campaign: dir.into(), redemptions: redemptions.to_path_buf() })
+    }
+
     /// Publishes a planned campaign: its offers reach the app and the tills from its first day.
     pub fn publish_campaign(&self, id: &str, by: &Caller) -> Result<CampaignState> {
         self.campaign_state(id, true, by)

@@ -55,6 +55,7 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/campaigns/{id}/publish", DATA),
     ("POST", "/api/v1/campaigns/{id}/stop", DATA),
     ("GET", "/api/v1/campaigns/{id}/measure", DATA),
+    ("POST", "/api/v1/campaigns/{id}/learn", DATA),
     ("GET", "/api/v1/kpis", KPIS),
     ("GET", "/api/v1/goals", KPIS),
     ("POST", "/api/v1/goals", DATA),

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::jobs_list, crate::routes::job,
         crate::routes::import, crate::routes::quality, crate::routes::model, crate::routes::model_build,
         crate::routes::validate_policy, crate::routes::campaigns, crate::routes::plan, crate::routes::publish,
-        crate::routes::stop, crate::routes::measure,
+        crate::routes::stop, crate::routes::measure, crate::routes::learn,
         crate::routes::kpis, crate::routes::goals, crate::routes::add_goal, crate::routes::outbox,
         crate::routes::lookup, crate::routes::customer, crate::routes::profile, crate::routes::consent,
         crate::routes::export, crate::routes::erase,

@@ -49,6 +49,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/campaigns/{id}/publish", post(publish))
         .route("/api/v1/campaigns/{id}/stop", post(stop))
         .route("/api/v1/campaigns/{id}/measure", get(measure))
+        .route("/api/v1/campaigns/{id}/learn", post(learn))
         .route("/api/v1/kpis", get(kpis))
         .route("/api/v1/goals", get(goals).post(add_goal))
         .route("/api/v1/outbox", get(outbox))
@@ -367,6 +368,40 @@ async fn import(
         return Err(ApiError::new(Code::InputInvalid, format!("max_reject_rate is between 0 and 1, got {r}"))
             .field("max_reject_rate"));
     }
+    let (dir, file, mapping) = save_upload(&ctx, multipart).await?;
+    let cleanup = |e: ApiError| {
+        let _ = std::fs::remove_dir_all(&dir);
+        e
+    };
+    let Some(file) = file else {
+        return Err(cleanup(ApiError::new(Code::InputInvalid, "a file part is required").field("file")));
+    };
+    let req = unico_app::import::ImportRequest {
+        dataset,
+        files: vec![file],
+        mapping,
+        max_reject_rate: q.max_reject_rate,
+        dedupe: q.dedupe.unwrap_or(false),
+    };
+    let request = serde_json::json!({"dataset": format!("{dataset:?}").to_lowercase()});
+    let caller = ctx.caller.clone();
+    jobs::spawn(&ctx, "import", request, ctx.pause, move |app, progress| {
+        let r = app.import(&req, progress, &mut |_| {});
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = r?;
+        let details = serde_json::json!({"dataset": format!("{dataset:?}").to_lowercase()});
+        app.record(&caller, "import", None, &details)?;
+        value(&report)
+    })
+    .await
+}
+
+/// Streams a multipart upload's `file` part (and `mapping`, if sent) to a folder of its own
+/// under `uploads/`; returns the folder with the paths. The folder is removed on error.
+async fn save_upload(
+    ctx: &Ctx,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(std::path::PathBuf, Option<std::path::PathBuf>, Option<std::path::PathBuf>)> {
     let mut multipart = multipart.map_err(|e| ApiError::new(Code::InputInvalid, e.body_text()))?;
     let dir = ctx.tenant.app.root().join("uploads").join(hex::encode(rand::random::<[u8; 8]>()));
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::new(Code::Io, format!("cannot store the upload: {e}")))?;
@@ -409,27 +444,7 @@ async fn import(
             _ => return Err(cleanup(ApiError::new(Code::InputInvalid, "parts are file and mapping").field("file"))),
         }
     }
-    let Some(file) = file else {
-        return Err(cleanup(ApiError::new(Code::InputInvalid, "a file part is required").field("file")));
-    };
-    let req = unico_app::import::ImportRequest {
-        dataset,
-        files: vec![file],
-        mapping,
-        max_reject_rate: q.max_reject_rate,
-        dedupe: q.dedupe.unwrap_or(false),
-    };
-    let request = serde_json::json!({"dataset": format!("{dataset:?}").to_lowercase()});
-    let caller = ctx.caller.clone();
-    jobs::spawn(&ctx, "import", request, ctx.pause, move |app, progress| {
-        let r = app.import(&req, progress, &mut |_| {});
-        let _ = std::fs::remove_dir_all(&dir);
-        let report = r?;
-        let details = serde_json::json!({"dataset": format!("{dataset:?}").to_lowercase()});
-        app.record(&caller, "import", None, &details)?;
-        value(&report)
-    })
-    .await
+    Ok((dir, file, mapping))
 }
 
 fn upload_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -1057,4 +1072,32 @@ async fn deliveries(Extension(ctx): Extension<Ctx>, q: Q<DeliveriesQuery>) -> Ap
 async fn resend(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResult<Json<Delivery>> {
     let app = app(&ctx);
     Ok(Json(blocking(move || app.resend(id, &ctx.caller)).await?))
+}
+
+/// `POST /api/v1/campaigns/{id}/learn`: a multipart upload with a `file` part, the redeemed
+/// offers (a CSV with a `code` column; `redeemed_at`, `discount_cents` optional). Learns the
+/// response to each depth, used by the next plans. A job.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/learn", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content_type = "multipart/form-data", content = Object),
+    responses((status = 202, body = jobs::Accepted)))]
+async fn learn(
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Response> {
+    let (dir, file, _) = save_upload(&ctx, multipart).await?;
+    let Some(file) = file else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(ApiError::new(Code::InputInvalid, "a file part is required").field("file"));
+    };
+    let caller = ctx.caller.clone();
+    let request = serde_json::json!({"campaign": id});
+    jobs::spawn(&ctx, "learn", request, ctx.pause, move |app, _progress| {
+        let learned = app.learn_campaign(&id, &file);
+        let _ = std::fs::remove_dir_all(&dir);
+        let learned = learned?;
+        app.record(&caller, "learn", None, &serde_json::json!({"campaign": id}))?;
+        value(&learned)
+    })
+    .await
 }

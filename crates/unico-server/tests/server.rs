@@ -383,6 +383,29 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
     let path = format!("/api/v1/campaigns/{}/publish", utf8_percent(&id));
     let published = server.call("POST", &path, Some(&token), None);
     assert_eq!((published.status, published.body["status"].as_str()), (200, Some("published")), "{}", published.body);
+    // Its redemptions, uploaded: the response is learned, as a job.
+    let codes: Vec<String> = csv::Reader::from_path(offers.join("offers.csv"))
+        .unwrap()
+        .records()
+        .take(20)
+        .map(|r| r.unwrap()[0].to_string())
+        .collect();
+    let redeemed = format!("code\n{}\n", codes.join("\n"));
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"redeemed.csv\"\r\n\r\n{redeemed}\r\n--{boundary}--\r\n"
+    );
+    let mut r = server
+        .agent
+        .post(&format!("{}/api/v1/campaigns/{}/learn", server.base, utf8_percent(&id)))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+        .send(body.as_str())
+        .unwrap();
+    let status = r.status().as_u16();
+    let accepted: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let learned = server.wait_job(&token, &Answer { status, body: accepted, retry_after: None });
+    assert_eq!(learned["state"], "done", "{learned}");
+    assert_eq!(learned["result"]["campaign_id"].as_str(), Some(id.as_str()), "{learned}");
     let stopped = server.call("POST", &format!("/api/v1/campaigns/{}/stop", utf8_percent(&id)), Some(&token), None);
     assert_eq!(stopped.body["status"], "stopped");
     let again = server.call("POST", &path, Some(&token), None);

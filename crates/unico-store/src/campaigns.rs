@@ -111,6 +111,16 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    /// Where a stored campaign's files were written, if it was recorded.
+    pub async fn campaign_directory(&self, id: &str) -> Result<Option<String>, Error> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT directory FROM campaigns WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        match row {
+            None => Err(Error::new(ErrorKind::NotFound, format!("no campaign {id:?}"))),
+            Some((dir,)) => Ok(dir),
+        }
+    }
+
     /// Whether a campaign with this id is stored.
     pub async fn has_campaign(&self, id: &str) -> Result<bool, Error> {
         let n: (i64,) =
