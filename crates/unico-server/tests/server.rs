@@ -89,6 +89,28 @@ impl Running {
         Answer { status, body, retry_after }
     }
 
+    /// Uploads `content` as the `file` part of a multipart form to `path`.
+    fn upload(&self, path: &str, token: &str, filename: &str, content: &str) -> Answer {
+        let boundary = "unico-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\r\n{content}\r\n--{boundary}--\r\n"
+        );
+        let mut r = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+            .send(body.as_str())
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+            retry_after: None,
+        }
+    }
+
     fn login(&self, email: &str, tenant: Option<&str>) -> String {
         let body = serde_json::json!({"email": email, "password": PASSWORD, "tenant": tenant}).to_string();
         let a = self.call("POST", "/api/v1/auth/login", None, Some(&body));
@@ -321,21 +343,8 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
 
     // An upload of receipts, as a job with progress, to done.
     let receipts = std::fs::read_to_string(tmp.path().join("chain/receipts.csv")).unwrap();
-    let boundary = "unico-test-boundary";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"more receipts.csv\"\r\nContent-Type: text/csv\r\n\r\n{receipts}\r\n--{boundary}--\r\n"
-    );
-    let url = format!("{}/api/v1/imports/receipts", server.base);
-    let mut r = server
-        .agent
-        .post(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
-        .send(body.as_str())
-        .unwrap();
-    let status = r.status().as_u16();
-    let accepted: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    let job = server.wait_job(&token, &Answer { status, body: accepted, retry_after: None });
+    let accepted = server.upload("/api/v1/imports/receipts", &token, "more receipts.csv", &receipts);
+    let job = server.wait_job(&token, &accepted);
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["kind"], "import");
     assert_eq!(job["step"], "publishing", "the job's last step is recorded: {job}");
@@ -391,19 +400,9 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
         .map(|r| r.unwrap()[0].to_string())
         .collect();
     let redeemed = format!("code\n{}\n", codes.join("\n"));
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"redeemed.csv\"\r\n\r\n{redeemed}\r\n--{boundary}--\r\n"
-    );
-    let mut r = server
-        .agent
-        .post(&format!("{}/api/v1/campaigns/{}/learn", server.base, utf8_percent(&id)))
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
-        .send(body.as_str())
-        .unwrap();
-    let status = r.status().as_u16();
-    let accepted: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    let learned = server.wait_job(&token, &Answer { status, body: accepted, retry_after: None });
+    let path_learn = format!("/api/v1/campaigns/{}/learn", utf8_percent(&id));
+    let accepted = server.upload(&path_learn, &token, "redeemed.csv", &redeemed);
+    let learned = server.wait_job(&token, &accepted);
     assert_eq!(learned["state"], "done", "{learned}");
     assert_eq!(learned["result"]["campaign_id"].as_str(), Some(id.as_str()), "{learned}");
     let stopped = server.call("POST", &format!("/api/v1/campaigns/{}/stop", utf8_percent(&id)), Some(&token), None);

@@ -2,25 +2,10 @@
 //! directory nor of a campaign directory links their card to what they bought, the sales
 //! stay whole, and a later receipt with the same card starts a new history.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn unico(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unico")).arg("--data").arg(data).args(args).output().expect("unico runs")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::process::Command;
 
 mod common;
-use common::{files_below, keys_below};
+use common::{files_below, keys_below, ok, unico};
 
 #[test]
 fn an_erased_customer_leaves_no_history_and_their_card_starts_anew() {
