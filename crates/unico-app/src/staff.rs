@@ -330,9 +330,8 @@ impl App {
         if !ok {
             bail!(Code::InputInvalid, "a webhook's url is an http:// or https:// address");
         }
-        let secret = hex::encode(rand::random::<[u8; 32]>());
-        let webhook =
-            self.with_store(async |store| Ok(store.add_webhook(url, events, &secret, &by.user.email).await?))?;
+        let (webhook, secret) =
+            self.with_store(async |store| Ok(store.add_webhook(url, events, &by.user.email).await?))?;
         Ok(AddedWebhook { webhook, secret })
     }
 

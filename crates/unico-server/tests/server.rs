@@ -538,6 +538,15 @@ fn webhooks_are_signed_retried_after_a_failure_and_dead_lettered_then_resent() {
     };
     let hook = add(&url, &["consent.changed", "customer.erased"]);
     let secret = hook["secret"].as_str().unwrap().to_string();
+    // The store keeps the secret wrapped by the master key, never in clear.
+    for f in std::fs::read_dir(app.root()).unwrap().map(|e| e.unwrap().path()) {
+        if f.file_name().unwrap().to_string_lossy().starts_with("unico.db") {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{} holds the secret", f.display());
+        }
+    }
+    let listed = server.call("GET", "/api/v1/webhooks", Some(&admin), None);
+    assert!(!listed.body.to_string().contains(&secret), "the secret is shown once");
     // A receiver that is never there: dead after three attempts.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     add(&format!("http://{closed}/gone"), &["consent.changed"]);

@@ -108,6 +108,12 @@ impl DataKey {
         seal_with(&self.0, plaintext, row.as_bytes())
     }
 
+    /// The key itself as hex, for a key that is a secret shared with someone else (a
+    /// webhook's signing secret, wrapped at rest like a data key).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
     /// Opens what [`DataKey::seal`] sealed for the row `row`.
     pub fn open(&self, row: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.0, sealed, row.as_bytes())

@@ -110,8 +110,9 @@ impl Store {
         Ok(())
     }
 
-    /// Adds a subscription with its signing secret.
-    pub async fn add_webhook(&self, url: &str, events: &[String], secret: &str, by: &str) -> Result<Webhook, Error> {
+    /// Adds a subscription; returns it with its signing secret (hex), which the store keeps
+    /// only wrapped by the master key.
+    pub async fn add_webhook(&self, url: &str, events: &[String], by: &str) -> Result<(Webhook, String), Error> {
         for e in events {
             if !EVENTS.contains(&e.as_str()) {
                 return Err(Error::new(
@@ -123,15 +124,21 @@ impl Store {
         if events.is_empty() {
             return Err(Error::new(ErrorKind::Input, "a webhook subscribes to at least one event"));
         }
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        let (key, wrapped) = self.key.new_data_key(&format!("webhook:{token}"));
+        let secret = key.to_hex();
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO webhooks (url, events, secret, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(url)
-            .bind(events.join(","))
-            .bind(secret)
-            .bind(by)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO webhooks (url, events, token, secret, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(url)
+        .bind(events.join(","))
+        .bind(&token)
+        .bind(wrapped)
+        .bind(by)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
         let (id,): (i64,) = sqlx::query_as("SELECT MAX(id) FROM webhooks").fetch_one(&mut *tx).await?;
         Store::audit_by(
             &mut *tx,
@@ -143,7 +150,13 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.webhooks().await?.into_iter().find(|w| w.id == id).ok_or_else(|| Error::new(ErrorKind::Internal, "lost"))
+        let hook = self
+            .webhooks()
+            .await?
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "lost"))?;
+        Ok((hook, secret))
     }
 
     /// The live subscriptions.
@@ -189,28 +202,31 @@ impl Store {
     pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<(Delivery, String)>, Error> {
         let sql = format!(
             "SELECT o.id, o.webhook_id, o.recipient, o.subject, o.body, o.state, o.attempts, o.next_attempt_at, \
-             o.last_error, o.created_at, o.sent_at, w.secret FROM outbox o JOIN webhooks w ON w.id = o.webhook_id \
+             o.last_error, o.created_at, o.sent_at, w.token, w.secret FROM outbox o JOIN webhooks w ON w.id = o.webhook_id \
              WHERE o.kind = 'webhook' AND o.state = 'pending' AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT {limit}"
         );
-        type Row = (
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            String,
-            Option<String>,
-            String,
-        );
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now()).fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(a, b, c, d, e, f, g, h, i, j, k, secret)| (delivery((a, b, c, d, e, f, g, h, i, j, k)), secret))
-            .collect())
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now()).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                let d = delivery((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                    r.try_get(7)?,
+                    r.try_get(8)?,
+                    r.try_get(9)?,
+                    r.try_get(10)?,
+                ));
+                let (token, wrapped): (String, Vec<u8>) = (r.try_get(11)?, r.try_get(12)?);
+                let secret = self.key.unwrap(&format!("webhook:{token}"), &wrapped)?.to_hex();
+                Ok((d, secret))
+            })
+            .collect()
     }
 
     /// Records an attempt: delivered, or failed with the next attempt's time (none: dead).

@@ -1,11 +1,13 @@
--- Webhooks: the retailer's systems subscribe to events; each event is written to the outbox
+-- Webhooks: the retailer's systems subscribe to events (each with a signing secret kept
+-- wrapped by the master key, like a customer's data key); each event is written to the outbox
 -- in the transaction of the change it announces (a transactional outbox), one message per
 -- subscription, then delivered signed, retried with backoff, dead-lettered after a limit.
 CREATE TABLE webhooks (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     url         TEXT NOT NULL,
     events      TEXT NOT NULL,
-    secret      TEXT NOT NULL,
+    token       TEXT NOT NULL,
+    secret      BLOB NOT NULL,
     created_by  TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     removed_at  TEXT
