@@ -85,6 +85,7 @@ fn a_lake_pass_runs_from_an_async_runtime_without_blocking_it() {
             by_store: false,
             by_channel: false,
             by_segment: false,
+            store: None,
         };
         let (report, heard) = app
             .blocking(move |a| {
@@ -137,6 +138,7 @@ fn an_implausible_date_is_kept_out_of_the_defaults() {
                 by_store: false,
                 by_channel: false,
                 by_segment: false,
+                store: None,
             },
             &Silent,
         )

@@ -681,18 +681,13 @@ async fn kpis(Extension(ctx): Extension<Ctx>, q: Q<KpiQuery>) -> ApiResult<Json<
         from: q.from,
         to: q.to,
         by,
-        by_store: q.by_store.unwrap_or(false) || store.is_some(),
+        by_store: q.by_store.unwrap_or(false),
         by_channel: q.by_channel.unwrap_or(false),
         by_segment: q.by_segment.unwrap_or(false),
+        store,
     };
     let app = app(&ctx);
-    let mut report = blocking(move || value(&app.kpis(&req, &unico_app::Silent)?)).await?;
-    if let Some(s) = store
-        && let Some(rows) = report.get_mut("rows").and_then(|r| r.as_array_mut())
-    {
-        rows.retain(|r| r.get("store").and_then(|v| v.as_str()) == Some(s.as_str()));
-    }
-    Ok(Json(report))
+    Ok(Json(blocking(move || value(&app.kpis(&req, &unico_app::Silent)?)).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -709,12 +704,14 @@ async fn goals(Extension(ctx): Extension<Ctx>, q: Q<GoalsQuery>) -> ApiResult<Js
     let q = query(q)?;
     let store = own_store(&ctx, None)?;
     let app = app(&ctx);
-    let mut status = blocking(move || value(&app.goal_status(q.as_of.as_deref(), &unico_app::Silent)?)).await?;
-    if let Some(s) = store
-        && let Some(goals) = status.get_mut("goals").and_then(|r| r.as_array_mut())
-    {
-        goals.retain(|g| g["goal"]["scope_kind"] == "store" && g["goal"]["scope_value"].as_str() == Some(s.as_str()));
-    }
+    let status = blocking(move || {
+        let mut status = app.goal_status(q.as_of.as_deref(), &unico_app::Silent)?;
+        if let Some(s) = store {
+            status.goals.retain(|g| g.goal.scope_kind == "store" && g.goal.scope_value.as_deref() == Some(s.as_str()));
+        }
+        value(&status)
+    })
+    .await?;
     Ok(Json(status))
 }
 

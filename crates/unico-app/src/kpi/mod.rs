@@ -39,6 +39,8 @@ pub struct KpiRequest {
     pub by_channel: bool,
     /// One row per RFM segment of the model.
     pub by_segment: bool,
+    /// One store only: its rows, and no chain-wide figures (what a store manager sees).
+    pub store: Option<String>,
 }
 
 /// The KPI report.
@@ -99,7 +101,8 @@ impl App {
         if from > to {
             bail!(Code::InputInvalid, "--from {} is after --to {}", date_of(from), date_of(to));
         }
-        let split = Split { store: req.by_store, channel: req.by_channel, segment: req.by_segment };
+        let split =
+            Split { store: req.by_store || req.store.is_some(), channel: req.by_channel, segment: req.by_segment };
         let profiles = self.kpi_profiles()?;
         if split.segment && profiles.segments.names.is_empty() {
             bail!(Code::ModelMissing, "--by-segment needs the model's segments: run `unico model build` first");
@@ -119,8 +122,11 @@ impl App {
             split,
             to,
         )?;
-        let rows = kpis::rows(&cube, &facts, grain, from, to);
-        let model = (!profiles.segments.names.is_empty()).then(|| ModelSnapshot {
+        let mut rows = kpis::rows(&cube, &facts, grain, from, to);
+        if let Some(s) = &req.store {
+            rows.retain(|r| r.store.as_deref() == Some(s.as_str()));
+        }
+        let model = (!profiles.segments.names.is_empty() && req.store.is_none()).then(|| ModelSnapshot {
             clv_months: profiles.clv_months,
             all: profiles.snapshot(|_, _| true),
             by_segment: profiles.by_segment(),

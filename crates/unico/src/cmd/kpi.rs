@@ -42,6 +42,9 @@ pub struct KpiArgs {
     /// One row per RFM segment of the model (purchases without a card form "no card").
     #[arg(long)]
     by_segment: bool,
+    /// One store only (its rows, without the chain-wide model figures).
+    #[arg(long)]
+    store: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -110,8 +113,15 @@ pub enum Review {
 
 /// The monthly KPI table of the last 12 months (what `unico demo` ends with).
 pub fn monthly_report(app: &App) -> Result<()> {
-    let req =
-        KpiRequest { from: None, to: None, by: Grain::Month, by_store: false, by_channel: false, by_segment: false };
+    let req = KpiRequest {
+        from: None,
+        to: None,
+        by: Grain::Month,
+        by_store: false,
+        by_channel: false,
+        by_segment: false,
+        store: None,
+    };
     let report = app.kpis(&req, &Bars::new())?;
     print_table(&mut std::io::stdout().lock(), &report, &app.settings().currency)?;
     Ok(())
@@ -131,6 +141,7 @@ pub fn kpi(app: &App, args: KpiArgs) -> Result<()> {
         by_store: args.by_store,
         by_channel: args.by_channel,
         by_segment: args.by_segment,
+        store: args.store,
     };
     let report = app.kpis(&req, &Bars::new())?;
     let mut out: Box<dyn Write> = match &args.out {
