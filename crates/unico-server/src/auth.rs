@@ -194,9 +194,19 @@ pub async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let has_body =
+        req.headers().contains_key(header::CONTENT_LENGTH) || req.headers().contains_key(header::TRANSFER_ENCODING);
     match check(&state, &mut req).await {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            // The body was not read: the connection cannot carry another request, and the
+            // client is told so rather than finding it closed on its next request.
+            if has_body {
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }
 

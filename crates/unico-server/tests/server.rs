@@ -55,10 +55,7 @@ impl Running {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        // One connection per request: a pooled connection the server closed after an unread body
-        // would fail a POST, which a client may not retry on its own.
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Running { base: format!("http://{addr}"), agent, stop: Some(tx), thread: Some(thread) }
     }
 
