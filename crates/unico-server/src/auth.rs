@@ -134,7 +134,13 @@ pub async fn login(
     let app = tenant.app.clone();
     let session = tokio::task::spawn_blocking(move || app.login(&login.email, &login.password, hours, Some(&address)))
         .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))??;
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?
+        .inspect_err(|e| {
+            if e.code() == Code::Unauthorized {
+                // Counted, not logged: the e-mail typed may be anyone's.
+                metrics::counter!("unico_login_failures_total").increment(1);
+            }
+        })?;
     let token = format!("{}.{}", tenant.name, session.token);
     let csrf = hex::encode(rand::random::<[u8; 16]>());
     let max_age = hours * 3600;
@@ -273,7 +279,11 @@ pub fn own_store(ctx: &Ctx, asked: Option<&str>) -> ApiResult<Option<String>> {
     if ctx.caller.role != Role::StoreManager {
         return Ok(asked.map(str::to_string));
     }
-    let mine = ctx.caller.user.store_id.clone();
+    let Some(mine) = ctx.caller.user.store_id.clone() else {
+        // A store manager without a store sees no store, never the whole chain.
+        return Err(ApiError::forbidden("this store manager has no store; an admin must set one"));
+    };
+    let mine = Some(mine);
     match asked {
         Some(s) if Some(s) != mine.as_deref() => Err(ApiError::forbidden("a store manager sees their own store only")),
         _ => Ok(mine),
