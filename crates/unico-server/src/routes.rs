@@ -39,7 +39,6 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/webhooks/deliveries/{id}/resend", post(resend))
         .route("/api/v1/jobs", get(jobs_list))
         .route("/api/v1/jobs/{id}", get(job))
-        .route("/api/v1/imports/{dataset}", post(import))
         .route("/api/v1/quality", get(quality))
         .route("/api/v1/model", get(model))
         .route("/api/v1/model/build", post(model_build))
@@ -49,7 +48,6 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/campaigns/{id}/publish", post(publish))
         .route("/api/v1/campaigns/{id}/stop", post(stop))
         .route("/api/v1/campaigns/{id}/measure", get(measure))
-        .route("/api/v1/campaigns/{id}/learn", post(learn))
         .route("/api/v1/kpis", get(kpis))
         .route("/api/v1/goals", get(goals).post(add_goal))
         .route("/api/v1/outbox", get(outbox))
@@ -61,15 +59,20 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/duplicates", get(duplicates))
         .route("/api/v1/duplicates/merge", post(merge))
         .route("/api/v1/duplicates/unmerge", post(unmerge))
+        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout));
+    // Uploads stream for as long as the client sends (up to the body limit): no timeout.
+    let uploads = Router::new()
+        .route("/api/v1/imports/{dataset}", post(import))
+        .route("/api/v1/campaigns/{id}/learn", post(learn));
+    api.merge(uploads)
         // Innermost first: the role check runs after routing (it reads the matched route),
         // the observation around it.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
-        .route_layer(axum::middleware::from_fn(observe::observe));
-    api.fallback(not_found)
+        .route_layer(axum::middleware::from_fn(observe::observe))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(one_error_shape))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(Code::Internal, "the server failed on this request; it has been logged").into_response()
         }))
