@@ -50,6 +50,8 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/model", DATA),
     ("POST", "/api/v1/model/build", DATA),
     ("POST", "/api/v1/policies/validate", DATA),
+    ("GET", "/api/v1/policies", DATA),
+    ("GET", "/api/v1/policies/{id}", DATA),
     ("GET", "/api/v1/campaigns", DATA),
     ("POST", "/api/v1/campaigns/plan", DATA),
     ("POST", "/api/v1/campaigns/{id}/publish", DATA),

@@ -43,6 +43,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/model", get(model))
         .route("/api/v1/model/build", post(model_build))
         .route("/api/v1/policies/validate", post(validate_policy))
+        .route("/api/v1/policies", get(policies))
+        .route("/api/v1/policies/{id}", get(policy))
         .route("/api/v1/campaigns", get(campaigns))
         .route("/api/v1/campaigns/plan", post(plan))
         .route("/api/v1/campaigns/{id}/publish", post(publish))
@@ -589,8 +591,8 @@ async fn plan(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiRes
         jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"),
         hex::encode(rand::random::<[u8; 3]>())
     ));
-    let request =
-        serde_json::json!({"policy": policy.display().to_string(), "as_of": req.as_of, "dry_run": req.dry_run});
+    let version = policy.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let request = serde_json::json!({"policy_version": version, "as_of": req.as_of, "dry_run": req.dry_run});
     let plan = unico_app::plan::PlanRequest { policy, as_of: req.as_of, out, dry_run: req.dry_run.unwrap_or(false) };
     let caller = ctx.caller.clone();
     jobs::spawn(&ctx, "plan", request, ctx.pause, move |app, progress| {
@@ -1100,4 +1102,45 @@ async fn learn(
         value(&learned)
     })
     .await
+}
+
+/// A kept policy version as the API lists it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PolicyVersionBody {
+    /// `<time>-<hash>`.
+    id: String,
+    /// The campaign name it holds.
+    name: Option<String>,
+    bytes: u64,
+}
+
+/// `GET /api/v1/policies`: the policy versions plans were made with, newest first.
+#[utoipa::path(get, path = "/api/v1/policies", tag = "campaigns", security(("bearer" = [])),
+    responses((status = 200, body = [PolicyVersionBody])))]
+async fn policies(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || value(&app.policy_versions()?)).await?))
+}
+
+/// A policy version's text.
+#[derive(Debug, serde::Serialize, ToSchema)]
+struct PolicyText {
+    /// The version's id.
+    id: String,
+    /// The policy file's TOML.
+    text: String,
+}
+
+/// `GET /api/v1/policies/{id}`: one version's text.
+#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = PolicyText)))]
+async fn policy(Extension(ctx): Extension<Ctx>, Path(id): Path<String>) -> ApiResult<Json<PolicyText>> {
+    let app = app(&ctx);
+    let text = blocking({
+        let id = id.clone();
+        move || app.policy_version(&id)
+    })
+    .await?;
+    Ok(Json(PolicyText { id, text }))
 }

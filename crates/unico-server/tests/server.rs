@@ -368,6 +368,14 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
     let job = server.wait_job(&token, &server.call("POST", "/api/v1/campaigns/plan", Some(&token), Some(&plan)));
     assert_eq!(job["state"], "done", "{job}");
     let id = job["result"]["campaign_id"].as_str().unwrap().to_string();
+    // The policy it was planned with is kept as a version.
+    let version = job["request"]["policy_version"].as_str().unwrap().to_string();
+    let versions = server.call("GET", "/api/v1/policies", Some(&token), None);
+    assert_eq!(versions.body[0]["id"].as_str(), Some(version.as_str()), "{}", versions.body);
+    let kept = server.call("GET", &format!("/api/v1/policies/{version}"), Some(&token), None);
+    assert_eq!(kept.body["text"].as_str(), Some(policy.as_str()));
+    let outside = server.call("GET", "/api/v1/policies/..%2Funico", Some(&token), None);
+    assert_eq!(outside.status, 404, "an id names a kept version and nothing else: {}", outside.body);
     let list = server.call("GET", "/api/v1/campaigns", Some(&token), None);
     assert_eq!(list.body[0]["status"], "planned", "{}", list.body);
     // Someone with offers in the campaign: none shown while planned.

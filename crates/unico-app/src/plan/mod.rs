@@ -386,3 +386,47 @@ impl App {
         Ok(path)
     }
 }
+
+/// A version of a policy kept by the server.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyVersion {
+    /// Its id (`<time>-<hash>`), for [`App::policy_version`].
+    pub id: String,
+    /// The campaign name it holds, when it has one.
+    pub name: Option<String>,
+    /// Its size, bytes.
+    pub bytes: u64,
+}
+
+impl App {
+    /// The policy versions kept in `policies/`, newest first.
+    pub fn policy_versions(&self) -> Result<Vec<PolicyVersion>> {
+        let dir = self.root().join("policies");
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Some(id) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else { continue };
+            if id.starts_with('.') || path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let name = toml::from_str::<toml::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("campaign")?.get("name")?.as_str().map(str::to_string));
+            out.push(PolicyVersion { id, name, bytes: text.len() as u64 });
+        }
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(out)
+    }
+
+    /// The text of a kept policy version.
+    pub fn policy_version(&self, id: &str) -> Result<String> {
+        // An id names a file of `policies/` and nothing else.
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            bail!(Code::NotFound, "no policy version {id:?}");
+        }
+        let path = self.root().join("policies").join(format!("{id}.toml"));
+        std::fs::read_to_string(&path).map_err(|_| Error::new(Code::NotFound, format!("no policy version {id:?}")))
+    }
+}
