@@ -548,3 +548,46 @@ fn write_scores(out: &std::path::Path, ids: &[String], scores: &[build::Scores])
     file.flush()?;
     Ok(())
 }
+
+/// A file the server wrote for users to download (`exports/` in the data directory).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportFile {
+    /// Its name.
+    pub name: String,
+    /// Its size, bytes.
+    pub bytes: u64,
+}
+
+impl App {
+    /// The folder of files written for download.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.root().join("exports")
+    }
+
+    /// The files written for download, newest name first.
+    pub fn exports(&self) -> Result<Vec<ExportFile>> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.exports_dir()) else { return Ok(out) };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            out.push(ExportFile { name, bytes: e.metadata().map(|m| m.len()).unwrap_or(0) });
+        }
+        out.sort_by(|a, b| b.name.cmp(&a.name));
+        Ok(out)
+    }
+
+    /// The path of a file written for download, by name (nothing outside `exports/`).
+    pub fn export_path(&self, name: &str) -> Result<PathBuf> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let path = self.exports_dir().join(name);
+        if !plain || !path.is_file() {
+            return Err(Error::new(Code::NotFound, format!("no export {name:?}")));
+        }
+        Ok(path)
+    }
+}

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         crate::auth::login, crate::auth::logout, crate::auth::me,
         crate::routes::users, crate::routes::add_user, crate::routes::disable_user, crate::routes::audit,
         crate::routes::jobs_list, crate::routes::job,
-        crate::routes::import, crate::routes::quality, crate::routes::model, crate::routes::model_build,
+        crate::routes::import, crate::routes::quality, crate::routes::model, crate::routes::model_build, crate::routes::recommend, crate::routes::exports, crate::routes::download,
         crate::routes::validate_policy, crate::routes::policies, crate::routes::policy, crate::routes::campaigns, crate::routes::plan, crate::routes::publish,
         crate::routes::stop, crate::routes::measure, crate::routes::learn,
         crate::routes::kpis, crate::routes::goals, crate::routes::add_goal, crate::routes::outbox,

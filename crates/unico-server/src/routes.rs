@@ -42,6 +42,9 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/quality", get(quality))
         .route("/api/v1/model", get(model))
         .route("/api/v1/model/build", post(model_build))
+        .route("/api/v1/recommendations", post(recommend))
+        .route("/api/v1/exports", get(exports))
+        .route("/api/v1/exports/{name}", get(download))
         .route("/api/v1/policies/validate", post(validate_policy))
         .route("/api/v1/policies", get(policies))
         .route("/api/v1/policies/{id}", get(policy))
@@ -1143,4 +1146,94 @@ async fn policy(Extension(ctx): Extension<Ctx>, Path(id): Path<String>) -> ApiRe
     })
     .await?;
     Ok(Json(PolicyText { id, text }))
+}
+
+// ---- recommendations and exports ----
+
+/// Recommendations to compute.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RecommendBody {
+    /// Products per customer (1–50, default 10).
+    k: Option<usize>,
+    /// The last day of data (default: the lake's last).
+    as_of: Option<String>,
+    /// Only products the customer never bought.
+    exclude_purchased: Option<bool>,
+    /// Name customers by pseudonymous key instead of card.
+    by_key: Option<bool>,
+}
+
+/// `POST /api/v1/recommendations`: every customer's recommended products (`unico recommend`),
+/// as a job writing a CSV to download from `/api/v1/exports/{name}`.
+#[utoipa::path(post, path = "/api/v1/recommendations", tag = "data", security(("bearer" = [])), request_body = RecommendBody,
+    responses((status = 202, body = jobs::Accepted)))]
+async fn recommend(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let b: RecommendBody = if body.is_empty() { json(b"{}")? } else { json(&body)? };
+    let k = b.k.unwrap_or(10);
+    if !(1..=50).contains(&k) {
+        return Err(ApiError::new(Code::InputInvalid, "k is between 1 and 50").field("k"));
+    }
+    let name = format!("recommendations-{}.csv", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%6f"));
+    let out = ctx.tenant.app.exports_dir().join(&name);
+    let req = unico_app::model::RecommendRequest {
+        as_of: b.as_of,
+        k,
+        exclude_purchased: b.exclude_purchased.unwrap_or(false),
+        out,
+        by_key: b.by_key.unwrap_or(false),
+    };
+    let request = serde_json::json!({"k": k, "export": name});
+    let caller = ctx.caller.clone();
+    jobs::spawn(&ctx, "recommend", request, ctx.pause, move |app, progress| {
+        std::fs::create_dir_all(app.exports_dir()).map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
+        let done = app.recommend(&req, progress)?;
+        app.record(&caller, "recommend", None, &serde_json::json!({"export": name}))?;
+        let mut v = value(&done)?;
+        v["export"] = serde_json::json!(name);
+        Ok(v)
+    })
+    .await
+}
+
+/// A file to download, as the API lists it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ExportBody {
+    name: String,
+    bytes: u64,
+}
+
+/// `GET /api/v1/exports`: files written for download, newest first.
+#[utoipa::path(get, path = "/api/v1/exports", tag = "data", security(("bearer" = [])),
+    responses((status = 200, body = [ExportBody])))]
+async fn exports(Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let app = app(&ctx);
+    Ok(Json(blocking(move || value(&app.exports()?)).await?))
+}
+
+/// `GET /api/v1/exports/{name}`: one file, as CSV; each download is in the audit log.
+#[utoipa::path(get, path = "/api/v1/exports/{name}", tag = "data", security(("bearer" = [])),
+    params(("name" = String, Path)), responses((status = 200, body = String, content_type = "text/csv")))]
+async fn download(Extension(ctx): Extension<Ctx>, Path(name): Path<String>) -> ApiResult<Response> {
+    let app = app(&ctx);
+    let path = blocking({
+        let name = name.clone();
+        move || {
+            let path = app.export_path(&name)?;
+            app.record(&ctx.caller, "download", None, &serde_json::json!({"export": name}))?;
+            Ok(path)
+        }
+    })
+    .await?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response())
 }

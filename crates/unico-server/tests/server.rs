@@ -354,6 +354,26 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
     );
     assert!(!app.root().join("uploads").read_dir().unwrap().any(|_| true), "the upload is removed after its import");
 
+    // Recommendations, as a job writing a CSV to download.
+    let job =
+        server.wait_job(&token, &server.call("POST", "/api/v1/recommendations", Some(&token), Some(r#"{"k": 3}"#)));
+    assert_eq!(job["state"], "done", "{job}");
+    let name = job["result"]["export"].as_str().unwrap().to_string();
+    let listed = server.call("GET", "/api/v1/exports", Some(&token), None);
+    assert_eq!(listed.body[0]["name"].as_str(), Some(name.as_str()), "{}", listed.body);
+    let mut r = server
+        .agent
+        .get(&format!("{}/api/v1/exports/{name}", server.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.headers().get("content-type").unwrap(), "text/csv");
+    let csv_text = r.body_mut().read_to_string().unwrap();
+    assert!(csv_text.starts_with("customer_id,rank,sku,score,reason"), "{}", &csv_text[..80.min(csv_text.len())]);
+    assert!(csv_text.lines().count() > 100);
+    let outside = server.call("GET", "/api/v1/exports/..%2Funico.toml", Some(&token), None);
+    assert_eq!(outside.status, 404, "nothing outside exports/: {}", outside.body);
+
     // A policy with a problem: 422 with its line.
     let bad = server.call("POST", "/api/v1/policies/validate", Some(&token), Some("[campaign]\nname = 1\n"));
     assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (422, Some("policy.invalid")), "{}", bad.body);
