@@ -23,7 +23,8 @@ pub struct Erasure {
     pub lake_lines: u64,
     /// Rows taken out of the model's files (profiles, habits).
     pub model_rows: u64,
-    /// Rows taken out of campaign directories (offers, customers, channel exports).
+    /// Rows taken out of campaign directories (offers, customers, channel exports) and of
+    /// files written for download (recommendations).
     pub campaign_rows: u64,
 }
 
@@ -43,6 +44,8 @@ impl App {
         // card numbers are taken out of them first (a crash after this leaves the person
         // whole and the rejects without the card, which is harmless).
         crate::customers::scrub_rejects(&self.rejects_dir(), &cards)?;
+        // Files written for download (recommendations) name customers by card or by key.
+        scrub_exports(&self.exports_dir(), &HashSet::new(), &cards.iter().cloned().collect())?;
         let id = self.with_store(async |store| Ok(store.erase(who).await?))?;
         progress.message(crate::progress::ERASING_FILES);
         let mut done = self.finish_erasures_locked(&lake, &lock)?;
@@ -80,6 +83,7 @@ impl App {
             out.model_rows += unico_lake::forget::drop_rows(&path, &keys)
                 .with_context(|| format!("cannot remove the erased history from {}", path.display()))?;
         }
+        out.campaign_rows += scrub_exports(&self.exports_dir(), &keys, &keys)?;
         let dirs = self.with_store(async |store| Ok(store.campaign_directories().await?))?;
         for dir in dirs {
             out.campaign_rows += scrub_campaign(Path::new(&dir), &keys)?;
@@ -121,6 +125,20 @@ fn scrub_campaign(dir: &Path, keys: &HashSet<String>) -> Result<u64> {
                 removed += scrub_app_json(&path, &cards)?;
             }
             _ => {}
+        }
+    }
+    Ok(removed)
+}
+
+/// Takes the customers named in `cards` (their `customer_id`, a card or a key) or `keys`
+/// (`customer_key`) out of every CSV of the exports folder.
+fn scrub_exports(dir: &Path, keys: &HashSet<String>, cards: &HashSet<String>) -> Result<u64> {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            removed += scrub_csv(&path, keys, cards)?;
         }
     }
     Ok(removed)

@@ -28,6 +28,12 @@ fn an_erased_customer_leaves_no_history_and_their_card_starts_anew() {
     let total: u64 = lake_before.values().sum();
     let without_card = lake_before.get(&None).copied().unwrap_or(0);
 
+    // A file written for download in the data directory (as the server's recommendations are).
+    std::fs::create_dir_all(data.join("exports")).unwrap();
+    let recommended = data.join("exports/recommendations.csv");
+    ok(unico(&data, &["recommend", "--k", "3", "--out", recommended.to_str().unwrap()]));
+    assert!(std::fs::read_to_string(&recommended).unwrap().contains(&card));
+
     let said = ok(unico(&data, &["customers", "erase", &card, "--yes"]));
     assert!(said.contains(&format!("{theirs} receipt lines kept without a card")), "{said}");
 
@@ -45,6 +51,8 @@ fn an_erased_customer_leaves_no_history_and_their_card_starts_anew() {
         let text = std::fs::read_to_string(f).unwrap();
         assert!(!text.contains(&card) && !text.contains(&key), "{} still names them", f.display());
     }
+    let left = std::fs::read_to_string(&recommended).unwrap();
+    assert!(!left.contains(&card) && left.lines().count() > 10, "their recommendations are gone, the others' stay");
     let offers = csv::Reader::from_path(campaign.join("offers.csv")).unwrap().records().count();
     assert!(offers > 0, "the others' offers stay");
     // A lookup of the card says it was erased.
