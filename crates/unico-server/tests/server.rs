@@ -108,6 +108,14 @@ impl Running {
         }
     }
 
+    /// The id of the customer a card names, found as a client finds it.
+    fn lookup(&self, token: &str, card: &str) -> i64 {
+        let body = serde_json::json!({"reference": card}).to_string();
+        let found = self.call("POST", "/api/v1/customers/lookup", Some(token), Some(&body));
+        assert_eq!(found.status, 200, "{}", found.body);
+        found.body["id"].as_i64().unwrap()
+    }
+
     fn login(&self, email: &str, tenant: Option<&str>) -> String {
         let body = serde_json::json!({"email": email, "password": PASSWORD, "tenant": tenant}).to_string();
         let a = self.call("POST", "/api/v1/auth/login", None, Some(&body));
@@ -402,13 +410,7 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
     let offers = std::fs::read_dir(app.root().join("campaigns")).unwrap().next().unwrap().unwrap().path();
     let mut r = csv::Reader::from_path(offers.join("offers.csv")).unwrap();
     let card = r.records().next().unwrap().unwrap()[1].to_string();
-    let found = server.call(
-        "POST",
-        "/api/v1/customers/lookup",
-        Some(&token),
-        Some(&serde_json::json!({"reference": card}).to_string()),
-    );
-    let cid = found.body["id"].as_i64().unwrap();
+    let cid = server.lookup(&token, &card);
     let valid_from = job["result"]["valid_from"].as_str().unwrap().to_string();
     let _ = valid_from;
     let profile = |who: &str| server.call("GET", &format!("/api/v1/customers/{cid}/profile"), Some(who), None);
@@ -469,13 +471,7 @@ fn support_reads_personal_data_audited_and_a_store_manager_sees_only_their_store
     let server = Running::start(vec![("default".into(), app.clone())], config());
     let support = server.login("support@example.com", None);
     let card = app.cards().unwrap()[0].card.clone();
-    let found = server.call(
-        "POST",
-        "/api/v1/customers/lookup",
-        Some(&support),
-        Some(&serde_json::json!({"reference": card}).to_string()),
-    );
-    let id = found.body["id"].as_i64().unwrap();
+    let id = server.lookup(&support, &card);
     let view = server.call("GET", &format!("/api/v1/customers/{id}"), Some(&support), None);
     assert_eq!(view.status, 200, "{}", view.body);
     assert!(view.body.to_string().contains(&card));
@@ -589,13 +585,7 @@ fn webhooks_are_signed_retried_after_a_failure_and_dead_lettered_then_resent() {
     // A consent withdrawn through the API is announced.
     let support = server.login("support@example.com", None);
     let card = app.cards().unwrap()[0].card.clone();
-    let found = server.call(
-        "POST",
-        "/api/v1/customers/lookup",
-        Some(&support),
-        Some(&serde_json::json!({"reference": card}).to_string()),
-    );
-    let id = found.body["id"].as_i64().unwrap();
+    let id = server.lookup(&support, &card);
     let changed = server.call(
         "PUT",
         &format!("/api/v1/customers/{id}/consents/marketing"),
