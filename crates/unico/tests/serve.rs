@@ -12,11 +12,12 @@ fn unico(data: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// Starts the server on a free port; returns it with its address.
-fn serve(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
+fn serve(data: &Path, env: &[(&str, &str)], args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_unico"))
         .arg("--data")
         .arg(data)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -59,7 +60,7 @@ fn a_job_cut_by_a_killed_server_is_failed_at_restart_and_sigterm_stops_gracefull
     assert!(listed.contains("ana@example.com") && !listed.contains(&password), "{listed}");
 
     // A job that will still be running when the server is killed.
-    let (mut server, addr) = serve(&data, &[("UNICO_TEST_JOB_PAUSE_MS", "60000")]);
+    let (mut server, addr) = serve(&data, &[("UNICO_TEST_JOB_PAUSE_MS", "60000")], &[]);
     let login = serde_json::json!({"email": "ana@example.com", "password": password}).to_string();
     let (status, answer) = http(&addr, "POST", "/api/v1/auth/login", None, &login);
     assert_eq!(status, 200, "{answer}");
@@ -72,7 +73,7 @@ fn a_job_cut_by_a_killed_server_is_failed_at_restart_and_sigterm_stops_gracefull
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let (mut server, addr) = serve(&data, &[]);
+    let (mut server, addr) = serve(&data, &[], &[]);
     let (status, job) = http(&addr, "GET", &url, Some(&token), "");
     assert_eq!(status, 200, "the session survives the restart: {job}");
     assert_eq!(job["state"], "failed", "{job}");
@@ -81,7 +82,23 @@ fn a_job_cut_by_a_killed_server_is_failed_at_restart_and_sigterm_stops_gracefull
     let (status, model) = http(&addr, "GET", "/api/v1/model", Some(&token), "");
     assert_eq!(status, 200, "{model}");
 
-    // SIGTERM: the server stops by itself, successfully.
+    stop(&mut server);
+
+    // SIGTERM while a job runs: the job gets its grace, then the server exits anyway, and
+    // the next start reports the job interrupted.
+    let (mut server, addr) = serve(&data, &[("UNICO_TEST_JOB_PAUSE_MS", "600000")], &["--stop-grace-secs", "1"]);
+    let (status, accepted) = http(&addr, "POST", "/api/v1/model/build", Some(&token), "{}");
+    assert_eq!(status, 202, "{accepted}");
+    let url = accepted["status_url"].as_str().unwrap().to_string();
+    stop(&mut server);
+    let (mut server, addr) = serve(&data, &[], &[]);
+    let (_, job) = http(&addr, "GET", &url, Some(&token), "");
+    assert_eq!(job["error"]["code"], "job.interrupted", "{job}");
+    stop(&mut server);
+}
+
+/// SIGTERM, then the server must exit by itself, successfully, within a few seconds.
+fn stop(server: &mut Child) {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
     let started = std::time::Instant::now();

@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// The largest upload, MiB.
     #[arg(long, default_value_t = 512)]
     max_upload_mb: usize,
+    /// Seconds a stopping server waits for running jobs before it exits (a job cut there is
+    /// reported interrupted at the next start).
+    #[arg(long, default_value_t = 30)]
+    stop_grace_secs: u64,
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests under way.
@@ -45,7 +49,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::with_source(Code::Internal, "cannot start the server's runtime", e))?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .map_err(|e| Error::with_source(Code::InputInvalid, format!("cannot listen on {}", args.addr), e))?;
@@ -54,7 +58,11 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         println!("listening on http://{addr}");
         tracing::info!(%addr, "listening");
         server.serve(listener, shutdown()).await.map_err(|e| Error::with_source(Code::Io, "the server stopped", e))
-    })
+    });
+    // Jobs still running get a while to end; past it the process exits and the next start
+    // reports them interrupted (they publish whole or not at all).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(args.stop_grace_secs));
+    served
 }
 
 async fn shutdown() {
