@@ -523,25 +523,7 @@ async fn validate_policy(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(Code::InputInvalid, "the policy is not UTF-8 text"))?;
     let app = app(&ctx);
-    Ok(Json(
-        blocking(move || {
-            let tmp = tempfile_in(&app, &text)?;
-            value(&app.check_policy(tmp.path())?)
-        })
-        .await?,
-    ))
-}
-
-fn tempfile_in(app: &unico_app::App, text: &str) -> unico_app::Result<tempfile::NamedTempFile> {
-    let dir = app.root().join("policies");
-    std::fs::create_dir_all(&dir).map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
-    let mut f = tempfile::Builder::new()
-        .prefix(".check-")
-        .suffix(".toml")
-        .tempfile_in(&dir)
-        .map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
-    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| unico_app::Error::new(Code::Io, e.to_string()))?;
-    Ok(f)
+    Ok(Json(blocking(move || value(&app.check_policy_text(&text, "policy")?)).await?))
 }
 
 /// A campaign as the API lists it.

@@ -361,8 +361,14 @@ impl App {
     /// Checks a policy file against the product master: every problem with its line
     /// (`policy.invalid`), or what it would plan.
     pub fn check_policy(&self, path: &Path) -> Result<PolicyChecked> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        self.check_policy_text(&text, &path.display().to_string())
+    }
+
+    /// Checks a policy's text (one sent to the server); problems name `file`.
+    pub fn check_policy_text(&self, text: &str, file: &str) -> Result<PolicyChecked> {
         let products = prepare::products(&self.lake_view()?)?;
-        let policy = prepare::read_policy(path, &products)?;
+        let policy = prepare::parse_policy(text, file, &products)?;
         Ok(PolicyChecked {
             campaign_id: policy.campaign_id(),
             name: policy.name.clone(),

@@ -171,8 +171,13 @@ impl Prepared {
 pub(crate) fn read_policy(policy_path: &Path, products: &[Product]) -> Result<Policy> {
     let text =
         std::fs::read_to_string(policy_path).with_context(|| format!("cannot read {}", policy_path.display()))?;
-    Policy::parse(&text, products).map_err(|errors| {
-        let file = policy_path.display().to_string();
+    parse_policy(&text, &policy_path.display().to_string(), products)
+}
+
+/// Checks a policy's text against the product master; problems name `file` and their line.
+pub(crate) fn parse_policy(text: &str, file: &str, products: &[Product]) -> Result<Policy> {
+    Policy::parse(text, products).map_err(|errors| {
+        let file = file.to_string();
         let problems = errors
             .into_iter()
             .map(|e| crate::Problem { file: file.clone(), line: e.line, message: e.message })
