@@ -17,6 +17,7 @@ pub mod holdout;
 pub mod plan;
 pub mod policy;
 pub mod response;
+pub mod till;
 
 pub use assign::{Assignment, Candidate, Mechanic, Option_, Target};
 pub use policy::{Policy, PolicyError, Product};
