@@ -60,11 +60,18 @@ pub enum Code {
     PayloadTooLarge,
     /// A job the server was running when it stopped: nothing of it was published.
     JobInterrupted,
+    /// The receipt was confirmed with another basket, or its state allows no such change
+    /// (a refunded receipt voided) (409).
+    ReceiptConflict,
+    /// No receipt with this store, till and number was confirmed (404).
+    ReceiptNotFound,
+    /// A basket line names a product the product master does not have (422).
+    SkuUnknown,
 }
 
 impl Code {
     /// Every code, for the docs' table and its test.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 27] = [
         Code::InputInvalid,
         Code::MappingInvalid,
         Code::FileUnusable,
@@ -89,6 +96,9 @@ impl Code {
         Code::RateLimited,
         Code::PayloadTooLarge,
         Code::JobInterrupted,
+        Code::ReceiptConflict,
+        Code::ReceiptNotFound,
+        Code::SkuUnknown,
     ];
 
     /// The code as programs see it.
@@ -118,6 +128,9 @@ impl Code {
             Code::RateLimited => "auth.rate_limited",
             Code::PayloadTooLarge => "request.too_large",
             Code::JobInterrupted => "job.interrupted",
+            Code::ReceiptConflict => "receipt.conflict",
+            Code::ReceiptNotFound => "receipt.not_found",
+            Code::SkuUnknown => "sku.unknown",
         }
     }
 
@@ -141,6 +154,9 @@ impl Code {
             Code::KeyInvalid | Code::Storage | Code::Io | Code::Internal | Code::JobInterrupted => 1,
             Code::Unauthorized | Code::Forbidden | Code::RateLimited => 6,
             Code::PayloadTooLarge => 2,
+            Code::ReceiptConflict => 5,
+            Code::ReceiptNotFound => 4,
+            Code::SkuUnknown => 2,
         }
     }
 
@@ -166,6 +182,9 @@ impl Code {
             Code::Forbidden => 403,
             Code::RateLimited => 429,
             Code::PayloadTooLarge => 413,
+            Code::ReceiptConflict => 409,
+            Code::ReceiptNotFound => 404,
+            Code::SkuUnknown => 422,
         }
     }
 }

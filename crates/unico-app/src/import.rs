@@ -95,6 +95,10 @@ impl App {
                     on_file(&s);
                     summaries.push(s);
                 }
+                if dataset == Dataset::Products {
+                    // The tills price with the product master: their wallets reload it.
+                    self.with_store(async |s| Ok(s.pos_note("products").await?))?;
+                }
                 Ok(ImportReport { summaries, merged: None })
             }
         }

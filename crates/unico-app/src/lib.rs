@@ -22,6 +22,7 @@ pub mod import;
 pub mod kpi;
 pub mod model;
 pub mod plan;
+pub mod pos;
 pub mod progress;
 pub mod settings;
 mod simlake;
@@ -50,6 +51,7 @@ pub struct App {
     env: Env,
     runtime: Option<tokio::runtime::Runtime>,
     store: Mutex<Option<unico_store::Store>>,
+    pos: pos::Pos,
 }
 
 impl App {
@@ -114,7 +116,14 @@ impl App {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        Ok(App { root: root.to_path_buf(), settings, env, runtime: Some(runtime), store: Mutex::new(None) })
+        Ok(App {
+            root: root.to_path_buf(),
+            settings,
+            env,
+            runtime: Some(runtime),
+            store: Mutex::new(None),
+            pos: pos::Pos::default(),
+        })
     }
 
     /// The data directory.

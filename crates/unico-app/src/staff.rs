@@ -231,7 +231,7 @@ impl App {
     }
 
     /// Learns from a stored campaign's redemptions (a CSV with a `code` column), found by id.
-    pub fn learn_campaign(&self, id: &str, redemptions: &std::path::Path) -> Result<crate::plan::Learned> {
+    pub fn learn_campaign(&self, id: &str, redemptions: Option<&std::path::Path>) -> Result<crate::plan::Learned> {
         let dir = self.with_store(async |store| {
             store.campaign_directory(id).await.map_err(|e| match e.kind() {
                 unico_store::ErrorKind::NotFound => Error::new(Code::CampaignNotFound, e.to_string()),
@@ -244,7 +244,10 @@ impl App {
                 "the campaign {id:?} was planned before its directory was recorded: use `unico learn --campaign DIR`"
             );
         };
-        self.learn(&crate::plan::LearnRequest { campaign: dir.into(), redemptions: redemptions.to_path_buf() })
+        self.learn(&crate::plan::LearnRequest {
+            campaign: dir.into(),
+            redemptions: redemptions.map(std::path::Path::to_path_buf),
+        })
     }
 
     /// Publishes a planned campaign: its offers reach the app and the tills from its first day.

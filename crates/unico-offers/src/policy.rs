@@ -10,6 +10,9 @@
 //! channels = ["app", "email"]
 //! offers_per_customer = 3
 //! seed = 42
+//! activation_required = false          # true: an offer applies at the till only once
+//!                                      #   the shopper activated it in the app
+//! stores = []                          # stores the offers are valid in (all when empty)
 //!
 //! [budget]
 //! total_cents = 5_000_000
@@ -191,6 +194,10 @@ pub struct Policy {
     pub offers_per_customer: usize,
     /// Seed of the holdout draw and of the response model's sampling.
     pub seed: u64,
+    /// Offers apply at a till only once the shopper activated them in the app.
+    pub activation_required: bool,
+    /// Stores the offers are valid in (all when empty).
+    pub stores: Vec<String>,
     /// Total budget, cents.
     pub total_cents: i64,
     /// How budgets are counted.
@@ -269,6 +276,10 @@ struct CampaignSection {
     offers_per_customer: Spanned<i64>,
     #[serde(default = "default_seed")]
     seed: u64,
+    #[serde(default)]
+    activation_required: bool,
+    #[serde(default)]
+    stores: Vec<String>,
 }
 
 fn default_objective() -> Objective {
@@ -466,6 +477,8 @@ impl Policy {
             channels: c.channels.get_ref().clone(),
             offers_per_customer: campaign.per_customer as usize,
             seed: c.seed,
+            activation_required: c.activation_required,
+            stores: c.stores.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             total_cents: budget.total,
             basis: budget.basis,
             worst_case_cents: budget.worst_case.map(|w| w.0),

@@ -125,7 +125,7 @@ proptest! {
                 // The floor of every unit of the line holds after this offer's discount.
                 let before: i64 = p.discounts.iter().take_while(|x| !std::ptr::eq(*x, d))
                     .filter(|x| x.line_no == l.line_no).map(|x| x.amount_cents).sum();
-                prop_assert!(l.value_cents() - before - d.amount_cents >= (l.qty_milli * f + 999) / 1000 - 0,
+                prop_assert!(l.value_cents() - before - d.amount_cents >= (l.qty_milli * f + 999) / 1000,
                     "line {} under the floor of {}", l.line_no, o.code);
             }
         }

@@ -15,6 +15,8 @@ pub enum Access {
     AnyUser,
     /// Logged-in users with one of these roles.
     Roles(&'static [Role]),
+    /// A till or web shop with its terminal token (`unico terminals add`), no user.
+    Till,
 }
 
 use Role::{Admin as A, Marketing as M, StoreManager as S, Support as U};
@@ -74,6 +76,10 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/duplicates", PERSONAL),
     ("POST", "/api/v1/duplicates/merge", PERSONAL),
     ("POST", "/api/v1/duplicates/unmerge", PERSONAL),
+    ("POST", "/api/v1/pos/evaluate", Access::Till),
+    ("POST", "/api/v1/pos/confirm", Access::Till),
+    ("POST", "/api/v1/pos/void", Access::Till),
+    ("POST", "/api/v1/pos/refund", Access::Till),
 ];
 
 /// Who may call `method path`, if it is a route.
@@ -87,6 +93,7 @@ impl Access {
         match self {
             Access::Public | Access::AnyUser => true,
             Access::Roles(roles) => roles.contains(&role),
+            Access::Till => false,
         }
     }
 
@@ -94,6 +101,7 @@ impl Access {
     pub fn cell(self, role: Role) -> &'static str {
         match self {
             Access::Public => "public",
+            Access::Till => "till token",
             _ if self.allows(role) => "yes",
             _ => "—",
         }

@@ -226,6 +226,9 @@ async fn check(state: &Arc<State>, req: &mut Request) -> ApiResult<()> {
     if rule == Access::Public {
         return Ok(());
     }
+    if rule == Access::Till {
+        return crate::pos::authenticate(state, req);
+    }
     let (token, from_cookie) = token_of(req.headers()).ok_or_else(ApiError::unauthorized)?;
     if from_cookie && !matches!(method, Method::GET | Method::HEAD) {
         let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());

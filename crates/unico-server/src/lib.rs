@@ -14,6 +14,7 @@ pub mod error;
 mod jobs;
 mod observe;
 pub mod openapi;
+mod pos;
 mod routes;
 pub mod webhooks;
 
@@ -48,6 +49,8 @@ pub struct Config {
     pub webhook_backoff: Duration,
     /// Attempts before a message is dead-lettered.
     pub webhook_max_attempts: u32,
+    /// How often the tills' wallets apply the store's changes.
+    pub pos_poll: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             webhook_poll: Duration::from_secs(1),
             webhook_backoff: Duration::from_secs(30),
             webhook_max_attempts: 8,
+            pos_poll: Duration::from_secs(1),
         }
     }
 }
@@ -152,6 +156,8 @@ impl Server {
             if interrupted > 0 {
                 tracing::warn!(tenant = %name, interrupted, "jobs left unfinished by the last run are marked failed");
             }
+            // The tills' wallets: in memory before the first request.
+            app.pos_load()?;
             tenants.insert(name.clone(), Arc::new(Tenant { name: name.clone(), app }));
         }
         let limiter = auth::Limiter::new(config.logins_per_minute);
@@ -172,10 +178,19 @@ impl Server {
     ) -> std::io::Result<()> {
         let router = self.router();
         let deliverer = tokio::spawn(webhooks::run(self.state.clone()));
+        let refreshers: Vec<_> = self
+            .state
+            .tenants
+            .values()
+            .map(|t| tokio::spawn(pos::refresher(t.clone(), self.state.config.pos_poll)))
+            .collect();
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         deliverer.abort();
+        for r in refreshers {
+            r.abort();
+        }
         served
     }
 }

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::duplicates, crate::routes::merge, crate::routes::unmerge,
         crate::routes::webhooks, crate::routes::add_webhook, crate::routes::remove_webhook,
         crate::routes::deliveries, crate::routes::resend,
+        crate::pos::evaluate, crate::pos::confirm, crate::pos::void, crate::pos::refund,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Bearer, &Errors),
@@ -35,6 +36,15 @@ impl Modify for Bearer {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "till",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a till's token from `unico terminals add`"))
+                    .build(),
+            ),
         );
     }
 }

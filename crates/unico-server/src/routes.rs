@@ -66,10 +66,19 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/duplicates/unmerge", post(unmerge))
         .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout));
     // Uploads stream for as long as the client sends (up to the body limit): no timeout.
+    // The tills' API: small bodies (a basket of 1,000 lines is well under 1 MiB).
+    let tills = Router::new()
+        .route("/api/v1/pos/evaluate", post(crate::pos::evaluate))
+        .route("/api/v1/pos/confirm", post(crate::pos::confirm))
+        .route("/api/v1/pos/void", post(crate::pos::void))
+        .route("/api/v1/pos/refund", post(crate::pos::refund))
+        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(axum::extract::DefaultBodyLimit::max(limit.min(2 * 1024 * 1024)));
     let uploads = Router::new()
         .route("/api/v1/imports/{dataset}", post(import))
         .route("/api/v1/campaigns/{id}/learn", post(learn));
-    api.merge(uploads)
+    api.merge(tills)
+        .merge(uploads)
         // Innermost first: the role check runs after routing (it reads the matched route),
         // the observation around it.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
@@ -1062,7 +1071,8 @@ async fn resend(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) -> ApiResul
 }
 
 /// `POST /api/v1/campaigns/{id}/learn`: a multipart upload with a `file` part, the redeemed
-/// offers (a CSV with a `code` column; `redeemed_at`, `discount_cents` optional). Learns the
+/// offers (a CSV with a `code` column; `redeemed_at`, `discount_cents` optional; without it,
+/// the redemptions the tills confirmed through the API). Learns the
 /// response to each depth, used by the next plans. A job.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/learn", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content_type = "multipart/form-data", content = Object),
@@ -1072,15 +1082,12 @@ async fn learn(
     Path(id): Path<String>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
+    // Without a file part: the redemptions the tills confirmed through the API.
     let (dir, file, _) = save_upload(&ctx, multipart).await?;
-    let Some(file) = file else {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(ApiError::new(Code::InputInvalid, "a file part is required").field("file"));
-    };
     let caller = ctx.caller.clone();
     let request = serde_json::json!({"campaign": id});
     jobs::spawn(&ctx, "learn", request, ctx.pause, move |app, _progress| {
-        let learned = app.learn_campaign(&id, &file);
+        let learned = app.learn_campaign(&id, file.as_deref());
         let _ = std::fs::remove_dir_all(&dir);
         let learned = learned?;
         app.record(&caller, "learn", None, &serde_json::json!({"campaign": id}))?;

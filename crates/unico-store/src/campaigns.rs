@@ -28,6 +28,19 @@ pub struct Campaign {
     /// Where the campaign's files were written (absolute), so an erasure reaches them.
     #[serde(default)]
     pub directory: Option<String>,
+    /// Its offers apply at a till only once the shopper activated them in the app.
+    #[serde(default)]
+    pub activation_required: bool,
+    /// Stores its offers are valid in (all when empty).
+    #[serde(default)]
+    pub stores: Vec<String>,
+    /// The margin its policy keeps after a discount (share of the discounted price): the
+    /// tills never discount below it.
+    #[serde(default)]
+    pub min_margin: Option<f64>,
+    /// Its budgets as the policy caps them: `("total", cents)`, `("category:Coffee", cents)`.
+    #[serde(default)]
+    pub budgets: Vec<(String, i64)>,
 }
 
 /// One stored offer.
@@ -79,6 +92,17 @@ pub struct StoredOffer {
     pub affinity: f64,
     /// Sensitivity band at planning time.
     pub band: i64,
+    /// The budgets of its campaign it counts against, one name per line (`total`,
+    /// `category:Coffee`).
+    #[serde(default)]
+    pub budgets: String,
+    /// Most times a multi-buy applies on one receipt (1 otherwise).
+    #[serde(default = "one")]
+    pub max_times: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 /// A customer's arm in a campaign.
@@ -99,7 +123,7 @@ pub struct Member {
 
 const OFFER_COLUMNS: &str = "code, campaign_id, customer_key, rank, sku, kind, percent_off, discount_cents, valid_from, \
      valid_to, p_redeem, expected_cost_cents, expected_incremental_margin_cents, personal, reason, p0, affinity, band, \
-     target, category, mechanic, buy_units, pay_units, min_spend_cents";
+     target, category, mechanic, buy_units, pay_units, min_spend_cents, budgets, max_times";
 
 impl Store {
     /// The directories stored campaigns' files were written to (as recorded when planned).
@@ -136,8 +160,8 @@ impl Store {
         }
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at, directory, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'planned')",
+            "INSERT INTO campaigns (id, name, valid_from, valid_to, seed, policy, summary, created_at, directory, status, \
+             activation_required, stores, min_margin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'planned', $10, $11, $12)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -148,6 +172,9 @@ impl Store {
         .bind(&c.summary)
         .bind(now())
         .bind(&c.directory)
+        .bind(i64::from(c.activation_required))
+        .bind(c.stores.join("\n"))
+        .bind(c.min_margin)
         .execute(&mut *tx)
         .await
         .map_err(|e| match e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
@@ -156,7 +183,7 @@ impl Store {
             false => Error::from(e),
         })?;
         for chunk in offers.chunks(500) {
-            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 24));
+            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 26));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for o in chunk {
                 q = q
@@ -183,9 +210,21 @@ impl Store {
                     .bind(&o.mechanic)
                     .bind(o.buy_units)
                     .bind(o.pay_units)
-                    .bind(o.min_spend_cents);
+                    .bind(o.min_spend_cents)
+                    .bind(&o.budgets)
+                    .bind(o.max_times);
             }
             q.execute(&mut *tx).await?;
+        }
+        for (name, cap) in &c.budgets {
+            sqlx::query(
+                "INSERT INTO campaign_budgets (campaign_id, name, cap_cents, spent_cents) VALUES ($1, $2, $3, 0)",
+            )
+            .bind(&c.id)
+            .bind(name)
+            .bind(cap)
+            .execute(&mut *tx)
+            .await?;
         }
         for chunk in members.chunks(1000) {
             let sql = format!(
@@ -233,7 +272,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT o.code, o.customer_key, o.rank, o.sku, o.kind, o.percent_off, o.discount_cents, o.valid_from, o.valid_to, \
              o.p_redeem, o.expected_cost_cents, o.expected_incremental_margin_cents, o.personal, o.reason, o.p0, o.affinity, o.band, \
-             o.target, o.category, o.mechanic, o.buy_units, o.pay_units, o.min_spend_cents \
+             o.target, o.category, o.mechanic, o.buy_units, o.pay_units, o.min_spend_cents, o.budgets, o.max_times \
              FROM offers o JOIN cards k ON k.customer_key = o.customer_key \
              JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published' \
              WHERE k.customer_id = $1 AND o.valid_from <= $2 AND o.valid_to >= $2 ORDER BY o.valid_to, o.rank, o.code",
@@ -269,6 +308,8 @@ impl Store {
                     buy_units: r.try_get(20)?,
                     pay_units: r.try_get(21)?,
                     min_spend_cents: r.try_get(22)?,
+                    budgets: r.try_get(23)?,
+                    max_times: r.try_get(24)?,
                 })
             })
             .collect()

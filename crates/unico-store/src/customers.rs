@@ -278,6 +278,8 @@ pub async fn import_customers(
         &format!("{{\"import_id\":\"{import_id}\",\"created\":{},\"updated\":{}}}", written.created, written.updated),
     )
     .await?;
+    // New or changed cards: the tills' wallets reload.
+    Store::pos_changed(&mut *db, "all", None).await?;
     db.commit().await?;
     Ok(summary)
 }

@@ -223,6 +223,7 @@ pub async fn merge_duplicates(store: &Store, threshold: f64) -> Result<Vec<Candi
         merge_in(&mut tx, survivor, id, c).await?;
         merged.push(Candidate { a: survivor, b: id, score: c.score, evidence: c.evidence.clone() });
     }
+    Store::pos_changed(&mut *tx, "all", None).await?;
     tx.commit().await?;
     Ok(merged)
 }
@@ -231,6 +232,7 @@ pub async fn merge_duplicates(store: &Store, threshold: f64) -> Result<Vec<Candi
 pub async fn merge(store: &Store, survivor: i64, merged: i64, why: &Candidate) -> Result<(), Error> {
     let mut tx = store.write_tx().await?;
     merge_in(&mut tx, survivor, merged, why).await?;
+    Store::pos_changed(&mut *tx, "all", None).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -300,6 +302,7 @@ pub async fn unmerge(store: &Store, card: &str) -> Result<(i64, i64), Error> {
     sqlx::query("UPDATE customers SET merged_into = NULL WHERE id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("UPDATE merges SET undone_at = $1 WHERE id = $2").bind(now()).bind(merge_id).execute(&mut *tx).await?;
     Store::audit(&mut *tx, "unmerge", Some(survivor), &format!("{{\"restored\":{id},\"merge\":{merge_id}}}")).await?;
+    Store::pos_changed(&mut *tx, "all", None).await?;
     tx.commit().await?;
     Ok((survivor, id))
 }

@@ -199,11 +199,14 @@ impl Store {
     /// Marks an offer activated (booked in the app) at `at`, once: returns false when it was
     /// already activated or does not exist.
     pub async fn activate_offer(&self, code: &str, at: &str) -> Result<bool, Error> {
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query("UPDATE offers SET activated_at = $1 WHERE code = $2 AND activated_at IS NULL")
             .bind(at)
             .bind(code)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        Store::pos_changed_offer(&mut tx, code).await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -211,14 +214,17 @@ impl Store {
     /// touches an offer not redeemed yet, so two tills confirming the same code at the same
     /// moment cannot both succeed. Returns whether this call redeemed it.
     pub async fn redeem_offer(&self, code: &str, at: &str, discount_cents: i64) -> Result<bool, Error> {
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query(
             "UPDATE offers SET redeemed_at = $1, redeemed_discount_cents = $2 WHERE code = $3 AND redeemed_at IS NULL",
         )
         .bind(at)
         .bind(discount_cents)
         .bind(code)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        Store::pos_changed_offer(&mut tx, code).await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -253,6 +259,16 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The codes of a campaign's offers redeemed (at a till or imported), by code.
+    pub async fn redeemed_codes(&self, campaign: &str) -> Result<Vec<String>, Error> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT code FROM offers WHERE campaign_id = $1 AND redeemed_at IS NOT NULL ORDER BY code")
+                .bind(campaign)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// A campaign's redemptions: (redeemed offers, discount given in cents).

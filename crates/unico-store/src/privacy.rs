@@ -276,6 +276,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // Receipts confirmed at a till stay (they are the chain's sales), unlinked.
+            sqlx::query(
+                "UPDATE pos_receipts SET customer_key = NULL WHERE customer_key IN \
+                 (SELECT customer_key FROM cards WHERE origin_customer_id = $1 OR customer_id = $1)",
+            )
+            .bind(rid)
+            .execute(&mut *tx)
+            .await?;
             // Survey scores stay in the KPIs, no longer linked to anyone, without their text.
             sqlx::query(
                 "UPDATE survey_answers SET customer_key = NULL, comment = NULL WHERE customer_key IN \
@@ -309,6 +317,7 @@ impl Store {
         }
         Store::audit(&mut *tx, "erase", Some(id), &format!("{{\"registrations\":{}}}", ids.len())).await?;
         Store::emit(&mut tx, "customer.erased", &serde_json::json!({"customer_id": id})).await?;
+        Store::pos_changed(&mut *tx, "all", None).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -489,6 +489,7 @@ impl Store {
             if publish {
                 Store::emit(&mut tx, "campaign.published", &serde_json::json!({"campaign": id})).await?;
             }
+            Store::pos_changed(&mut *tx, "all", None).await?;
         }
         tx.commit().await?;
         self.campaign_states()

@@ -471,6 +471,8 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
             buy_units: 1,
             pay_units: 1,
             min_spend_cents: 0,
+            budgets: "total".into(),
+            max_times: 1,
         };
         let campaign = Campaign {
             id: "Jan 2026-01-05".into(),
@@ -481,6 +483,10 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
             policy: "[campaign]".into(),
             summary: "{}".into(),
             directory: None,
+            activation_required: false,
+            stores: Vec::new(),
+            min_margin: Some(0.05),
+            budgets: vec![("total".into(), 100_000)],
         };
         // The second is a multi-buy on one item of a category: every field reads back.
         let offers = [
@@ -585,6 +591,10 @@ async fn redemptions_surveys_goals_and_the_outbox() {
             policy: String::new(),
             summary: "{}".into(),
             directory: None,
+            activation_required: false,
+            stores: Vec::new(),
+            min_margin: Some(0.05),
+            budgets: vec![("total".into(), 100_000)],
         };
         let offer = StoredOffer {
             code: "BBBB-BBBB-BBB1".into(),
@@ -610,6 +620,8 @@ async fn redemptions_surveys_goals_and_the_outbox() {
             buy_units: 1,
             pay_units: 1,
             min_spend_cents: 0,
+            budgets: "total".into(),
+            max_times: 1,
         };
         let member = Member {
             customer_key: carla.clone(),

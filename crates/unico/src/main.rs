@@ -74,6 +74,9 @@ enum Command {
     /// Stored campaigns: list, publish, stop.
     #[command(subcommand)]
     Campaigns(cmd::serve::CampaignsCommand),
+    /// Tills and web shops allowed to call the tills' API (docs/pos.md): add, list, revoke.
+    #[command(subcommand)]
+    Terminals(cmd::serve::TerminalsCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
     /// Generate a small chain, import it, print the import and quality summaries, build the model.
@@ -145,6 +148,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => cmd::import::generate(data, &args),
         Command::Serve(args) => cmd::serve::serve(data, args),
         Command::Users(command) => cmd::serve::users(&App::open(data)?, command),
+        Command::Terminals(command) => cmd::serve::terminals(&App::open(data)?, command),
         Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
         Command::Demo { customers, days, seed } => cmd::import::demo(data, customers, days, seed),
         Command::Model(command) => cmd::model::run(data, command),

@@ -15,8 +15,8 @@ pub struct LearnRequest {
     /// The campaign directory `unico plan` wrote.
     pub campaign: PathBuf,
     /// The redeemed offers: a CSV with a `code` column (`redeemed_at`, `discount_cents`
-    /// optional).
-    pub redemptions: PathBuf,
+    /// optional). None: the redemptions the tills confirmed through the API, from the store.
+    pub redemptions: Option<PathBuf>,
 }
 
 /// What a campaign taught.
@@ -116,54 +116,36 @@ pub(super) fn learn(app: &App, args: &LearnRequest) -> Result<Learned> {
         sent.insert(unico_offers::code::normalise(&rec[ci]), (o, false));
     }
     // The redemptions; unknown codes go to the rejects file with their line.
-    let mut r = csv::Reader::from_path(&args.redemptions)
-        .with_context(|| format!("cannot read {}", args.redemptions.display()))?;
-    let h = r.headers()?.clone();
-    let Some(code_col) = h.iter().position(|x| x.trim().eq_ignore_ascii_case("code")) else {
-        bail!(Code::InputInvalid, "{} has no code column", args.redemptions.display());
-    };
-    let at_col = h.iter().position(|x| x.trim().eq_ignore_ascii_case("redeemed_at"));
-    let discount_col = h.iter().position(|x| x.trim().eq_ignore_ascii_case("discount_cents"));
     let campaign_end = campaign["valid_to"].as_str().unwrap_or_default().to_string();
     // (code, when, discount) of every redemption, recorded in the store for the KPIs.
     let mut to_store: Vec<(String, String, i64)> = Vec::new();
-    let mut seen_codes: std::collections::HashSet<String> = std::collections::HashSet::new();
     let rejects_path = app.rejects_dir().join(format!(
         "redemptions-{}.csv",
         id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect::<String>()
     ));
     let mut rejects: Vec<(u64, String, String)> = Vec::new();
     let (mut redeemed, mut lines) = (0u64, 0u64);
-    for (i, rec) in r.records().enumerate() {
-        let line = i as u64 + 2;
-        lines += 1;
-        let rec = rec.with_context(|| format!("{} line {line}", args.redemptions.display()))?;
-        let code = rec.get(code_col).unwrap_or_default();
-        let normal = unico_offers::code::normalise(code);
-        if !seen_codes.insert(normal.clone()) {
-            rejects.push((line, code.to_string(), "redeemed twice".into()));
-            continue;
-        }
-        let Some((stored_code, planned_discount)) = codes.get(&normal) else {
-            rejects.push((line, code.to_string(), "not an offer of this campaign".into()));
-            continue;
-        };
-        let at = at_col.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty()).unwrap_or(&campaign_end);
-        let discount = match discount_col.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty()) {
-            Some(d) => match d.trim().parse::<i64>() {
-                Ok(d) => d,
-                Err(_) => {
-                    rejects.push((line, code.to_string(), format!("discount_cents {d:?} is not a whole number")));
-                    continue;
+    match &args.redemptions {
+        None => {
+            // The tills' redemptions are in the store already.
+            let codes = app.with_store(async |store| Ok(store.redeemed_codes(&id).await?))?;
+            for code in codes {
+                lines += 1;
+                redeemed += 1;
+                if let Some((_, r)) = sent.get_mut(&unico_offers::code::normalise(&code)) {
+                    *r = true;
                 }
-            },
-            None => *planned_discount,
-        };
-        to_store.push((stored_code.clone(), at.trim().to_string(), discount));
-        redeemed += 1;
-        if let Some((_, r)) = sent.get_mut(&normal) {
-            *r = true; // amounts off are recorded, not learned per depth
+            }
         }
+        Some(path) => read_redemptions(
+            path,
+            &codes,
+            &campaign_end,
+            &mut sent,
+            &mut to_store,
+            &mut rejects,
+            (&mut redeemed, &mut lines),
+        )?,
     }
     if !rejects.is_empty() {
         unico_core::fs::write_atomic_with(&rejects_path, |f| {
@@ -212,4 +194,57 @@ pub(super) fn learn(app: &App, args: &LearnRequest) -> Result<Learned> {
         rejects_file: (!rejects.is_empty()).then_some(rejects_path),
         cells,
     })
+}
+
+/// Reads a redemptions file: every known code once, into `to_store` and `sent`; the
+/// others into `rejects` with their line.
+fn read_redemptions(
+    path: &std::path::Path,
+    codes: &HashMap<String, (String, i64)>,
+    campaign_end: &str,
+    sent: &mut HashMap<String, (unico_offers::response::Observation, bool)>,
+    to_store: &mut Vec<(String, String, i64)>,
+    rejects: &mut Vec<(u64, String, String)>,
+    (redeemed, lines): (&mut u64, &mut u64),
+) -> Result<()> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let h = r.headers()?.clone();
+    let Some(code_col) = h.iter().position(|x| x.trim().eq_ignore_ascii_case("code")) else {
+        bail!(Code::InputInvalid, "{} has no code column", path.display());
+    };
+    let at_col = h.iter().position(|x| x.trim().eq_ignore_ascii_case("redeemed_at"));
+    let discount_col = h.iter().position(|x| x.trim().eq_ignore_ascii_case("discount_cents"));
+    let mut seen_codes: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i as u64 + 2;
+        *lines += 1;
+        let rec = rec.with_context(|| format!("{} line {line}", path.display()))?;
+        let code = rec.get(code_col).unwrap_or_default();
+        let normal = unico_offers::code::normalise(code);
+        if !seen_codes.insert(normal.clone()) {
+            rejects.push((line, code.to_string(), "redeemed twice".into()));
+            continue;
+        }
+        let Some((stored_code, planned_discount)) = codes.get(&normal) else {
+            rejects.push((line, code.to_string(), "not an offer of this campaign".into()));
+            continue;
+        };
+        let at = at_col.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty()).unwrap_or(campaign_end);
+        let discount = match discount_col.and_then(|i| rec.get(i)).filter(|s| !s.trim().is_empty()) {
+            Some(d) => match d.trim().parse::<i64>() {
+                Ok(d) => d,
+                Err(_) => {
+                    rejects.push((line, code.to_string(), format!("discount_cents {d:?} is not a whole number")));
+                    continue;
+                }
+            },
+            None => *planned_discount,
+        };
+        to_store.push((stored_code.clone(), at.trim().to_string(), discount));
+        *redeemed += 1;
+        if let Some((_, r)) = sent.get_mut(&normal) {
+            *r = true; // amounts off are recorded, not learned per depth
+        }
+    }
+    Ok(())
 }

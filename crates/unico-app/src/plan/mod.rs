@@ -5,7 +5,7 @@
 
 mod export;
 mod learn;
-mod prepare;
+pub(crate) mod prepare;
 mod shopping;
 
 pub use export::distinct_sets;
@@ -267,6 +267,44 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The budgets the tills keep a campaign under: its total (the worst-case ceiling when the
+/// budget counts expected cost and has one) and every category, brand or supplier limit.
+fn budgets(policy: &unico_offers::Policy) -> Vec<(String, i64)> {
+    let total = match (policy.basis, policy.worst_case_cents) {
+        (unico_offers::policy::Basis::Expected, Some(w)) => w,
+        _ => policy.total_cents,
+    };
+    std::iter::once(("total".to_string(), total))
+        .chain(policy.limits.iter().map(|l| (budget_name(&l.scope), l.cents)))
+        .collect()
+}
+
+fn budget_name(scope: &unico_offers::policy::Scope) -> String {
+    use unico_offers::policy::Scope;
+    match scope {
+        Scope::Category(c) => format!("category:{c}"),
+        Scope::Brand(b) => format!("brand:{b}"),
+        Scope::Supplier(s) => format!("supplier:{s}"),
+    }
+}
+
+/// The budgets an offer counts against: every limit covering its product (for a category
+/// offer, its category's limit), and the total unless a supplier pays for it.
+fn budgets_of(policy: &unico_offers::Policy, product: Option<&unico_offers::Product>, category: &str) -> Vec<String> {
+    use unico_offers::policy::Scope;
+    let covers = |s: &Scope| match product {
+        Some(p) => s.contains(p),
+        None => matches!(s, Scope::Category(c) if !category.is_empty() && c == category),
+    };
+    let limits: Vec<_> = policy.limits.iter().filter(|l| covers(&l.scope)).collect();
+    let supplier_paid = limits.iter().any(|l| l.supplier_funded);
+    (!supplier_paid)
+        .then(|| "total".to_string())
+        .into_iter()
+        .chain(limits.iter().map(|l| budget_name(&l.scope)))
+        .collect()
+}
+
 /// The campaign as the operational store keeps it, with the directory its files go to.
 fn to_store(
     id: &str,
@@ -292,12 +330,20 @@ fn to_store(
         summary: std::fs::read_to_string(staged.join("campaign.json"))
             .with_context(|| format!("cannot read {}", staged.display()))?,
         directory: Some(absolute(out).display().to_string()),
+        activation_required: p.policy.activation_required,
+        stores: p.policy.stores.clone(),
+        min_margin: Some(p.policy.min_margin_after_discount),
+        budgets: budgets(&p.policy),
     };
     let offers = planned
         .offers
         .iter()
         .map(|o| {
             let what = export::Subject::of(&p.products, &p.categories, o);
+            let product = match o.target {
+                unico_offers::Target::Product(x) => Some(&p.products[x as usize]),
+                _ => None,
+            };
             let (buy, pay, min_spend) = export::mechanic_terms(o.mechanic);
             StoredOffer {
                 code: o.code.clone(),
@@ -323,6 +369,8 @@ fn to_store(
                 p0: o.p0,
                 affinity: o.affinity,
                 band: o.band as i64,
+                budgets: budgets_of(&p.policy, product, what.category).join("\n"),
+                max_times: 1,
             }
         })
         .collect();

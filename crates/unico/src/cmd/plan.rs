@@ -30,8 +30,9 @@ pub struct LearnArgs {
     #[arg(long)]
     campaign: PathBuf,
     /// The redeemed offers: a CSV with a `code` column (from the tills or the web shop).
+    /// Without it: the redemptions the tills confirmed through the API.
     #[arg(long)]
-    redemptions: PathBuf,
+    redemptions: Option<PathBuf>,
 }
 
 /// `unico plan`.

@@ -207,3 +207,61 @@ pub fn campaigns(app: &App, command: CampaignsCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `unico terminals`.
+#[derive(Subcommand)]
+pub enum TerminalsCommand {
+    /// Register a till (or a web shop) of a store; its token is printed once, on the last line.
+    Add {
+        /// The store it is in.
+        #[arg(long)]
+        store: String,
+        /// The till.
+        #[arg(long)]
+        till: String,
+    },
+    /// List the tills registered.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Revoke a till's token (a running server refuses it within a second).
+    Revoke {
+        /// Its number, as `list` shows it.
+        id: i64,
+    },
+}
+
+/// Runs `unico terminals …`.
+pub fn terminals(app: &App, command: TerminalsCommand) -> Result<()> {
+    match command {
+        TerminalsCommand::Add { store, till } => {
+            let (t, token) = app.terminal_add(&store, &till)?;
+            println!("terminal {} added: till {} of store {}", t.id, t.till_id, t.store_id);
+            println!("its token (shown once; send it as Authorization: Bearer <token>):");
+            println!("{token}");
+        }
+        TerminalsCommand::List { format } => {
+            let list = app.terminals()?;
+            match format {
+                OutputFormat::Json => super::print_json(&list),
+                OutputFormat::Table => {
+                    println!("{:>4} {:<12} {:<12} {:<10} created", "id", "store", "till", "state");
+                    for t in list {
+                        let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                        println!("{:>4} {:<12} {:<12} {:<10} {}", t.id, t.store_id, t.till_id, state, t.created_at);
+                    }
+                }
+            }
+        }
+        TerminalsCommand::Revoke { id } => {
+            if app.terminal_revoke(id)? {
+                println!("terminal {id} revoked");
+            } else {
+                println!("terminal {id} was already revoked");
+            }
+        }
+    }
+    Ok(())
+}
