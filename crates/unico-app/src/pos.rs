@@ -239,10 +239,10 @@ impl App {
         })
     }
 
-    /// Loads the wallets whole: every card, every offer of a published campaign not ended
-    /// before yesterday, the budgets, the live terminals and the product master.
+    /// Loads the wallets whole: every card, every offer of a published campaign (until the
+    /// campaign is stopped: a till may price a receipt of any day), the budgets, the live
+    /// terminals and the product master.
     pub fn pos_load(&self) -> Result<()> {
-        let yesterday = self.today().yesterday().unwrap_or(jiff::civil::Date::MIN).to_string();
         let products = match self.lake_view() {
             Ok(lake) => crate::plan::prepare::products(&lake).unwrap_or_default(),
             Err(_) => Vec::new(),
@@ -253,7 +253,7 @@ impl App {
             Ok((
                 last,
                 s.pos_cards().await?,
-                s.pos_offers(&yesterday, None).await?,
+                s.pos_offers(None).await?,
                 s.pos_budgets().await?,
                 s.live_terminals().await?,
             ))
@@ -289,12 +289,10 @@ impl App {
     /// Applies the store's changes since the last refresh (loading whole the first time):
     /// the customers they name, or everything. Returns how many changes it applied.
     pub fn pos_refresh(&self) -> Result<usize> {
-        let last = match self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            None => {
-                self.pos_load()?;
-                return Ok(0);
-            }
-            Some(w) => w.last_change,
+        let last = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|w| w.last_change);
+        let Some(last) = last else {
+            self.pos_load()?;
+            return Ok(0);
         };
         let changes = self.with_store(async |s| Ok(s.pos_changes(last).await?))?;
         let Some(newest) = changes.last().map(|c| c.0) else {
@@ -304,7 +302,6 @@ impl App {
             self.pos_load()?;
             return Ok(changes.len());
         }
-        let yesterday = self.today().yesterday().unwrap_or(jiff::civil::Date::MIN).to_string();
         let mut keys: Vec<String> = changes.iter().filter(|c| c.1 == "customer").filter_map(|c| c.2.clone()).collect();
         keys.sort();
         keys.dedup();
@@ -314,7 +311,7 @@ impl App {
             for k in &keys {
                 let cards = s.pos_cards_of_key(k).await?;
                 let all_keys: Vec<String> = cards.iter().map(|c| c.2.clone()).collect();
-                let rows = s.pos_offers(&yesterday, Some(&all_keys)).await?;
+                let rows = s.pos_offers(Some(&all_keys)).await?;
                 customers.push((cards, rows));
             }
             let live = if terminals { Some(s.live_terminals().await?) } else { None };

@@ -15,8 +15,8 @@
 //!   one unit of what was weighed.
 //! - A multi-buy ("3 for 2") applies ⌊units / buy⌋ times up to its cap; the free units are
 //!   the cheapest of the product's units (ties: lower `line_no`); no unit twice.
-//! - A category offer discounts the dearest single unit of the category in the basket
-//!   (ties: lower `line_no`).
+//! - A category offer discounts the dearest single item of the category in the basket (one
+//!   unit, or what was weighed when less than one; ties: lower `line_no`).
 //! - A spend reward's threshold counts the subtotal after every line discount; the reward is
 //!   spread over the lines in proportion to what they still cost (largest remainders, ties by
 //!   `line_no`), so a refund can take back each line's share.
@@ -297,8 +297,11 @@ pub fn price(
                 let mut candidates: Vec<usize> = (0..lines.len())
                     .filter(|&i| items.get(&lines[i].sku).is_some_and(|it| &it.category == cat))
                     .collect();
-                // The dearest unit first; ties by line number (the sort is stable).
-                candidates.sort_by_key(|&i| std::cmp::Reverse(lines[i].unit_price_cents));
+                // The dearest item first (one unit, or what was weighed when less); ties by
+                // line number (the sort is stable).
+                candidates.sort_by_key(|&i| {
+                    std::cmp::Reverse(mul_div_round(lines[i].qty_milli.min(1000), lines[i].unit_price_cents, 1000))
+                });
                 one_unit(&lines, &given, items, o, terms, candidates.into_iter().take(1).collect())
             }
         };

@@ -276,16 +276,13 @@ impl Store {
         .await?)
     }
 
-    /// Offers of published campaigns still valid on or after `since` (YYYY-MM-DD), of every
-    /// customer or of those holding `keys`.
-    pub async fn pos_offers(&self, since: &str, keys: Option<&[String]>) -> Result<Vec<WalletRow>, Error> {
+    /// Offers of published campaigns, of every customer or of those holding `keys`.
+    pub async fn pos_offers(&self, keys: Option<&[String]>) -> Result<Vec<WalletRow>, Error> {
         let rows = match keys {
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published' \
-                     WHERE o.valid_to >= $1"
+                    "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published'"
                 )))
-                .bind(since)
                 .fetch_all(&self.pool)
                 .await?
             }
@@ -295,10 +292,9 @@ impl Store {
                     out.extend(
                         sqlx::query(sqlx::AssertSqlSafe(format!(
                             "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id \
-                             AND c.status = 'published' WHERE o.customer_key = $1 AND o.valid_to >= $2"
+                             AND c.status = 'published' WHERE o.customer_key = $1"
                         )))
                         .bind(k)
-                        .bind(since)
                         .fetch_all(&self.pool)
                         .await?,
                     );
@@ -379,10 +375,9 @@ impl Store {
                 Some((customer, _)) => {
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published' \
-                         JOIN cards k ON k.customer_key = o.customer_key WHERE k.customer_id = $1 AND o.valid_to >= $2"
+                         JOIN cards k ON k.customer_key = o.customer_key WHERE k.customer_id = $1"
                     )))
                     .bind(customer)
-                    .bind(req.day)
                     .fetch_all(&mut *tx)
                     .await?;
                     let rows: Vec<WalletRow> = rows.iter().map(wallet_row).collect::<Result<_, _>>()?;
