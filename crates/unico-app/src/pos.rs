@@ -428,14 +428,22 @@ impl App {
         if self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).is_none() {
             self.pos_load()?;
         }
-        let (checked, items) = {
+        let (checked, items, descriptions) = {
             let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
             let w = guard.as_ref().expect("loaded above");
             let checked = self.check_basket(b, &w.items)?;
+            // The receipt's words for the card's offers (the store prices from its rows).
+            let store = w.store.as_ref().expect("set when loaded");
+            let customer =
+                b.card.as_deref().filter(|c| !c.trim().is_empty()).and_then(|c| w.cards.get(&store.card_lookup(c)));
+            let descriptions: HashMap<String, String> = customer
+                .and_then(|c| w.offers.get(c))
+                .map(|os| os.iter().map(|o| (o.code.clone(), o.description.clone())).collect())
+                .unwrap_or_default();
             // Only the basket's products: the transaction prices with these.
             let items: HashMap<String, Item> =
                 checked.lines.iter().filter_map(|l| w.items.get(&l.sku).map(|i| (l.sku.clone(), i.clone()))).collect();
-            (checked, items)
+            (checked, items, descriptions)
         };
         let key = ReceiptKey {
             store_id: b.store_id.trim().to_string(),
@@ -447,9 +455,7 @@ impl App {
         let describe_and_answer = |priced: &Priced, id: &str, known: bool| {
             let mut a = answer(priced, known, Some(id));
             for d in &mut a.discounts {
-                if d.description.is_empty() {
-                    d.description = d.offer_code.clone();
-                }
+                d.description = descriptions.get(&d.offer_code).cloned().unwrap_or_else(|| d.offer_code.clone());
             }
             serde_json::to_string(&a).expect("the answer serialises")
         };

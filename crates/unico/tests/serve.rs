@@ -111,3 +111,96 @@ fn stop(server: &mut Child) {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// Sends `body` to `path` with a till's token; None when the server is gone.
+fn till_call(addr: &str, path: &str, token: &str, body: &str) -> Option<(u16, serde_json::Value)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Some((status, serde_json::from_str(body).ok()?))
+}
+
+#[test]
+fn a_confirm_answered_survives_kill_9_of_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    assert!(unico(&data, &["demo", "--customers", "200", "--days", "60"]).status.success());
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
+    let campaign = tmp.path().join("campaign");
+    let planned = unico(&data, &["plan", "--policy", policy, "--out", campaign.to_str().unwrap()]);
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&unico(&data, &["campaigns", "list", "--format", "json"]).stdout).unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    assert!(unico(&data, &["campaigns", "publish", &id]).status.success());
+    let added = unico(&data, &["terminals", "add", "--store", "S001", "--till", "T1"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let token = String::from_utf8(added.stdout).unwrap().lines().last().unwrap().to_string();
+    let listed = String::from_utf8(unico(&data, &["terminals", "list"]).stdout).unwrap();
+    assert!(listed.contains("S001") && !listed.contains(&token), "the token is shown once: {listed}");
+    // Cardholders with an offer on a product, and that product.
+    let mut r = csv::Reader::from_path(campaign.join("offers.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let shoppers: Vec<(String, String)> = r
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[col("target")] == "product")
+        .map(|r| (r[col("customer_id")].to_string(), r[col("sku")].to_string()))
+        .collect();
+    assert!(shoppers.len() > 20);
+
+    let (mut server, addr) = serve(&data, &[], &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tills: Vec<_> = (0..4)
+        .map(|t| {
+            let (addr, token, shoppers, stop) = (addr.clone(), token.clone(), shoppers.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut answered = Vec::new();
+                for n in 0.. {
+                    let (card, sku) = &shoppers[(t * 7 + n) % shoppers.len()];
+                    let body = serde_json::json!({
+                        "card": card, "store_id": "S001", "till_id": format!("T{t}"), "receipt_no": format!("{t}-{n}"),
+                        "at": "2026-01-07T10:15:00+01:00",
+                        "lines": [{"line_no": 1, "sku": sku, "quantity": "1", "unit_price_cents": 100_000}],
+                    })
+                    .to_string();
+                    match till_call(&addr, "/api/v1/pos/confirm", &token, &body) {
+                        Some((200, answer)) => answered.push((body, answer)),
+                        Some((status, answer)) => panic!("{status}: {answer}"),
+                        None if stop.load(std::sync::atomic::Ordering::SeqCst) => break,
+                        None => panic!("the server went away before it was killed"),
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.wait().unwrap();
+    let answered: Vec<_> = tills.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(answered.len() > 20, "a confirm load ran: {}", answered.len());
+    assert!(answered.iter().any(|(_, a)| a["discount_cents"].as_i64().unwrap() > 0), "some receipts redeemed offers");
+
+    // After the restart every answered confirm is there: the retry replays it.
+    let (mut server, addr) = serve(&data, &[], &[]);
+    for (body, first) in &answered {
+        let (status, again) = till_call(&addr, "/api/v1/pos/confirm", &token, body).unwrap();
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["replayed"], true, "an answered confirm was lost: {body}");
+        assert_eq!(again["redemption_id"], first["redemption_id"]);
+        assert_eq!(again["discounts"], first["discounts"]);
+    }
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    server.wait().unwrap();
+}
