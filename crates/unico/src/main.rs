@@ -102,6 +102,11 @@ pub enum OutputFormat {
     Json,
 }
 
+/// mimalloc: the server allocates many small strings per request (a basket's lines); glibc's
+/// allocator spent a tenth of the tills' API time (bench/pos.sh, docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Files and directories Unico creates hold personal data or keys (the store, rejects
     // with card numbers, campaign exports, secrets): readable by their owner only.
