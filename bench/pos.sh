@@ -99,16 +99,29 @@ request = function()
 end
 LUA
 lua_common "$token" >"$work/confirm.lua"
+# Every request a new receipt: numbered by run, wrk thread and request.
+cat >>"$work/confirm.lua" <<LUA
+local run = "$$-$RANDOM"
+LUA
 cat >>"$work/confirm.lua" <<'LUA'
+local threads = 0
+setup = function(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
 local i = 0
-local tag = tostring(math.random(1, 1000000000))
 request = function()
   i = i + 1
-  local body = bodies[(i % #bodies) + 1]:gsub('"store_id"', '"receipt_no": "' .. tag .. '-' .. i .. '", "store_id"', 1)
+  local receipt = run .. "-" .. tostring(tid) .. "-" .. i
+  local body = bodies[(i % #bodies) + 1]:gsub('"store_id"', '"receipt_no": "' .. receipt .. '", "store_id"', 1)
   return wrk.format(nil, "/api/v1/pos/confirm", nil, body)
 end
 LUA
+# /healthz through the same per-request Lua path as evaluate: the client does the same work.
 cat >"$work/health.lua" <<'LUA'
+request = function()
+  return wrk.format("GET", "/healthz")
+end
 done = function(summary, latency, requests)
   io.write(string.format("p99.9 %.2fms\n", latency:percentile(99.9) / 1000))
 end

@@ -51,6 +51,8 @@ pub struct Wallets {
 #[derive(Default)]
 pub struct Pos {
     wallets: RwLock<Option<Wallets>>,
+    /// One refresh at a time: concurrent ones would each reload the same customers.
+    refreshing: std::sync::Mutex<()>,
 }
 
 /// A basket as the till sends it.
@@ -289,6 +291,7 @@ impl App {
     /// Applies the store's changes since the last refresh (loading whole the first time):
     /// the customers they name, or everything. Returns how many changes it applied.
     pub fn pos_refresh(&self) -> Result<usize> {
+        let _one = self.pos().refreshing.lock().unwrap_or_else(|p| p.into_inner());
         let last = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|w| w.last_change);
         let Some(last) = last else {
             self.pos_load()?;
@@ -475,9 +478,18 @@ impl App {
             .map_err(receipt_error)?;
         let mut a: PosAnswer = serde_json::from_str(&confirmed.response)?;
         a.replayed = Some(confirmed.replayed);
-        // This server's wallets see the redemption at once (others at their next refresh).
+        // This server's wallets see the redemption at once, without a query (others, and the
+        // budgets, at their next refresh).
         if !confirmed.replayed && !a.discounts.is_empty() {
-            self.pos_refresh()?;
+            let mut guard = self.pos().wallets.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = guard.as_mut()
+                && let Some(card) = card_hash.as_ref().and_then(|h| w.cards.get(h).copied())
+                && let Some(offers) = w.offers.get_mut(&card)
+            {
+                for o in offers.iter_mut().filter(|o| a.discounts.iter().any(|d| d.offer_code == o.code)) {
+                    o.used = true;
+                }
+            }
         }
         Ok(a)
     }

@@ -195,6 +195,19 @@ fn tills_on(database_url: Option<String>, label: &str) {
         .flat_map(|b| b["discounts"].as_array().unwrap().iter().map(|d| d["offer_code"].as_str().unwrap()))
         .collect();
     assert_eq!(learned.redeemed as usize, live.len(), "{label}: learn counts the tills' live redemptions");
+    let month = unico_app::kpi::KpiRequest {
+        from: Some("2026-01-01".into()),
+        to: Some("2026-01-31".into()),
+        by: unico_app::kpi::Grain::Month,
+        by_store: false,
+        by_channel: false,
+        by_segment: false,
+        store: None,
+    };
+    let report = serde_json::to_value(north.kpis(&month, &unico_app::Silent).unwrap()).unwrap();
+    let counted: f64 =
+        report["rows"].as_array().unwrap().iter().map(|r| r["offers_redeemed"].as_f64().unwrap_or(0.0)).sum();
+    assert_eq!(counted as usize, live.len(), "{label}: unico kpi counts the tills' redemptions");
     let events: Vec<_> = north.deliveries(None, 100).unwrap().into_iter().filter(|m| m.event == "redemption").collect();
     assert!(events.len() >= 5, "{label}: every confirm, void and refund is announced: {}", events.len());
     assert!(events.iter().any(|m| m.body.contains("\"state\":\"voided\"")));

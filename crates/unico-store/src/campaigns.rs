@@ -251,6 +251,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.analyze().await?;
         Ok(())
     }
 

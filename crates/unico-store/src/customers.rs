@@ -281,6 +281,7 @@ pub async fn import_customers(
     // New or changed cards: the tills' wallets reload.
     Store::pos_changed(&mut *db, "all", None).await?;
     db.commit().await?;
+    store.analyze().await?;
     Ok(summary)
 }
 

@@ -170,6 +170,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.analyze().await?;
         Ok(out)
     }
 
