@@ -197,6 +197,12 @@ pub fn token_hash(token: &str) -> String {
 }
 
 impl Wallets {
+    /// The customer a card (if any) names, from memory.
+    fn customer(&self, card: Option<&str>) -> Option<&i64> {
+        let store = self.store.as_ref().expect("set when loaded");
+        card.filter(|c| !c.trim().is_empty()).and_then(|c| self.cards.get(&store.card_lookup(c)))
+    }
+
     fn put_customer(&mut self, customer: i64, offers: Vec<TillOffer>) {
         if offers.is_empty() {
             self.offers.remove(&customer);
@@ -346,11 +352,17 @@ impl App {
         Ok(changes.len())
     }
 
-    /// The till a token belongs to: (store, till), from memory.
-    pub fn pos_terminal(&self, token: &str) -> Result<Option<(String, String)>> {
+    /// Loads the wallets if this is their first use.
+    fn pos_loaded(&self) -> Result<()> {
         if self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).is_none() {
             self.pos_load()?;
         }
+        Ok(())
+    }
+
+    /// The till a token belongs to: (store, till), from memory.
+    pub fn pos_terminal(&self, token: &str) -> Result<Option<(String, String)>> {
+        self.pos_loaded()?;
         let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
         Ok(guard.as_ref().and_then(|w| w.terminals.get(&token_hash(token)).cloned()))
     }
@@ -405,15 +417,11 @@ impl App {
 
     /// Prices a basket for the card's offers, from memory: changes nothing.
     pub fn pos_evaluate(&self, b: &Basket) -> Result<PosAnswer> {
-        if self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).is_none() {
-            self.pos_load()?;
-        }
+        self.pos_loaded()?;
         let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
         let w = guard.as_ref().expect("loaded above");
         let checked = self.check_basket(b, &w.items)?;
-        let store = w.store.as_ref().expect("set when loaded");
-        let customer =
-            b.card.as_deref().filter(|c| !c.trim().is_empty()).and_then(|c| w.cards.get(&store.card_lookup(c)));
+        let customer = w.customer(b.card.as_deref());
         let no_offers = Vec::new();
         let offers = customer.and_then(|c| w.offers.get(c)).unwrap_or(&no_offers);
         let priced = till::price(&checked.lines, offers, &w.items, &w.budgets, b.store_id.trim(), &checked.day);
@@ -428,17 +436,13 @@ impl App {
         if receipt_no.trim().is_empty() || receipt_no.len() > 64 {
             bail!(Code::InputInvalid, "receipt_no must be 1 to 64 characters");
         }
-        if self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).is_none() {
-            self.pos_load()?;
-        }
+        self.pos_loaded()?;
         let (checked, items, descriptions) = {
             let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
             let w = guard.as_ref().expect("loaded above");
             let checked = self.check_basket(b, &w.items)?;
             // The receipt's words for the card's offers (the store prices from its rows).
-            let store = w.store.as_ref().expect("set when loaded");
-            let customer =
-                b.card.as_deref().filter(|c| !c.trim().is_empty()).and_then(|c| w.cards.get(&store.card_lookup(c)));
+            let customer = w.customer(b.card.as_deref());
             let descriptions: HashMap<String, String> = customer
                 .and_then(|c| w.offers.get(c))
                 .map(|os| os.iter().map(|o| (o.code.clone(), o.description.clone())).collect())
