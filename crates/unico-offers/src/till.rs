@@ -485,6 +485,59 @@ pub fn value_back(line_value_cents: i64, qty_milli: i64, refunded_milli: i64) ->
 mod tests {
     use super::*;
 
+    fn offer(code: &str) -> TillOffer {
+        TillOffer {
+            code: code.into(),
+            campaign_id: "c".into(),
+            on: On::Product("A".into()),
+            terms: Terms::PercentOff(20),
+            description: String::new(),
+            valid_from: "2026-03-02".into(),
+            valid_to: "2026-03-15".into(),
+            stores: Vec::new(),
+            activation_required: false,
+            activated: false,
+            used: false,
+            min_margin: None,
+            budgets: vec!["total".into()],
+        }
+    }
+
+    #[test]
+    fn every_refusal_says_why() {
+        let lines = [Line { line_no: 1, sku: "A".into(), qty_milli: 1000, unit_price_cents: 500 }];
+        let offers = [
+            TillOffer { valid_from: "2026-03-06".into(), ..offer("1-later") },
+            TillOffer { stores: vec!["S2".into()], ..offer("2-elsewhere") },
+            TillOffer { activation_required: true, ..offer("3-not-activated") },
+            TillOffer { activation_required: true, activated: true, ..offer("4-activated") },
+            TillOffer { used: true, ..offer("5-used") },
+            TillOffer { on: On::Product("B".into()), ..offer("6-absent") },
+            TillOffer {
+                terms: Terms::SpendReward { min_spend_cents: 1000, reward_cents: 100 },
+                on: On::Basket,
+                ..offer("7-small")
+            },
+            TillOffer { budgets: vec!["tight".into()], ..offer("8-budget") },
+        ];
+        let budgets: HashMap<String, i64> = [("tight".to_string(), 50)].into_iter().collect();
+        let p = price(&lines, &offers, &HashMap::new(), &budgets, "S1", "2026-03-05");
+        assert_eq!(
+            p.not_applied,
+            vec![
+                ("1-later".to_string(), Reason::NotValidToday),
+                ("2-elsewhere".to_string(), Reason::OtherStore),
+                ("3-not-activated".to_string(), Reason::NotActivated),
+                ("5-used".to_string(), Reason::AlreadyUsed),
+                ("6-absent".to_string(), Reason::NotInBasket),
+                ("7-small".to_string(), Reason::BelowThreshold),
+                ("8-budget".to_string(), Reason::BudgetSpent),
+            ]
+        );
+        // The activated offer applies: 20 % of 5.00 €.
+        assert_eq!((p.discounts.len(), p.discounts[0].offer_code.as_str(), p.discount_cents), (1, "4-activated", 100));
+    }
+
     #[test]
     fn quantities_parse_to_thousandths() {
         assert_eq!(parse_quantity("2"), Ok(2000));
