@@ -163,6 +163,9 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) key: MasterKey,
     backend: Backend,
+    /// SQLite has one writer at a time: the tills' writes of this process queue here in
+    /// order, rather than polling for the lock (busy timeout) and finishing out of turn.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The personal data of one registration, as sealed in the store.
@@ -286,7 +289,7 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let store = Store { pool, key, backend };
+        let store = Store { pool, key, backend, writer: Default::default() };
         store.check_key().await?;
         Ok(store)
     }
@@ -347,6 +350,15 @@ impl Store {
         };
         sqlx::query(sql).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// On SQLite, this process's turn to write (held until dropped); on PostgreSQL, none:
+    /// writers run side by side.
+    pub(crate) async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// The database behind the store.

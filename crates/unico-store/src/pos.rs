@@ -339,6 +339,7 @@ impl Store {
         let id = format!("r_{}", hex::encode(rand::random::<[u8; 12]>()));
         let k = req.key;
         for _attempt in 0..16 {
+            let _turn = self.writer_turn().await;
             let mut tx = self.write_tx().await?;
             let existing: Option<(String, String, Option<String>)> = sqlx::query_as(
                 "SELECT request_hash, response, customer_key FROM pos_receipts \
@@ -580,6 +581,7 @@ impl Store {
     /// spent. Idempotent: a voided receipt stays voided (returns false). A receipt partly
     /// or wholly refunded cannot be voided (its refunds already gave money back).
     pub async fn pos_void(&self, k: &ReceiptKey) -> Result<(String, bool), Error> {
+        let _turn = self.writer_turn().await;
         let mut tx = self.write_tx().await?;
         let (id, state, _, customer_key) = Store::receipt(&mut tx, k).await?;
         match state.as_str() {
@@ -621,6 +623,7 @@ impl Store {
         request_hash: &str,
         lines: &[(u32, i64)],
     ) -> Result<(String, bool), Error> {
+        let _turn = self.writer_turn().await;
         let mut tx = self.write_tx().await?;
         let (id, state, kept, customer_key) = Store::receipt(&mut tx, k).await?;
         let done: Option<(String, String)> =
