@@ -360,6 +360,13 @@ impl App {
         Ok(())
     }
 
+    /// Forgets the wallets' changes older than an hour (servers apply them every second; one
+    /// that starts loads whole). Returns how many.
+    pub fn pos_prune(&self) -> Result<u64> {
+        let before = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        self.with_store(async |s| Ok(s.pos_prune_changes(&unico_store::stamp(before)).await?))
+    }
+
     /// The till a token belongs to: (store, till), from memory.
     pub fn pos_terminal(&self, token: &str) -> Result<Option<(String, String)>> {
         self.pos_loaded()?;

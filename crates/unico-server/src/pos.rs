@@ -249,10 +249,19 @@ pub async fn refund(Extension(t): Extension<TillCtx>, body: axum::body::Bytes) -
 
 /// Keeps a tenant's wallets current: applies the store's changes every `every`.
 pub(crate) async fn refresher(tenant: Arc<Tenant>, every: std::time::Duration) {
-    loop {
+    for round in 1u64.. {
         tokio::time::sleep(every).await;
         let app = tenant.app.clone();
-        match blocking(move || app.pos_refresh()).await {
+        // Every ten minutes or so, the change log's old entries go.
+        let prune = round % 600 == 0;
+        match blocking(move || {
+            if prune {
+                app.pos_prune()?;
+            }
+            app.pos_refresh()
+        })
+        .await
+        {
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(tenant = %tenant.name, error = %e.message, "the tills' wallets could not be refreshed")

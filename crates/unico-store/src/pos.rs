@@ -322,6 +322,13 @@ impl Store {
             .await?)
     }
 
+    /// Forgets changes older than `before` (a UTC stamp): every running server has applied
+    /// them long since, and a server that starts loads its wallets whole. Returns how many.
+    pub async fn pos_prune_changes(&self, before: &str) -> Result<u64, Error> {
+        let r = sqlx::query("DELETE FROM pos_changes WHERE at < $1").bind(before).execute(&self.pool).await?;
+        Ok(r.rows_affected())
+    }
+
     /// The last change's id (0 when none).
     pub async fn pos_last_change(&self) -> Result<i64, Error> {
         let (n,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM pos_changes").fetch_one(&self.pool).await?;

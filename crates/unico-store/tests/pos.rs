@@ -490,6 +490,12 @@ fn concurrent_confirms_give_each_offer_once() {
                 );
             }
             assert!(given.values().sum::<usize>() >= 4, "{label}: the offers in the basket were given: {given:?}");
+            // The wallets' change log keeps recent entries and forgets old ones.
+            let logged = store.pos_changes(0).await.unwrap().len();
+            assert!(logged > 0, "{label}: the redemptions are in the change log");
+            assert_eq!(store.pos_prune_changes("2000-01-01T00:00:00.000000Z").await.unwrap(), 0);
+            assert_eq!(store.pos_prune_changes("9999-01-01T00:00:00.000000Z").await.unwrap() as usize, logged);
+            assert!(store.pos_changes(0).await.unwrap().is_empty());
             store.close().await;
         }
     });
