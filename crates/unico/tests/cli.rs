@@ -1,22 +1,10 @@
 //! The `unico` command as a user runs it: a fresh data directory, real files, real exit
 //! codes, a process killed mid-import, and the lake read back by DuckDB.
 
+mod common;
+use common::{ok, unico};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn unico(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unico")).arg("--data").arg(data).args(args).output().expect("unico runs")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::process::Command;
 
 fn quality(data: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(unico(data, &["quality", "--format", "json"]))).unwrap()

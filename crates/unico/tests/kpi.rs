@@ -1,22 +1,10 @@
 //! KPIs on a small hand-made chain whose every figure is worked out by hand below, through
 //! the commands a CRM analyst runs: import, `unico import surveys`, `unico kpi`, goals.
 
+mod common;
+use common::{ok, unico};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn unico(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unico")).arg("--data").arg(data).args(args).output().expect("unico runs")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::process::Command;
 
 const STORES: &str = "store_id,name,region,format\nS1,Centro,Nord,super\nS2,Stazione,Nord,express\n";
 // A costs 1.00, B 2.00, C has no cost (left out of margins).

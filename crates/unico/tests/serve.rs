@@ -2,14 +2,12 @@
 //! where it listens, a job interrupted by a killed server reported failed after the restart,
 //! and a graceful stop on SIGTERM.
 
+mod common;
+use common::unico;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-
-fn unico(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_unico")).arg("--data").arg(data).args(args).output().expect("unico runs")
-}
 
 /// Starts the server on a free port; returns it with its address.
 fn serve(data: &Path, env: &[(&str, &str)], args: &[&str]) -> (Child, String) {
