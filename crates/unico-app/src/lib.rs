@@ -25,6 +25,7 @@ pub mod plan;
 pub mod pos;
 pub mod progress;
 pub mod settings;
+pub mod shopper;
 mod simlake;
 pub mod simulate;
 pub mod staff;

@@ -41,6 +41,8 @@ pub struct Wallets {
     items: HashMap<String, Item>,
     /// Product names, for descriptions.
     names: HashMap<String, String>,
+    /// The product master whole (the app's product search).
+    catalogue: std::sync::Arc<Vec<unico_offers::policy::Product>>,
     /// The last change applied.
     last_change: i64,
     /// The store (for the cards' keyed hashes, computed in memory).
@@ -273,10 +275,11 @@ impl App {
             terminals: terminals.into_iter().map(|(h, s, t)| (h, (s, t))).collect(),
             ..Wallets::default()
         };
-        for p in products {
+        for p in &products {
             w.names.insert(p.sku.clone(), p.name.clone());
-            w.items.insert(p.sku, Item { category: p.category, unit_cost_cents: p.unit_cost_cents });
+            w.items.insert(p.sku.clone(), Item { category: p.category.clone(), unit_cost_cents: p.unit_cost_cents });
         }
+        w.catalogue = std::sync::Arc::new(products);
         for (hash, customer, key) in cards {
             w.cards.insert(hash, customer);
             w.keys.insert(key, customer);
@@ -350,6 +353,27 @@ impl App {
         }
         w.last_change = newest;
         Ok(changes.len())
+    }
+
+    /// The product master as the tills see it.
+    pub(crate) fn catalogue(&self) -> Result<std::sync::Arc<Vec<unico_offers::policy::Product>>> {
+        self.pos_loaded()?;
+        let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
+        Ok(guard.as_ref().map(|w| w.catalogue.clone()).unwrap_or_default())
+    }
+
+    /// Marks an offer activated in memory at once (the change log confirms it within a
+    /// refresh): a till asked right after the app sees it.
+    pub(crate) fn pos_activated(&self, code: &str) {
+        let mut guard = self.pos().wallets.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = guard.as_mut() {
+            for offers in w.offers.values_mut() {
+                if let Some(o) = offers.iter_mut().find(|o| o.code == code) {
+                    o.activated = true;
+                    return;
+                }
+            }
+        }
     }
 
     /// Loads the wallets if this is their first use.

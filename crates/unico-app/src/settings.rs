@@ -33,6 +33,33 @@ pub struct Settings {
     pub plausible_days_ahead: u32,
     /// The behavioural model: time unit, RFM, horizons (`[model]` table).
     pub model: unico_model::build::ModelSettings,
+    /// The shoppers' app (`[app]` table).
+    pub app: AppSettings,
+}
+
+/// The shoppers' app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppSettings {
+    /// How the app draws the card: `code128` or `ean13`.
+    pub barcode: String,
+    /// First digits of new digital cards (a store-internal EAN range: 20–29).
+    pub card_prefix: String,
+    /// Days a shopper's login lasts.
+    pub session_days: i64,
+    /// The address shoppers reach the server at (links in messages).
+    pub public_url: String,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            barcode: "code128".into(),
+            card_prefix: "29".into(),
+            session_days: 30,
+            public_url: "http://localhost:8080".into(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -47,6 +74,7 @@ impl Default for Settings {
             plausible_since: "2000-01-01".into(),
             plausible_days_ahead: 2,
             model: unico_model::build::ModelSettings::default(),
+            app: AppSettings::default(),
         }
     }
 }
@@ -121,6 +149,17 @@ popularity_weight = 0.3
 category_weight = 0.5
 # Best sellers taking part in item-item similarity (4 bytes per pair of them in memory).
 max_items = 8000
+
+# The shoppers' app (`unico serve`, /app).
+[app]
+# How the app draws the card: "code128", or "ean13" (numeric cards of 13 digits).
+barcode = "code128"
+# First digits of the digital cards the app issues (20-29 is the in-store EAN range).
+card_prefix = "29"
+# Days a shopper stays logged in.
+session_days = 30
+# The address shoppers reach this server at, for links in e-mails and SMS.
+public_url = "http://localhost:8080"
 "#;
 
 /// Keys that have no default, hence no place in the defaults' table: overridable too.
@@ -182,6 +221,19 @@ impl Settings {
         }
         if self.privacy_policy_version.trim().is_empty() {
             return bad("privacy_policy_version is empty".into());
+        }
+        let a = &self.app;
+        if a.barcode != "code128" && a.barcode != "ean13" {
+            return bad(format!("app.barcode {:?} must be code128 or ean13", a.barcode));
+        }
+        if a.card_prefix.is_empty() || a.card_prefix.len() > 6 || !a.card_prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return bad(format!("app.card_prefix {:?} must be 1 to 6 digits", a.card_prefix));
+        }
+        if !(1..=365).contains(&a.session_days) {
+            return bad(format!("app.session_days {} must be 1 to 365", a.session_days));
+        }
+        if !(a.public_url.starts_with("http://") || a.public_url.starts_with("https://")) {
+            return bad(format!("app.public_url {:?} must start with http:// or https://", a.public_url));
         }
         let m = &self.model;
         let positive = [

@@ -98,7 +98,7 @@ fn token_hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
-fn hash_password(password: &str) -> Result<String> {
+pub(crate) fn hash_password(password: &str) -> Result<String> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let salt: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
@@ -108,14 +108,14 @@ fn hash_password(password: &str) -> Result<String> {
         .to_string())
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
+pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// A hash to check against when the e-mail is unknown, so a login takes as long whether
 /// the user exists or not.
-static DECOY: std::sync::LazyLock<String> =
+pub(crate) static DECOY: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("decoy password").expect("argon2 hashes"));
 
 /// Shortest password accepted.

@@ -270,14 +270,15 @@ impl Store {
     /// a planned campaign reaches nobody until it is published, a stopped one no more.
     pub async fn offers_of(&self, reference: &str, day: &str) -> Result<Vec<StoredOffer>, Error> {
         let id = self.resolve(reference).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT o.code, o.customer_key, o.rank, o.sku, o.kind, o.percent_off, o.discount_cents, o.valid_from, o.valid_to, \
              o.p_redeem, o.expected_cost_cents, o.expected_incremental_margin_cents, o.personal, o.reason, o.p0, o.affinity, o.band, \
              o.target, o.category, o.mechanic, o.buy_units, o.pay_units, o.min_spend_cents, o.budgets, o.max_times \
              FROM offers o JOIN cards k ON k.customer_key = o.customer_key \
              JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published' \
-             WHERE k.customer_id = $1 AND o.valid_from <= $2 AND o.valid_to >= $2 ORDER BY o.valid_to, o.rank, o.code",
-        )
+             WHERE k.customer_id = $1 AND o.valid_from <= $2 AND o.valid_to >= $2 AND {} ORDER BY o.valid_to, o.rank, o.code",
+            crate::shoppers::OFFER_ALLOWED
+        )))
         .bind(id)
         .bind(day)
         .fetch_all(&self.pool)

@@ -23,6 +23,7 @@ pub mod normalise;
 pub mod pos;
 pub mod privacy;
 pub mod profiles;
+pub mod shoppers;
 pub mod staff;
 pub mod webhooks;
 

@@ -10,6 +10,7 @@
 //! a budget beyond its cap. Voids and refunds give back exactly what was given, in one
 //! transaction each, idempotently.
 
+use crate::shoppers::OFFER_ALLOWED;
 use crate::{Error, ErrorKind, Store, now};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -281,7 +282,8 @@ impl Store {
         let rows = match keys {
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published'"
+                    "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id AND c.status = 'published' \
+                     WHERE {OFFER_ALLOWED}"
                 )))
                 .fetch_all(&self.pool)
                 .await?
@@ -292,7 +294,7 @@ impl Store {
                     out.extend(
                         sqlx::query(sqlx::AssertSqlSafe(format!(
                             "SELECT {WALLET_COLUMNS} FROM offers o JOIN campaigns c ON c.id = o.campaign_id \
-                             AND c.status = 'published' WHERE o.customer_key = $1"
+                             AND c.status = 'published' WHERE o.customer_key = $1 AND {OFFER_ALLOWED}"
                         )))
                         .bind(k)
                         .fetch_all(&self.pool)

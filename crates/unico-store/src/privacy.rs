@@ -224,6 +224,14 @@ impl Store {
         .await?;
         let event = serde_json::json!({"customer_id": id, "purpose": purpose.as_str(), "granted": granted});
         Store::emit(&mut tx, "consent.changed", &event).await?;
+        // Personal offers follow the profiling consent: the tills reload the customer.
+        sqlx::query(
+            "INSERT INTO pos_changes (at, kind, customer_key) SELECT $1, 'customer', customer_key FROM cards WHERE customer_id = $2",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -310,6 +318,17 @@ impl Store {
             .bind(rid)
             .execute(&mut *tx)
             .await?;
+            // The app: the account, its sessions and codes, and the tickets (sealed with the
+            // key just destroyed, deleted all the same).
+            for sql in [
+                "DELETE FROM app_sessions WHERE account_id IN (SELECT id FROM app_accounts WHERE customer_id = $1)",
+                "DELETE FROM app_codes WHERE account_id IN (SELECT id FROM app_accounts WHERE customer_id = $1)",
+                "DELETE FROM app_accounts WHERE customer_id = $1",
+                "DELETE FROM ticket_messages WHERE ticket_id IN (SELECT id FROM tickets WHERE customer_id = $1)",
+                "DELETE FROM tickets WHERE customer_id = $1",
+            ] {
+                sqlx::query(sql).bind(rid).execute(&mut *tx).await?;
+            }
             sqlx::query("DELETE FROM cards WHERE origin_customer_id = $1 OR customer_id = $1")
                 .bind(rid)
                 .execute(&mut *tx)
