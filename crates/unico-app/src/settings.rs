@@ -336,6 +336,9 @@ mod tests {
             ("model.unit", "weeks"),
             ("model.rfm.recency", "older_is_better"),
             ("database_url", "postgres://u@h/db"),
+            ("app.barcode", "ean13"),
+            ("app.card_prefix", "2099"),
+            ("app.public_url", "https://shop.example"),
         ]
         .into_iter()
         .collect();

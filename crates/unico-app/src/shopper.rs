@@ -226,17 +226,14 @@ pub struct SurveyIn {
 }
 
 fn check_email(email: &str) -> Result<String> {
-    unico_store::normalise::email(email).map_err(|_| Error::new(Code::InputInvalid, "email: this is not an e-mail address"))
+    unico_store::normalise::email(email)
+        .map_err(|_| Error::new(Code::InputInvalid, "email: this is not an e-mail address"))
 }
 
 /// The EAN-13 check digit of twelve digits.
 pub fn ean13_check(digits: &str) -> u32 {
-    let sum: u32 = digits
-        .bytes()
-        .take(12)
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
+    let sum: u32 =
+        digits.bytes().take(12).enumerate().map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 }).sum();
     (10 - sum % 10) % 10
 }
 
@@ -247,14 +244,20 @@ impl App {
     pub fn app_register(&self, r: &Registration) -> Result<Registered> {
         let email = check_email(&r.email)?;
         if r.password.chars().count() < crate::staff::MIN_PASSWORD {
-            return Err(Error::new(Code::InputInvalid, format!("the password needs at least {} characters", crate::staff::MIN_PASSWORD)));
+            return Err(Error::new(
+                Code::InputInvalid,
+                format!("the password needs at least {} characters", crate::staff::MIN_PASSWORD),
+            ));
         }
         let current = self.with_store(async |s| Ok(s.privacy_policy().await?))?;
         let Some((version, _, _)) = current else {
             bail!(Code::Conflict, "the retailer has not published its privacy policy yet: registration opens then");
         };
         if r.policy_version != version {
-            return Err(Error::new(Code::InputInvalid, format!("the privacy policy is now version {version}: read it and accept it to register")));
+            return Err(Error::new(
+                Code::InputInvalid,
+                format!("the privacy policy is now version {version}: read it and accept it to register"),
+            ));
         }
         let hash = crate::staff::hash_password(&r.password)?;
         let consents = r.consents.list();
@@ -271,12 +274,20 @@ impl App {
                 let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
                 let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(CODE_MINUTES);
                 self.with_store(async |s| {
-                    s.register_existing_card(&email, &hash, card, &consents, &version, &code, &unico_store::stamp(expires))
-                        .await
-                        .map_err(|e| match e.kind() {
-                            unico_store::ErrorKind::NotFound => Error::new(Code::NotFound, e.to_string()),
-                            _ => e.into(),
-                        })
+                    s.register_existing_card(
+                        &email,
+                        &hash,
+                        card,
+                        &consents,
+                        &version,
+                        &code,
+                        &unico_store::stamp(expires),
+                    )
+                    .await
+                    .map_err(|e| match e.kind() {
+                        unico_store::ErrorKind::NotFound => Error::new(Code::NotFound, e.to_string()),
+                        _ => e.into(),
+                    })
                 })?;
                 Ok(Registered { card: card.to_string(), confirm_required: true })
             }
@@ -354,7 +365,8 @@ impl App {
 
     /// The shopper's card, consents and policy state.
     pub fn app_me(&self, who: &Shopper) -> Result<Me> {
-        let (cards, policy) = self.with_store(async |s| Ok((s.cards_of(who.customer).await?, s.privacy_policy().await?)))?;
+        let (cards, policy) =
+            self.with_store(async |s| Ok((s.cards_of(who.customer).await?, s.privacy_policy().await?)))?;
         let consents = self.current_consents(who.customer)?;
         let current = policy.map(|p| p.0);
         Ok(Me {
@@ -420,9 +432,7 @@ impl App {
 
     /// Sets the shopper's consents (one event per change, source `app`).
     pub fn app_set_consents(&self, who: &Shopper, consents: ConsentSet, policy_version: &str) -> Result<ConsentSet> {
-        self.with_store(async |s| {
-            Ok(s.set_consents(who.customer, &consents.list(), policy_version, "app").await?)
-        })?;
+        self.with_store(async |s| Ok(s.set_consents(who.customer, &consents.list(), policy_version, "app").await?))?;
         self.current_consents(who.customer)
     }
 
@@ -532,8 +542,7 @@ impl App {
         let (promotions, habits) =
             self.with_store(async |s| Ok((s.promotions_on(&day).await?, s.habits_of(customer).await?)))?;
         let catalogue = self.catalogue()?;
-        let category: HashMap<&str, &str> =
-            catalogue.iter().map(|p| (p.sku.as_str(), p.category.as_str())).collect();
+        let category: HashMap<&str, &str> = catalogue.iter().map(|p| (p.sku.as_str(), p.category.as_str())).collect();
         let due: HashMap<&str, &str> = habits.iter().map(|(sku, _, d)| (sku.as_str(), d.as_str())).collect();
         let usual: HashSet<&str> = habits.iter().map(|(_, c, _)| c.as_str()).collect();
         let mut items: Vec<(u8, String, FlyerItem)> = promotions
@@ -582,9 +591,7 @@ impl App {
         if expires < jiff::Timestamp::now().as_second() {
             return Err(gone());
         }
-        let shopper = self
-            .with_store(async |s| Ok(s.resolve(&format!("#{customer}")).await.ok()))?
-            .ok_or_else(gone)?;
+        let shopper = self.with_store(async |s| Ok(s.resolve(&format!("#{customer}")).await.ok()))?.ok_or_else(gone)?;
         let erased = self.with_store(async |s| Ok(s.cards_of(shopper).await?.is_empty()))?;
         if erased {
             return Err(gone());
@@ -620,7 +627,8 @@ impl App {
         if !allowed {
             bail!(Code::Conflict, "you have not agreed to marketing by {channel}: change it under Privacy first");
         }
-        let link = format!("{}/app/flyer.html#{}", base_url.trim_end_matches('/'), self.flyer_token(tenant, who.customer)?);
+        let link =
+            format!("{}/app/flyer.html#{}", base_url.trim_end_matches('/'), self.flyer_token(tenant, who.customer)?);
         self.with_store(async |s| {
             Ok(s.queue_message(
                 channel,
@@ -655,7 +663,8 @@ impl App {
         if subject.trim().is_empty() || body.trim().is_empty() || subject.len() > 200 || body.len() > 4000 {
             bail!(Code::InputInvalid, "a ticket needs a subject (up to 200 characters) and a message (up to 4,000)");
         }
-        let id = self.with_store(async |s| Ok(s.open_ticket(who.customer, &store, subject.trim(), body.trim()).await?))?;
+        let id =
+            self.with_store(async |s| Ok(s.open_ticket(who.customer, &store, subject.trim(), body.trim()).await?))?;
         self.app_ticket(who, id)
     }
 
@@ -686,7 +695,12 @@ impl App {
         let t = self
             .with_store(async |s| Ok(s.ticket_message(id, &by.user.email, body.trim(), close).await?))
             .map_err(not_found_ticket(id))?;
-        self.record(by, if close { "ticket_closed" } else { "ticket_answered" }, Some(t.customer_id), &serde_json::json!({"ticket_id": id}))?;
+        self.record(
+            by,
+            if close { "ticket_closed" } else { "ticket_answered" },
+            Some(t.customer_id),
+            &serde_json::json!({"ticket_id": id}),
+        )?;
         Ok(t)
     }
 
@@ -756,7 +770,11 @@ impl App {
                 bail!(Code::InputInvalid, "promotion {}: valid_from and valid_to are dates (YYYY-MM-DD)", p.sku);
             };
             if to < from || p.sku.trim().is_empty() || p.title.trim().is_empty() || p.price_cents < 0 {
-                bail!(Code::InputInvalid, "promotion {:?}: a product, a title, a price of 0 or more and valid_to on or after valid_from", p.sku);
+                bail!(
+                    Code::InputInvalid,
+                    "promotion {:?}: a product, a title, a price of 0 or more and valid_to on or after valid_from",
+                    p.sku
+                );
             }
         }
         let n = self.with_store(async |s| Ok(s.add_promotions(promotions).await?))?;
@@ -764,11 +782,46 @@ impl App {
         Ok(n)
     }
 
+    /// For a demo: a sample privacy policy (when none is published) and this week's flyer
+    /// of twelve products at 20 % off. Returns the promotions added.
+    pub fn seed_demo_app(&self) -> Result<u64> {
+        let cli = crate::staff::Caller::cli();
+        if self.privacy_policy()?.is_none() {
+            self.publish_privacy_policy("demo-1", DEMO_POLICY, &cli)?;
+        }
+        let catalogue = self.catalogue()?;
+        let today = self.today();
+        let to = today.checked_add(jiff::Span::new().days(6)).unwrap_or(today);
+        let promotions: Vec<Promotion> = catalogue
+            .iter()
+            .filter_map(|p| p.list_price_cents.filter(|c| *c >= 100).map(|c| (p, c)))
+            .take(12)
+            .map(|(p, c)| Promotion {
+                sku: p.sku.clone(),
+                title: format!("{} at 20% off", p.name),
+                price_cents: c - c / 5,
+                was_cents: Some(c),
+                valid_from: today.to_string(),
+                valid_to: to.to_string(),
+            })
+            .collect();
+        self.add_promotions(&promotions, &cli)
+    }
+
     /// The promotions valid on a day.
     pub fn promotions_on(&self, day: &str) -> Result<Vec<Promotion>> {
         self.with_store(async |s| Ok(s.promotions_on(day).await?))
     }
 }
+
+/// The demo's privacy policy: a sample, to be replaced by the retailer's own.
+const DEMO_POLICY: &str = "This is a sample privacy policy of the demo chain.\n\n\
+Who we are: the demo chain runs this loyalty programme.\n\
+What we keep: your e-mail, your card, what you buy with it, and the choices below.\n\
+Why: to run the programme; with your consent, to choose personal offers from what you buy \
+(profiling) and to send you news by e-mail, SMS or in the app.\n\
+Your rights: you can change each choice at any time in the app, download your data, \
+and delete your account, which erases your data.\n";
 
 fn not_found_ticket(id: i64) -> impl FnOnce(Error) -> Error {
     move |e| if e.code() == Code::CustomerNotFound { Error::new(Code::NotFound, format!("no ticket {id}")) } else { e }
@@ -788,6 +841,18 @@ fn title(o: &unico_store::campaigns::StoredOffer, names: &HashMap<&str, &str>) -
         _ if o.percent_off > 0 => format!("{}% off {what}", o.percent_off),
         _ => format!("{} off {what}", euros(o.discount_cents)),
     }
+}
+
+/// Reads promotions from a CSV file (sku, title, price_cents, was_cents, valid_from,
+/// valid_to); a bad row is an error naming its line.
+pub fn read_promotions(file: &std::path::Path) -> Result<Vec<Promotion>> {
+    let mut reader = csv::Reader::from_path(file)
+        .map_err(|e| Error::with_source(Code::FileUnusable, format!("cannot read {}", file.display()), e))?;
+    let mut out = Vec::new();
+    for (i, row) in reader.deserialize::<Promotion>().enumerate() {
+        out.push(row.map_err(|e| Error::new(Code::InputInvalid, format!("{}: line {}: {e}", file.display(), i + 2)))?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

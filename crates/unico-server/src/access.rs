@@ -17,6 +17,8 @@ pub enum Access {
     Roles(&'static [Role]),
     /// A till or web shop with its terminal token (`unico terminals add`), no user.
     Till,
+    /// A shopper logged in to the app (`POST /api/v1/app/login`): their own data only.
+    Shopper,
 }
 
 use Role::{Admin as A, Marketing as M, StoreManager as S, Support as U};
@@ -26,6 +28,9 @@ const DATA: Access = Access::Roles(&[A, M]);
 const KPIS: Access = Access::Roles(&[A, M, S]);
 const PERSONAL: Access = Access::Roles(&[A, U]);
 const PROFILE: Access = Access::Roles(&[A, M, U]);
+const TICKETS: Access = Access::Roles(&[A, S, U]);
+const SHOPPER: Access = Access::Shopper;
+const PUBLIC: Access = Access::Public;
 
 /// Every route: method, path (as the router writes it) and who may call it.
 pub const MATRIX: &[(&str, &str, Access)] = &[
@@ -80,6 +85,39 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/pos/confirm", Access::Till),
     ("POST", "/api/v1/pos/void", Access::Till),
     ("POST", "/api/v1/pos/refund", Access::Till),
+    ("POST", "/api/v1/privacy/policies", ADMIN),
+    ("GET", "/api/v1/promotions", DATA),
+    ("POST", "/api/v1/promotions", DATA),
+    ("GET", "/api/v1/tickets", TICKETS),
+    ("GET", "/api/v1/tickets/{id}", TICKETS),
+    ("POST", "/api/v1/tickets/{id}/reply", TICKETS),
+    ("POST", "/api/v1/app/register", PUBLIC),
+    ("POST", "/api/v1/app/register/confirm", PUBLIC),
+    ("POST", "/api/v1/app/login", PUBLIC),
+    ("GET", "/api/v1/app/privacy", PUBLIC),
+    ("GET", "/api/v1/app/flyer/shared/{token}", PUBLIC),
+    ("POST", "/api/v1/app/logout", SHOPPER),
+    ("GET", "/api/v1/app/me", SHOPPER),
+    ("DELETE", "/api/v1/app/me", SHOPPER),
+    ("GET", "/api/v1/app/offers", SHOPPER),
+    ("POST", "/api/v1/app/offers/{code}/activate", SHOPPER),
+    ("PUT", "/api/v1/app/consents", SHOPPER),
+    ("POST", "/api/v1/app/privacy/accept", SHOPPER),
+    ("GET", "/api/v1/app/export", SHOPPER),
+    ("PUT", "/api/v1/app/store", SHOPPER),
+    ("GET", "/api/v1/app/stores", SHOPPER),
+    ("GET", "/api/v1/app/products", SHOPPER),
+    ("GET", "/api/v1/app/flyer", SHOPPER),
+    ("POST", "/api/v1/app/flyer/send", SHOPPER),
+    ("POST", "/api/v1/app/flyer/link", SHOPPER),
+    ("GET", "/api/v1/app/tickets", SHOPPER),
+    ("POST", "/api/v1/app/tickets", SHOPPER),
+    ("GET", "/api/v1/app/tickets/{id}", SHOPPER),
+    ("POST", "/api/v1/app/tickets/{id}/messages", SHOPPER),
+    ("POST", "/api/v1/app/surveys", SHOPPER),
+    ("GET", "/app", PUBLIC),
+    ("GET", "/app/", PUBLIC),
+    ("GET", "/app/{file}", PUBLIC),
 ];
 
 /// Who may call `method path`, if it is a route.
@@ -93,7 +131,7 @@ impl Access {
         match self {
             Access::Public | Access::AnyUser => true,
             Access::Roles(roles) => roles.contains(&role),
-            Access::Till => false,
+            Access::Till | Access::Shopper => false,
         }
     }
 
@@ -102,6 +140,7 @@ impl Access {
         match self {
             Access::Public => "public",
             Access::Till => "till token",
+            Access::Shopper => "shopper token",
             _ if self.allows(role) => "yes",
             _ => "—",
         }

@@ -46,14 +46,16 @@ impl Limiter {
         }
     }
 
-    /// Counts an attempt; refuses with the seconds to wait once the budget is spent.
-    fn attempt(&self, email: &str, address: &str) -> ApiResult<()> {
+    /// Counts an attempt at `what` (a login, a code) for `key` (an e-mail, a card) from
+    /// `address`; refuses with the seconds to wait once the budget is spent.
+    pub(crate) fn attempt(&self, what: &str, email: &str, address: &str) -> ApiResult<()> {
         let clock = governor::clock::DefaultClock::default();
         for (limiter, key) in [(&self.by_email, email), (&self.by_address, address)] {
             if let Err(not_until) = limiter.check_key(&key.to_string()) {
                 use governor::clock::Clock;
                 let wait = not_until.wait_time_from(clock.now()).as_secs().max(1);
-                let mut e = ApiError::new(Code::RateLimited, format!("too many login attempts; try again in {wait} s"));
+                let mut e =
+                    ApiError::new(Code::RateLimited, format!("too many {what} attempts; try again in {wait} s"));
                 e.retry_after = Some(wait);
                 return Err(e);
             }
@@ -61,6 +63,9 @@ impl Limiter {
         Ok(())
     }
 }
+
+/// A refused request's body up to this size is read and dropped rather than left unread.
+const SMALL_BODY: usize = 64 * 1024;
 
 /// A logged-in caller in one tenant, set by [`authorize`] for the handlers.
 #[derive(Clone)]
@@ -117,7 +122,7 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let login: Login = crate::routes::json(&body)?;
     let address = origin(addr.as_ref().map(|a| &a.0));
-    state.limiter.attempt(&login.email.trim().to_lowercase(), &address)?;
+    state.limiter.attempt("login", &login.email.trim().to_lowercase(), &address)?;
     let tenant = match (&login.tenant, state.single()) {
         (Some(name), _) => state.tenants.get(name).cloned(),
         (None, Some(t)) => Some(t.clone()),
@@ -202,8 +207,20 @@ pub async fn authorize(
 ) -> Response {
     let has_body =
         req.headers().contains_key(header::CONTENT_LENGTH) || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let small = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= SMALL_BODY);
     match check(&state, &mut req).await {
         Ok(()) => next.run(req).await,
+        Err(e) if small => {
+            // A small body is read and dropped: the connection stays usable, and closing it
+            // with unread bytes would reset it before the client reads the answer.
+            let _ = axum::body::to_bytes(req.into_body(), SMALL_BODY).await;
+            e.into_response()
+        }
         Err(e) => {
             let mut response = e.into_response();
             // The body was not read: the connection cannot carry another request, and the
@@ -228,6 +245,9 @@ async fn check(state: &Arc<State>, req: &mut Request) -> ApiResult<()> {
     }
     if rule == Access::Till {
         return crate::pos::authenticate(state, req);
+    }
+    if rule == Access::Shopper {
+        return crate::shopper::authenticate(state, req).await;
     }
     let (token, from_cookie) = token_of(req.headers()).ok_or_else(ApiError::unauthorized)?;
     if from_cookie && !matches!(method, Method::GET | Method::HEAD) {

@@ -16,6 +16,8 @@ mod observe;
 pub mod openapi;
 mod pos;
 mod routes;
+mod shopper;
+mod web;
 pub mod webhooks;
 
 use axum::Router;
@@ -122,6 +124,8 @@ pub(crate) struct State {
     pub tenants: BTreeMap<String, Arc<Tenant>>,
     pub config: Config,
     pub limiter: auth::Limiter,
+    /// Registrations and link codes, per card or e-mail and per address.
+    pub codes: auth::Limiter,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -161,7 +165,8 @@ impl Server {
             tenants.insert(name.clone(), Arc::new(Tenant { name: name.clone(), app }));
         }
         let limiter = auth::Limiter::new(config.logins_per_minute);
-        let state = Arc::new(State { tenants, limiter, metrics: observe::recorder(), config });
+        let codes = auth::Limiter::new(config.logins_per_minute);
+        let state = Arc::new(State { tenants, limiter, codes, metrics: observe::recorder(), config });
         Ok(Server { state })
     }
 

@@ -22,6 +22,15 @@ use utoipa::{Modify, OpenApi};
         crate::routes::webhooks, crate::routes::add_webhook, crate::routes::remove_webhook,
         crate::routes::deliveries, crate::routes::resend,
         crate::pos::evaluate, crate::pos::confirm, crate::pos::void, crate::pos::refund,
+        crate::shopper::publish_policy, crate::shopper::promotions, crate::shopper::add_promotions,
+        crate::shopper::store_tickets, crate::shopper::store_ticket, crate::shopper::store_reply,
+        crate::shopper::register, crate::shopper::confirm, crate::shopper::login, crate::shopper::privacy,
+        crate::shopper::shared_flyer, crate::shopper::logout, crate::shopper::me, crate::shopper::delete_me,
+        crate::shopper::offers, crate::shopper::activate, crate::shopper::consents, crate::shopper::accept,
+        crate::shopper::export, crate::shopper::set_store, crate::shopper::stores, crate::shopper::products,
+        crate::shopper::flyer, crate::shopper::send_flyer, crate::shopper::flyer_link, crate::shopper::tickets,
+        crate::shopper::open_ticket, crate::shopper::ticket, crate::shopper::reply, crate::shopper::survey,
+        crate::web::app_root, crate::web::app_index, crate::web::app_file,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Bearer, &Errors),
@@ -43,6 +52,15 @@ impl Modify for Bearer {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("a till's token from `unico terminals add`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "shopper",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a shopper's token from `POST /api/v1/app/login`"))
                     .build(),
             ),
         );
@@ -83,6 +101,11 @@ impl Modify for Errors {
                 let mut add = |code: &str, what: &str| {
                     r.entry(code.to_string()).or_insert_with(|| error(what));
                 };
+                if path.starts_with("/app") {
+                    // The app's files: there, or not.
+                    add("404", "no such file");
+                    continue;
+                }
                 add("400", "the request does not parse or a value is out of range");
                 if !public {
                     add("401", "not logged in, or the session has ended");

@@ -19,6 +19,9 @@ fn concrete(path: &str) -> String {
         .replace("{id}", "999999")
         .replace("{dataset}", "receipts")
         .replace("{purpose}", "marketing")
+        .replace("{code}", "NO-SUCH-CODE")
+        .replace("{token}", "a.1.2.deadbeef")
+        .replace("{file}", "app.js")
 }
 
 fn matrix_on(database_url: Option<String>, label: &str) {
@@ -27,6 +30,7 @@ fn matrix_on(database_url: Option<String>, label: &str) {
     // Tenant b keeps its store in SQLite: tenants are independent, whatever their database.
     let b = tenant(&tmp.path().join("b"), None, 6);
     let (_, till) = a.terminal_add("S001", "T1").unwrap();
+    a.publish_privacy_policy("1", "The policy.", &Caller::cli()).unwrap();
     let server = Running::start(vec![("a".into(), a.clone()), ("b".into(), b)], config());
     let tokens: BTreeMap<Role, String> = [
         (Role::Admin, "admin@example.com"),
@@ -42,6 +46,16 @@ fn matrix_on(database_url: Option<String>, label: &str) {
     let other = server.login("admin@example.com", Some("b"));
     // Tenant b's secret under tenant a's name: a token is checked in its tenant's store only.
     let forged = format!("a.{}", other.split_once('.').unwrap().1);
+    // A shopper of tenant a, with a new digital card.
+    let reg = serde_json::json!({"email": "shopper@example.com", "password": "a long enough password", "card": null,
+        "policy_version": "1", "consents": {"profiling": true}});
+    let registered = server.call("POST", "/api/v1/app/register?tenant=a", None, Some(&reg.to_string()));
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let shopper_login =
+        serde_json::json!({"email": "shopper@example.com", "password": "a long enough password", "tenant": "a"});
+    let shopper = server.call("POST", "/api/v1/app/login", None, Some(&shopper_login.to_string()));
+    assert_eq!(shopper.status, 200, "{}", shopper.body);
+    let shopper = shopper.body["token"].as_str().unwrap().to_string();
 
     for (method, path, rule) in MATRIX {
         if *path == "/api/v1/auth/logout" {
@@ -60,6 +74,20 @@ fn matrix_on(database_url: Option<String>, label: &str) {
             let a = server.call(method, &url, Some(token), body);
             assert_eq!(a.status, 401, "{label}: {method} {path} as {who}: {}", a.body);
         }
+        // A shopper's token opens the app's routes only (deleting the account and logging
+        // out are tested after the loop: they end the session).
+        if !(*path == "/api/v1/app/me" && *method == "DELETE") && *path != "/api/v1/app/logout" {
+            let as_shopper = server.call(method, &url, Some(&shopper), body);
+            if *rule == Access::Shopper {
+                assert!(
+                    as_shopper.status != 401 && as_shopper.status != 403 && as_shopper.status < 500,
+                    "{label}: {method} {path} as a shopper: {}",
+                    as_shopper.body
+                );
+            } else {
+                assert_eq!(as_shopper.status, 401, "{label}: {method} {path} as a shopper: {}", as_shopper.body);
+            }
+        }
         // A till's token opens the tills' routes only; a user's session none of them.
         let as_till = server.call(method, &url, Some(&till), body);
         if *rule == Access::Till {
@@ -73,7 +101,7 @@ fn matrix_on(database_url: Option<String>, label: &str) {
         }
         for (role, token) in &tokens {
             let a = server.call(method, &url, Some(token), body);
-            if *rule == Access::Till {
+            if *rule == Access::Till || *rule == Access::Shopper {
                 assert_eq!(a.status, 401, "{label}: {method} {path} as {role:?}: {}", a.body);
             } else if rule.allows(*role) {
                 assert!(
@@ -99,6 +127,14 @@ fn matrix_on(database_url: Option<String>, label: &str) {
     // An admin cannot lock themself out.
     let me = server.call("POST", "/api/v1/users/admin@example.com/disable", Some(&tokens[&Role::Admin]), None);
     assert_eq!((me.status, me.body["error"]["code"].as_str()), (409, Some("conflict")), "{}", me.body);
+    // A shopper's logout ends their session; so does deleting their account.
+    assert_eq!(server.call("GET", "/api/v1/app/me", Some(&shopper), None).status, 200);
+    assert_eq!(server.call("POST", "/api/v1/app/logout", Some(&shopper), None).status, 204);
+    assert_eq!(server.call("GET", "/api/v1/app/me", Some(&shopper), None).status, 401);
+    let again = server.call("POST", "/api/v1/app/login", None, Some(&shopper_login.to_string()));
+    let again = again.body["token"].as_str().unwrap().to_string();
+    assert_eq!(server.call("DELETE", "/api/v1/app/me", Some(&again), None).status, 200);
+    assert_eq!(server.call("GET", "/api/v1/app/me", Some(&again), None).status, 401);
     // Logout ends the session.
     let token = &tokens[&Role::Marketing];
     assert_eq!(server.call("POST", "/api/v1/auth/logout", Some(token), None).status, 204);

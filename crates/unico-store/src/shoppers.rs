@@ -122,11 +122,8 @@ impl Store {
         let stamp = now();
         let mut tx = self.write_tx().await?;
         self.email_free(&mut tx, &email_hash).await?;
-        let pii = Pii {
-            email: Some(email.to_string()),
-            registered_at: Some(stamp[..10].to_string()),
-            ..Pii::default()
-        };
+        let pii =
+            Pii { email: Some(email.to_string()), registered_at: Some(stamp[..10].to_string()), ..Pii::default() };
         let mut t = [0u8; 16];
         rand::fill(&mut t);
         let token = hex::encode(t);
@@ -272,7 +269,8 @@ impl Store {
         match (wrapped, sealed) {
             (Some(w), Some(s)) => {
                 let dk = self.key.unwrap(&token, &w)?;
-                serde_json::from_slice(&dk.open(&token, &s)?).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+                serde_json::from_slice(&dk.open(&token, &s)?)
+                    .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
             }
             _ => Ok(Pii::default()),
         }
@@ -328,25 +326,27 @@ impl Store {
 
     /// The account of an e-mail with its password hash.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<(Account, String)>, Error> {
-        let row: Option<(i64, Option<i64>, String, Option<String>, String, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {ACCOUNT_COLUMNS}, password_hash FROM app_accounts WHERE email_hash = $1"
-            )))
-            .bind(self.account_lookup(email))
-            .fetch_optional(&self.pool)
-            .await?;
+        type WithHash = (i64, Option<i64>, String, Option<String>, String, String);
+        let row: Option<WithHash> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS}, password_hash FROM app_accounts WHERE email_hash = $1"
+        )))
+        .bind(self.account_lookup(email))
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|(a, b, c, d, e, hash)| (account((a, b, c, d, e)), hash)))
     }
 
     /// Opens a shopper's session (`token_hash`: the SHA-256 of the token).
     pub async fn open_app_session(&self, token_hash: &str, account_id: i64, expires_at: &str) -> Result<(), Error> {
-        sqlx::query("INSERT INTO app_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash)
-            .bind(account_id)
-            .bind(now())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO app_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(now())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -631,7 +631,11 @@ impl Store {
         let mut messages = Vec::new();
         for (author, body, at) in rows {
             let body = String::from_utf8_lossy(&dk.open(&token, &body)?).into_owned();
-            messages.push(TicketMessage { author: if author == "shopper" { author } else { "store".into() }, body, at });
+            messages.push(TicketMessage {
+                author: if author == "shopper" { author } else { "store".into() },
+                body,
+                at,
+            });
         }
         Ok(Ticket {
             id,
@@ -680,13 +684,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if author != "shopper" {
-            sqlx::query("INSERT INTO outbox (created_at, kind, recipient, subject, body) VALUES ($1, 'app', $2, $3, $4)")
-                .bind(&stamp)
-                .bind(format!("customer:#{}", ticket.customer_id))
-                .bind(if close { "Your ticket was closed" } else { "Your store answered" })
-                .bind(format!("Ticket {id}: open the app to read it."))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO outbox (created_at, kind, recipient, subject, body) VALUES ($1, 'app', $2, $3, $4)",
+            )
+            .bind(&stamp)
+            .bind(format!("customer:#{}", ticket.customer_id))
+            .bind(if close { "Your ticket was closed" } else { "Your store answered" })
+            .bind(format!("Ticket {id}: open the app to read it."))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         self.ticket(id).await

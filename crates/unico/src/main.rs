@@ -77,6 +77,9 @@ enum Command {
     /// Tills and web shops allowed to call the tills' API (docs/pos.md): add, list, revoke.
     #[command(subcommand)]
     Terminals(cmd::serve::TerminalsCommand),
+    /// The shoppers' app: the privacy policy, the chain's promotions (the flyer), tickets.
+    #[command(subcommand)]
+    App(cmd::app::AppCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
     /// Generate a small chain, import it, print the import and quality summaries, build the model.
@@ -155,6 +158,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Users(command) => cmd::serve::users(&App::open(data)?, command),
         Command::Terminals(command) => cmd::serve::terminals(&App::open(data)?, command),
         Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
+        Command::App(command) => cmd::app::run(&App::open(data)?, command),
         Command::Demo { customers, days, seed } => cmd::import::demo(data, customers, days, seed),
         Command::Model(command) => cmd::model::run(data, command),
         Command::Recommend(args) => cmd::model::recommend(&App::open(data)?, args),

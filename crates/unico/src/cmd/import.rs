@@ -151,7 +151,11 @@ pub fn demo(data: &Path, customers: u64, days: u32, seed: u64) -> Result<()> {
     super::model::print_published(&built.published);
     super::model::print_params(&built.params, &app.model_path());
     super::kpi::monthly_report(&app)?;
+    let promotions = app.seed_demo_app()?;
     let root = app.root().display();
+    println!(
+        "The shoppers' app: a sample privacy policy and {promotions} demo promotions for its flyer; try  unico --data {root} serve  and open /app/"
+    );
     println!("The single customer view: try  unico --data {root} customers show 4000000003");
     println!("Recommendations: try  unico --data {root} recommend --k 10 --out recs.csv");
     println!("A campaign: try  unico --data {root} plan --policy docs/examples/policy.toml --out campaign");

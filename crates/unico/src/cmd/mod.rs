@@ -1,6 +1,7 @@
 //! One module per family of verbs: its arguments, the call into the service layer and the
 //! printing of the result.
 
+pub mod app;
 pub mod customers;
 pub mod import;
 pub mod kpi;

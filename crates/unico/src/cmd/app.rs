@@ -1,0 +1,68 @@
+//! `unico app …`: what the shoppers' app shows that the retailer provides — the privacy
+//! policy (by version) and the chain's promotions (the flyer) — and the stores' tickets.
+
+use crate::OutputFormat;
+use clap::Subcommand;
+use std::path::PathBuf;
+use unico_app::staff::Caller;
+use unico_app::{App, Code, Error, Result};
+
+/// `unico app …`.
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Publish a version of the privacy policy (shoppers are asked to accept it).
+    Privacy {
+        /// Its version (a change is a new version).
+        #[arg(long)]
+        version: String,
+        /// A text file with the policy.
+        file: PathBuf,
+    },
+    /// Add the chain's promotions from a CSV file with the columns sku, title, price_cents,
+    /// was_cents (may be empty), valid_from and valid_to (YYYY-MM-DD).
+    Promotions {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Shoppers' tickets, of one store or of all.
+    Tickets {
+        /// Only this store's.
+        #[arg(long)]
+        store: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+/// Runs `unico app …`.
+pub fn run(app: &App, command: AppCommand) -> Result<()> {
+    match command {
+        AppCommand::Privacy { version, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::with_source(Code::FileUnusable, format!("cannot read {}", file.display()), e))?;
+            app.publish_privacy_policy(&version, &text, &Caller::cli())?;
+            println!(
+                "privacy policy version {version} published: the app shows it at registration and asks every shopper to accept it"
+            );
+        }
+        AppCommand::Promotions { file } => {
+            let promotions = unico_app::shopper::read_promotions(&file)?;
+            let n = app.add_promotions(&promotions, &Caller::cli())?;
+            println!("{n} promotions added");
+        }
+        AppCommand::Tickets { store, format } => {
+            let list = app.store_tickets(store.as_deref())?;
+            match format {
+                OutputFormat::Json => super::print_json(&list),
+                OutputFormat::Table => {
+                    println!("{:>6} {:<10} {:<9} {:<28} subject", "id", "store", "state", "updated");
+                    for t in list {
+                        println!("{:>6} {:<10} {:<9} {:<28} {}", t.id, t.store_id, t.state, t.updated_at, t.subject);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
