@@ -42,11 +42,15 @@ fn personal_offer(campaign_dir: &std::path::Path) -> (String, String, String) {
     let col = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n}"));
     for rec in r.records() {
         let rec = rec.unwrap();
-        if &rec[col("target")] == "product" && &rec[col("mechanic")] == "unit" && &rec[col("percent_off")] != "0" {
+        if &rec[col("target")] == "product"
+            && &rec[col("mechanic")] == "unit"
+            && &rec[col("percent_off")] != "0"
+            && &rec[col("personal")] == "yes"
+        {
             return (rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into());
         }
     }
-    panic!("no percent-off offer planned");
+    panic!("no personal percent-off offer planned");
 }
 
 fn register(s: &Running, email: &str, card: Option<&str>, consents: serde_json::Value) -> Answer {

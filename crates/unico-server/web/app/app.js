@@ -53,6 +53,12 @@ class ApiError extends Error {
 
 // A request to the API; a network failure is an ApiError with status 0.
 async function api(method, path, body) {
+  return (await apiTimed(method, path, body)).data;
+}
+
+// The same, with when the answer was fetched: now, or, when the service worker answered
+// from its copy because there is no network, when that copy was fetched.
+async function apiTimed(method, path, body) {
   const headers = { "Accept": "application/json" };
   const token = localStorage.getItem(KEY.token);
   if (token) headers["Authorization"] = "Bearer " + token;
@@ -61,9 +67,13 @@ async function api(method, path, body) {
   try {
     r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
+    offline(true);
     throw new ApiError(0, "offline", "No connection: showing what was last saved on this phone.");
   }
-  if (r.status === 204 || r.status === 202) return null;
+  if (r.status === 204 || r.status === 202) return { data: null, at: new Date().toISOString() };
+  const cached = r.headers.get("x-unico-from-cache") === "1";
+  const at = (cached && r.headers.get("x-unico-fetched-at")) || new Date().toISOString();
+  if (cached) offline(true);
   let data = null;
   try { data = await r.json(); } catch { data = null; }
   if (!r.ok) {
@@ -74,7 +84,13 @@ async function api(method, path, body) {
     }
     throw new ApiError(r.status, err.code || "error", err.message || ("The server answered " + r.status));
   }
-  return data;
+  return { data, at, cached };
+}
+
+let isOffline = false;
+function offline(yes) {
+  isOffline = yes;
+  status(yes ? "Offline: showing what was last saved on this phone." : "");
 }
 
 function forget() {
@@ -94,15 +110,15 @@ function setTitle(text) {
 // ---- data kept on the phone ----
 
 async function refreshMe() {
-  const me = await api("GET", "/api/v1/app/me");
-  save(KEY.me, { at: new Date().toISOString(), me });
-  return me;
+  const r = await apiTimed("GET", "/api/v1/app/me");
+  save(KEY.me, { at: r.at, me: r.data });
+  return r.data;
 }
 
 async function refreshOffers() {
-  const data = await api("GET", "/api/v1/app/offers");
-  save(KEY.offers, { at: new Date().toISOString(), offers: data.offers });
-  return data.offers;
+  const r = await apiTimed("GET", "/api/v1/app/offers");
+  save(KEY.offers, { at: r.at, offers: r.data.offers });
+  return r.data.offers;
 }
 
 function pending() { return load(KEY.pending) || []; }
@@ -161,7 +177,7 @@ views.register = async (root) => {
   try { policy = await api("GET", "/api/v1/app/privacy"); } catch (e) { root.append(errorBox(e)); return; }
   const field = (id, label, attrs) => [h("label", { for: id }, label), h("input", Object.assign({ id, name: id }, attrs))];
   const consent = (id, text) => h("label", { class: "check", for: "c-" + id },
-    h("input", { type: "checkbox", id: "c-" + id, name: id }), h("span", {}, text));
+    h("input", { type: "checkbox", id: "c-" + id, name: "c-" + id }), h("span", {}, text));
   const out = h("div");
   const form = h("form", { onsubmit: async (ev) => {
     ev.preventDefault();
@@ -170,7 +186,7 @@ views.register = async (root) => {
     const card = (f.get("card") || "").trim();
     const body = {
       email: f.get("email"), password: f.get("password"), card: card || null, policy_version: policy.version,
-      consents: Object.fromEntries(["marketing", "profiling", "email", "sms", "app"].map((k) => [k, f.get(k) === "on"])),
+      consents: Object.fromEntries(["marketing", "profiling", "email", "sms", "app"].map((k) => [k, f.get("c-" + k) === "on"])),
     };
     try {
       const r = await api("POST", "/api/v1/app/register", body);
@@ -223,7 +239,7 @@ views.confirm = (root) => {
 };
 
 function saved(at) {
-  return h("p", { class: "meta" }, "Last updated: " + when(at) + (navigator.onLine ? "" : " (offline)"));
+  return h("p", { class: "meta", id: "updated" }, "Last updated: " + when(at) + (isOffline ? " (offline)" : ""));
 }
 
 views.card = async (root) => {
@@ -261,7 +277,7 @@ function offerItem(o, onActivate) {
   const book = o.activation_required && !o.activated && !o.used && !isPending && onActivate
     ? h("button", { type: "button", onclick: () => onActivate(o), "aria-label": "Book: " + o.title }, "Book this offer")
     : null;
-  return h("li", { "data-code": o.code, "data-activated": String(!!o.activated) },
+  return h("li", { "data-code": o.code, "data-activated": String(!!o.activated), "data-personal": String(!!o.personal) },
     h("p", { class: "offer-title" }, o.title),
     h("p", { class: "reason" }, o.reason),
     h("p", { class: "meta" }, "Worth " + money(o.value) + " · valid " + o.valid_from + " to " + o.valid_to),
@@ -409,7 +425,7 @@ views.ticket = async (root, id) => {
   try { t = await api("GET", "/api/v1/app/tickets/" + encodeURIComponent(id)); } catch (e) { root.append(errorBox(e)); return; }
   setTitle(t.subject);
   root.append(h("p", { class: "meta" }, "Store " + t.store_id + " · opened " + when(t.created_at)),
-    t.messages.map((m) => h("div", { class: "message " + m.author },
+    ...t.messages.map((m) => h("div", { class: "message " + m.author },
       h("p", { class: "meta" }, (m.author === "store" ? "The store" : "You") + " · " + when(m.at)), h("p", {}, m.body))));
   if (t.state === "closed") {
     root.append(h("p", {}, "This ticket is closed."), survey("csat", t.id, t.store_id));
@@ -522,14 +538,14 @@ async function route() {
     sessionStorage.removeItem("unico.bye");
     root.append(h("p", { class: "note", role: "status" }, "Your account was deleted and your data erased."));
   }
-  status(navigator.onLine ? "" : "Offline: showing what was last saved on this phone.");
+  offline(!navigator.onLine);
   await views[view](root, arg);
   root.dataset.ready = "true";
 }
 
 window.addEventListener("hashchange", () => { route(); document.getElementById("main").focus(); });
-window.addEventListener("online", () => { status(""); flushPending(); });
-window.addEventListener("offline", () => status("Offline: showing what was last saved on this phone."));
+window.addEventListener("online", () => { offline(false); flushPending(); });
+window.addEventListener("offline", () => offline(true));
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
 }

@@ -38,14 +38,23 @@ self.addEventListener("fetch", (event) => {
   if (NETWORK_FIRST.includes(url.pathname)) {
     event.respondWith(
       fetch(req)
-        .then((r) => {
+        .then(async (r) => {
           if (r.ok) {
-            const copy = r.clone();
-            caches.open(DATA).then((c) => c.put(req, copy));
+            // The copy says when it was fetched, so a page shown from it can say so.
+            const headers = new Headers(r.headers);
+            headers.set("x-unico-fetched-at", new Date().toISOString());
+            const body = await r.clone().blob();
+            await (await caches.open(DATA)).put(req, new Response(body, { status: r.status, headers }));
           }
           return r;
         })
-        .catch(() => caches.open(DATA).then((c) => c.match(req)).then((r) => r || Response.error())),
+        .catch(async () => {
+          const cached = await (await caches.open(DATA)).match(req);
+          if (!cached) return Response.error();
+          const headers = new Headers(cached.headers);
+          headers.set("x-unico-from-cache", "1");
+          return new Response(await cached.blob(), { status: cached.status, headers });
+        }),
     );
     return;
   }

@@ -1,0 +1,130 @@
+//! The shoppers' app end to end in a real browser: `e2e/app.mjs` drives Debian's headless
+//! Chromium (playwright-core with `executablePath`, never a downloaded browser) on a
+//! phone-sized screen against `unico serve`, on a retailer prepared here (a simulated chain,
+//! a published campaign whose offers need booking, a till). `.ci/run` installs Chromium and
+//! the e2e packages and sets UNICO_E2E=1, which makes this test required; elsewhere it
+//! runs when both are there and says so when it cannot.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use unico_app::App;
+use unico_app::staff::{Caller, Role};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A cardholder's percent-off offer on one product: (card, sku, code).
+fn personal_offer(campaign_dir: &Path) -> (String, String, String) {
+    let mut r = csv::Reader::from_path(campaign_dir.join("offers.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        if &rec[col("target")] == "product"
+            && &rec[col("mechanic")] == "unit"
+            && &rec[col("percent_off")] != "0"
+            && &rec[col("personal")] == "yes"
+        {
+            return (rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into());
+        }
+    }
+    panic!("no personal percent-off offer planned");
+}
+
+fn list_price(chain_dir: &Path, sku: &str) -> i64 {
+    let mut r = csv::Reader::from_path(chain_dir.join("products.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let (s, p) = (h.iter().position(|x| x == "sku").unwrap(), h.iter().position(|x| x == "list_price").unwrap());
+    let euros: f64 = r.records().map(|r| r.unwrap()).find(|r| &r[s] == sku).map(|r| r[p].parse().unwrap()).unwrap();
+    (euros * 100.0).round() as i64
+}
+
+#[test]
+fn the_shoppers_app_in_headless_chromium() {
+    let required = std::env::var("UNICO_E2E").is_ok_and(|v| v == "1");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let modules = repo().join("e2e/node_modules/playwright-core");
+    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !(Path::new(&chromium).exists() && modules.exists() && node) {
+        assert!(!required, "UNICO_E2E=1 but Chromium ({chromium}), node or e2e/node_modules is missing");
+        eprintln!("skipped: needs Chromium at {chromium}, node, and `npm ci` in e2e/ (.ci/run installs them)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let app = App::init(&data).unwrap();
+    let config = unico_sim::ChainConfig { customers: 200, days: 90, seed: 11, ..Default::default() };
+    let chain = tmp.path().join("chain");
+    app.load_simulated_chain(&config, &chain, &unico_app::Silent, &mut |_| {}).unwrap();
+    app.build_model(None, None, &unico_app::Silent).unwrap();
+    app.seed_demo_app().unwrap();
+    let today = app.today();
+    let to = today.checked_add(jiff::Span::new().days(13)).unwrap();
+    let example = std::fs::read_to_string(repo().join("docs/examples/policy.toml")).unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        example
+            .replace("valid_from = \"2026-01-05\"", &format!("valid_from = \"{today}\""))
+            .replace("valid_to = \"2026-01-18\"", &format!("valid_to = \"{to}\"\nactivation_required = true")),
+    )
+    .unwrap();
+    let out = tmp.path().join("campaign");
+    let req = unico_app::plan::PlanRequest { policy, as_of: None, out: out.clone(), dry_run: false };
+    let planned = app.plan_campaign(&req, &unico_app::Silent).unwrap();
+    app.publish_campaign(&planned.campaign_id, &Caller::cli()).unwrap();
+    let (card, sku, code) = personal_offer(&out);
+    let price = list_price(&chain, &sku);
+    let (_, till) = app.terminal_add("S001", "T1").unwrap();
+    app.add_user("admin@example.com", Role::Admin, None, Some("e2e admin password"), &Caller::cli()).unwrap();
+    drop(app);
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_unico"))
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let login = agent
+        .post(&format!("{base}/api/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"email":"admin@example.com","password":"e2e admin password"}"#)
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let admin = serde_json::from_str::<serde_json::Value>(&login).unwrap()["token"].as_str().unwrap().to_string();
+
+    let shots = repo().join("target/e2e");
+    let _ = std::fs::remove_dir_all(&shots);
+    let run = Command::new("node")
+        .arg(repo().join("e2e/app.mjs"))
+        .current_dir(repo().join("e2e"))
+        .env("UNICO_BASE", &base)
+        .env("UNICO_CARD", &card)
+        .env("UNICO_SKU", &sku)
+        .env("UNICO_PRICE", price.to_string())
+        .env("UNICO_OFFER", &code)
+        .env("UNICO_TILL", &till)
+        .env("UNICO_ADMIN", &admin)
+        .env("UNICO_E2E_OUT", &shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "e2e/app.mjs failed:\n{said}");
+    assert!(said.contains("e2e passed"), "{said}");
+    for page in ["01-login", "04-card", "05-offers", "06-offline-card", "07-offline-offers", "13-privacy"] {
+        assert!(shots.join(format!("{page}.png")).exists(), "no screenshot of {page}");
+    }
+}
