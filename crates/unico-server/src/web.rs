@@ -47,7 +47,7 @@ fn file(name: &str) -> Response {
 
 /// `GET /app`: to the app's start page.
 #[utoipa::path(get, path = "/app", tag = "app",
-    responses((status = 308, description = "to /app/")))]
+    responses((status = 308, description = "to /app/"), (status = 200, body = String, content_type = "text/html", description = "the app, when the client follows the redirect")))]
 pub async fn app_root() -> Response {
     (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, "/app/")]).into_response()
 }
