@@ -362,6 +362,14 @@ impl App {
         Ok(guard.as_ref().map(|w| w.catalogue.clone()).unwrap_or_default())
     }
 
+    /// The names of these products (from the wallets' product master).
+    pub(crate) fn product_names(&self, skus: &[&str]) -> Result<HashMap<String, String>> {
+        self.pos_loaded()?;
+        let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = guard.as_ref() else { return Ok(HashMap::new()) };
+        Ok(skus.iter().filter_map(|s| w.names.get(*s).map(|n| (s.to_string(), n.clone()))).collect())
+    }
+
     /// Marks an offer activated in memory at once (the change log confirms it within a
     /// refresh): a till asked right after the app sees it.
     pub(crate) fn pos_activated(&self, code: &str) {

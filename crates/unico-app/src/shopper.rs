@@ -387,8 +387,8 @@ impl App {
         let (offers, states) = self.with_store(async |s| {
             Ok((s.offers_of(&format!("#{}", who.customer), &day).await?, s.offer_states(who.customer).await?))
         })?;
-        let catalogue = self.catalogue()?;
-        let names: HashMap<&str, &str> = catalogue.iter().map(|p| (p.sku.as_str(), p.name.as_str())).collect();
+        let skus: Vec<&str> = offers.iter().map(|o| o.sku.as_str()).collect();
+        let names = self.product_names(&skus)?;
         Ok(offers
             .into_iter()
             .map(|o| {
@@ -828,12 +828,12 @@ fn not_found_ticket(id: i64) -> impl FnOnce(Error) -> Error {
 }
 
 /// What an offer is, in words.
-fn title(o: &unico_store::campaigns::StoredOffer, names: &HashMap<&str, &str>) -> String {
+fn title(o: &unico_store::campaigns::StoredOffer, names: &HashMap<String, String>) -> String {
     let euros = |c: i64| format!("€{}.{:02}", c / 100, c % 100);
     let what = match o.target.as_str() {
         "category" => format!("one item of {}", o.category.as_deref().unwrap_or("a category")),
         "basket" => "your shopping".to_string(),
-        _ => names.get(o.sku.as_str()).map_or_else(|| o.sku.clone(), |n| n.to_string()),
+        _ => names.get(&o.sku).cloned().unwrap_or_else(|| o.sku.clone()),
     };
     match o.mechanic.as_str() {
         "multi_buy" => format!("{} for {}: {what}", o.buy_units, o.pay_units),

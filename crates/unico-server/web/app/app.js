@@ -242,10 +242,23 @@ function saved(at) {
   return h("p", { class: "meta", id: "updated" }, "Last updated: " + when(at) + (isOffline ? " (offline)" : ""));
 }
 
-views.card = async (root) => {
+// The card shows at once from the copy on the phone (a shopper at the till does not wait
+// for the network), then again from the server's answer when it comes.
+views.card = async (root, _arg, gen) => {
   setTitle("My card");
-  let kept = load(KEY.me);
-  try { await refreshMe(); kept = load(KEY.me); } catch (e) { if (!kept) { root.append(errorBox(e)); return; } }
+  const kept = load(KEY.me);
+  if (kept) drawCard(root, kept);
+  try {
+    await refreshMe();
+    if (gen !== routeGen) return;
+    root.replaceChildren();
+    drawCard(root, load(KEY.me));
+  } catch (e) {
+    if (!kept) root.append(errorBox(e));
+  }
+};
+
+function drawCard(root, kept) {
   const me = kept.me;
   if (me.must_accept_policy) root.append(policyNotice(me));
   if (!me.card) { root.append(h("p", {}, "No card yet.")); return; }
@@ -258,7 +271,7 @@ views.card = async (root) => {
   const format = me.barcode === "ean13" && /^\d{13}$/.test(me.card) ? "EAN13" : "CODE128";
   // Wide bars and a quiet zone: a till's scanner reads it from a phone's screen.
   window.JsBarcode(svg, me.card, { format, width: 3, height: 110, margin: 24, displayValue: false, background: "#ffffff", lineColor: "#000000" });
-};
+}
 
 function policyNotice(me) {
   const out = h("div");
@@ -284,12 +297,9 @@ function offerItem(o, onActivate) {
     tags, book);
 }
 
-views.offers = async (root) => {
+// Offers likewise: the copy at once, then the server's answer.
+views.offers = async (root, _arg, gen) => {
   setTitle("My offers");
-  let kept = load(KEY.offers);
-  const problem = h("div");
-  try { await refreshOffers(); kept = load(KEY.offers); } catch (e) { problem.append(errorBox(e)); }
-  if (!kept) { root.append(problem); return; }
   const activate = async (o) => {
     try {
       await api("POST", "/api/v1/app/offers/" + encodeURIComponent(o.code) + "/activate");
@@ -302,10 +312,23 @@ views.offers = async (root) => {
     }
     route();
   };
-  const list = h("ul", { class: "list", id: "offers" }, kept.offers.map((o) => offerItem(o, activate)));
-  root.append(problem, saved(kept.at));
-  if (!kept.offers.length) root.append(h("p", {}, "No offers for you today. New ones come with the next campaign."));
-  root.append(list);
+  const draw = (kept, problem) => {
+    root.replaceChildren();
+    if (problem) root.append(problem);
+    if (!kept) return;
+    root.append(saved(kept.at));
+    if (!kept.offers.length) root.append(h("p", {}, "No offers for you today. New ones come with the next campaign."));
+    root.append(h("ul", { class: "list", id: "offers" }, kept.offers.map((o) => offerItem(o, activate))));
+  };
+  const kept = load(KEY.offers);
+  if (kept) draw(kept, null);
+  try {
+    await refreshOffers();
+    if (gen !== routeGen) return;
+    draw(load(KEY.offers), null);
+  } catch (e) {
+    if (gen === routeGen) draw(kept, errorBox(e));
+  }
 };
 
 views.flyer = async (root) => {
@@ -521,7 +544,12 @@ views.privacy = async (root) => {
 
 const NEEDS_LOGIN = new Set(["card", "offers", "flyer", "products", "store", "ticket", "privacy"]);
 
+// Each call of route() is a generation: a view drawing after an await checks it is still
+// the one on screen.
+let routeGen = 0;
+
 async function route() {
+  const gen = ++routeGen;
   const [name, arg] = (location.hash.slice(1) || "").split("/");
   const logged = !!localStorage.getItem(KEY.token);
   let view = name || (logged ? "card" : "login");
@@ -539,8 +567,8 @@ async function route() {
     root.append(h("p", { class: "note", role: "status" }, "Your account was deleted and your data erased."));
   }
   offline(!navigator.onLine);
-  await views[view](root, arg);
-  root.dataset.ready = "true";
+  await views[view](root, arg, gen);
+  if (gen === routeGen) root.dataset.ready = "true";
 }
 
 window.addEventListener("hashchange", () => { route(); document.getElementById("main").focus(); });

@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// reported interrupted at the next start).
     #[arg(long, default_value_t = 30)]
     stop_grace_secs: u64,
+    /// Logins, shoppers' registrations and link codes allowed a minute per e-mail or card
+    /// (four times as many per client address).
+    #[arg(long, default_value_t = 5)]
+    logins_per_minute: u32,
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests under way.
@@ -39,6 +43,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         tenants,
         session_hours: args.session_hours,
         max_body_bytes: args.max_upload_mb.saturating_mul(1024 * 1024),
+        logins_per_minute: args.logins_per_minute.max(1),
         ..Default::default()
     };
     if let Some(ms) = std::env::var("UNICO_TEST_JOB_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {

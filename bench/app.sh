@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The shoppers' app (docs/benchmarks.md, "The shoppers' app"): GET /api/v1/app/offers for
+# $shoppers logged-in shoppers (each with a linked card and a published campaign's offers)
+# side by side with the same server's /healthz under the same load (wrk, two client threads,
+# 16 connections, loopback); then the app's first load and a load from the service worker's
+# cache on an emulated slow mobile network, in headless Chromium (bench/app-load.mjs).
+#   bench/app.sh [path/to/unico] [customers] [shoppers]
+set -euo pipefail
+unico="${1:-target/release/unico}"
+customers="${2:-20000}"
+shoppers="${3:-100}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+pid=""
+cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }
+trap cleanup EXIT
+d="$work/data"
+
+"$unico" --data "$d" demo --customers "$customers" --days 120 >/dev/null
+today="$(python3 -c 'import datetime; print(datetime.date.today())')"
+to="$(python3 -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=13))')"
+sed -e "s/valid_from = \"2026-01-05\"/valid_from = \"$today\"/" \
+    -e "s/valid_to = \"2026-01-18\"/valid_to = \"$to\"\nactivation_required = true/" \
+    "$here/docs/examples/policy.toml" >"$work/policy.toml"
+"$unico" --data "$d" plan --policy "$work/policy.toml" --out "$d/campaign" >/dev/null
+"$unico" --data "$d" campaigns publish "$("$unico" --data "$d" campaigns list --format json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >/dev/null
+echo "bench admin password" | "$unico" --data "$d" users add admin@example.com --role admin --password-stdin >/dev/null
+# Every shopper registers from this one address: the limits are raised for the set-up.
+UNICO_LOG=warn "$unico" --data "$d" serve --addr 127.0.0.1:0 --logins-per-minute 10000 >"$work/out" 2>/dev/null &
+pid=$!
+for _ in $(seq 1 600); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
+base="$(sed -n 's/^listening on //p' "$work/out")"
+
+# Shoppers: each links a card that has personal offers (the code read from the outbox, as
+# the e-mail would bring it), then logs in. Their tokens go to wrk; one card to the browser.
+python3 - "$base" "$d/campaign/offers.csv" "$shoppers" "$work" <<'PY'
+import csv, json, sys, urllib.request
+base, offers, n, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **({"Authorization": "Bearer " + token} if token else {})})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or "null")
+admin = call("POST", "/api/v1/auth/login", {"email": "admin@example.com", "password": "bench admin password"})["token"]
+policy = call("GET", "/api/v1/app/privacy")["version"]
+cards = []
+for r in csv.DictReader(open(offers)):
+    if r["personal"] == "yes" and r["customer_id"] not in cards:
+        cards.append(r["customer_id"])
+tokens = []
+for i, card in enumerate(cards[:n]):
+    email = f"shopper{i}@example.com"
+    call("POST", "/api/v1/app/register", {"email": email, "password": "bench shopper password", "card": card,
+                                           "policy_version": policy, "consents": {"profiling": True}})
+    text = json.dumps(call("GET", "/api/v1/outbox", token=admin))
+    code = text[text.rfind("Your code is ") + 13:][:6]
+    call("POST", "/api/v1/app/register/confirm", {"card": card, "code": code})
+    tokens.append(call("POST", "/api/v1/app/login", {"email": email, "password": "bench shopper password"})["token"])
+with open(f"{work}/tokens.lua", "w") as f:
+    f.write("tokens = {" + ",".join(json.dumps(t) for t in tokens) + "}\n")
+json.dump({"token": tokens[0], "card": cards[0]}, open(f"{work}/browser.json", "w"))
+print(f"{len(tokens)} shoppers linked and logged in")
+PY
+
+cat >>"$work/tokens.lua" <<'LUA'
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/app/offers", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("p99.9 %.2fms\n", latency:percentile(99.9) / 1000))
+end
+LUA
+cat >"$work/health.lua" <<'LUA'
+request = function()
+  return wrk.format("GET", "/healthz")
+end
+done = function(summary, latency, requests)
+  io.write(string.format("p99.9 %.2fms\n", latency:percentile(99.9) / 1000))
+end
+LUA
+run() {
+  local name="$1"; shift
+  local out; out="$(wrk -t2 -c16 -d15s --latency "$@")"
+  local rps; rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+  local p50; p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
+  local p99; p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
+  local p999; p999="$(echo "$out" | awk '$1=="p99.9" {print $2}')"
+  local errors; errors="$(echo "$out" | awk '/Non-2xx/ {print $4}')"
+  printf '%-32s %10s req/s   p50 %8s   p99 %8s   p99.9 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${p999:--}" "${errors:-0}"
+  echo "$rps" >"$work/last_rps"
+}
+echo "customers: $customers; wrk 2 threads, 16 connections, 15 s each; server and client share the machine's cores"
+run "GET /healthz" -s "$work/health.lua" "$base/healthz"
+health="$(cat "$work/last_rps")"
+run "GET /api/v1/app/offers" -s "$work/tokens.lua" "$base/api/v1/app/offers"
+offers="$(cat "$work/last_rps")"
+python3 -c "print(f'offers / healthz throughput: {float(\"$offers\") / float(\"$health\"):.2f}')"
+
+if [ -d "$here/e2e/node_modules/playwright-core" ] && command -v chromium >/dev/null; then
+  (cd "$here/e2e" && UNICO_BASE="$base" UNICO_BROWSER="$work/browser.json" node "$here/bench/app-load.mjs")
+else
+  echo "the page-load part needs chromium and 'npm ci' in e2e/"
+fi
