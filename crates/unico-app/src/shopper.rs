@@ -445,23 +445,10 @@ impl App {
         self.with_store(async |s| Ok(s.accept_policy(who.account.id, version).await?))
     }
 
-    /// Everything held about the shopper, as the CLI's export gives it, with their tickets.
+    /// Everything held about the shopper, as `unico customers export` gives it (with the
+    /// app account and the tickets).
     pub fn app_export(&self, who: &Shopper) -> Result<serde_json::Value> {
-        let mut v = self.export_customer(&format!("#{}", who.customer))?;
-        let tickets = self.with_store(async |s| {
-            let mut out = Vec::new();
-            for t in s.tickets(Some(who.customer), None).await? {
-                out.push(s.ticket(t.id).await?);
-            }
-            Ok(out)
-        })?;
-        v["app_account"] = serde_json::json!({
-            "created_at": who.account.created_at,
-            "policy_version": who.account.policy_version,
-            "store_id": who.account.store_id,
-        });
-        v["tickets"] = serde_json::to_value(tickets).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
-        Ok(v)
+        self.export_customer(&format!("#{}", who.customer))
     }
 
     /// Deletes the shopper's account and erases them, as `unico customers erase` does.
@@ -472,12 +459,18 @@ impl App {
     /// Sets the favourite store (it must be one of the chain's).
     pub fn app_set_store(&self, who: &Shopper, store_id: Option<&str>) -> Result<()> {
         if let Some(s) = store_id {
-            let stores = self.app_stores()?;
-            if !stores.is_empty() && !stores.iter().any(|e| e.store_id == s) {
-                bail!(Code::NotFound, "no store {s:?}");
-            }
+            self.known_store(s)?;
         }
         self.with_store(async |s| Ok(s.set_favourite_store(who.account.id, store_id).await?))
+    }
+
+    /// `not_found` unless `store` is one of the chain's (any store, before any is imported).
+    fn known_store(&self, store: &str) -> Result<()> {
+        let stores = self.app_stores()?;
+        if !stores.is_empty() && !stores.iter().any(|e| e.store_id == store) {
+            bail!(Code::NotFound, "no store {store:?}");
+        }
+        Ok(())
     }
 
     /// The chain's stores (from the lake's stores; the stores seen in receipts otherwise).
@@ -640,6 +633,31 @@ impl App {
         })
     }
 
+    /// Sends every customer who consents to marketing on `channel` (`email` or `sms`) the
+    /// signed link to their own flyer, through the outbox (the seed's "flyer by SMS").
+    /// Returns how many messages were queued.
+    pub fn send_flyers(&self, tenant: &str, channel: &str, by: &crate::staff::Caller) -> Result<u64> {
+        let purpose = match channel {
+            "email" => Purpose::Email,
+            "sms" => Purpose::Sms,
+            _ => bail!(Code::InputInvalid, "channel must be email or sms"),
+        };
+        let base = self.settings.app.public_url.trim_end_matches('/').to_string();
+        let customers = self.with_store(async |s| Ok(s.marketing_recipients(purpose).await?))?;
+        let mut messages = Vec::with_capacity(customers.len());
+        for c in customers {
+            let link = format!("{base}/app/flyer.html#{}", self.flyer_token(tenant, c)?);
+            messages.push((
+                format!("customer:#{c}"),
+                "Your flyer this week".to_string(),
+                format!("This week's offers, yours first: {link}"),
+            ));
+        }
+        let n = self.with_store(async |s| Ok(s.queue_messages(channel, &messages).await?))?;
+        self.record(by, "flyers_sent", None, &serde_json::json!({"channel": channel, "messages": n}))?;
+        Ok(n)
+    }
+
     /// The shopper's tickets, newest first.
     pub fn app_tickets(&self, who: &Shopper) -> Result<Vec<Ticket>> {
         self.with_store(async |s| Ok(s.tickets(Some(who.customer), None).await?))
@@ -663,6 +681,7 @@ impl App {
         if subject.trim().is_empty() || body.trim().is_empty() || subject.len() > 200 || body.len() > 4000 {
             bail!(Code::InputInvalid, "a ticket needs a subject (up to 200 characters) and a message (up to 4,000)");
         }
+        self.known_store(&store)?;
         let id =
             self.with_store(async |s| Ok(s.open_ticket(who.customer, &store, subject.trim(), body.trim()).await?))?;
         self.app_ticket(who, id)

@@ -88,6 +88,7 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/privacy/policies", ADMIN),
     ("GET", "/api/v1/promotions", DATA),
     ("POST", "/api/v1/promotions", DATA),
+    ("POST", "/api/v1/flyer/send", DATA),
     ("GET", "/api/v1/tickets", TICKETS),
     ("GET", "/api/v1/tickets/{id}", TICKETS),
     ("POST", "/api/v1/tickets/{id}/reply", TICKETS),

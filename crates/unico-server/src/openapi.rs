@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::webhooks, crate::routes::add_webhook, crate::routes::remove_webhook,
         crate::routes::deliveries, crate::routes::resend,
         crate::pos::evaluate, crate::pos::confirm, crate::pos::void, crate::pos::refund,
-        crate::shopper::publish_policy, crate::shopper::promotions, crate::shopper::add_promotions,
+        crate::shopper::publish_policy, crate::shopper::promotions, crate::shopper::add_promotions, crate::shopper::send_flyers,
         crate::shopper::store_tickets, crate::shopper::store_ticket, crate::shopper::store_reply,
         crate::shopper::register, crate::shopper::confirm, crate::shopper::login, crate::shopper::privacy,
         crate::shopper::shared_flyer, crate::shopper::logout, crate::shopper::me, crate::shopper::delete_me,

@@ -78,6 +78,7 @@ pub fn router(state: Arc<State>) -> Router {
     let shoppers = Router::new()
         .route("/api/v1/privacy/policies", post(sh::publish_policy))
         .route("/api/v1/promotions", get(sh::promotions).post(sh::add_promotions))
+        .route("/api/v1/flyer/send", post(sh::send_flyers))
         .route("/api/v1/tickets", get(sh::store_tickets))
         .route("/api/v1/tickets/{id}", get(sh::store_ticket))
         .route("/api/v1/tickets/{id}/reply", post(sh::store_reply))

@@ -146,6 +146,7 @@ pub struct ConfirmBody {
     request_body = ConfirmBody,
     responses(
         (status = 200, body = Object),
+        (status = 404, body = crate::error::ErrorBody, description = "no such retailer"),
         (status = 429, body = crate::error::ErrorBody, description = "too many attempts; see Retry-After"),
     ))]
 pub async fn confirm(
@@ -386,7 +387,7 @@ pub struct StoreBody {
 
 /// `PUT /api/v1/app/store`: the favourite store.
 #[utoipa::path(put, path = "/api/v1/app/store", tag = "app", security(("shopper" = [])),
-    request_body = StoreBody, responses((status = 204, description = "set")))]
+    request_body = StoreBody, responses((status = 204, description = "set"), (status = 404, body = crate::error::ErrorBody, description = "no such store")))]
 pub async fn set_store(Extension(ctx): Extension<ShopperCtx>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let b: StoreBody = json(&body)?;
     let (app, who) = shop(&ctx);
@@ -496,7 +497,7 @@ pub async fn tickets(Extension(ctx): Extension<ShopperCtx>) -> ApiResult<Json<se
 
 /// `POST /api/v1/app/tickets`: opens a ticket with a store.
 #[utoipa::path(post, path = "/api/v1/app/tickets", tag = "app", security(("shopper" = [])),
-    request_body = TicketBody, responses((status = 201, body = Object)))]
+    request_body = TicketBody, responses((status = 201, body = Object), (status = 404, body = crate::error::ErrorBody, description = "no such store")))]
 pub async fn open_ticket(Extension(ctx): Extension<ShopperCtx>, body: axum::body::Bytes) -> ApiResult<Response> {
     let b: TicketBody = json(&body)?;
     let (app, who) = shop(&ctx);
@@ -540,7 +541,7 @@ pub struct SurveyBody {
 
 /// `POST /api/v1/app/surveys`: a CSAT or NPS answer, counted by the KPIs (channel `app`).
 #[utoipa::path(post, path = "/api/v1/app/surveys", tag = "app", security(("shopper" = [])),
-    request_body = SurveyBody, responses((status = 201, description = "recorded")))]
+    request_body = SurveyBody, responses((status = 201, description = "recorded"), (status = 404, body = crate::error::ErrorBody, description = "no such ticket of the shopper's")))]
 pub async fn survey(Extension(ctx): Extension<ShopperCtx>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let b: SurveyIn = json(&body)?;
     let (app, who) = shop(&ctx);
@@ -672,4 +673,19 @@ pub async fn store_reply(
     crate::auth::own_store(&ctx, Some(&t.store_id))
         .map_err(|_| ApiError::new(Code::NotFound, format!("no ticket {id}")))?;
     Ok(to_json(blocking(move || app.store_reply(id, &ctx.caller, &b.body, b.close)).await?))
+}
+
+/// `POST /api/v1/flyer/send`: every customer who agreed to marketing on the channel gets the
+/// signed link to their own flyer, through the outbox.
+#[utoipa::path(post, path = "/api/v1/flyer/send", tag = "app", security(("bearer" = [])),
+    request_body = SendBody, responses((status = 200, body = Object, description = "`{\"queued\"}`")))]
+pub async fn send_flyers(
+    Extension(ctx): Extension<Ctx>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let b: SendBody = json(&body)?;
+    let app = ctx.tenant.app.clone();
+    let tenant = ctx.tenant.name.clone();
+    let n = blocking(move || app.send_flyers(&tenant, &b.channel, &ctx.caller)).await?;
+    Ok(Json(serde_json::json!({"queued": n})))
 }

@@ -289,6 +289,26 @@ fn whole_journey(database_url: Option<String>) {
         "B has not agreed to marketing by e-mail"
     );
 
+    // The retailer sends every customer who agreed to marketing by e-mail their flyer's link.
+    assert_eq!(s.call("POST", "/api/v1/flyer/send", Some(&manager), Some(r#"{"channel":"email"}"#)).status, 403);
+    let sent = s.call("POST", "/api/v1/flyer/send", Some(&marketing), Some(r#"{"channel":"email"}"#));
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body["queued"].as_u64().unwrap() >= 1);
+    let (a_id, b_id) = (s.lookup(&admin, &card), s.lookup(&admin, &b_card));
+    let outbox = s.call("GET", "/api/v1/outbox", Some(&admin), None);
+    let flyers: Vec<&serde_json::Value> = outbox
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["subject"] == "Your flyer this week" && m["kind"] == "email")
+        .collect();
+    assert_eq!(flyers.len() as u64, sent.body["queued"].as_u64().unwrap() + 1, "A's own request and the bulk send");
+    assert!(flyers.iter().any(|m| m["recipient"] == format!("customer:#{a_id}").as_str()));
+    assert!(flyers.iter().all(|m| m["recipient"] != format!("customer:#{b_id}").as_str()), "B agreed to nothing");
+    let link_in_mail = flyers.last().unwrap()["body"].as_str().unwrap().split('#').nth(1).unwrap().to_string();
+    assert_eq!(s.call("GET", &format!("/api/v1/app/flyer/shared/{link_in_mail}"), None, None).status, 200);
+
     // Products: search, with A's offers on each.
     let found = s.call("GET", &format!("/api/v1/app/products?q={sku}"), Some(&ta), None);
     assert_eq!(found.status, 200, "{}", found.body);
@@ -317,11 +337,34 @@ fn whole_journey(database_url: Option<String>) {
         assert!(not_applied(&till_now.body, c).is_none() && !applied(&till_now.body, c), "{c} still at the till");
     }
 
+    // A new privacy policy version: every shopper is asked to accept it again.
+    assert_eq!(s.call("GET", "/api/v1/app/me", Some(&ta), None).body["must_accept_policy"], false);
+    let v2 = r#"{"version":"2027-01","text":"Now also surveys."}"#;
+    assert_eq!(s.call("POST", "/api/v1/privacy/policies", Some(&marketing), Some(v2)).status, 403);
+    assert_eq!(s.call("POST", "/api/v1/privacy/policies", Some(&admin), Some(v2)).status, 201);
+    assert_eq!(
+        s.call("POST", "/api/v1/privacy/policies", Some(&admin), Some(v2)).status,
+        409,
+        "a version is published once"
+    );
+    let me = s.call("GET", "/api/v1/app/me", Some(&ta), None);
+    assert_eq!(
+        (me.body["must_accept_policy"].as_bool(), me.body["policy_version"].as_str()),
+        (Some(true), Some("2027-01"))
+    );
+    assert_eq!(s.call("POST", "/api/v1/app/privacy/accept", Some(&ta), Some(r#"{"version":"2026-11"}"#)).status, 400);
+    assert_eq!(s.call("POST", "/api/v1/app/privacy/accept", Some(&ta), Some(r#"{"version":"2027-01"}"#)).status, 204);
+    assert_eq!(s.call("GET", "/api/v1/app/me", Some(&ta), None).body["must_accept_policy"], false);
+    assert_eq!(s.call("GET", "/api/v1/app/me", Some(&tb), None).body["must_accept_policy"], true);
+
     // Export: A's data, not B's; deletion erases A and ends the session.
     let export = s.call("GET", "/api/v1/app/export", Some(&ta), None);
     assert_eq!(export.status, 200);
     let text = export.body.to_string();
     assert!(text.contains(&card) && text.contains("Receipt missing a discount") && !text.contains(&b_card));
+    let history = export.body["consent_history"].as_array().unwrap();
+    assert!(history.iter().any(|e| e["purpose"] == "profiling" && e["granted"] == false && e["source"] == "app"));
+    assert!(history.iter().any(|e| e["purpose"] == "profiling" && e["granted"] == true && e["source"] == "app"));
     let gone = s.call("DELETE", "/api/v1/app/me", Some(&ta), None);
     assert_eq!(gone.status, 200, "{}", gone.body);
     assert_eq!(s.call("GET", "/api/v1/app/offers", Some(&ta), None).status, 401);

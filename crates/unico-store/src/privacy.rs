@@ -244,8 +244,29 @@ impl Store {
                 .bind(view.id)
                 .fetch_all(&self.pool)
                 .await?;
+        // The app: accounts (never their password's hash) and tickets with their messages.
+        let mut accounts = Vec::new();
+        let mut tickets = Vec::new();
+        for r in &view.registrations {
+            let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                "SELECT created_at, policy_version, store_id FROM app_accounts WHERE customer_id = $1 ORDER BY id",
+            )
+            .bind(r.id)
+            .fetch_all(&self.pool)
+            .await?;
+            accounts.extend(rows.into_iter().map(|(created_at, policy_version, store_id)| {
+                serde_json::json!({"created_at": created_at, "policy_version": policy_version, "store_id": store_id})
+            }));
+            if r.pii.is_some() {
+                for t in self.tickets(Some(r.id), None).await? {
+                    tickets.push(self.ticket(t.id).await?);
+                }
+            }
+        }
         Store::audit(&self.pool, "export", Some(view.id), "{}").await?;
         let mut v = serde_json::to_value(&view).expect("the view serialises");
+        v["app_accounts"] = serde_json::json!(accounts);
+        v["tickets"] = serde_json::to_value(&tickets).expect("tickets serialise");
         v["audit"] = serde_json::json!(
             audit
                 .into_iter()

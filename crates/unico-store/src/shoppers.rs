@@ -740,6 +740,48 @@ impl Store {
         Ok(())
     }
 
+    /// Customers who may be sent marketing on `channel` now: their current marketing
+    /// consent and that channel's are both given, and they hold a card.
+    pub async fn marketing_recipients(&self, channel: Purpose) -> Result<Vec<i64>, Error> {
+        let given = |purpose: &str| {
+            format!(
+                "EXISTS (SELECT 1 FROM consents c WHERE c.customer_id = k.customer_id AND c.purpose = '{purpose}' \
+                 AND c.granted = 1 AND {CURRENT_CONSENT})"
+            )
+        };
+        let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT k.customer_id FROM cards k WHERE {} AND {} ORDER BY k.customer_id",
+            given(Purpose::Marketing.as_str()),
+            given(channel.as_str())
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Queues many messages in one transaction: (recipient, subject, body) on `kind`.
+    pub async fn queue_messages(&self, kind: &str, messages: &[(String, String, String)]) -> Result<u64, Error> {
+        let stamp = now();
+        let mut tx = self.write_tx().await?;
+        for chunk in messages.chunks(100) {
+            let mut sql = String::from("INSERT INTO outbox (created_at, kind, recipient, subject, body) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 3;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("($1, $2, ${}, ${}, ${})", b + 3, b + 4, b + 5));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&stamp).bind(kind);
+            for (recipient, subject, body) in chunk {
+                q = q.bind(recipient).bind(subject).bind(body);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(messages.len() as u64)
+    }
+
     /// The keyed signature of a flyer link's payload.
     pub fn flyer_mac(&self, payload: &str) -> String {
         self.key.lookup("flyer_link", payload)

@@ -24,6 +24,17 @@ pub enum AppCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Send every customer who agreed to marketing on a channel the signed link to their own
+    /// flyer (through the outbox).
+    SendFlyer {
+        /// `email` or `sms`.
+        #[arg(long)]
+        channel: String,
+        /// The tenant name the links carry (`default` for `unico serve` of one data directory;
+        /// the name in the tenants file otherwise).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
     /// Shoppers' tickets, of one store or of all.
     Tickets {
         /// Only this store's.
@@ -50,6 +61,10 @@ pub fn run(app: &App, command: AppCommand) -> Result<()> {
             let promotions = unico_app::shopper::read_promotions(&file)?;
             let n = app.add_promotions(&promotions, &Caller::cli())?;
             println!("{n} promotions added");
+        }
+        AppCommand::SendFlyer { channel, tenant } => {
+            let n = app.send_flyers(&tenant, &channel, &Caller::cli())?;
+            println!("{n} flyer links queued in the outbox ({channel})");
         }
         AppCommand::Tickets { store, format } => {
             let list = app.store_tickets(store.as_deref())?;
