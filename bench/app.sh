@@ -14,6 +14,7 @@ work="$(mktemp -d)"
 pid=""
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
+source "$here/bench/wrk.sh"
 d="$work/data"
 
 "$unico" --data "$d" demo --customers "$customers" --days 120 >/dev/null
@@ -69,29 +70,9 @@ request = function()
   i = i + 1
   return wrk.format("GET", "/api/v1/app/offers", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
 end
-done = function(summary, latency, requests)
-  io.write(string.format("p99.9 %.2fms\n", latency:percentile(99.9) / 1000))
-end
 LUA
-cat >"$work/health.lua" <<'LUA'
-request = function()
-  return wrk.format("GET", "/healthz")
-end
-done = function(summary, latency, requests)
-  io.write(string.format("p99.9 %.2fms\n", latency:percentile(99.9) / 1000))
-end
-LUA
-run() {
-  local name="$1"; shift
-  local out; out="$(wrk -t2 -c16 -d15s --latency "$@")"
-  local rps; rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-  local p50; p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
-  local p99; p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
-  local p999; p999="$(echo "$out" | awk '$1=="p99.9" {print $2}')"
-  local errors; errors="$(echo "$out" | awk '/Non-2xx/ {print $4}')"
-  printf '%-32s %10s req/s   p50 %8s   p99 %8s   p99.9 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${p999:--}" "${errors:-0}"
-  echo "$rps" >"$work/last_rps"
-}
+echo "$P999_LUA" >>"$work/tokens.lua"
+health_lua
 echo "customers: $customers; wrk 2 threads, 16 connections, 15 s each; server and client share the machine's cores"
 run "GET /healthz" -s "$work/health.lua" "$base/healthz"
 health="$(cat "$work/last_rps")"

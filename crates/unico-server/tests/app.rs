@@ -6,6 +6,7 @@
 //! a shopper's token any other route.
 
 mod common;
+use common::chain::{list_price, percent_offer, policy_from};
 use common::*;
 use std::sync::Arc;
 use unico_app::App;
@@ -15,16 +16,8 @@ use unico_app::staff::Caller;
 /// and a privacy policy: (app, campaign dir).
 fn retailer(dir: &std::path::Path, database_url: Option<String>) -> (Arc<App>, std::path::PathBuf) {
     let app = tenant(dir, database_url, 31);
-    let today = app.today();
-    let to = today.checked_add(jiff::Span::new().days(13)).unwrap();
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml")).unwrap();
-    let policy_text = example
-        .replace("valid_from = \"2026-01-05\"", &format!("valid_from = \"{today}\""))
-        .replace("valid_to = \"2026-01-18\"", &format!("valid_to = \"{to}\"\nactivation_required = true"));
-    assert!(policy_text.contains("activation_required = true"));
     let policy = dir.join("policy.toml");
-    std::fs::write(&policy, policy_text).unwrap();
+    std::fs::write(&policy, policy_from(app.today())).unwrap();
     let out = dir.join("campaign");
     let req = unico_app::plan::PlanRequest { policy, as_of: None, out: out.clone(), dry_run: false };
     let planned = app.plan_campaign(&req, &unico_app::Silent).unwrap();
@@ -33,24 +26,6 @@ fn retailer(dir: &std::path::Path, database_url: Option<String>) -> (Arc<App>, s
         .unwrap();
     app.pos_refresh().unwrap();
     (app, out)
-}
-
-/// A cardholder with a personal percent-off offer on one product: (card, sku, code).
-fn personal_offer(campaign_dir: &std::path::Path) -> (String, String, String) {
-    let mut r = csv::Reader::from_path(campaign_dir.join("offers.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n}"));
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        if &rec[col("target")] == "product"
-            && &rec[col("mechanic")] == "unit"
-            && &rec[col("percent_off")] != "0"
-            && &rec[col("personal")] == "yes"
-        {
-            return (rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into());
-        }
-    }
-    panic!("no personal percent-off offer planned");
 }
 
 fn register(s: &Running, email: &str, card: Option<&str>, consents: serde_json::Value) -> Answer {
@@ -76,15 +51,6 @@ fn code_from_outbox(s: &Running, admin: &str) -> String {
     let text = out.body.to_string();
     let at = text.rfind("Your code is ").expect("a code message in the outbox");
     text[at + 13..at + 19].to_string()
-}
-
-/// The list price of a product of the simulated chain, cents.
-fn list_price(chain_dir: &std::path::Path, sku: &str) -> i64 {
-    let mut r = csv::Reader::from_path(chain_dir.join("products.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let (s, p) = (h.iter().position(|x| x == "sku").unwrap(), h.iter().position(|x| x == "list_price").unwrap());
-    let euros: f64 = r.records().map(|r| r.unwrap()).find(|r| &r[s] == sku).map(|r| r[p].parse().unwrap()).unwrap();
-    (euros * 100.0).round() as i64
 }
 
 thread_local! {
@@ -124,7 +90,7 @@ fn codes(offers: &Answer) -> Vec<String> {
 fn whole_journey(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (app, campaign) = retailer(dir.path(), database_url);
-    let (card, sku, code) = personal_offer(&campaign);
+    let (card, sku, code) = percent_offer(&campaign, true);
     PRICE.with(|p| p.set(list_price(&dir.path().join("chain"), &sku)));
     let (_, till) = app.terminal_add("S001", "T1").unwrap();
     app.pos_refresh().unwrap();
@@ -399,7 +365,7 @@ fn the_app_on_postgres() {
 fn logins_and_codes_are_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     let (app, campaign) = retailer(dir.path(), None);
-    let (card, _, _) = personal_offer(&campaign);
+    let (card, _, _) = percent_offer(&campaign, true);
     let s = Running::start(vec![("default".into(), app)], unico_server::Config { logins_per_minute: 3, ..config() });
     let body = serde_json::json!({"email": "nobody@example.com", "password": "wrong wrong wrong"}).to_string();
     let statuses: Vec<u16> = (0..5).map(|_| s.call("POST", "/api/v1/app/login", None, Some(&body)).status).collect();

@@ -5,6 +5,7 @@
 //! for one single-use offer.
 
 mod common;
+use common::chain::{list_price, percent_offer};
 use common::*;
 use std::sync::Arc;
 use unico_app::App;
@@ -21,29 +22,6 @@ fn retailer(dir: &std::path::Path, database_url: Option<String>, seed: u64) -> (
     app.publish_campaign(&planned.campaign_id, &Caller::cli()).unwrap();
     app.pos_refresh().unwrap();
     (app, planned.campaign_id, out)
-}
-
-/// The list price of a product of the simulated chain, cents.
-fn list_price(chain_dir: &std::path::Path, sku: &str) -> i64 {
-    let mut r = csv::Reader::from_path(chain_dir.join("products.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let (s, p) = (h.iter().position(|x| x == "sku").unwrap(), h.iter().position(|x| x == "list_price").unwrap());
-    let euros: f64 = r.records().map(|r| r.unwrap()).find(|r| &r[s] == sku).map(|r| r[p].parse().unwrap()).unwrap();
-    (euros * 100.0).round() as i64
-}
-
-/// A cardholder's percent-off offer on one product: (card, sku, code).
-fn percent_offer(campaign_dir: &std::path::Path) -> (String, String, String) {
-    let mut r = csv::Reader::from_path(campaign_dir.join("offers.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        if &rec[col("target")] == "product" && &rec[col("mechanic")] == "unit" && &rec[col("percent_off")] != "0" {
-            return (rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into());
-        }
-    }
-    panic!("no percent-off offer planned");
 }
 
 thread_local! {
@@ -91,7 +69,7 @@ fn tills_on(database_url: Option<String>, label: &str) {
     let (t2, s2) = north.terminal_add("S002", "T1").unwrap();
     let (_, south_s1) = south.terminal_add("S001", "T3").unwrap();
     let server = Running::start(vec![("north".into(), north.clone()), ("south".into(), south.clone())], config());
-    let (card, sku, code) = percent_offer(&dir);
+    let (card, sku, code) = percent_offer(&dir, false);
     let price = list_price(&tmp.path().join("north/chain"), &sku);
     PRICE.with(|p| p.set(price));
     let post = |path: &str, token: &str, body: &str| server.call("POST", path, Some(token), Some(body));
@@ -113,7 +91,7 @@ fn tills_on(database_url: Option<String>, label: &str) {
     assert_eq!(at_south.status, 200, "{label}: {}", at_south.body);
     assert_eq!(discount_on(&at_south.body, &code), 0, "{label}: north's offer is not south's");
     assert!(reason_of(&at_south.body, &code).is_none());
-    let (south_card, ..) = percent_offer(&south_dir);
+    let (south_card, ..) = percent_offer(&south_dir, false);
     let _ = south_card;
 
     // Evaluate: the discount, the same twice, nothing changed.
@@ -282,7 +260,7 @@ fn race_on(database_url: Option<String>, label: &str) {
     let (app, _, dir) = retailer(tmp.path(), database_url, 8);
     let (_, token) = app.terminal_add("S001", "T0").unwrap();
     let server = Arc::new(Running::start(vec![("default".into(), app.clone())], config()));
-    let (card, sku, code) = percent_offer(&dir);
+    let (card, sku, code) = percent_offer(&dir, false);
     let price = list_price(&tmp.path().join("chain"), &sku);
     let threads: Vec<_> = (0..64)
         .map(|n| {

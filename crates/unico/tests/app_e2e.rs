@@ -15,31 +15,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A cardholder's percent-off offer on one product: (card, sku, code).
-fn personal_offer(campaign_dir: &Path) -> (String, String, String) {
-    let mut r = csv::Reader::from_path(campaign_dir.join("offers.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        if &rec[col("target")] == "product"
-            && &rec[col("mechanic")] == "unit"
-            && &rec[col("percent_off")] != "0"
-            && &rec[col("personal")] == "yes"
-        {
-            return (rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into());
-        }
-    }
-    panic!("no personal percent-off offer planned");
-}
-
-fn list_price(chain_dir: &Path, sku: &str) -> i64 {
-    let mut r = csv::Reader::from_path(chain_dir.join("products.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let (s, p) = (h.iter().position(|x| x == "sku").unwrap(), h.iter().position(|x| x == "list_price").unwrap());
-    let euros: f64 = r.records().map(|r| r.unwrap()).find(|r| &r[s] == sku).map(|r| r[p].parse().unwrap()).unwrap();
-    (euros * 100.0).round() as i64
-}
+#[path = "../../unico-server/tests/common/chain.rs"]
+mod chain;
+use chain::{list_price, percent_offer, policy_from};
 
 #[test]
 fn the_shoppers_app_in_headless_chromium() {
@@ -60,22 +38,13 @@ fn the_shoppers_app_in_headless_chromium() {
     app.load_simulated_chain(&config, &chain, &unico_app::Silent, &mut |_| {}).unwrap();
     app.build_model(None, None, &unico_app::Silent).unwrap();
     app.seed_demo_app().unwrap();
-    let today = app.today();
-    let to = today.checked_add(jiff::Span::new().days(13)).unwrap();
-    let example = std::fs::read_to_string(repo().join("docs/examples/policy.toml")).unwrap();
     let policy = tmp.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        example
-            .replace("valid_from = \"2026-01-05\"", &format!("valid_from = \"{today}\""))
-            .replace("valid_to = \"2026-01-18\"", &format!("valid_to = \"{to}\"\nactivation_required = true")),
-    )
-    .unwrap();
+    std::fs::write(&policy, policy_from(app.today())).unwrap();
     let out = tmp.path().join("campaign");
     let req = unico_app::plan::PlanRequest { policy, as_of: None, out: out.clone(), dry_run: false };
     let planned = app.plan_campaign(&req, &unico_app::Silent).unwrap();
     app.publish_campaign(&planned.campaign_id, &Caller::cli()).unwrap();
-    let (card, sku, code) = personal_offer(&out);
+    let (card, sku, code) = percent_offer(&out, true);
     let price = list_price(&chain, &sku);
     let (_, till) = app.terminal_add("S001", "T1").unwrap();
     app.add_user("admin@example.com", Role::Admin, None, Some("e2e admin password"), &Caller::cli()).unwrap();

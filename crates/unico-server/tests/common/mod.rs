@@ -2,6 +2,8 @@
 //! simulated retailer with one user per role, and a PostgreSQL database of its own.
 #![allow(dead_code)]
 
+pub mod chain;
+
 use std::sync::Arc;
 use std::time::Duration;
 use unico_app::App;
