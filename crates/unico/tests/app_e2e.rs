@@ -55,7 +55,7 @@ fn the_shoppers_app_in_headless_chromium() {
         .arg(&data)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("server.log")).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -93,6 +93,20 @@ fn the_shoppers_app_in_headless_chromium() {
     let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "e2e/app.mjs failed:\n{said}");
     assert!(said.contains("e2e passed"), "{said}");
+    // The server's log of all that: a line per request, and no card, e-mail, password,
+    // code or token in any of them.
+    let log = std::fs::read_to_string(tmp.path().join("server.log")).unwrap();
+    assert!(log.lines().filter(|l| l.contains("/api/v1/app/")).count() > 20, "the requests are logged");
+    for secret in [
+        card.as_str(),
+        "e2e-shopper@example.com",
+        "a long enough password",
+        "Your code is",
+        till.as_str(),
+        admin.split_once('.').unwrap().1,
+    ] {
+        assert!(!log.contains(secret), "the server's log holds {secret:?}");
+    }
     for page in ["01-login", "04-card", "05-offers", "06-offline-card", "07-offline-offers", "13-privacy"] {
         assert!(shots.join(format!("{page}.png")).exists(), "no screenshot of {page}");
     }
