@@ -190,6 +190,13 @@ try {
     await page.waitForSelector(`li[data-code="${pendingCode}"][data-activated=true]`);
   }
 
+  // The visit just made is there to rate on the card's page.
+  await show(page, "#card");
+  await page.getByText("How satisfied were you?").waitFor();
+  await page.getByLabel("5", { exact: true }).check();
+  await page.getByRole("button", { name: "Send my answer" }).click();
+  await page.getByText("Thank you!").waitFor();
+
   // The flyer, its signed link (opened without a login), products, my store and a ticket.
   await show(page, "#flyer");
   await page.waitForSelector("#promotions li");

@@ -124,6 +124,19 @@ pub struct Me {
     pub accepted_policy_version: String,
     /// A newer policy waits for acceptance.
     pub must_accept_policy: bool,
+    /// The latest visit with the card at a till in the last week, not rated yet.
+    pub visit_to_rate: Option<Visit>,
+}
+
+/// A visit with the card (a receipt confirmed at a till), to rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Visit {
+    /// The receipt's id (`visit_id` of a survey answer).
+    pub visit_id: String,
+    /// The store.
+    pub store_id: String,
+    /// The day.
+    pub day: String,
 }
 
 /// An offer as the app shows it.
@@ -220,6 +233,9 @@ pub struct SurveyIn {
     /// A ticket it is about (one answer per ticket and question).
     #[serde(default)]
     pub ticket_id: Option<i64>,
+    /// A visit it is about (`visit_to_rate` of `me`; one answer per visit and question).
+    #[serde(default)]
+    pub visit_id: Option<String>,
     /// Free text.
     #[serde(default)]
     pub comment: Option<String>,
@@ -365,8 +381,14 @@ impl App {
 
     /// The shopper's card, consents and policy state.
     pub fn app_me(&self, who: &Shopper) -> Result<Me> {
-        let (cards, policy) =
-            self.with_store(async |s| Ok((s.cards_of(who.customer).await?, s.privacy_policy().await?)))?;
+        let week_ago = self.today().checked_sub(jiff::Span::new().days(7)).unwrap_or(self.today()).to_string();
+        let (cards, policy, visit) = self.with_store(async |s| {
+            Ok((
+                s.cards_of(who.customer).await?,
+                s.privacy_policy().await?,
+                s.visit_to_rate(who.customer, &week_ago).await?,
+            ))
+        })?;
         let consents = self.current_consents(who.customer)?;
         let current = policy.map(|p| p.0);
         Ok(Me {
@@ -377,6 +399,7 @@ impl App {
             must_accept_policy: current.as_ref().is_some_and(|v| *v != who.account.policy_version),
             policy_version: current,
             accepted_policy_version: who.account.policy_version.clone(),
+            visit_to_rate: visit.map(|(visit_id, store_id, day)| Visit { visit_id, store_id, day }),
         })
     }
 
@@ -737,15 +760,21 @@ impl App {
         if s.comment.as_ref().is_some_and(|c| c.len() > 2000) {
             bail!(Code::InputInvalid, "a comment is up to 2,000 characters");
         }
-        let store = match s.ticket_id {
-            Some(t) => Some(self.app_ticket(who, t)?.store_id),
-            None => s.store_id.clone().or_else(|| who.account.store_id.clone()),
+        let store = match (s.ticket_id, &s.visit_id) {
+            (Some(_), Some(_)) => bail!(Code::InputInvalid, "a survey answer is about a ticket or a visit, not both"),
+            (Some(t), None) => Some(self.app_ticket(who, t)?.store_id),
+            (None, Some(v)) => {
+                let store = self.with_store(async |st| Ok(st.visit_of(who.customer, v).await?))?;
+                Some(store.ok_or_else(|| Error::new(Code::NotFound, "no such visit of yours"))?)
+            }
+            (None, None) => s.store_id.clone().or_else(|| who.account.store_id.clone()),
         };
         let now = jiff::Timestamp::now();
-        // One answer per ticket: its id is the ticket's; otherwise a fresh one.
-        let id = match s.ticket_id {
-            Some(t) => format!("app-ticket-{t}-{}", s.question),
-            None => format!("app-{}", hex::encode(rand::random::<[u8; 12]>())),
+        // One answer per ticket or visit: its id says which; otherwise a fresh one.
+        let id = match (s.ticket_id, &s.visit_id) {
+            (Some(t), _) => format!("app-ticket-{t}-{}", s.question),
+            (None, Some(v)) => format!("app-visit-{v}-{}", s.question),
+            (None, None) => format!("app-{}", hex::encode(rand::random::<[u8; 12]>())),
         };
         let key = self.with_store(async |st| Ok(st.key_of(who.customer).await?))?;
         let answer = unico_store::kpis::SurveyAnswer {

@@ -536,12 +536,15 @@ pub struct SurveyBody {
     store_id: Option<String>,
     /// A ticket it rates (one answer per ticket and question).
     ticket_id: Option<i64>,
+    /// A visit it rates (`visit_to_rate` of `GET /api/v1/app/me`; one answer per visit and
+    /// question).
+    visit_id: Option<String>,
     comment: Option<String>,
 }
 
 /// `POST /api/v1/app/surveys`: a CSAT or NPS answer, counted by the KPIs (channel `app`).
 #[utoipa::path(post, path = "/api/v1/app/surveys", tag = "app", security(("shopper" = [])),
-    request_body = SurveyBody, responses((status = 201, description = "recorded"), (status = 404, body = crate::error::ErrorBody, description = "no such ticket of the shopper's")))]
+    request_body = SurveyBody, responses((status = 201, description = "recorded"), (status = 404, body = crate::error::ErrorBody, description = "no such ticket or visit of the shopper's")))]
 pub async fn survey(Extension(ctx): Extension<ShopperCtx>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let b: SurveyIn = json(&body)?;
     let (app, who) = shop(&ctx);

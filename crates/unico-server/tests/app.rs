@@ -161,6 +161,15 @@ fn whole_journey(database_url: Option<String>) {
     let confirmed = s.call("POST", "/api/v1/pos/confirm", Some(&till), Some(&basket(&card, &sku, Some("R-1"))));
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
     assert!(applied(&confirmed.body, &code), "{}", confirmed.body);
+    // The visit is A's to rate in the app, once; not B's.
+    let visit = s.call("GET", "/api/v1/app/me", Some(&ta), None).body["visit_to_rate"].clone();
+    assert_eq!(visit["visit_id"], confirmed.body["redemption_id"], "{visit}");
+    assert_eq!(visit["store_id"], "S001");
+    let rate = serde_json::json!({"question": "csat", "score": 5, "visit_id": visit["visit_id"]}).to_string();
+    assert_eq!(s.call("POST", "/api/v1/app/surveys", Some(&tb), Some(&rate)).status, 404, "not B's visit");
+    assert_eq!(s.call("POST", "/api/v1/app/surveys", Some(&ta), Some(&rate)).status, 201);
+    assert_eq!(s.call("POST", "/api/v1/app/surveys", Some(&ta), Some(&rate)).status, 409, "one answer per visit");
+    assert!(s.call("GET", "/api/v1/app/me", Some(&ta), None).body["visit_to_rate"].is_null());
     let after = s.call("GET", "/api/v1/app/offers", Some(&ta), None);
     let used = after.body["offers"].as_array().unwrap().iter().find(|o| o["code"] == code.as_str()).unwrap().clone();
     assert_eq!(used["used"], true);
@@ -226,6 +235,9 @@ fn whole_journey(database_url: Option<String>) {
         answers
             .iter()
             .any(|a| a.score == 4 && a.channel.as_deref() == Some("app") && a.store_id.as_deref() == Some("S001"))
+    );
+    assert!(
+        answers.iter().any(|a| a.score == 5 && a.id.starts_with("app-visit-") && a.store_id.as_deref() == Some("S001"))
     );
 
     // The flyer: the week's promotions with A's first; a signed link opens it without login.

@@ -698,6 +698,35 @@ impl Store {
         self.ticket(id).await
     }
 
+    /// The customer's latest visit with their card at a till since `since` (YYYY-MM-DD), not
+    /// voided and not rated in the app yet: (receipt id, store, day).
+    pub async fn visit_to_rate(&self, customer: i64, since: &str) -> Result<Option<(String, String, String)>, Error> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.store_id, r.day FROM pos_receipts r JOIN cards k ON k.customer_key = r.customer_key \
+             WHERE k.customer_id = $1 AND r.day >= $2 AND r.state <> 'voided' \
+             AND NOT EXISTS (SELECT 1 FROM survey_answers s WHERE s.id LIKE 'app-visit-' || r.id || '-%') \
+             ORDER BY r.at DESC, r.id LIMIT 1",
+        )
+        .bind(customer)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A visit (a receipt confirmed at a till) of the customer's: its store, or none when the
+    /// receipt is not theirs.
+    pub async fn visit_of(&self, customer: i64, receipt_id: &str) -> Result<Option<String>, Error> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT r.store_id FROM pos_receipts r JOIN cards k ON k.customer_key = r.customer_key \
+             WHERE k.customer_id = $1 AND r.id = $2",
+        )
+        .bind(customer)
+        .bind(receipt_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// The customer's lake key of their first card (surveys and tickets are linked by it).
     pub async fn key_of(&self, customer: i64) -> Result<Option<String>, Error> {
         let row: Option<(String,)> =

@@ -268,6 +268,11 @@ function drawCard(root, kept) {
   svg.setAttribute("aria-label", "Barcode of card " + me.card);
   const box = h("div", { class: "card-box" }, svg, h("p", { class: "number" }, me.card));
   root.append(h("p", {}, "Show this at the till."), box, saved(kept.at));
+  const visit = me.visit_to_rate;
+  if (visit && !isOffline) {
+    root.append(h("h2", {}, "How was your visit to store " + visit.store_id + " on " + visit.day + "?"),
+      survey("csat", null, visit.store_id, visit.visit_id));
+  }
   const format = me.barcode === "ean13" && /^\d{13}$/.test(me.card) ? "EAN13" : "CODE128";
   // Wide bars and a quiet zone: a till's scanner reads it from a phone's screen.
   window.JsBarcode(svg, me.card, { format, width: 3, height: 110, margin: 24, displayValue: false, background: "#ffffff", lineColor: "#000000" });
@@ -417,13 +422,14 @@ views.store = async (root) => {
   root.append(h("h2", {}, "Would you recommend us?"), survey("nps", null, me.store_id));
 };
 
-function survey(question, ticketId, storeId) {
+function survey(question, ticketId, storeId, visitId) {
   const max = question === "nps" ? 10 : 5;
   const min = question === "nps" ? 0 : 1;
-  const name = question + (ticketId ? "-" + ticketId : "");
+  const name = question + (ticketId ? "-" + ticketId : "") + (visitId ? "-visit" : "");
   const legend = question === "nps"
     ? "How likely are you to recommend us to a friend? (0 not at all, 10 very likely)"
-    : "How satisfied are you with how this was handled? (1 not at all, 5 very)";
+    : visitId ? "How satisfied were you? (1 not at all, 5 very)"
+      : "How satisfied are you with how this was handled? (1 not at all, 5 very)";
   const scores = [];
   for (let i = min; i <= max; i++) {
     scores.push(h("label", { for: name + "-" + i }, h("input", { type: "radio", name, id: name + "-" + i, value: String(i) }), String(i)));
@@ -435,7 +441,10 @@ function survey(question, ticketId, storeId) {
     const picked = form.querySelector("input[name='" + name + "']:checked");
     if (!picked) { out.append(h("p", { class: "error" }, "Choose a score first.")); return; }
     try {
-      await api("POST", "/api/v1/app/surveys", { question, score: Number(picked.value), ticket_id: ticketId, store_id: storeId || null });
+      await api("POST", "/api/v1/app/surveys", {
+        question, score: Number(picked.value), ticket_id: ticketId || null, visit_id: visitId || null,
+        store_id: visitId || ticketId ? null : (storeId || null),
+      });
       form.replaceChildren(h("p", {}, "Thank you!"));
     } catch (e) { out.append(errorBox(e)); }
   } }, h("fieldset", {}, h("legend", {}, legend), h("div", { class: "scores" }, scores)), h("button", { type: "submit" }, "Send my answer"), out);
