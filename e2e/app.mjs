@@ -71,8 +71,9 @@ async function show(page, hash) {
   await ready(page);
 }
 
-// The barcode as a picture, read back with ZXing: the text it encodes.
-async function decodeBarcode(page) {
+// The barcode as a picture, read back with ZXing: the text it encodes (and, with
+// `withFormat`, the symbology).
+async function decodeBarcode(page, withFormat) {
   const shot = await page.locator("#barcode").screenshot();
   const png = PNG.sync.read(shot);
   const lum = new Uint8ClampedArray(png.width * png.height);
@@ -84,7 +85,8 @@ async function decodeBarcode(page) {
   const bitmap = new zxing.BinaryBitmap(new zxing.HybridBinarizer(source));
   const hints = new Map([[zxing.DecodeHintType.POSSIBLE_FORMATS, [zxing.BarcodeFormat.CODE_128, zxing.BarcodeFormat.EAN_13]]]);
   const reader = new zxing.MultiFormatReader();
-  return reader.decode(bitmap, hints).getText();
+  const result = reader.decode(bitmap, hints);
+  return withFormat ? [result.getText(), zxing.BarcodeFormat[result.getBarcodeFormat()]] : result.getText();
 }
 
 const browser = await chromium.launch({
@@ -252,6 +254,21 @@ try {
   assert.equal(again.status, 401, "the account is gone");
   const lookup = await call("POST", "/api/v1/customers/lookup", admin, { reference: card });
   assert.match(JSON.stringify(lookup.body), /erased/);
+
+  // A new digital card: 13 digits with the in-store prefix, drawn as EAN-13 (the server runs
+  // with UNICO_APP_BARCODE=ean13; the linked 10-digit card above fell back to Code 128).
+  const fresh = await (await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true })).newPage();
+  fresh.on("pageerror", (e) => problems.push(String(e)));
+  await fresh.goto(base + "/app/#register");
+  await fresh.waitForSelector("#c-profiling");
+  await fresh.getByLabel("E-mail", { exact: true }).fill("new-card@example.com");
+  await fresh.getByLabel("Password (at least 12 characters)").fill(password);
+  await fresh.getByRole("button", { name: "Register" }).click();
+  await fresh.waitForSelector("#barcode rect");
+  const number = (await fresh.locator(".number").innerText()).trim();
+  assert.match(number, /^29\d{11}$/, "a new digital card with the in-store prefix");
+  assert.deepEqual(await decodeBarcode(fresh, true), [number, "EAN_13"]);
+  await fresh.screenshot({ path: `${out}/16-new-digital-card.png`, fullPage: true });
 
   assert.deepEqual(problems, [], "no script error, nothing loaded from another server");
   console.log(`e2e passed: ${checked.length} pages checked with axe-core, screenshots in ${out}`);

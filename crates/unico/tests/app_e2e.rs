@@ -54,6 +54,7 @@ fn the_shoppers_app_in_headless_chromium() {
         .arg("--data")
         .arg(&data)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("UNICO_APP_BARCODE", "ean13")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(tmp.path().join("server.log")).unwrap())
         .spawn()
