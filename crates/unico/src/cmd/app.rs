@@ -14,7 +14,7 @@ pub enum AppCommand {
     Privacy {
         /// Its version (a change is a new version).
         #[arg(long)]
-        version: String,
+        policy_version: String,
         /// A text file with the policy.
         file: PathBuf,
     },
@@ -49,7 +49,7 @@ pub enum AppCommand {
 /// Runs `unico app …`.
 pub fn run(app: &App, command: AppCommand) -> Result<()> {
     match command {
-        AppCommand::Privacy { version, file } => {
+        AppCommand::Privacy { policy_version: version, file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Error::with_source(Code::FileUnusable, format!("cannot read {}", file.display()), e))?;
             app.publish_privacy_policy(&version, &text, &Caller::cli())?;
