@@ -265,6 +265,7 @@ try {
   await fresh.getByLabel("Password (at least 12 characters)").fill(password);
   await fresh.getByRole("button", { name: "Register" }).click();
   await fresh.waitForSelector("#barcode rect");
+  await fresh.waitForSelector("#view[data-view=card][data-ready=true]");
   const number = (await fresh.locator(".number").innerText()).trim();
   assert.match(number, /^29\d{11}$/, "a new digital card with the in-store prefix");
   assert.deepEqual(await decodeBarcode(fresh, true), [number, "EAN_13"]);

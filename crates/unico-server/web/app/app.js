@@ -238,6 +238,11 @@ views.confirm = (root) => {
   confirmStep(root, c.card, c.email, null);
 };
 
+function updated(at) {
+  const p = document.getElementById("updated");
+  if (p) p.replaceWith(saved(at));
+}
+
 function saved(at) {
   return h("p", { class: "meta", id: "updated" }, "Last updated: " + when(at) + (isOffline ? " (offline)" : ""));
 }
@@ -251,8 +256,11 @@ views.card = async (root, _arg, gen) => {
   try {
     await refreshMe();
     if (gen !== routeGen) return;
+    const fresh = load(KEY.me);
+    // Unchanged: only the time of the copy moves (a form being filled in stays as it is).
+    if (kept && JSON.stringify(fresh.me) === JSON.stringify(kept.me)) { updated(fresh.at); return; }
     root.replaceChildren();
-    drawCard(root, load(KEY.me));
+    drawCard(root, fresh);
   } catch (e) {
     if (!kept) root.append(errorBox(e));
   }
@@ -330,7 +338,9 @@ views.offers = async (root, _arg, gen) => {
   try {
     await refreshOffers();
     if (gen !== routeGen) return;
-    draw(load(KEY.offers), null);
+    const fresh = load(KEY.offers);
+    if (kept && JSON.stringify(fresh.offers) === JSON.stringify(kept.offers)) { updated(fresh.at); return; }
+    draw(fresh, null);
   } catch (e) {
     if (gen === routeGen) draw(kept, errorBox(e));
   }
@@ -571,6 +581,7 @@ async function route() {
   const root = document.getElementById("view");
   root.replaceChildren();
   root.dataset.view = view;
+  root.dataset.ready = "";
   if (sessionStorage.getItem("unico.bye") && view === "register") {
     sessionStorage.removeItem("unico.bye");
     root.append(h("p", { class: "note", role: "status" }, "Your account was deleted and your data erased."));
