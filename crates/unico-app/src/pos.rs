@@ -372,15 +372,14 @@ impl App {
 
     /// Marks an offer activated in memory at once (the change log confirms it within a
     /// refresh): a till asked right after the app sees it.
-    pub(crate) fn pos_activated(&self, code: &str) {
+    pub(crate) fn pos_activated(&self, customer: i64, code: &str) {
         let mut guard = self.pos().wallets.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = guard.as_mut() {
-            for offers in w.offers.values_mut() {
-                if let Some(o) = offers.iter_mut().find(|o| o.code == code) {
-                    o.activated = true;
-                    return;
-                }
-            }
+        if let Some(o) = guard
+            .as_mut()
+            .and_then(|w| w.offers.get_mut(&customer))
+            .and_then(|os| os.iter_mut().find(|o| o.code == code))
+        {
+            o.activated = true;
         }
     }
 

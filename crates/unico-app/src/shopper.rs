@@ -448,7 +448,7 @@ impl App {
         if !offer.activated {
             let at = unico_store::stamp(jiff::Timestamp::now());
             self.with_store(async |s| Ok(s.activate_offer(code, &at).await?))?;
-            self.pos_activated(code);
+            self.pos_activated(who.customer, code);
         }
         Ok(AppOffer { activated: true, ..offer })
     }

@@ -94,7 +94,10 @@ fn whole_journey(database_url: Option<String>) {
     PRICE.with(|p| p.set(list_price(&dir.path().join("chain"), &sku)));
     let (_, till) = app.terminal_add("S001", "T1").unwrap();
     app.pos_refresh().unwrap();
-    let s = Running::start(vec![("default".into(), app.clone())], config());
+    // The tills' wallets follow the store only when told here (app.pos_refresh), so what
+    // they see at once after a booking is the app's own update of their memory.
+    let slow = unico_server::Config { pos_poll: std::time::Duration::from_secs(3600), ..config() };
+    let s = Running::start(vec![("default".into(), app.clone())], slow);
     let admin = s.login("admin@example.com", None);
 
     // The policy shown at registration; an outdated version is refused.
@@ -158,6 +161,8 @@ fn whole_journey(database_url: Option<String>) {
         let act = s.call("POST", &path, Some(&ta), None);
         assert_eq!((act.status, act.body["activated"].as_bool()), (200, Some(true)), "{}", act.body);
     }
+    let now_booked = s.call("POST", "/api/v1/pos/evaluate", Some(&till), Some(&basket(&card, &sku, None)));
+    assert!(applied(&now_booked.body, &code), "the till applies a booking at once: {}", now_booked.body);
     let confirmed = s.call("POST", "/api/v1/pos/confirm", Some(&till), Some(&basket(&card, &sku, Some("R-1"))));
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
     assert!(applied(&confirmed.body, &code), "{}", confirmed.body);
