@@ -378,6 +378,33 @@ fn the_app_on_postgres() {
     whole_journey(Some(url));
 }
 
+/// Sixteen registrations of one e-mail at once: one account, fifteen `conflict`s, on both
+/// stores.
+fn one_account_per_email_under_a_race(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = tenant(dir.path(), database_url, 9);
+    app.publish_privacy_policy("2026-11", "The policy.", &Caller::cli()).unwrap();
+    let s = Arc::new(Running::start(vec![("default".into(), app)], config()));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || register(&s, "same@example.com", None, serde_json::json!({})).status)
+        })
+        .collect();
+    let mut statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses[0], 201);
+    assert!(statuses[1..].iter().all(|s| *s == 409), "{statuses:?}");
+}
+
+#[test]
+fn one_account_per_email_under_a_race_on_sqlite_and_postgres() {
+    one_account_per_email_under_a_race(None);
+    if let Some(url) = postgres() {
+        one_account_per_email_under_a_race(Some(url));
+    }
+}
+
 #[test]
 fn logins_and_codes_are_rate_limited() {
     let dir = tempfile::tempdir().unwrap();

@@ -166,7 +166,8 @@ impl Store {
         .bind(policy_version)
         .bind(&stamp)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .map_err(email_taken)?;
         Store::audit(&mut *tx, "app_register", Some(customer_id), "{\"card\":\"new\"}").await?;
         Store::pos_changed(&mut *tx, "customer", Some(customer_key)).await?;
         tx.commit().await?;
@@ -179,7 +180,7 @@ impl Store {
             .fetch_optional(&mut **tx)
             .await?;
         if taken.is_some() {
-            return Err(Error::new(ErrorKind::Conflict, "this e-mail has an account already: log in"));
+            return Err(email_taken_error());
         }
         Ok(())
     }
@@ -232,7 +233,8 @@ impl Store {
         .bind(policy_version)
         .bind(&stamp)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .map_err(email_taken)?;
         let consents_text = serde_json::to_string(consents).expect("consents serialise");
         sqlx::query(
             "INSERT INTO app_codes (account_id, card_hash, code_hash, expires_at, attempts, consents) VALUES ($1, $2, $3, $4, 0, $5)",
@@ -875,6 +877,16 @@ async fn changed_customer(tx: &mut sqlx::Transaction<'_, sqlx::Any>, customer: i
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn email_taken_error() -> Error {
+    Error::new(ErrorKind::Conflict, "this e-mail has an account already: log in")
+}
+
+/// Two registrations of one e-mail at once (PostgreSQL, read committed): both pass the
+/// check, the unique index refuses the second, which is the same answer as a late one.
+fn email_taken(e: sqlx::Error) -> Error {
+    if e.as_database_error().is_some_and(|d| d.is_unique_violation()) { email_taken_error() } else { e.into() }
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
