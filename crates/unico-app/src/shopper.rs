@@ -628,7 +628,7 @@ impl App {
 
     /// Sends the shopper's flyer link by e-mail or SMS through the outbox, if they consent
     /// to marketing on that channel.
-    pub fn app_send_flyer(&self, who: &Shopper, tenant: &str, channel: &str, base_url: &str) -> Result<()> {
+    pub fn app_send_flyer(&self, who: &Shopper, tenant: &str, channel: &str) -> Result<()> {
         let purpose = match channel {
             "email" => Purpose::Email,
             "sms" => Purpose::Sms,
@@ -643,8 +643,8 @@ impl App {
         if !allowed {
             bail!(Code::Conflict, "you have not agreed to marketing by {channel}: change it under Privacy first");
         }
-        let link =
-            format!("{}/app/flyer.html#{}", base_url.trim_end_matches('/'), self.flyer_token(tenant, who.customer)?);
+        let base = self.settings.app.public_url.trim_end_matches('/');
+        let link = format!("{base}/app/flyer.html#{}", self.flyer_token(tenant, who.customer)?);
         self.with_store(async |s| {
             Ok(s.queue_message(
                 channel,

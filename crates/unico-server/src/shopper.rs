@@ -449,11 +449,7 @@ pub async fn send_flyer(Extension(ctx): Extension<ShopperCtx>, body: axum::body:
     let b: SendBody = json(&body)?;
     let (app, who) = shop(&ctx);
     let tenant = ctx.tenant.name.clone();
-    blocking(move || {
-        let base = app.settings().app.public_url.clone();
-        app.app_send_flyer(&who, &tenant, &b.channel, &base)
-    })
-    .await?;
+    blocking(move || app.app_send_flyer(&who, &tenant, &b.channel)).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
