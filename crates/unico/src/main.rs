@@ -53,11 +53,14 @@ enum Command {
     /// Goals on KPIs: add them, see where they stand and where they are heading.
     #[command(subcommand)]
     Goals(cmd::kpi::GoalsCommand),
-    /// Messages waiting to be sent (goal alerts).
+    /// Messages waiting to be sent (goal alerts, the app's codes and flyer links).
     Outbox {
         /// Show sent messages too.
         #[arg(long)]
         all: bool,
+        /// Show each message's text under it.
+        #[arg(long)]
+        body: bool,
     },
     /// Print the data-quality report of the lake.
     Quality {
@@ -167,7 +170,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Kpi(args) => cmd::kpi::kpi(&App::open(data)?, args),
         Command::Measure(args) => cmd::kpi::measure(&App::open(data)?, args),
         Command::Goals(command) => cmd::kpi::goals(&App::open(data)?, command),
-        Command::Outbox { all } => cmd::kpi::outbox(&App::open(data)?, all),
+        Command::Outbox { all, body } => cmd::kpi::outbox(&App::open(data)?, all, body),
         Command::SimulateCampaign(args) => cmd::simulate::run(args),
         Command::Customers(command) => cmd::customers::run(&App::open(data)?, command),
     }

@@ -181,6 +181,12 @@ fn goals_are_refused_when_they_cannot_be_measured_and_alert_once_on_a_change() {
     // The same state the next day announces nothing new.
     ok(unico(&data, &["goals", "status", "--as-of", "2025-03-17"]));
     assert_eq!(ok(unico(&data, &["outbox"])).lines().count(), 1);
+    // With --body, each message's text follows it, indented.
+    let with_body = ok(unico(&data, &["outbox", "--body"]));
+    assert!(
+        with_body.lines().count() > 1 && with_body.lines().skip(1).all(|l| l.starts_with("       ")),
+        "{with_body}"
+    );
 }
 
 const POLICY: &str = r#"

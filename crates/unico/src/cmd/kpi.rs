@@ -368,7 +368,7 @@ fn format_value(kpi: Kpi, v: f64) -> String {
 }
 
 /// `unico outbox`.
-pub fn outbox(app: &App, all: bool) -> Result<()> {
+pub fn outbox(app: &App, all: bool, body: bool) -> Result<()> {
     let messages = app.outbox(all)?;
     if messages.is_empty() {
         println!("the outbox is empty");
@@ -383,6 +383,11 @@ pub fn outbox(app: &App, all: bool) -> Result<()> {
             m.subject,
             m.sent_at.map(|s| format!(" (sent {s})")).unwrap_or_default()
         );
+        if body {
+            for line in m.body.lines() {
+                println!("       {line}");
+            }
+        }
     }
     Ok(())
 }
