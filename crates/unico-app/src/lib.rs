@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod customers;
+pub mod demo;
 pub mod erasure;
 pub mod error;
 pub mod import;

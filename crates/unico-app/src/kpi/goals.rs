@@ -57,6 +57,18 @@ pub struct GoalStatusRow {
     pub status: GoalStatus,
     /// The state changed (alerts written to the outbox).
     pub changed: bool,
+    /// The KPI over each seven days ending on every seventh day back from the day
+    /// evaluated (oldest first): the trajectory so far.
+    pub history: Vec<HistoryPoint>,
+}
+
+/// The KPI over the seven days ending on a day.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    /// The last day of the seven.
+    pub end: jiff::civil::Date,
+    /// The KPI over them (none without data).
+    pub value: Option<f64>,
 }
 
 impl App {
@@ -117,11 +129,18 @@ impl App {
     /// Where every goal stands as of `as_of` (default: the lake's last day); a change of
     /// state writes its alerts to the outbox in the same transaction.
     pub fn goal_status(&self, as_of: Option<&str>, progress: &dyn Progress) -> Result<GoalsStatus> {
+        self.goals_review(as_of, true, progress)
+    }
+
+    /// Where every goal stands; with `announce`, a change of state is recorded and its
+    /// alerts written to the outbox (the daily review), without it nothing is written (a
+    /// page looking).
+    pub fn goals_review(&self, as_of: Option<&str>, announce: bool, progress: &dyn Progress) -> Result<GoalsStatus> {
         let goals = self.with_store(async |store| Ok(store.goals().await?))?;
         if goals.is_empty() {
             return Ok(GoalsStatus { as_of: self.today(), goals: Vec::new() });
         }
-        goal_status(self, &goals, as_of, progress)
+        goal_status(self, &goals, as_of, announce, progress)
     }
 
     /// Messages waiting to be sent (or all, sent too).
@@ -134,6 +153,7 @@ fn goal_status(
     app: &App,
     goals: &[unico_store::kpis::Goal],
     as_of: Option<&str>,
+    announce: bool,
     progress: &dyn Progress,
 ) -> Result<GoalsStatus> {
     let lake = app.lake_view()?;
@@ -197,11 +217,27 @@ fn goal_status(
             goals::Breakdown { dimension: "segment", daily: &daily_by_segment, names: &cube.segments },
         ];
         let status = goals::evaluate(kpi, g.target, deadline, as_of, &breakdowns);
+        let history = (0..)
+            .map(|w| as_of - 7 * w)
+            .take_while(|end| end - 6 >= from + 7)
+            .map(|end| {
+                let mut m = Measures::default();
+                for (_, by_store) in daily.range(end - 6..=end) {
+                    for s in by_store.values() {
+                        m.add(s);
+                    }
+                }
+                HistoryPoint { end: date_of(end), value: m.value(kpi, None) }
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         // Weekly goals announce a change once a week at most.
         let due = g.review == "daily"
             || g.checked_on.as_deref().and_then(|d| parse_day("checked_on", d).ok()).is_none_or(|c| as_of - c >= 7);
         let mut changed = false;
-        if due {
+        if due && announce {
             let subject = format!("Goal {}: {} is {}", g.id, g.kpi, status.state.name().replace('_', " "));
             let body =
                 serde_json::json!({"goal": g, "as_of": date_of(as_of).to_string(), "status": status}).to_string();
@@ -219,7 +255,7 @@ fn goal_status(
                 Ok(store.record_goal_state(g.id, status.state.name(), &day, &alerts).await?)
             })?;
         }
-        out.push(GoalStatusRow { goal: g.clone(), status, changed });
+        out.push(GoalStatusRow { goal: g.clone(), status, changed, history });
     }
     Ok(GoalsStatus { as_of: date_of(as_of), goals: out })
 }

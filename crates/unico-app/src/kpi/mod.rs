@@ -6,11 +6,12 @@
 mod goals;
 mod measure;
 
-pub use goals::{GoalAdded, GoalRequest, GoalStatusRow, GoalsStatus};
+pub use goals::{GoalAdded, GoalRequest, GoalStatusRow, GoalsStatus, HistoryPoint};
 pub use measure::{CampaignMeasurement, MeasureReport, MeasureRequest, OfferTypeMeasurement};
 pub use unico_kpi::days::Grain;
-pub use unico_kpi::kpis::{ALL_KPIS, Kpi, Row, Unit as KpiUnit};
+pub use unico_kpi::kpis::{ALL_KPIS, Kpi, Measures, Row, Unit as KpiUnit};
 pub use unico_kpi::snapshot::Snapshot;
+pub use unico_kpi::stats::Estimate;
 
 use crate::error::{Code, Result};
 use crate::progress::{Progress, Unit};
@@ -141,6 +142,11 @@ impl App {
             rows,
             model,
         })
+    }
+
+    /// The lake's last day with receipts: the day the KPIs and goals are judged on.
+    pub fn last_day(&self) -> Result<jiff::civil::Date> {
+        self.last_day_of_receipts(&self.lake_view()?)
     }
 
     /// The lake's last day with receipts, within the plausible range.

@@ -6,11 +6,13 @@
 mod export;
 mod learn;
 pub(crate) mod prepare;
+mod preview;
 mod shopping;
 
 pub use export::distinct_sets;
 pub use learn::{LearnRequest, Learned, LearnedCell};
 pub use prepare::{CANDIDATES_PER_CUSTOMER, Prepared, products};
+pub use preview::{Breakdown, CampaignPreview, Limit, SampleCustomer, SampleOffer};
 pub use shopping::due_in_window;
 
 use crate::error::{Code, Context, Error, Result};

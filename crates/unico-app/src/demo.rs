@@ -1,0 +1,172 @@
+//! The demo chain's back office: a user of each role, goals on the programme's KPIs, a
+//! published campaign and a few shoppers' tickets, so that `unico demo` ends on a back
+//! office with something to look at. Passwords are generated (a demo server is still a
+//! server) and returned once, to be printed.
+
+use crate::error::Result;
+use crate::kpi::{GoalRequest, Grain, KpiRequest};
+use crate::staff::{Caller, Role};
+use crate::{App, Silent};
+use serde::Serialize;
+
+/// A demo login.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoLogin {
+    /// The e-mail.
+    pub email: String,
+    /// The role.
+    pub role: Role,
+    /// The password (none when the user was there already).
+    pub password: Option<String>,
+    /// A store manager's store.
+    pub store_id: Option<String>,
+}
+
+/// What the demo's back office holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoOffice {
+    /// A user of each role.
+    pub logins: Vec<DemoLogin>,
+    /// Goals added.
+    pub goals: usize,
+    /// The campaign published, when one was planned.
+    pub campaign: Option<String>,
+    /// Tickets opened by shoppers.
+    pub tickets: usize,
+}
+
+impl App {
+    /// Seeds the demo's back office (what is there already is kept); `policy` is the text
+    /// of the campaign's policy file, planned for the fortnight after the data (its
+    /// `valid_from` and `valid_to` lines are set) into `campaigns/demo` and published.
+    pub fn seed_demo_office(&self, policy: &str) -> Result<DemoOffice> {
+        let cli = Caller::cli();
+        let store = self.app_stores()?.into_iter().map(|s| s.store_id).next();
+        let existing = self.users()?;
+        let mut logins = Vec::new();
+        for (role, email) in [
+            (Role::Admin, "admin@demo.example"),
+            (Role::Marketing, "marketing@demo.example"),
+            (Role::StoreManager, "store@demo.example"),
+            (Role::Support, "support@demo.example"),
+        ] {
+            let store_id = (role == Role::StoreManager).then(|| store.clone()).flatten();
+            if role == Role::StoreManager && store_id.is_none() {
+                continue;
+            }
+            let password = if existing.iter().any(|u| u.email == email) {
+                None
+            } else {
+                self.add_user(email, role, store_id.as_deref(), None, &cli)?.password
+            };
+            logins.push(DemoLogin { email: email.into(), role, password, store_id });
+        }
+        let goals = if self.with_store(async |s| Ok(s.goals().await?))?.is_empty() {
+            self.demo_goals(store.as_deref())?
+        } else {
+            0
+        };
+        let campaign = if self.campaigns()?.is_empty() {
+            let from = self.last_day()?.checked_add(jiff::Span::new().days(1)).unwrap_or_else(|_| self.today());
+            let to = from.checked_add(jiff::Span::new().days(13)).unwrap_or(from);
+            let dated: Vec<String> = policy
+                .lines()
+                .map(|l| {
+                    if l.starts_with("valid_from =") {
+                        format!("valid_from = \"{from}\"")
+                    } else if l.starts_with("valid_to =") {
+                        format!("valid_to = \"{to}\"")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            let path = self.keep_policy(&(dated.join("\n") + "\n"))?;
+            let out = self.root().join("campaigns").join("demo");
+            let req = crate::plan::PlanRequest { policy: path, as_of: None, out, dry_run: false };
+            let planned = self.plan_campaign(&req, &Silent)?;
+            self.publish_campaign(&planned.campaign_id, &cli)?;
+            Some(planned.campaign_id)
+        } else {
+            None
+        };
+        let tickets = match &store {
+            Some(s) if self.store_tickets(None)?.is_empty() => self.demo_tickets(s)?,
+            _ => 0,
+        };
+        Ok(DemoOffice { logins, goals, campaign, tickets })
+    }
+
+    /// Goals a quarter ahead of the data: the loyalty share and the card's average-receipt
+    /// gap for the chain, card revenue for the first store, each a little above today's.
+    fn demo_goals(&self, store: Option<&str>) -> Result<usize> {
+        let last = self.kpis(
+            &KpiRequest {
+                from: None,
+                to: None,
+                by: Grain::Week,
+                by_store: false,
+                by_channel: false,
+                by_segment: false,
+                store: None,
+            },
+            &Silent,
+        )?;
+        let deadline = last.to.checked_add(jiff::Span::new().days(91)).unwrap_or(last.to).to_string();
+        let value = |rows: &[crate::kpi::Row], name: &str| {
+            let i = crate::kpi::ALL_KPIS.iter().position(|k| k.name() == name)?;
+            rows.iter().rev().filter(|r| r.days == 7).find_map(|r| r.values.get(i).copied().flatten())
+        };
+        let mut goals = Vec::new();
+        if let Some(v) = value(&last.rows, "loyalty_share") {
+            goals.push(("loyalty_share", ((v + 0.02) * 100.0).round() / 100.0, None));
+        }
+        if let Some(v) = value(&last.rows, "average_receipt_gap_cents") {
+            goals.push(("average_receipt_gap_cents", ((v.max(0.0) * 1.2) / 100.0).round() * 100.0 + 100.0, None));
+        }
+        if let Some(s) = store {
+            let mine = self.kpis(
+                &KpiRequest {
+                    from: None,
+                    to: None,
+                    by: Grain::Week,
+                    by_store: false,
+                    by_channel: false,
+                    by_segment: false,
+                    store: Some(s.to_string()),
+                },
+                &Silent,
+            )?;
+            if let Some(v) = value(&mine.rows, "revenue_card_cents") {
+                goals.push(("revenue_card_cents", (v * 1.1 / 10_000.0).round() * 10_000.0, Some(format!("store:{s}"))));
+            }
+        }
+        for (kpi, target, scope) in &goals {
+            self.add_goal(&GoalRequest {
+                kpi: kpi.to_string(),
+                target: *target,
+                by: deadline.clone(),
+                scope: scope.clone(),
+                review: "weekly".into(),
+                notify: vec!["mailto:marketing@demo.example".into()],
+            })?;
+        }
+        Ok(goals.len())
+    }
+
+    /// Two shoppers write to the first store.
+    fn demo_tickets(&self, store: &str) -> Result<usize> {
+        let cards = self.cards()?;
+        let texts = [
+            ("Missing offer at the till", "My coffee offer was not applied at the till on Saturday. Could you check?"),
+            ("Thank you", "The staff at the fresh counter were very helpful. Will there be more organic products?"),
+        ];
+        let mut n = 0;
+        for (card, (subject, body)) in cards.iter().zip(texts) {
+            let id = card.customer_id;
+            self.with_store(async |s| Ok(s.open_ticket(id, store, subject, body).await?))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
