@@ -147,8 +147,6 @@ pub async fn login(
             }
         })?;
     let token = format!("{}.{}", tenant.name, session.token);
-    let csrf = hex::encode(rand::random::<[u8; 16]>());
-    let max_age = hours * 3600;
     let answer = LoginAnswer {
         token: token.clone(),
         expires_at: session.expires_at,
@@ -157,13 +155,20 @@ pub async fn login(
     };
     let mut response = axum::Json(answer).into_response();
     let headers = response.headers_mut();
-    for cookie in [
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}"),
-    ] {
+    for cookie in session_cookies(&token, hours) {
         headers.append(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie text is ASCII"));
     }
     Ok(response)
+}
+
+/// The session cookie (HttpOnly) and a fresh CSRF cookie (readable by the page).
+pub(crate) fn session_cookies(token: &str, hours: i64) -> [String; 2] {
+    let csrf = hex::encode(rand::random::<[u8; 16]>());
+    let max_age = hours * 3600;
+    [
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}"),
+    ]
 }
 
 /// `POST /api/v1/auth/logout`.
@@ -190,7 +195,7 @@ fn token_of(headers: &HeaderMap) -> Option<(String, bool)> {
     cookie(headers, SESSION_COOKIE).map(|t| (t, true))
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
         let (k, v) = kv.trim().split_once('=')?;
         (k == name).then(|| v.to_string())
@@ -213,8 +218,22 @@ pub async fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n <= SMALL_BODY);
+    let page = req.uri().path().starts_with("/office");
+    let path = req.uri().path().to_string();
     match check(&state, &mut req).await {
         Ok(()) => next.run(req).await,
+        // A back-office page: to the login page, or the error in the layout.
+        Err(e) if page => {
+            let headers = req.headers().clone();
+            if small {
+                let _ = axum::body::to_bytes(req.into_body(), SMALL_BODY).await;
+            }
+            let mut r = crate::office::error_page(e, None, &headers, &path);
+            if has_body && !small {
+                r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
         Err(e) if small => {
             // A small body is read and dropped: the connection stays usable, and closing it
             // with unread bytes would reset it before the client reads the answer.
@@ -251,9 +270,13 @@ async fn check(state: &Arc<State>, req: &mut Request) -> ApiResult<()> {
     }
     let (token, from_cookie) = token_of(req.headers()).ok_or_else(ApiError::unauthorized)?;
     if from_cookie && !matches!(method, Method::GET | Method::HEAD) {
-        let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        // The header (a script's request) or, for a back-office form, the `csrf` query
+        // parameter: either must repeat the CSRF cookie.
+        let header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let sent = header
+            .or_else(|| req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("csrf=")).map(str::to_string));
         let expected = cookie(req.headers(), CSRF_COOKIE);
-        if sent.is_none() || sent != expected.as_deref() {
+        if sent.is_none() || expected.is_none() || sent != expected {
             return Err(ApiError::forbidden("a change from a browser needs the X-CSRF-Token header"));
         }
     }

@@ -67,6 +67,19 @@ pub async fn spawn(
     pause: Option<Duration>,
     work: impl FnOnce(&App, &dyn Progress) -> unico_app::Result<serde_json::Value> + Send + 'static,
 ) -> ApiResult<Response> {
+    let id = start(ctx, kind, request, pause, work).await?;
+    let status_url = format!("/api/v1/jobs/{id}");
+    Ok((StatusCode::ACCEPTED, axum::Json(Accepted { job: id, status_url })).into_response())
+}
+
+/// Records a job and runs `work` in the background; returns its id.
+pub async fn start(
+    ctx: &Ctx,
+    kind: &'static str,
+    request: serde_json::Value,
+    pause: Option<Duration>,
+    work: impl FnOnce(&App, &dyn Progress) -> unico_app::Result<serde_json::Value> + Send + 'static,
+) -> ApiResult<String> {
     let id =
         format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%6f"), hex::encode(rand::random::<[u8; 4]>()));
     let app = ctx.tenant.app.clone();
@@ -97,8 +110,7 @@ pub async fn spawn(
             tracing::error!(job = %job, "cannot record the end of a job: {e}");
         }
     });
-    let status_url = format!("/api/v1/jobs/{id}");
-    Ok((StatusCode::ACCEPTED, axum::Json(Accepted { job: id, status_url })).into_response())
+    Ok(id)
 }
 
 fn error_json(e: &crate::ApiError) -> serde_json::Value {

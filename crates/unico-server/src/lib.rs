@@ -13,6 +13,7 @@ mod auth;
 pub mod error;
 mod jobs;
 mod observe;
+mod office;
 pub mod openapi;
 mod pos;
 mod routes;

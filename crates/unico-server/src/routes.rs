@@ -111,10 +111,14 @@ pub fn router(state: Arc<State>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(limit.min(1024 * 1024)));
     let uploads = Router::new()
         .route("/api/v1/imports/{dataset}", post(import))
-        .route("/api/v1/campaigns/{id}/learn", post(learn));
+        .route("/api/v1/campaigns/{id}/learn", post(learn))
+        .route("/office/data/upload", post(crate::office::upload));
+    let office = crate::office::routes()
+        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout));
     api.merge(tills)
         .merge(shoppers)
         .merge(uploads)
+        .merge(office)
         // Innermost first: the role check runs after routing (it reads the matched route),
         // the observation around it.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
@@ -137,7 +141,8 @@ async fn one_error_shape(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // JSON errors, and the back office's error pages, are already in their shape.
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -509,7 +514,7 @@ fn upload_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// A file name kept to letters, digits, dots, dashes and underscores.
-fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let clean: String =
         base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();

@@ -34,6 +34,8 @@ pub struct Answer {
     pub status: u16,
     pub body: serde_json::Value,
     pub retry_after: Option<String>,
+    /// Where a redirect points.
+    pub location: Option<String>,
 }
 
 impl Running {
@@ -55,7 +57,8 @@ impl Running {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
         Running { base: format!("http://{addr}"), agent, stop: Some(tx), thread: Some(thread) }
     }
 
@@ -81,9 +84,10 @@ impl Running {
         let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
         let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string());
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        Answer { status, body, retry_after }
+        Answer { status, body, retry_after, location }
     }
 
     /// Uploads `content` as the `file` part of a multipart form to `path`.
@@ -105,6 +109,7 @@ impl Running {
             status,
             body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
             retry_after: None,
+            location: None,
         }
     }
 

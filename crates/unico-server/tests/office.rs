@@ -1,0 +1,166 @@
+//! The back office's pages over HTTP, on SQLite and PostgreSQL: a form login sets the
+//! session and goes back only to a back-office page; a form that changes something needs
+//! the CSRF value and changes nothing without it; a store manager's pages hold their store
+//! only; the policy editor shows a problem at its line; the KPI CSV is every KPI; the pages
+//! load nothing from another host.
+
+mod common;
+
+use common::{PASSWORD, Running, config, postgres, tenant};
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    cookies: Vec<String>,
+    body: String,
+}
+
+fn request(s: &Running, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Page {
+    let url = format!("{}{path}", s.base);
+    let r = match method {
+        "GET" => {
+            let mut r = s.agent.get(&url);
+            if let Some(c) = cookie {
+                r = r.header("Cookie", c);
+            }
+            r.call()
+        }
+        _ => {
+            let mut r = s.agent.post(&url).header("Content-Type", "application/x-www-form-urlencoded");
+            if let Some(c) = cookie {
+                r = r.header("Cookie", c);
+            }
+            r.send(form.unwrap_or(""))
+        }
+    };
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    let cookies = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    Page { status, location, cookies, body }
+}
+
+/// Logs in through the form; the Cookie header for the next requests and the CSRF value.
+fn login(s: &Running, email: &str) -> (String, String) {
+    let form =
+        format!("email={}&password={}&next=%2Foffice%2Fkpis", email.replace('@', "%40"), PASSWORD.replace(' ', "+"));
+    let p = request(s, "POST", "/office/login", None, Some(&form));
+    assert_eq!((p.status, p.location.as_deref()), (303, Some("/office/kpis")), "{}", p.body);
+    let value = |name: &str| {
+        p.cookies
+            .iter()
+            .find_map(|c| c.strip_prefix(&format!("{name}="))?.split(';').next().map(str::to_string))
+            .unwrap()
+    };
+    assert!(
+        p.cookies
+            .iter()
+            .any(|c| c.starts_with("unico_session=") && c.contains("HttpOnly") && c.contains("SameSite=Strict"))
+    );
+    let (session, csrf) = (value("unico_session"), value("unico_csrf"));
+    (format!("unico_session={session}; unico_csrf={csrf}"), csrf)
+}
+
+fn pages_on(database_url: Option<String>, label: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tenant(tmp.path(), database_url, 9);
+    let server = Running::start(vec![("default".into(), app.clone())], config());
+
+    // A wrong password stays on the login page, saying so; an off-site `next` is ignored.
+    let wrong = request(&server, "POST", "/office/login", None, Some("email=admin%40example.com&password=nope"));
+    assert_eq!(wrong.status, 401, "{label}");
+    assert!(wrong.body.contains("Wrong e-mail, password or retailer."));
+    let form =
+        format!("email=admin%40example.com&password={}&next=https%3A%2F%2Fevil.example%2F", PASSWORD.replace(' ', "+"));
+    let off_site = request(&server, "POST", "/office/login", None, Some(&form));
+    assert_eq!(off_site.location.as_deref(), Some("/office/"), "{label}: never sent to another site");
+
+    let (admin, csrf) = login(&server, "admin@example.com");
+    let home = request(&server, "GET", "/office/", Some(&admin), None);
+    assert_eq!(home.status, 200, "{label}: {}", home.body);
+    assert!(home.body.contains("admin@example.com · admin"), "{label}: the layout says who is logged in");
+    for piece in home.body.split(['"', '\'']) {
+        assert!(
+            !piece.starts_with("http://") && !piece.starts_with("https://") || piece.starts_with("http://www.w3.org/"),
+            "{label}: the page loads {piece}"
+        );
+    }
+    // Adding a user without the CSRF value is refused, and nobody is added.
+    let users = app.users().unwrap().len();
+    let form = "email=new%40example.com&role=marketing&store_id=";
+    let forged = request(&server, "POST", "/office/admin/users", Some(&admin), Some(form));
+    assert_eq!(forged.status, 403, "{label}: {}", forged.body);
+    assert_eq!(app.users().unwrap().len(), users);
+    let wrong = request(&server, "POST", "/office/admin/users?csrf=0000", Some(&admin), Some(form));
+    assert_eq!(wrong.status, 403, "{label}");
+    let added = request(&server, "POST", &format!("/office/admin/users?csrf={csrf}"), Some(&admin), Some(form));
+    assert_eq!(added.status, 200, "{label}: {}", added.body);
+    assert!(added.body.contains("one-time password"));
+    assert_eq!(app.users().unwrap().len(), users + 1);
+
+    // The policy editor: a problem at its line, and nothing planned.
+    let policy = common::chain::policy_from(app.today()).replace("total_cents = 150_000", "total_cents = \"lots\"");
+    let line = policy.lines().position(|l| l.starts_with("total_cents = \"lots\"")).unwrap() + 1;
+    let boundary = "office-test";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\n{policy}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\nplan\r\n--{boundary}--\r\n"
+    );
+    let r = server
+        .agent
+        .post(&format!("{}/office/campaigns/plan?csrf={csrf}", server.base))
+        .header("Cookie", &admin)
+        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+        .send(body.as_str())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422, "{label}");
+    let text = r.into_body().read_to_string().unwrap();
+    let at = text.find(&format!("id=\"line-{line}\"")).expect("the line is listed");
+    assert!(
+        text[at..].split("</li>").next().unwrap().contains(&format!("line {line}: invalid type")),
+        "{label}: the problem is at its line"
+    );
+    assert!(app.campaigns().unwrap().is_empty(), "{label}: nothing planned");
+
+    // The KPI CSV: every KPI, a row per week.
+    let csv = request(&server, "GET", "/office/kpis.csv?by=week", Some(&admin), None);
+    assert_eq!(csv.status, 200, "{label}");
+    let header = csv.body.lines().next().unwrap();
+    for k in unico_app::kpi::ALL_KPIS {
+        assert!(header.split(',').any(|c| c == k.name()), "{label}: {} is in the CSV", k.name());
+    }
+    assert!(csv.body.lines().count() > 5);
+
+    // A store manager: their store's KPIs and tickets only.
+    let (store, _) = login(&server, "store@example.com");
+    let kpis = request(&server, "GET", "/office/kpis?split=none", Some(&store), None);
+    assert_eq!(kpis.status, 200, "{label}: {}", kpis.body);
+    assert!(kpis.body.contains("<option value=\"S001\""), "{label}");
+    assert!(!kpis.body.contains("<option value=\"S002\""), "{label}: no other store to choose");
+    let other = request(&server, "GET", "/office/kpis?store=S002", Some(&store), None);
+    assert_eq!(other.status, 403, "{label}");
+    let other_csv = request(&server, "GET", "/office/kpis.csv?store=S002", Some(&store), None);
+    assert_eq!(other_csv.status, 403, "{label}");
+    let own_csv = request(&server, "GET", "/office/kpis.csv?by=week", Some(&store), None);
+    assert!(own_csv.body.lines().skip(1).all(|l| l.split(',').nth(3) == Some("S001")), "{label}: S001's rows only");
+    assert_eq!(request(&server, "GET", "/office/admin", Some(&store), None).status, 403, "{label}");
+    // Logging out ends the session: the next page goes to the login page.
+    let out = request(
+        &server,
+        "POST",
+        &format!("/office/logout?csrf={}", store.rsplit('=').next().unwrap()),
+        Some(&store),
+        None,
+    );
+    assert_eq!(out.status, 303, "{label}");
+    let after = request(&server, "GET", "/office/kpis", Some(&store), None);
+    assert_eq!((after.status, after.location.as_deref()), (303, Some("/office/login?next=/office/kpis")), "{label}");
+}
+
+#[test]
+fn the_back_office_pages_on_sqlite_and_postgres() {
+    pages_on(None, "sqlite");
+    if let Some(url) = postgres() {
+        pages_on(Some(url), "postgres");
+    }
+}
