@@ -17,7 +17,7 @@ trap cleanup EXIT
 source "$here/bench/wrk.sh"
 d="$work/data"
 
-"$unico" --data "$d" demo --customers "$customers" --days 120 >/dev/null
+"$unico" --data "$d" demo --no-serve --customers "$customers" --days 120 >/dev/null
 today="$(python3 -c 'import datetime; print(datetime.date.today())')"
 to="$(python3 -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=13))')"
 sed -e "s/valid_from = \"2026-01-05\"/valid_from = \"$today\"/" \
@@ -25,7 +25,7 @@ sed -e "s/valid_from = \"2026-01-05\"/valid_from = \"$today\"/" \
     "$here/docs/examples/policy.toml" >"$work/policy.toml"
 "$unico" --data "$d" plan --policy "$work/policy.toml" --out "$d/campaign" >/dev/null
 "$unico" --data "$d" campaigns publish "$("$unico" --data "$d" campaigns list --format json |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >/dev/null
+  python3 -c 'import json,sys; print([c["id"] for c in json.load(sys.stdin) if c["id"].startswith("January")][0])')" >/dev/null
 echo "bench admin password" | "$unico" --data "$d" users add admin@example.com --role admin --password-stdin >/dev/null
 # Every shopper registers from this one address: the limits are raised for the set-up.
 UNICO_LOG=warn "$unico" --data "$d" serve --addr 127.0.0.1:0 --logins-per-minute 10000 >"$work/out" 2>/dev/null &

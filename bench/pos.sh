@@ -19,10 +19,10 @@ source "$here/bench/wrk.sh"
 # A chain with a published campaign and a till: $1 = data directory, env may name the store.
 setup() {
   local d="$1"
-  "$unico" --data "$d" demo --customers "$customers" --days 120 >/dev/null
+  "$unico" --data "$d" demo --no-serve --customers "$customers" --days 120 >/dev/null
   "$unico" --data "$d" plan --policy "$here/docs/examples/policy.toml" --out "$d/campaign" >/dev/null
   "$unico" --data "$d" campaigns publish "$("$unico" --data "$d" campaigns list --format json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >/dev/null
+    python3 -c 'import json,sys; print([c["id"] for c in json.load(sys.stdin) if c["id"].startswith("January")][0])')" >/dev/null
   "$unico" --data "$d" terminals add --store S001 --till T1 | tail -1 >"$d/token"
 }
 

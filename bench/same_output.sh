@@ -47,7 +47,8 @@ run() {
   # One pseudonymisation key for both runs: codes and the holdout are drawn from it.
   mkdir -p data/secrets
   printf '%s' "$(printf '5eed%.0s' $(seq 16))" >data/secrets/pseudonym.key
-  "$bin" --data data demo >"$out/demo.txt" 2>/dev/null
+  # --no-serve since the demo serves the back office; a binary from before it has no flag.
+  "$bin" --data data demo --no-serve >"$out/demo.txt" 2>/dev/null || "$bin" --data data demo >"$out/demo.txt" 2>/dev/null
   "$bin" --data data model params --json >"$out/params.json"
   "$bin" --data data recommend --k 5 --out recs.csv >"$out/recommend.txt" 2>/dev/null
   cp recs.csv "$out/recs.csv"

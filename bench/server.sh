@@ -10,7 +10,7 @@ work="$(mktemp -d)"
 pid=""
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
-"$unico" --data "$work/d" demo --customers "$customers" --days 180 >/dev/null
+"$unico" --data "$work/d" demo --no-serve --customers "$customers" --days 180 >/dev/null
 echo "bench-admin-password" | "$unico" --data "$work/d" users add admin@example.com --role admin --password-stdin >/dev/null
 UNICO_LOG=warn "$unico" --data "$work/d" serve --addr 127.0.0.1:0 >"$work/out" 2>/dev/null &
 pid=$!

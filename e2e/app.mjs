@@ -89,11 +89,24 @@ async function decodeBarcode(page, withFormat) {
   return withFormat ? [result.getText(), zxing.BarcodeFormat[result.getBarcodeFormat()]] : result.getText();
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+// Chromium's start is retried twice: on a loaded machine it has been seen to close during
+// its launch; a page failing is never retried.
+async function launch() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chromium.launch({
+        executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+          "--disable-component-update", "--disable-sync"],
+      });
+    } catch (e) {
+      if (attempt === 3) throw e;
+      console.error(`Chromium did not start (attempt ${attempt}): ${e.message.split("\n")[0]}`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+const browser = await launch();
 let page;
 try {
   const context = await browser.newContext({

@@ -85,7 +85,8 @@ enum Command {
     App(cmd::app::AppCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
-    /// Generate a small chain, import it, print the import and quality summaries, build the model.
+    /// Generate a small chain, import it, print the import and quality summaries, build the
+    /// model, publish a campaign, and serve the back office and the app on it.
     Demo {
         /// Simulated people.
         #[arg(long, default_value_t = 2_000)]
@@ -96,6 +97,12 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Stop after preparing the data; do not serve the back office and the app.
+        #[arg(long)]
+        no_serve: bool,
+        /// Where to serve them.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
     },
 }
 
@@ -162,7 +169,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Terminals(command) => cmd::serve::terminals(&App::open(data)?, command),
         Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
         Command::App(command) => cmd::app::run(&App::open(data)?, command),
-        Command::Demo { customers, days, seed } => cmd::import::demo(data, customers, days, seed),
+        Command::Demo { customers, days, seed, no_serve, addr } => {
+            cmd::import::demo(data, customers, days, seed)?;
+            cmd::serve::demo(data, no_serve, &addr)
+        }
         Command::Model(command) => cmd::model::run(data, command),
         Command::Recommend(args) => cmd::model::recommend(&App::open(data)?, args),
         Command::Plan(args) => cmd::plan::plan(&App::open(data)?, args),

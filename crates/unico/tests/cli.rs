@@ -51,7 +51,7 @@ fn init_creates_the_data_directory_with_a_private_key() {
 fn demo_generates_imports_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    let text = ok(unico(&data, &["demo", "--customers", "300", "--days", "90"]));
+    let text = ok(unico(&data, &["demo", "--no-serve", "--customers", "300", "--days", "90"]));
     assert!(text.contains("Data quality"), "{text}");
     assert!(text.contains("loyalty share of revenue"), "{text}");
     let q = quality(&data);
@@ -143,7 +143,7 @@ fn duckdb_reads_the_lake_as_it_is() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "200", "--days", "60"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "200", "--days", "60"]));
     let q = quality(&data);
     let lines = lake_lines(&data);
     let revenue: i64 = q["months"].as_array().unwrap().iter().map(|m| m["revenue_cents"].as_i64().unwrap()).sum();
@@ -208,7 +208,7 @@ fn generating_into_the_lake_gives_the_same_lake_as_importing_the_csv() {
 fn personal_data_never_reaches_the_lake_or_the_database_in_clear() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    let text = ok(unico(&data, &["demo", "--customers", "300", "--days", "60"]));
+    let text = ok(unico(&data, &["demo", "--no-serve", "--customers", "300", "--days", "60"]));
     assert!(text.contains("merged"), "{text}");
     // What the customer master said, in clear.
     let mut personal: Vec<String> = Vec::new();
@@ -340,7 +340,7 @@ fn importing_the_same_file_twice_writes_the_same_rows_in_the_same_order() {
 fn every_parquet_file_has_unique_column_names() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "200", "--days", "60"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "200", "--days", "60"]));
     let mut files = Vec::new();
     let mut dirs = vec![data.clone()];
     while let Some(d) = dirs.pop() {
@@ -391,7 +391,7 @@ fn personal_data_and_keys_are_the_owners_only() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "200", "--days", "60"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "200", "--days", "60"]));
     let bad = tmp.path().join("bad.csv");
     std::fs::write(
         &bad,
@@ -419,7 +419,7 @@ fn a_closed_pipe_is_no_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     // Enough cards to fill a pipe's buffer (64 KiB) before the reader goes.
-    ok(unico(&data, &["demo", "--customers", "2000", "--days", "90"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "2000", "--days", "90"]));
     for args in
         [&["customers", "cards"][..], &["kpi", "--by", "day", "--by-store", "--from", "2025-01-01", "--format", "csv"]]
     {
@@ -495,7 +495,7 @@ fn the_database_password_is_never_printed() {
 fn two_plans_of_one_policy_store_one_campaign() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "300"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "300"]));
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
     let spawn = |out: &str| {
         Command::new(env!("CARGO_BIN_EXE_unico"))
@@ -527,7 +527,7 @@ fn two_plans_of_one_policy_store_one_campaign() {
 fn two_plans_writing_one_directory_leave_one_whole_campaign() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "300"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "300"]));
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
     let out = tmp.path().join("same");
     let spawn = || {
@@ -566,7 +566,7 @@ fn two_plans_writing_one_directory_leave_one_whole_campaign() {
 fn a_plan_killed_between_store_and_files_is_completed_by_the_next() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "300"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "300"]));
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
     let out = tmp.path().join("campaign");
     let plan = |crash: bool| {

@@ -11,7 +11,7 @@ use common::{files_below, keys_below, ok, unico};
 fn an_erased_customer_leaves_no_history_and_their_card_starts_anew() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "300", "--days", "90"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "300", "--days", "90"]));
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
     let campaign = tmp.path().join("campaign");
     ok(unico(&data, &["plan", "--policy", policy, "--out", campaign.to_str().unwrap()]));
@@ -83,7 +83,7 @@ fn an_erased_customer_leaves_no_history_and_their_card_starts_anew() {
 fn an_erasure_killed_midway_is_finished_by_the_next_import() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(unico(&data, &["demo", "--customers", "200", "--days", "60"]));
+    ok(unico(&data, &["demo", "--no-serve", "--customers", "200", "--days", "60"]));
     let cards = ok(unico(&data, &["customers", "cards"]));
     let line = cards.lines().nth(1).unwrap();
     let fields: Vec<&str> = line.split(',').collect();

@@ -235,7 +235,7 @@ fn a_killed_build_leaves_the_previous_model_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     let d = data.to_str().unwrap();
-    unico(&["--data", d, "demo", "--customers", "300", "--days", "120"]);
+    unico(&["--data", d, "demo", "--no-serve", "--customers", "300", "--days", "120"]);
     let params = |d: &str| -> serde_json::Value {
         serde_json::from_str(&unico(&["--data", d, "model", "params", "--json"])).unwrap()
     };

@@ -48,7 +48,7 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
 fn a_job_cut_by_a_killed_server_is_failed_at_restart_and_sigterm_stops_gracefully() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    assert!(unico(&data, &["demo", "--customers", "200", "--days", "60"]).status.success());
+    assert!(unico(&data, &["demo", "--no-serve", "--customers", "200", "--days", "60"]).status.success());
     let added = unico(&data, &["users", "add", "ana@example.com", "--role", "marketing"]);
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let stdout = String::from_utf8(added.stdout).unwrap();
@@ -130,7 +130,7 @@ fn till_call(addr: &str, path: &str, token: &str, body: &str) -> Option<(u16, se
 fn a_confirm_answered_survives_kill_9_of_the_server() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    assert!(unico(&data, &["demo", "--customers", "200", "--days", "60"]).status.success());
+    assert!(unico(&data, &["demo", "--no-serve", "--customers", "200", "--days", "60"]).status.success());
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml");
     let campaign = tmp.path().join("campaign");
     let planned = unico(&data, &["plan", "--policy", policy, "--out", campaign.to_str().unwrap()]);

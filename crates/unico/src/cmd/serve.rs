@@ -32,6 +32,47 @@ pub struct ServeArgs {
     logins_per_minute: u32,
 }
 
+/// The demo's last step: the back office's users, goals, a published campaign and tickets,
+/// then (unless `no_serve`) the server on `addr`.
+pub fn demo(data: &Path, no_serve: bool, addr: &str) -> Result<()> {
+    let app = App::open(data)?;
+    // The example policy under a name of its own: planning the example itself still works.
+    let policy = include_str!("../../../../docs/examples/policy.toml").replacen(
+        "name = \"January loyalty fortnight\"",
+        "name = \"Demo loyalty fortnight\"",
+        1,
+    );
+    let office = app.seed_demo_office(&policy)?;
+    if let Some(c) = &office.campaign {
+        println!("Published the campaign \"{c}\" (policy docs/examples/policy.toml)");
+    }
+    println!("{} goals, {} shoppers' tickets for the back office", office.goals, office.tickets);
+    println!("Back-office logins (passwords are shown once):");
+    for l in &office.logins {
+        let store = l.store_id.as_deref().map(|s| format!(" (store {s})")).unwrap_or_default();
+        match &l.password {
+            Some(p) => println!("  {:<14} {:<26} {p}{store}", l.role.as_str(), l.email),
+            None => println!("  {:<14} {:<26} (already there: password unchanged){store}", l.role.as_str(), l.email),
+        }
+    }
+    if no_serve {
+        println!("Serve them with  unico --data {} serve", data.display());
+        return Ok(());
+    }
+    println!("The back office: http://{addr}/office/   the shoppers' app: http://{addr}/app/   (Ctrl-C stops)");
+    serve(
+        data,
+        ServeArgs {
+            addr: addr.to_string(),
+            tenants: None,
+            session_hours: 12,
+            max_upload_mb: 512,
+            stop_grace_secs: 30,
+            logins_per_minute: 5,
+        },
+    )
+}
+
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests under way.
 pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     init_logs();
