@@ -9,7 +9,7 @@
 // Run by crates/unico/tests/app_e2e.rs, which prepares the data and the server and passes:
 // UNICO_BASE, UNICO_CARD, UNICO_SKU, UNICO_PRICE, UNICO_OFFER, UNICO_TILL, UNICO_ADMIN,
 // UNICO_E2E_OUT, CHROMIUM.
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 import { AxeBuilder } from "@axe-core/playwright";
 import { createRequire } from "node:module";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -89,23 +89,6 @@ async function decodeBarcode(page, withFormat) {
   return withFormat ? [result.getText(), zxing.BarcodeFormat[result.getBarcodeFormat()]] : result.getText();
 }
 
-// Chromium's start is retried twice: on a loaded machine it has been seen to close during
-// its launch; a page failing is never retried.
-async function launch() {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await chromium.launch({
-        executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync"],
-      });
-    } catch (e) {
-      if (attempt === 3) throw e;
-      console.error(`Chromium did not start (attempt ${attempt}): ${e.message.split("\n")[0]}`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  }
-}
 const browser = await launch();
 let page;
 try {

@@ -9,7 +9,7 @@
 // Run by crates/unico/tests/office_e2e.rs, which prepares the demo and the server and passes:
 // UNICO_BASE, UNICO_LOGINS (JSON: role -> [email, password, store]), UNICO_POLICY, UNICO_CARD,
 // UNICO_E2E_OUT, CHROMIUM.
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 import { AxeBuilder } from "@axe-core/playwright";
 import { mkdirSync, readFileSync } from "node:fs";
 import assert from "node:assert/strict";
@@ -55,23 +55,6 @@ async function logout(page) {
   await Promise.all([page.waitForURL(/\/office\/login/), page.click("text=Log out")]);
 }
 
-// Chromium's start is retried twice: on a loaded machine it has been seen to close during
-// its launch; a page failing is never retried.
-async function launch() {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await chromium.launch({
-        executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync"],
-      });
-    } catch (e) {
-      if (attempt === 3) throw e;
-      console.error(`Chromium did not start (attempt ${attempt}): ${e.message.split("\n")[0]}`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  }
-}
 const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });

@@ -100,18 +100,15 @@ impl App {
     /// Goals a quarter ahead of the data: the loyalty share and the card's average-receipt
     /// gap for the chain, card revenue for the first store, each a little above today's.
     fn demo_goals(&self, store: Option<&str>) -> Result<usize> {
-        let last = self.kpis(
-            &KpiRequest {
-                from: None,
-                to: None,
-                by: Grain::Week,
-                by_store: false,
-                by_channel: false,
-                by_segment: false,
-                store: None,
-            },
-            &Silent,
-        )?;
+        // The last twelve weeks, for the chain or one store.
+        let weekly = |store: Option<&str>| {
+            let by = Grain::Week;
+            let store = store.map(str::to_string);
+            let req =
+                KpiRequest { from: None, to: None, by, by_store: false, by_channel: false, by_segment: false, store };
+            self.kpis(&req, &Silent)
+        };
+        let last = weekly(None)?;
         let deadline = last.to.checked_add(jiff::Span::new().days(91)).unwrap_or(last.to).to_string();
         let value = |rows: &[crate::kpi::Row], name: &str| {
             let i = crate::kpi::ALL_KPIS.iter().position(|k| k.name() == name)?;
@@ -125,18 +122,7 @@ impl App {
             goals.push(("average_receipt_gap_cents", ((v.max(0.0) * 1.2) / 100.0).round() * 100.0 + 100.0, None));
         }
         if let Some(s) = store {
-            let mine = self.kpis(
-                &KpiRequest {
-                    from: None,
-                    to: None,
-                    by: Grain::Week,
-                    by_store: false,
-                    by_channel: false,
-                    by_segment: false,
-                    store: Some(s.to_string()),
-                },
-                &Silent,
-            )?;
+            let mine = weekly(Some(s))?;
             if let Some(v) = value(&mine.rows, "revenue_card_cents") {
                 goals.push(("revenue_card_cents", (v * 1.1 / 10_000.0).round() * 10_000.0, Some(format!("store:{s}"))));
             }

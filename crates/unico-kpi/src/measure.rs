@@ -147,10 +147,25 @@ pub struct Measurement {
     pub variance_reduction: f64,
     /// The always-valid test on the CUPED revenue uplift, looked at every day.
     pub sequential: Sequential,
+    /// The test day by day: each day's look.
+    pub daily: Vec<DailyLook>,
     /// The variance W₀ the test's mixture is scaled to (ρ = 1/W₀): that of the difference of
     /// the arms' pre-period spend over as many days as the campaign has, fixed before
     /// looking (cents²).
     pub w0: f64,
+}
+
+/// One day's look of the sequential test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DailyLook {
+    /// The campaign's day (1 = its first).
+    pub day: u32,
+    /// The CUPED difference of the arms' mean spend from the first day to this one (cents).
+    pub effect_cents: f64,
+    /// The always-valid p-value so far.
+    pub p_value: f64,
+    /// Whether "no effect" is rejected by this day.
+    pub rejected: bool,
 }
 
 /// Measures one campaign's arms. `level` is the interval's confidence level (e.g. 0.95) and
@@ -189,7 +204,7 @@ pub fn measure(treated: &[&Outcome], holdout: &[&Outcome], level: f64) -> Measur
     );
     let w0 = (pre.standard_error.powi(2) * days as f64 / PRE_PERIOD_DAYS as f64).max(1.0);
     let test = Msprt { rho: 1.0 / w0, alpha: 1.0 - level };
-    let sequential = sequential(treated, holdout, days, &test);
+    let (sequential, daily) = sequential(treated, holdout, days, &test);
     Measurement {
         treated: treated.len() as u64,
         holdout: holdout.len() as u64,
@@ -207,14 +222,22 @@ pub fn measure(treated: &[&Outcome], holdout: &[&Outcome], level: f64) -> Measur
             0.0
         },
         sequential,
+        daily,
         w0,
     }
 }
 
 /// The sequential test looked at once a day: on day d, the difference of the arms' mean
-/// spend from the first day to d, CUPED-adjusted, with its variance.
-pub fn sequential(treated: &[&Outcome], holdout: &[&Outcome], days: usize, test: &Msprt) -> Sequential {
+/// spend from the first day to d, CUPED-adjusted, with its variance. The final state and
+/// each day's look.
+pub fn sequential(
+    treated: &[&Outcome],
+    holdout: &[&Outcome],
+    days: usize,
+    test: &Msprt,
+) -> (Sequential, Vec<DailyLook>) {
     let mut state = Sequential::default();
+    let mut daily = Vec::with_capacity(days);
     let mut cum_t: Vec<f64> = vec![0.0; treated.len()];
     let mut cum_h: Vec<f64> = vec![0.0; holdout.len()];
     for d in 0..days {
@@ -230,6 +253,12 @@ pub fn sequential(treated: &[&Outcome], holdout: &[&Outcome], days: usize, test:
         if e.standard_error > 0.0 {
             state.update(test, &test.look(e.effect, e.standard_error.powi(2)));
         }
+        daily.push(DailyLook {
+            day: d as u32 + 1,
+            effect_cents: e.effect,
+            p_value: state.p_value,
+            rejected: state.rejected_at.is_some(),
+        });
     }
-    state
+    (state, daily)
 }

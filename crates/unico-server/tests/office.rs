@@ -122,6 +122,38 @@ fn pages_on(database_url: Option<String>, label: &str) {
     );
     assert!(app.campaigns().unwrap().is_empty(), "{label}: nothing planned");
 
+    // A campaign over the data's last fortnight: its preview, and its results against the
+    // holdout with the always-valid test day by day.
+    let last = app.last_day().unwrap();
+    let as_of = last.checked_sub(jiff::Span::new().days(14)).unwrap();
+    app.build_model(Some(&as_of.to_string()), None, &unico_app::Silent).unwrap();
+    let file = tmp.path().join("policy.toml");
+    std::fs::write(&file, common::chain::policy_from(as_of.checked_add(jiff::Span::new().days(1)).unwrap())).unwrap();
+    let req = unico_app::plan::PlanRequest { policy: file, as_of: None, out: tmp.path().join("c"), dry_run: false };
+    let planned = app.plan_campaign(&req, &unico_app::Silent).unwrap();
+    let id = planned.campaign_id.replace(' ', "%20");
+    let page = request(&server, "GET", &format!("/office/campaigns/{id}"), Some(&admin), None);
+    assert_eq!(page.status, 200, "{label}: {}", page.body);
+    for part in [
+        "Budgets: expected use",
+        "Offers by segment",
+        "A sample of customers",
+        "Uplift against the holdout",
+        "The always-valid test day by day",
+    ] {
+        assert!(page.body.contains(part), "{label}: the campaign page shows {part}");
+    }
+    // A row per day of data in the campaign (its 14 days, all within the data).
+    let rows = page
+        .body
+        .split("<caption>The always-valid test day by day (all offers)</caption>")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(rows.matches("<tr>").count(), 1 + 14, "{label}: a look per day");
+
     // The KPI CSV: every KPI, a row per week.
     let csv = request(&server, "GET", "/office/kpis.csv?by=week", Some(&admin), None);
     assert_eq!(csv.status, 200, "{label}");

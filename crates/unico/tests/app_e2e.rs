@@ -5,15 +5,13 @@
 //! the e2e packages and sets UNICO_E2E=1, which makes this test required; elsewhere it
 //! runs when both are there and says so when it cannot.
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::ffi::OsStr;
 use unico_app::App;
 use unico_app::staff::{Caller, Role};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "common/e2e.rs"]
+mod e2e;
+use e2e::repo;
 
 #[path = "../../unico-server/tests/common/chain.rs"]
 mod chain;
@@ -21,15 +19,7 @@ use chain::{list_price, percent_offer, policy_from};
 
 #[test]
 fn the_shoppers_app_in_headless_chromium() {
-    let required = std::env::var("UNICO_E2E").is_ok_and(|v| v == "1");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let modules = repo().join("e2e/node_modules/playwright-core");
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !(Path::new(&chromium).exists() && modules.exists() && node) {
-        assert!(!required, "UNICO_E2E=1 but Chromium ({chromium}), node or e2e/node_modules is missing");
-        eprintln!("skipped: needs Chromium at {chromium}, node, and `npm ci` in e2e/ (.ci/run installs them)");
-        return;
-    }
+    let Some(chromium) = e2e::chromium() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let app = App::init(&data).unwrap();
@@ -50,18 +40,7 @@ fn the_shoppers_app_in_headless_chromium() {
     app.add_user("admin@example.com", Role::Admin, None, Some("e2e admin password"), &Caller::cli()).unwrap();
     drop(app);
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_unico"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("UNICO_APP_BARCODE", "ean13")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(tmp.path().join("server.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let (mut server, base) = e2e::serve(&data, &tmp.path().join("server.log"), &[("UNICO_APP_BARCODE", "ean13")]);
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let login = agent
         .post(&format!("{base}/api/v1/auth/login"))
@@ -80,25 +59,24 @@ fn the_shoppers_app_in_headless_chromium() {
             let _ = std::fs::remove_file(f.path());
         }
     }
-    let run = Command::new("node")
-        .arg(repo().join("e2e/app.mjs"))
-        .current_dir(repo().join("e2e"))
-        .env("UNICO_BASE", &base)
-        .env("UNICO_CARD", &card)
-        .env("UNICO_SKU", &sku)
-        .env("UNICO_PRICE", price.to_string())
-        .env("UNICO_OFFER", &code)
-        .env("UNICO_TILL", &till)
-        .env("UNICO_ADMIN", &admin)
-        .env("UNICO_E2E_OUT", &shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .unwrap();
+    let price = price.to_string();
+    let (passed, said) = e2e::run(
+        "app.mjs",
+        &[
+            ("UNICO_BASE", OsStr::new(&base)),
+            ("UNICO_CARD", OsStr::new(&card)),
+            ("UNICO_SKU", OsStr::new(&sku)),
+            ("UNICO_PRICE", OsStr::new(&price)),
+            ("UNICO_OFFER", OsStr::new(&code)),
+            ("UNICO_TILL", OsStr::new(&till)),
+            ("UNICO_ADMIN", OsStr::new(&admin)),
+            ("UNICO_E2E_OUT", shots.as_os_str()),
+            ("CHROMIUM", OsStr::new(&chromium)),
+        ],
+    );
     let _ = server.kill();
     let _ = server.wait();
-    let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(run.status.success(), "e2e/app.mjs failed:\n{said}");
-    assert!(said.contains("e2e passed"), "{said}");
+    assert!(passed, "e2e/app.mjs failed:\n{said}");
     // The server's log of all that: a line per request, and no card, e-mail, password,
     // code or token in any of them.
     let log = std::fs::read_to_string(tmp.path().join("server.log")).unwrap();

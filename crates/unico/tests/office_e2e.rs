@@ -4,28 +4,19 @@
 //! whose one-time passwords it prints). `.ci/run` sets UNICO_E2E=1, which makes this test
 //! required; elsewhere it runs when Chromium and the e2e packages are there.
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::ffi::OsStr;
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "common/e2e.rs"]
+mod e2e;
+use e2e::repo;
 
 #[path = "../../unico-server/tests/common/chain.rs"]
 mod chain;
 
 #[test]
 fn the_back_office_in_headless_chromium() {
-    let required = std::env::var("UNICO_E2E").is_ok_and(|v| v == "1");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let modules = repo().join("e2e/node_modules/playwright-core");
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !(Path::new(&chromium).exists() && modules.exists() && node) {
-        assert!(!required, "UNICO_E2E=1 but Chromium ({chromium}), node or e2e/node_modules is missing");
-        eprintln!("skipped: needs Chromium at {chromium}, node, and `npm ci` in e2e/ (.ci/run installs them)");
-        return;
-    }
+    let Some(chromium) = e2e::chromium() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let demo = Command::new(env!("CARGO_BIN_EXE_unico"))
@@ -53,36 +44,25 @@ fn the_back_office_in_headless_chromium() {
     std::fs::write(&policy, chain::policy_from(app.today())).unwrap();
     drop(app);
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_unico"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(tmp.path().join("server.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let (mut server, base) = e2e::serve(&data, &tmp.path().join("server.log"), &[]);
 
     let shots = repo().join("target/e2e/office");
     let _ = std::fs::remove_dir_all(&shots);
-    let run = Command::new("node")
-        .arg(repo().join("e2e/office.mjs"))
-        .current_dir(repo().join("e2e"))
-        .env("UNICO_BASE", &base)
-        .env("UNICO_LOGINS", serde_json::Value::Object(logins.clone()).to_string())
-        .env("UNICO_POLICY", &policy)
-        .env("UNICO_CARD", &card)
-        .env("UNICO_E2E_OUT", &shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .unwrap();
+    let logins_json = serde_json::Value::Object(logins.clone()).to_string();
+    let (passed, said) = e2e::run(
+        "office.mjs",
+        &[
+            ("UNICO_BASE", OsStr::new(&base)),
+            ("UNICO_LOGINS", OsStr::new(&logins_json)),
+            ("UNICO_POLICY", policy.as_os_str()),
+            ("UNICO_CARD", OsStr::new(&card)),
+            ("UNICO_E2E_OUT", shots.as_os_str()),
+            ("CHROMIUM", OsStr::new(&chromium)),
+        ],
+    );
     let _ = server.kill();
     let _ = server.wait();
-    let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(run.status.success(), "e2e/office.mjs failed:\n{said}");
-    assert!(said.contains("e2e passed"), "{said}");
+    assert!(passed, "e2e/office.mjs failed:\n{said}");
     // Passwords, session tokens and cards never reach the server's log.
     let log = std::fs::read_to_string(tmp.path().join("server.log")).unwrap();
     assert!(log.lines().filter(|l| l.contains("/office/")).count() > 20, "the requests are logged");

@@ -30,6 +30,11 @@ use unico_app::staff::Role;
 
 pub(crate) use pages::*;
 
+/// A form body, or why it could not be read (a page answers a missing field itself).
+pub(crate) type FormIn<T> = Result<axum::Form<T>, axum::extract::rejection::FormRejection>;
+/// A query string, likewise.
+pub(crate) type QueryIn<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
 /// The pages' routes (the role check runs in [`crate::auth::authorize`]).
 pub(crate) fn routes() -> Router<Arc<State>> {
     Router::new()
@@ -549,7 +554,7 @@ pub(crate) async fn root() -> Response {
     responses((status = 200, body = String, content_type = "text/html")))]
 pub(crate) async fn login_page(
     axum::extract::State(state): axum::extract::State<Arc<State>>,
-    q_: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+    q_: QueryIn<NextQuery>,
 ) -> Response {
     let q = q_.ok();
     let next = safe_next(q.as_ref().and_then(|q| q.next.as_deref()));
@@ -581,7 +586,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     axum::extract::State(state): axum::extract::State<Arc<State>>,
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
-    form_: Result<axum::Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    form_: FormIn<LoginForm>,
 ) -> Response {
     let form = form_.ok();
     let several = state.single().is_none();

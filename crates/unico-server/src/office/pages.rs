@@ -357,11 +357,7 @@ fn kpi_request(ctx: &Ctx, q: &KpiQuery) -> ApiResult<KpiRequest> {
 
 /// `GET /office/kpis`: any KPI by period, store, channel or segment, as a chart and a table.
 #[utoipa::path(get, path = "/office/kpis", tag = "office", responses((status = 200, body = String, content_type = "text/html")))]
-pub(crate) async fn kpis(
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    q_: Result<Query<KpiQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+pub(crate) async fn kpis(Extension(ctx): Extension<Ctx>, headers: HeaderMap, q_: QueryIn<KpiQuery>) -> Response {
     let q = q_.ok();
     let started = Instant::now();
     let q = q.map(|q| q.0).unwrap_or_default();
@@ -517,11 +513,7 @@ fn unit_name(u: KpiUnit, cur: &str) -> String {
 
 /// `GET /office/kpis.csv`: the explorer's view, every KPI, as CSV.
 #[utoipa::path(get, path = "/office/kpis.csv", tag = "office", responses((status = 200, body = String, content_type = "text/csv")))]
-pub(crate) async fn kpis_csv(
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    q_: Result<Query<KpiQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+pub(crate) async fn kpis_csv(Extension(ctx): Extension<Ctx>, headers: HeaderMap, q_: QueryIn<KpiQuery>) -> Response {
     let q = q_.ok();
     let q = q.map(|q| q.0).unwrap_or_default();
     let req = match kpi_request(&ctx, &q) {
@@ -964,6 +956,46 @@ pub(crate) async fn campaign(Extension(ctx): Extension<Ctx>, headers: HeaderMap,
                     ]);
                 }
                 p.blocks.push(Block::Table(t));
+                // The always-valid test day by day, on all offers.
+                if let Some(all) = m.by_offer_type.iter().find(|o| o.offer_type == "all") {
+                    let daily = &all.measurement.daily;
+                    let date = |d: u32| days(m.from, i64::from(d) - 1);
+                    let chart = LineChart {
+                        id: "sequential".into(),
+                        title: "The always-valid p-value day by day".into(),
+                        desc: format!(
+                            "{} daily looks from {}; the test rejects \"no effect\" when the p-value falls under 0.05.",
+                            daily.len(),
+                            m.from
+                        ),
+                        series: vec![Series {
+                            name: "p-value".into(),
+                            points: daily.iter().map(|l| (f64::from(l.day), l.p_value)).collect(),
+                            dashed: false,
+                        }],
+                        band: vec![],
+                        target: Some((0.05, "α = 0.05".into())),
+                        deadline: None,
+                        x_labels: daily
+                            .iter()
+                            .filter(|l| l.day == 1 || l.day as usize == daily.len())
+                            .map(|l| (f64::from(l.day), date(l.day).to_string()))
+                            .collect(),
+                        y_format: |v| format!("{v:.2}"),
+                    };
+                    p.blocks.push(Block::Chart(Chart { svg: chart.svg(), caption: "Under the α line, the uplift is significant; an always-valid test may be looked at every day without inflating false alarms.".into() }));
+                    let mut t = Table::new("The always-valid test day by day (all offers)", &["day", "date", "uplift per treated customer so far", "p-value so far", "state"]);
+                    for l in daily {
+                        t.rows.push(vec![
+                            Cell::num(l.day.to_string()),
+                            Cell::text(date(l.day).to_string()),
+                            Cell::num(money(l.effect_cents, &cur)),
+                            Cell::num(format!("{:.3}", l.p_value)),
+                            Cell::text(if l.rejected { "significant" } else { "not yet" }),
+                        ]);
+                    }
+                    p.blocks.push(Block::Table(t));
+                }
             }
         }
         Ok(p)
@@ -1014,7 +1046,7 @@ pub(crate) struct SearchQuery {
 pub(crate) async fn customers(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-    q_: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+    q_: QueryIn<SearchQuery>,
 ) -> Response {
     let q = q_.ok();
     let started = Instant::now();
@@ -1275,7 +1307,7 @@ pub(crate) async fn erase(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    form_: Result<axum::Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
+    form_: FormIn<ConfirmForm>,
 ) -> Response {
     let form = form_.ok();
     let started = Instant::now();
@@ -1368,11 +1400,7 @@ pub(crate) struct MergeForm {
 #[utoipa::path(post, path = "/office/duplicates/merge", tag = "office",
     request_body(content_type = "application/x-www-form-urlencoded", content = Object),
     responses((status = 200, body = String, content_type = "text/html")))]
-pub(crate) async fn merge(
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    form_: Result<axum::Form<MergeForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+pub(crate) async fn merge(Extension(ctx): Extension<Ctx>, headers: HeaderMap, form_: FormIn<MergeForm>) -> Response {
     let form = form_.ok();
     let started = Instant::now();
     let threshold = form.and_then(|f| f.0.threshold).filter(|t| (0.0..=1.0).contains(t));
@@ -1413,11 +1441,7 @@ pub(crate) async fn merge(
 #[utoipa::path(post, path = "/office/duplicates/unmerge", tag = "office",
     request_body(content_type = "application/x-www-form-urlencoded", content = Object),
     responses((status = 200, body = String, content_type = "text/html")))]
-pub(crate) async fn unmerge(
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    form_: Result<axum::Form<MergeForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+pub(crate) async fn unmerge(Extension(ctx): Extension<Ctx>, headers: HeaderMap, form_: FormIn<MergeForm>) -> Response {
     let form = form_.ok();
     let started = Instant::now();
     let Some(card) = form.and_then(|f| f.0.card).filter(|c| !c.trim().is_empty()) else {
@@ -1690,7 +1714,7 @@ pub(crate) struct BuildForm {
 pub(crate) async fn build_model(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-    form_: Result<axum::Form<BuildForm>, axum::extract::rejection::FormRejection>,
+    form_: FormIn<BuildForm>,
 ) -> Response {
     let form = form_.ok();
     let as_of = form.and_then(|f| f.0.as_of).filter(|s| !s.trim().is_empty());
@@ -1801,7 +1825,7 @@ pub(crate) async fn reply(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    form_: Result<axum::Form<ReplyForm>, axum::extract::rejection::FormRejection>,
+    form_: FormIn<ReplyForm>,
 ) -> Response {
     let form = form_.ok();
     let r = async {
@@ -1918,11 +1942,7 @@ pub(crate) struct UserForm {
 #[utoipa::path(post, path = "/office/admin/users", tag = "office",
     request_body(content_type = "application/x-www-form-urlencoded", content = Object),
     responses((status = 200, body = String, content_type = "text/html")))]
-pub(crate) async fn add_user(
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    form_: Result<axum::Form<UserForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+pub(crate) async fn add_user(Extension(ctx): Extension<Ctx>, headers: HeaderMap, form_: FormIn<UserForm>) -> Response {
     let form = form_.ok();
     let started = Instant::now();
     let r = async {
@@ -1963,7 +1983,7 @@ pub(crate) async fn disable_user(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     Path(email): Path<String>,
-    form_: Result<axum::Form<UserForm>, axum::extract::rejection::FormRejection>,
+    form_: FormIn<UserForm>,
 ) -> Response {
     let form = form_.ok();
     let email = match (email.as_str(), form.and_then(|f| f.0.email)) {
