@@ -84,6 +84,15 @@ fn replace_value(text: &str, value: &str) -> String {
     out
 }
 
+/// P(alive) on a day.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PAlivePoint {
+    /// The day judged (the end of a week up to the model's date).
+    pub day: jiff::civil::Date,
+    /// The probability that the customer is still active then (0–1).
+    pub p_alive: f64,
+}
+
 /// A card of the customer master.
 #[derive(Debug, Clone, Serialize)]
 pub struct CardRow {
@@ -201,6 +210,60 @@ impl App {
                 on,
             })
         })
+    }
+
+    /// P(alive) of a customer as the model's BG/NBD fit judges it at the end of each of the
+    /// last `weeks` weeks up to the model's date: from their purchase days in the lake up to
+    /// each week's end (the last point is the published profile's P(alive)). Empty without a
+    /// profile. Reads the lake's keys and days once (two columns of every receipt file).
+    pub fn p_alive_history(&self, who: &str, weeks: u32) -> Result<Vec<PAlivePoint>> {
+        use arrow_array::Array;
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Date32Type, Int64Type};
+        let keys: std::collections::HashSet<String> = self
+            .with_store(async |store| Ok(store.profiles_of(who).await?))?
+            .into_iter()
+            .map(|p| p.customer_key)
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = self.model_params()?;
+        let as_of: jiff::civil::Date =
+            params.as_of.parse().map_err(|_| Error::new(Code::Internal, format!("model date {:?}", params.as_of)))?;
+        let end = unico_core::day::day_of(as_of);
+        let lake = self.lake_view()?;
+        let mut days: Vec<(i32, f64)> = Vec::new();
+        for file in lake.parquet_files(unico_lake::Dataset::Receipts)? {
+            unico_lake::read::for_each_batch(&file, &["customer_key", "local_date", "net_amount_cents"], |b| {
+                let (k, d, v) = (
+                    b.column(0).as_string::<i32>(),
+                    b.column(1).as_primitive::<Date32Type>(),
+                    b.column(2).as_primitive::<Int64Type>(),
+                );
+                for i in 0..b.num_rows() {
+                    if k.is_valid(i) && keys.contains(k.value(i)) && d.value(i) <= end {
+                        days.push((d.value(i), v.value(i) as f64 / 100.0));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        let unit = params.unit;
+        Ok((0..weeks)
+            .rev()
+            .filter_map(|w| {
+                let day = end - 7 * w as i32;
+                let s = unico_model::clv::summary::Summary::from_transactions(&days, day, unit)?;
+                Some(PAlivePoint { day: unico_core::day::date_of(day), p_alive: params.bgnbd.p_alive(&s) })
+            })
+            .collect())
+    }
+
+    /// Every offer made to a customer in a published campaign, newest first (at most
+    /// `limit`), with when it was redeemed.
+    pub fn offer_history(&self, who: &str, limit: i64) -> Result<Vec<unico_store::campaigns::OfferRecord>> {
+        self.with_store(async |store| Ok(store.offer_history(who, limit).await?))
     }
 
     /// The id of the customer a card, e-mail, phone or `#id` names (following merges),

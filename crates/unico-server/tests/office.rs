@@ -154,6 +154,41 @@ fn pages_on(database_url: Option<String>, label: &str) {
         .unwrap();
     assert_eq!(rows.matches("<tr>").count(), 1 + 14, "{label}: a look per day");
 
+    // A customer's view: P(alive) over time, and their offers with the one redeemed.
+    app.publish_campaign(&planned.campaign_id, &unico_app::staff::Caller::cli()).unwrap();
+    let mut offers = csv::Reader::from_path(tmp.path().join("c/offers.csv")).unwrap();
+    let h = offers.headers().unwrap().clone();
+    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let first = offers.records().next().unwrap().unwrap();
+    let (code, card) = (first[at("code")].to_string(), first[at("customer_id")].to_string());
+    let made = offers.records().count() + 1;
+    let redeemed = tmp.path().join("redeemed.csv");
+    std::fs::write(
+        &redeemed,
+        format!(
+            "code,redeemed_at,discount_cents\n{code},{}T10:00:00Z,25\n",
+            as_of.checked_add(jiff::Span::new().days(2)).unwrap()
+        ),
+    )
+    .unwrap();
+    app.learn_campaign(&planned.campaign_id, Some(&redeemed)).unwrap();
+    let mine = {
+        let mut r = csv::Reader::from_path(tmp.path().join("c/offers.csv")).unwrap();
+        r.records().filter(|x| x.as_ref().unwrap()[at("customer_id")] == card).count()
+    };
+    assert!(made > mine);
+    let view = request(&server, "GET", &format!("/office/customers/{card}"), Some(&admin), None);
+    assert_eq!(view.status, 200, "{label}: {}", view.body);
+    assert!(view.body.contains(&format!("Offers and redemptions: {mine} offers, 1 redeemed")), "{label}");
+    assert!(
+        view.body.contains("<title id=\"palive-t\">P(alive) over the last 26 weeks</title>"),
+        "{label}: the P(alive) chart"
+    );
+    assert!(
+        view.body.contains("Consent history") && view.body.contains("Registrations and cards"),
+        "{label}: admin sees the personal part"
+    );
+
     // The KPI CSV: every KPI, a row per week.
     let csv = request(&server, "GET", "/office/kpis.csv?by=week", Some(&admin), None);
     assert_eq!(csv.status, 200, "{label}");

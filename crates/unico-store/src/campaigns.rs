@@ -43,6 +43,32 @@ pub struct Campaign {
     pub budgets: Vec<(String, i64)>,
 }
 
+/// An [`OfferRecord`] as the query reads it.
+type OfferRecordRow = (String, String, String, String, i64, i64, String, String, Option<String>);
+
+/// An offer made to a customer, with its redemption.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferRecord {
+    /// The campaign.
+    pub campaign_id: String,
+    /// The offer's code.
+    pub code: String,
+    /// The product (or category) it is on.
+    pub sku: String,
+    /// Why it was made (due, win-back…).
+    pub kind: String,
+    /// Percent off (0 for other mechanics).
+    pub percent_off: i64,
+    /// The discount if redeemed, cents.
+    pub discount_cents: i64,
+    /// First day.
+    pub valid_from: String,
+    /// Last day.
+    pub valid_to: String,
+    /// When it was redeemed (UTC), if it was.
+    pub redeemed_at: Option<String>,
+}
+
 /// One stored offer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredOffer {
@@ -263,6 +289,38 @@ impl Store {
             .bind(except)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// Every offer made to the customer a reference names, in any campaign that was
+    /// published, newest first (at most `limit`), with when it was redeemed.
+    pub async fn offer_history(&self, reference: &str, limit: i64) -> Result<Vec<OfferRecord>, Error> {
+        let id = self.resolve(reference).await?;
+        let rows: Vec<OfferRecordRow> = sqlx::query_as(
+            "SELECT o.campaign_id, o.code, o.sku, o.kind, o.percent_off, o.discount_cents, o.valid_from, o.valid_to, \
+             o.redeemed_at FROM offers o JOIN cards k ON k.customer_key = o.customer_key \
+             JOIN campaigns c ON c.id = o.campaign_id AND c.status <> 'planned' \
+             WHERE k.customer_id = $1 ORDER BY o.valid_from DESC, o.rank, o.code LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(campaign_id, code, sku, kind, percent_off, discount_cents, valid_from, valid_to, redeemed_at)| {
+                OfferRecord {
+                    campaign_id,
+                    code,
+                    sku,
+                    kind,
+                    percent_off,
+                    discount_cents,
+                    valid_from,
+                    valid_to,
+                    redeemed_at,
+                }
+            })
+            .collect())
     }
 
     /// The offers of the customer a reference names (card, e-mail, phone or `#id`), valid on

@@ -1092,7 +1092,7 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
     let personal = matches!(ctx.caller.role, Role::Admin | Role::Support);
     let app = ctx.tenant.app.clone();
     let caller = ctx.caller.clone();
-    let (cid, card, profile, tickets) = blocking(move || {
+    let (cid, card, profile, tickets, p_alive, history) = blocking(move || {
         let cid = app.resolve_customer(&id)?;
         let who = format!("#{cid}");
         let card = if personal {
@@ -1103,12 +1103,14 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
             None
         };
         let profile = app.customer_profile(&who, None)?;
+        let p_alive = app.p_alive_history(&who, 26).unwrap_or_default();
+        let history = app.offer_history(&who, 50)?;
         let tickets = if personal {
             app.store_tickets(None)?.into_iter().filter(|t| t.customer_id == cid).collect()
         } else {
             Vec::new()
         };
-        Ok((cid, card, profile, tickets))
+        Ok((cid, card, profile, tickets, p_alive, history))
     })
     .await?;
     let cur = currency(ctx);
@@ -1172,6 +1174,34 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
         ]);
     }
     p.blocks.push(Block::Table(t));
+    if p_alive.len() >= 2 {
+        let first = p_alive[0].day;
+        let last = p_alive[p_alive.len() - 1];
+        let chart = LineChart {
+            id: "palive".into(),
+            title: "P(alive) over the last 26 weeks".into(),
+            desc: format!(
+                "The probability that the customer is still active, judged at the end of each week from {first} to {}: now {:.0} %, {:.0} % at the start.",
+                last.day,
+                last.p_alive * 100.0,
+                p_alive[0].p_alive * 100.0
+            ),
+            series: vec![Series {
+                name: "P(alive)".into(),
+                points: p_alive.iter().map(|h| ((h.day - last.day).get_days() as f64, h.p_alive)).collect(),
+                dashed: false,
+            }],
+            band: vec![],
+            target: Some((0.5, "lapsed under 50 %".into())),
+            deadline: None,
+            x_labels: vec![((first - last.day).get_days() as f64, first.to_string()), (0.0, last.day.to_string())],
+            y_format: |v| format!("{:.0} %", v * 100.0),
+        };
+        p.blocks.push(Block::Chart(Chart {
+            svg: chart.svg(),
+            caption: "P(alive) from the model's BG/NBD fit and the customer's purchase days up to each week's end: it falls while they stay away and rises when they buy.".into(),
+        }));
+    }
     let mut t = Table::new(
         "Habits: products and their next due date",
         &["product", "category", "bought on days", "cycle (days)", "next due"],
@@ -1204,6 +1234,27 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
             Cell::num(money(o.discount_cents as f64, &cur)),
             Cell::text(format!("{} to {}", o.valid_from, o.valid_to)),
             Cell::text(o.reason.clone()),
+        ]);
+    }
+    p.blocks.push(Block::Table(t));
+    let redeemed = history.iter().filter(|o| o.redeemed_at.is_some()).count();
+    let mut t = Table::new(
+        format!("Offers and redemptions: {} offers, {redeemed} redeemed", history.len()),
+        &["campaign", "product", "offer", "discount", "valid", "redeemed"],
+    )
+    .empty("No offer made yet.");
+    for o in &history {
+        t.rows.push(vec![
+            Cell::link(o.campaign_id.clone(), format!("/office/campaigns/{}", segment(&o.campaign_id))),
+            Cell::text(o.sku.clone()),
+            Cell::text(format!(
+                "{}{}",
+                o.kind.replace('_', " "),
+                if o.percent_off > 0 { format!(", {} % off", o.percent_off) } else { String::new() }
+            )),
+            Cell::num(money(o.discount_cents as f64, &cur)),
+            Cell::text(format!("{} to {}", o.valid_from, o.valid_to)),
+            Cell::text(o.redeemed_at.clone().unwrap_or_else(|| "—".into())),
         ]);
     }
     p.blocks.push(Block::Table(t));
