@@ -795,6 +795,12 @@ impl App {
         Ok(())
     }
 
+    /// Every published version of the privacy policy, newest first: (version, published at,
+    /// app accounts that accepted it last).
+    pub fn privacy_policies(&self) -> Result<Vec<(String, String, i64)>> {
+        self.with_store(async |s| Ok(s.privacy_policies().await?))
+    }
+
     /// The current privacy policy: (version, text, published at).
     pub fn privacy_policy(&self) -> Result<Option<(String, String, String)>> {
         self.with_store(async |s| Ok(s.privacy_policy().await?))

@@ -148,6 +148,7 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/office/admin", ADMIN),
     ("POST", "/office/admin/users", ADMIN),
     ("POST", "/office/admin/users/{email}/disable", ADMIN),
+    ("POST", "/office/admin/privacy", ADMIN),
     ("GET", "/app", PUBLIC),
     ("GET", "/app/", PUBLIC),
     ("GET", "/app/{file}", PUBLIC),

@@ -39,7 +39,7 @@ use utoipa::{Modify, OpenApi};
         crate::office::duplicates, crate::office::merge, crate::office::unmerge, crate::office::data,
         crate::office::upload, crate::office::rejects, crate::office::build_model, crate::office::tickets,
         crate::office::ticket, crate::office::reply, crate::office::admin, crate::office::add_user,
-        crate::office::disable_user,
+        crate::office::disable_user, crate::office::publish_privacy,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Bearer, &Errors),

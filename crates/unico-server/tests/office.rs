@@ -98,6 +98,25 @@ fn pages_on(database_url: Option<String>, label: &str) {
     assert_eq!(added.status, 200, "{label}: {}", added.body);
     assert!(added.body.contains("one-time password"));
     assert_eq!(app.users().unwrap().len(), users + 1);
+    // A new version of the privacy policy, published from the admin page, is the current one.
+    let published = request(
+        &server,
+        "POST",
+        &format!("/office/admin/privacy?csrf={csrf}"),
+        Some(&admin),
+        Some("version=2027-01&text=Our+new+policy."),
+    );
+    assert_eq!(published.status, 303, "{label}: {}", published.body);
+    assert_eq!(app.privacy_policy().unwrap().map(|p| p.0).as_deref(), Some("2027-01"), "{label}");
+    let again = request(
+        &server,
+        "POST",
+        &format!("/office/admin/privacy?csrf={csrf}"),
+        Some(&admin),
+        Some("version=2027-01&text=Changed."),
+    );
+    assert_eq!(again.status, 409, "{label}: a version is published once");
+    assert!(request(&server, "GET", "/office/admin", Some(&admin), None).body.contains("<td>2027-01</td>"), "{label}");
 
     // The policy editor: a problem at its line, and nothing planned.
     let policy = common::chain::policy_from(app.today()).replace("total_cents = 150_000", "total_cents = \"lots\"");

@@ -468,6 +468,17 @@ impl Store {
         Ok(())
     }
 
+    /// Every published version of the privacy policy, newest first: (version, published
+    /// at, app accounts whose accepted version it is).
+    pub async fn privacy_policies(&self) -> Result<Vec<(String, String, i64)>, Error> {
+        Ok(sqlx::query_as(
+            "SELECT p.version, p.published_at, (SELECT COUNT(*) FROM app_accounts a WHERE a.policy_version = p.version) \
+             FROM privacy_policies p ORDER BY p.published_at DESC, p.version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The current privacy policy: (version, text, published at).
     pub async fn privacy_policy(&self) -> Result<Option<(String, String, String)>, Error> {
         Ok(sqlx::query_as(

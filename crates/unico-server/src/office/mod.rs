@@ -66,6 +66,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/office/tickets/{id}/reply", post(reply))
         .route("/office/admin", get(admin))
         .route("/office/admin/users", post(add_user))
+        .route("/office/admin/privacy", post(publish_privacy))
         .route("/office/admin/users/{email}/disable", post(disable_user))
 }
 

@@ -1907,7 +1907,14 @@ pub(crate) async fn admin(Extension(ctx): Extension<Ctx>, headers: HeaderMap) ->
     let app = ctx.tenant.app.clone();
     let r = async {
         let (users, terminals, policy, hooks, audit, stores) = blocking(move || {
-            Ok((app.users()?, app.terminals()?, app.privacy_policy()?, app.webhooks()?, app.audit_log(50, None)?, app.app_stores()?))
+            Ok((
+                app.users()?,
+                app.terminals()?,
+                app.privacy_policies()?,
+                app.webhooks()?,
+                app.audit_log(50, None)?,
+                app.app_stores()?,
+            ))
         })
         .await?;
         let mut p = page(&ctx, &headers, "/office/admin", "Admin");
@@ -1923,25 +1930,27 @@ pub(crate) async fn admin(Extension(ctx): Extension<Ctx>, headers: HeaderMap) ->
             ]);
         }
         p.blocks.push(Block::Table(t));
-        let roles = ["marketing", "store_manager", "support", "admin"].iter().map(|r| (r.to_string(), r.replace('_', " "))).collect();
+        let roles = ["marketing", "store_manager", "support", "admin"]
+            .iter()
+            .map(|r| (r.to_string(), r.replace('_', " ")))
+            .collect();
         let mut store_options = vec![(String::new(), "— (not a store manager)".to_string())];
         store_options.extend(stores.iter().map(|s| (s.store_id.clone(), format!("{} {}", s.store_id, s.name))));
-        p.blocks.push(Block::Form(
-            Form::post("/office/admin/users", "Add the user")
-                .legend("Add a user")
-                .fields(vec![
-                    Field::input("email", "email", "E-mail", "").required(),
-                    Field::select("role", "Role", "marketing", roles),
-                    Field::select("store_id", "Store (store managers)", "", store_options),
-                ]),
-        ));
+        p.blocks.push(Block::Form(Form::post("/office/admin/users", "Add the user").legend("Add a user").fields(
+            vec![
+                Field::input("email", "email", "E-mail", "").required(),
+                Field::select("role", "Role", "marketing", roles),
+                Field::select("store_id", "Store (store managers)", "", store_options),
+            ],
+        )));
         p.blocks.push(Block::Form(
             Form::post("/office/admin/users/-/disable", "Disable")
                 .legend("Disable a user")
                 .fields(vec![Field::input("email", "email", "E-mail", "").required()])
                 .danger(),
         ));
-        let mut t = Table::new("Terminals (tills and web shops)", &["id", "store", "till", "since", "state"]).empty("No terminals: add one with `unico terminals add`.");
+        let mut t = Table::new("Terminals (tills and web shops)", &["id", "store", "till", "since", "state"])
+            .empty("No terminals: add one with `unico terminals add`.");
         for term in &terminals {
             t.rows.push(vec![
                 Cell::num(term.id.to_string()),
@@ -1952,19 +1961,39 @@ pub(crate) async fn admin(Extension(ctx): Extension<Ctx>, headers: HeaderMap) ->
             ]);
         }
         p.blocks.push(Block::Table(t));
-        p.blocks.push(Block::heading("Privacy policy"));
-        match &policy {
-            Some((version, published, _)) => p.blocks.push(Block::para(format!(
-                "Version {version}, published {published}; shoppers accept each new version in the app. Publish a new one with `unico app privacy --policy-version V FILE` or POST /api/v1/privacy/policies."
-            ))),
-            None => p.blocks.push(Block::para("None published: shoppers cannot register until one is.")),
-        }
-        let mut t = Table::new("Webhooks", &["id", "address", "events", "since"]).empty("No webhooks.");
-        for h in &hooks {
-            t.rows.push(vec![Cell::num(h.id.to_string()), Cell::text(h.url.clone()), Cell::text(h.events.join(", ")), Cell::text(h.created_at.clone())]);
+        let mut t = Table::new(
+            "The privacy policy's versions (the newest is current)",
+            &["version", "published", "app accounts on it"],
+        )
+        .empty("None published: shoppers cannot register until one is.");
+        for (version, published, accepted) in &policy {
+            t.rows.push(vec![
+                Cell::text(version.clone()),
+                Cell::text(published.clone()),
+                Cell::num(grouped(*accepted)),
+            ]);
         }
         p.blocks.push(Block::Table(t));
-        let mut t = Table::new("Audit log: the last 50 actions", &["when", "who", "from", "action", "customer", "details"]);
+        p.blocks.push(Block::Form(
+            Form::post("/office/admin/privacy", "Publish this version")
+                .legend("Publish a new version of the privacy policy (shoppers are asked to accept it in the app)")
+                .fields(vec![
+                    Field::input("text", "version", "Version", "").required(),
+                    Field::textarea("text", "Its text", "", 8).required(),
+                ]),
+        ));
+        let mut t = Table::new("Webhooks", &["id", "address", "events", "since"]).empty("No webhooks.");
+        for h in &hooks {
+            t.rows.push(vec![
+                Cell::num(h.id.to_string()),
+                Cell::text(h.url.clone()),
+                Cell::text(h.events.join(", ")),
+                Cell::text(h.created_at.clone()),
+            ]);
+        }
+        p.blocks.push(Block::Table(t));
+        let mut t =
+            Table::new("Audit log: the last 50 actions", &["when", "who", "from", "action", "customer", "details"]);
         for a in &audit {
             t.rows.push(vec![
                 Cell::text(a.at.clone()),
@@ -1980,6 +2009,31 @@ pub(crate) async fn admin(Extension(ctx): Extension<Ctx>, headers: HeaderMap) ->
     }
     .await;
     finish(r, &ctx, &headers, "/office/admin", started)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PolicyForm {
+    version: Option<String>,
+    text: Option<String>,
+}
+
+/// `POST /office/admin/privacy`: publishes a new version of the privacy policy.
+#[utoipa::path(post, path = "/office/admin/privacy", tag = "office",
+    request_body(content_type = "application/x-www-form-urlencoded", content = Object),
+    responses((status = 303, description = "back to admin")))]
+pub(crate) async fn publish_privacy(
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    form_: FormIn<PolicyForm>,
+) -> Response {
+    let form = form_.ok().map(|f| f.0);
+    let (version, text) = form.map(|f| (f.version.unwrap_or_default(), f.text.unwrap_or_default())).unwrap_or_default();
+    let app = ctx.tenant.app.clone();
+    let caller = ctx.caller.clone();
+    match blocking(move || app.publish_privacy_policy(&version, &text, &caller)).await {
+        Ok(()) => see_other("/office/admin"),
+        Err(e) => error_page(e, Some(&ctx), &headers, "/office/admin"),
+    }
 }
 
 #[derive(Deserialize)]
