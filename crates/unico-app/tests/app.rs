@@ -180,3 +180,45 @@ fn p_alive_over_time_ends_on_the_published_profile_and_falls_while_a_customer_is
     assert!(checked > 20, "{checked} customers with a profile");
     assert!(fell > 0, "someone away for weeks is less likely alive");
 }
+
+#[test]
+fn the_review_compares_four_weeks_with_the_four_before_from_the_same_daily_figures() {
+    use unico_app::kpi::{ALL_KPIS, Kpi};
+    let tmp = tempfile::tempdir().unwrap();
+    let app = chain(tmp.path());
+    let kpis = [
+        Kpi::parse("loyalty_share").unwrap(),
+        Kpi::parse("revenue_cents").unwrap(),
+        Kpi::parse("active_customers").unwrap(),
+    ];
+    let review = app.kpi_review(None, &kpis).unwrap();
+    let to = review.to;
+    let day = |n: i64| to.checked_add(jiff::Span::new().days(n)).unwrap().to_string();
+    // The same days summed by hand from the daily report.
+    let daily = |from: String, to: String| {
+        let req = KpiRequest {
+            from: Some(from),
+            to: Some(to),
+            by: Grain::Day,
+            by_store: false,
+            by_channel: false,
+            by_segment: false,
+            store: None,
+        };
+        let rows = app.kpis(&req, &Silent).unwrap().rows;
+        let col = |name: &str| ALL_KPIS.iter().position(|k| k.name() == name).unwrap();
+        let sum = |name: &str| rows.iter().map(|r| r.values[col(name)].unwrap_or(0.0)).sum::<f64>();
+        (sum("revenue_card_cents") / sum("revenue_cents"), sum("revenue_cents"))
+    };
+    let (share, revenue) = daily(day(-27), day(0));
+    let (share_before, revenue_before) = daily(day(-55), day(-28));
+    let (share_week, _) = daily(day(-6), day(0));
+    let [ls, rev, active] = &review.kpis[..] else { panic!() };
+    assert!((ls.now.unwrap() - share).abs() < 1e-12 && (ls.previous.unwrap() - share_before).abs() < 1e-12);
+    assert_eq!((rev.now, rev.previous), (Some(revenue), Some(revenue_before)));
+    assert_eq!(ls.weekly.len(), 13);
+    assert!((ls.weekly[12].unwrap() - share_week).abs() < 1e-12, "the last week ends on the last day");
+    // 120 days of data: nothing a year ago; a count of distinct customers is not summable.
+    assert_eq!((ls.last_year, rev.last_year), (None, None));
+    assert_eq!((active.now, active.previous), (None, None));
+}

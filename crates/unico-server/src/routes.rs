@@ -426,7 +426,7 @@ async fn import(
         return Err(ApiError::new(Code::InputInvalid, format!("max_reject_rate is between 0 and 1, got {r}"))
             .field("max_reject_rate"));
     }
-    let (dir, file, mapping) = save_upload(&ctx, multipart).await?;
+    let Upload { dir, file, mapping, .. } = save_upload(&ctx, multipart, &[]).await?;
     let cleanup = |e: ApiError| {
         let _ = std::fs::remove_dir_all(&dir);
         e
@@ -454,12 +454,23 @@ async fn import(
     .await
 }
 
-/// Streams a multipart upload's `file` part (and `mapping`, if sent) to a folder of its own
-/// under `uploads/`; returns the folder with the paths. The folder is removed on error.
-async fn save_upload(
+/// A multipart upload saved: its folder under `uploads/`, the file, the mapping, and the
+/// other text parts allowed.
+pub(crate) struct Upload {
+    pub dir: std::path::PathBuf,
+    pub file: Option<std::path::PathBuf>,
+    pub mapping: Option<std::path::PathBuf>,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Streams a multipart upload's `file` part (and `mapping`, if sent and not blank) to a
+/// folder of its own under `uploads/`; text parts named in `fields` are kept, any other part
+/// is refused. The folder is removed on error.
+pub(crate) async fn save_upload(
     ctx: &Ctx,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<(std::path::PathBuf, Option<std::path::PathBuf>, Option<std::path::PathBuf>)> {
+    fields: &[&str],
+) -> ApiResult<Upload> {
     let mut multipart = multipart.map_err(|e| ApiError::new(Code::InputInvalid, e.body_text()))?;
     let dir = ctx.tenant.app.root().join("uploads").join(hex::encode(rand::random::<[u8; 8]>()));
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::new(Code::Io, format!("cannot store the upload: {e}")))?;
@@ -467,7 +478,7 @@ async fn save_upload(
         let _ = std::fs::remove_dir_all(&dir);
         e
     };
-    let (mut file, mut mapping) = (None, None);
+    let (mut file, mut mapping, mut kept) = (None, None, std::collections::BTreeMap::new());
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -491,18 +502,30 @@ async fn save_upload(
                         Err(e) => return Err(cleanup(upload_error(e))),
                     }
                 }
+                // tokio writes in the background: the bytes are on disk once flushed, not
+                // when the handle is dropped.
+                tokio::io::AsyncWriteExt::flush(&mut out)
+                    .await
+                    .map_err(|e| cleanup(ApiError::new(Code::Io, format!("cannot store the upload: {e}"))))?;
                 file = Some(path);
             }
             Some("mapping") => {
                 let text = field.text().await.map_err(|e| cleanup(upload_error(e)))?;
-                let path = dir.join("mapping.toml");
-                std::fs::write(&path, text).map_err(|e| cleanup(ApiError::new(Code::Io, e.to_string())))?;
-                mapping = Some(path);
+                if !text.trim().is_empty() {
+                    let path = dir.join("mapping.toml");
+                    std::fs::write(&path, text).map_err(|e| cleanup(ApiError::new(Code::Io, e.to_string())))?;
+                    mapping = Some(path);
+                }
+            }
+            Some(name) if fields.contains(&name) => {
+                let name = name.to_string();
+                let text = field.text().await.map_err(|e| cleanup(upload_error(e)))?;
+                kept.insert(name, text);
             }
             _ => return Err(cleanup(ApiError::new(Code::InputInvalid, "parts are file and mapping").field("file"))),
         }
     }
-    Ok((dir, file, mapping))
+    Ok(Upload { dir, file, mapping, fields: kept })
 }
 
 fn upload_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -1124,7 +1147,7 @@ async fn learn(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
     // Without a file part: the redemptions the tills confirmed through the API.
-    let (dir, file, _) = save_upload(&ctx, multipart).await?;
+    let Upload { dir, file, .. } = save_upload(&ctx, multipart, &[]).await?;
     let caller = ctx.caller.clone();
     let request = serde_json::json!({"campaign": id});
     jobs::spawn(&ctx, "learn", request, ctx.pause, move |app, _progress| {

@@ -208,6 +208,62 @@ fn pages_on(database_url: Option<String>, label: &str) {
         "{label}: admin sees the personal part"
     );
 
+    // An export uploaded from the data page: imported as a job, its progress page, and its
+    // rejected row downloadable with its line and reason.
+    let source = std::fs::read_to_string(tmp.path().join("chain/receipts.csv")).unwrap();
+    let mut upload: Vec<&str> = source.lines().take(6).collect();
+    upload.push("R-BAD,1,not a time,S001,,100001,1,1.00,0.00,1.00,store");
+    let upload = upload.join("\n") + "\n";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"dataset\"\r\n\r\nreceipts\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"receipts.csv\"\r\nContent-Type: text/csv\r\n\r\n{upload}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"mapping\"\r\n\r\n\r\n--{boundary}--\r\n"
+    );
+    let r = server
+        .agent
+        .post(&format!("{}/office/data/upload?csrf={csrf}", server.base))
+        .header("Cookie", &admin)
+        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+        .send(body.as_str())
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(status, 303, "{label}: {}", r.into_body().read_to_string().unwrap_or_default());
+    let job = location.unwrap();
+    assert!(job.starts_with("/office/jobs/"), "{label}: {job}");
+    let done = (0..200)
+        .find_map(|_| {
+            let p = request(&server, "GET", &job, Some(&admin), None);
+            if p.body.contains("http-equiv=\"refresh\"") {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                None
+            } else {
+                Some(p)
+            }
+        })
+        .expect("the import ends");
+    assert!(done.body.contains("Done at"), "{label}: {}", done.body);
+    let link = done
+        .body
+        .split("href=\"/office/data/rejects/")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a rejects link: {}", done.body))
+        .split('"')
+        .next()
+        .unwrap();
+    let rejects = request(&server, "GET", &format!("/office/data/rejects/{link}"), Some(&admin), None);
+    assert_eq!(rejects.status, 200, "{label}");
+    assert!(rejects.body.contains("R-BAD") && rejects.body.lines().count() == 2, "{label}: {}", rejects.body);
+    let (line_col, header) = (rejects.body.lines().next().unwrap(), rejects.body.lines().nth(1).unwrap());
+    assert!(
+        line_col.starts_with("line,") && header.starts_with("7,"),
+        "{label}: the rejected row's line: {}",
+        rejects.body
+    );
+    assert_eq!(
+        request(&server, "GET", "/office/data/rejects/..%2Funico.toml", Some(&admin), None).status,
+        404,
+        "{label}"
+    );
+
     // The KPI CSV: every KPI, a row per week.
     let csv = request(&server, "GET", "/office/kpis.csv?by=week", Some(&admin), None);
     assert_eq!(csv.status, 200, "{label}");

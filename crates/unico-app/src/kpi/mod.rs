@@ -5,9 +5,11 @@
 
 mod goals;
 mod measure;
+mod review;
 
 pub use goals::{GoalAdded, GoalRequest, GoalStatusRow, GoalsStatus, HistoryPoint};
 pub use measure::{CampaignMeasurement, MeasureReport, MeasureRequest, OfferTypeMeasurement};
+pub use review::{KpiReview, ReviewedKpi};
 pub use unico_kpi::days::Grain;
 pub use unico_kpi::kpis::{ALL_KPIS, Kpi, Measures, Row, Unit as KpiUnit};
 pub use unico_kpi::snapshot::Snapshot;

@@ -8,7 +8,7 @@ use crate::routes::blocking;
 use axum::extract::Path;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use unico_app::kpi::{ALL_KPIS, Grain, Kpi, KpiRequest, KpiUnit, Measures, Row};
+use unico_app::kpi::{ALL_KPIS, Grain, Kpi, KpiRequest, KpiUnit, Row};
 
 // ---- formatting ----
 
@@ -75,21 +75,6 @@ fn change(kpi: Kpi, now: Option<f64>, before: Option<f64>, against: &str, curren
     Compare { class, text: format!("{arrow} {size} vs {against}") }
 }
 
-fn date_of_row(r: &Row) -> Option<jiff::civil::Date> {
-    r.period_start.parse().ok()
-}
-
-/// The sum of the measures of `rows` whose day is in [from, to].
-fn window(rows: &[Row], from: jiff::civil::Date, to: jiff::civil::Date) -> Option<Measures> {
-    let mut m = Measures::default();
-    let mut any = false;
-    for r in rows.iter().filter(|r| date_of_row(r).is_some_and(|d| d >= from && d <= to)) {
-        m.add(&r.measures);
-        any = true;
-    }
-    any.then_some(m)
-}
-
 fn days(d: jiff::civil::Date, n: i64) -> jiff::civil::Date {
     d.checked_add(jiff::Span::new().days(n)).unwrap_or(d)
 }
@@ -146,24 +131,14 @@ async fn home_page(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Page> {
     let app = ctx.tenant.app.clone();
     let cur = currency(ctx);
     let for_store = store.clone();
-    let (to, rows, goals) = match blocking(move || {
-        let to = app.last_day()?;
-        let from = days(to, -364 - 27);
-        let req = KpiRequest {
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
-            by: Grain::Day,
-            by_store: false,
-            by_channel: false,
-            by_segment: false,
-            store: for_store.clone(),
-        };
-        let report = app.kpis(&req, &unico_app::Silent)?;
-        let mut goals = app.goals_review(Some(&to.to_string()), false, &unico_app::Silent)?;
+    let (review, goals) = match blocking(move || {
+        let kpis: Vec<Kpi> = TILES.iter().filter_map(|(name, _)| Kpi::parse(name)).collect();
+        let review = app.kpi_review(for_store.as_deref(), &kpis)?;
+        let mut goals = app.goals_review(Some(&review.to.to_string()), false, &unico_app::Silent)?;
         if let Some(s) = &for_store {
             goals.goals.retain(|g| g.goal.scope_kind == "store" && g.goal.scope_value.as_deref() == Some(s.as_str()));
         }
-        Ok((to, report.rows, goals))
+        Ok((review, goals))
     })
     .await
     {
@@ -176,6 +151,7 @@ async fn home_page(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Page> {
         }
         r => r?,
     };
+    let to = review.to;
     let scope = match &store {
         Some(s) => format!("store {s}"),
         None => "the whole chain".into(),
@@ -198,26 +174,18 @@ async fn home_page(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Page> {
     }
     // Tiles.
     p.blocks.push(Block::heading("The programme"));
-    let now = window(&rows, days(to, -27), to);
-    let before = window(&rows, days(to, -55), days(to, -28));
-    let last_year = window(&rows, days(to, -364 - 27), days(to, -364));
     let mut tiles = Vec::new();
-    for (name, label) in TILES {
+    for (r, (name, label)) in review.kpis.iter().zip(TILES) {
         let Some(kpi) = Kpi::parse(name) else { continue };
-        let v = now.as_ref().and_then(|m| m.value(kpi, None));
-        let weekly: Vec<Option<f64>> = (0..13)
-            .rev()
-            .map(|w| window(&rows, days(to, -7 * w - 6), days(to, -7 * w)).and_then(|m| m.value(kpi, None)))
-            .collect();
         tiles.push(Tile {
             label: label.to_string(),
             href: Some(format!("/office/kpis?kpi={name}")),
-            value: kpi_value(kpi, v, &cur),
+            value: kpi_value(kpi, r.now, &cur),
             compare: vec![
-                change(kpi, v, before.as_ref().and_then(|m| m.value(kpi, None)), "the 4 weeks before", &cur),
-                change(kpi, v, last_year.as_ref().and_then(|m| m.value(kpi, None)), "a year ago", &cur),
+                change(kpi, r.now, r.previous, "the 4 weeks before", &cur),
+                change(kpi, r.now, r.last_year, "a year ago", &cur),
             ],
-            spark: sparkline(&format!("{label}, last 13 weeks"), &weekly),
+            spark: sparkline(&format!("{label}, last 13 weeks"), &r.weekly),
         });
     }
     p.blocks.push(Block::Tiles(tiles));
@@ -478,8 +446,11 @@ async fn kpis_page(ctx: &Ctx, headers: &HeaderMap, q: KpiQuery) -> ApiResult<Pag
         "loyalty_share",
         "offers_redeemed",
     ];
-    let mut head = vec!["period", "group", kpi.name()];
-    head.extend(shown.iter().filter(|n| **n != kpi.name()));
+    let mut columns = vec![kpi.name()];
+    columns.extend(shown.iter().filter(|n| **n != kpi.name()));
+    let labels: Vec<String> = columns.iter().filter_map(|n| Kpi::parse(n)).map(kpi_label).collect();
+    let mut head = vec!["period", "group"];
+    head.extend(labels.iter().map(String::as_str));
     let mut t = Table::new(format!("{} by {}", kpi_label(kpi), report.by), &head).empty("No receipts in this period.");
     for r in &report.rows {
         let mut row = vec![
@@ -489,7 +460,7 @@ async fn kpis_page(ctx: &Ctx, headers: &HeaderMap, q: KpiQuery) -> ApiResult<Pag
                 if g.is_empty() { "all".into() } else { g }
             }),
         ];
-        for name in head.iter().skip(2) {
+        for name in &columns {
             let k = Kpi::parse(name).expect("a KPI");
             let j = ALL_KPIS.iter().position(|x| *x == k).unwrap_or(0);
             row.push(Cell::num(kpi_value(k, r.values.get(j).copied().flatten(), &cur)));
@@ -747,20 +718,48 @@ pub(crate) async fn job(Extension(ctx): Extension<Ctx>, headers: HeaderMap, Path
                         label: format!("Preview campaign “{c}”"),
                     });
                 }
-                if let Some(f) = result.get("rejects_file").and_then(|v| v.as_str()) {
-                    let name = std::path::Path::new(f)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    links.push(Link {
-                        href: format!("/office/data/rejects/{}", segment(&name)),
-                        label: "Download the rejected rows".into(),
-                    });
+                // An import: a row per file with its counts and the link to its rejected rows.
+                let summaries = result.get("summaries").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+                let mut t = Table::new(
+                    "Imported",
+                    &["dataset", "rows read", "imported", "updated", "already there", "rejected", "rejected rows"],
+                );
+                for sum in &summaries {
+                    let n = |k: &str| grouped(sum.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
+                    let rejected: i64 = sum
+                        .get("rejected")
+                        .and_then(|v| v.as_object())
+                        .map(|m| m.values().filter_map(|v| v.as_i64()).sum())
+                        .unwrap_or(0);
+                    let file = sum
+                        .get("rejects_file")
+                        .and_then(|v| v.as_str())
+                        .and_then(|f| std::path::Path::new(f).file_name())
+                        .map(|n| n.to_string_lossy().into_owned());
+                    t.rows.push(vec![
+                        Cell::text(sum.get("dataset").and_then(|v| v.as_str()).unwrap_or("").to_string()),
+                        Cell::num(n("rows_read")),
+                        Cell::num(n("rows_imported")),
+                        Cell::num(n("rows_updated")),
+                        Cell::num(n("rows_already_in_lake")),
+                        Cell::num(grouped(rejected)),
+                        match file {
+                            Some(f) => Cell::link(
+                                "download, with lines and reasons",
+                                format!("/office/data/rejects/{}", segment(&f)),
+                            ),
+                            None => Cell::text("none"),
+                        },
+                    ]);
                 }
                 if !links.is_empty() {
                     p.blocks.push(Block::Links(links));
                 }
-                p.blocks.push(Block::Pre(serde_json::to_string_pretty(&result).unwrap_or_default()));
+                if summaries.is_empty() {
+                    p.blocks.push(Block::Pre(serde_json::to_string_pretty(&result).unwrap_or_default()));
+                } else {
+                    p.blocks.push(Block::Table(t));
+                }
             }
             _ => {
                 let message = job
@@ -1622,63 +1621,16 @@ pub(crate) async fn upload(
 ) -> Response {
     use unico_lake::Dataset;
     let r: ApiResult<String> = async {
-        let mut multipart = multipart.map_err(|e| ApiError::new(Code::InputInvalid, e.body_text()))?;
-        let dir = ctx.tenant.app.root().join("uploads").join(hex::encode(rand::random::<[u8; 8]>()));
-        std::fs::create_dir_all(&dir).map_err(|e| ApiError::new(Code::Io, format!("cannot store the upload: {e}")))?;
+        let crate::routes::Upload { dir, file, mapping, fields } =
+            crate::routes::save_upload(&ctx, multipart, &["dataset"]).await?;
         let cleanup = |e: ApiError| {
             let _ = std::fs::remove_dir_all(&dir);
             e
         };
-        let (mut dataset, mut file, mut mapping) = (None, None, None);
-        loop {
-            let field = match multipart.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => return Err(cleanup(ApiError::new(Code::InputInvalid, e.body_text()))),
-            };
-            match field.name().unwrap_or_default() {
-                "dataset" => {
-                    dataset = Some(
-                        field.text().await.map_err(|e| cleanup(ApiError::new(Code::InputInvalid, e.body_text())))?,
-                    )
-                }
-                "mapping" => {
-                    let text =
-                        field.text().await.map_err(|e| cleanup(ApiError::new(Code::InputInvalid, e.body_text())))?;
-                    if !text.trim().is_empty() {
-                        let path = dir.join("mapping.toml");
-                        std::fs::write(&path, text).map_err(|e| cleanup(ApiError::new(Code::Io, e.to_string())))?;
-                        mapping = Some(path);
-                    }
-                }
-                "file" => {
-                    let name = field.file_name().map(crate::routes::sanitize).unwrap_or_else(|| "upload.csv".into());
-                    let path = dir.join(name);
-                    let mut out = tokio::fs::File::create(&path)
-                        .await
-                        .map_err(|e| cleanup(ApiError::new(Code::Io, e.to_string())))?;
-                    let mut field = field;
-                    let mut bytes = 0usize;
-                    loop {
-                        match field.chunk().await {
-                            Ok(Some(chunk)) => {
-                                bytes += chunk.len();
-                                tokio::io::AsyncWriteExt::write_all(&mut out, &chunk)
-                                    .await
-                                    .map_err(|e| cleanup(ApiError::new(Code::Io, e.to_string())))?
-                            }
-                            Ok(None) => break,
-                            Err(e) => return Err(cleanup(ApiError::new(Code::InputInvalid, e.body_text()))),
-                        }
-                    }
-                    if bytes > 0 {
-                        file = Some(path);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let dataset = match dataset.as_deref() {
+        // A form without a file chosen still sends an empty file part.
+        let file = file.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0));
+        let dataset = fields.get("dataset");
+        let dataset = match dataset.map(String::as_str) {
             Some("receipts") => Dataset::Receipts,
             Some("products") => Dataset::Products,
             Some("stores") => Dataset::Stores,
