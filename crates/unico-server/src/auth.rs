@@ -155,19 +155,21 @@ pub async fn login(
     };
     let mut response = axum::Json(answer).into_response();
     let headers = response.headers_mut();
-    for cookie in session_cookies(&token, hours) {
+    for cookie in session_cookies(&token, hours, state.config.secure_cookies) {
         headers.append(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie text is ASCII"));
     }
     Ok(response)
 }
 
-/// The session cookie (HttpOnly) and a fresh CSRF cookie (readable by the page).
-pub(crate) fn session_cookies(token: &str, hours: i64) -> [String; 2] {
+/// The session cookie (HttpOnly) and a fresh CSRF cookie (readable by the page); `secure`
+/// marks both for HTTPS only.
+pub(crate) fn session_cookies(token: &str, hours: i64, secure: bool) -> [String; 2] {
     let csrf = hex::encode(rand::random::<[u8; 16]>());
     let max_age = hours * 3600;
+    let secure = if secure { "; Secure" } else { "" };
     [
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}"),
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}{secure}"),
     ]
 }
 
@@ -219,7 +221,12 @@ pub async fn authorize(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n <= SMALL_BODY);
     let page = req.uri().path().starts_with("/office");
-    let path = req.uri().path().to_string();
+    // Where a page sends the browser back to after logging in: the page asked for (a form's
+    // target cannot be asked for again with GET: the home page then).
+    let path = match req.method() {
+        &Method::GET => req.uri().path_and_query().map_or("/office/", |p| p.as_str()).to_string(),
+        _ => "/office/".to_string(),
+    };
     match check(&state, &mut req).await {
         Ok(()) => next.run(req).await,
         // A back-office page: to the login page, or the error in the layout.

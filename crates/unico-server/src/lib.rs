@@ -54,6 +54,9 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     /// How often the tills' wallets apply the store's changes.
     pub pos_poll: Duration,
+    /// Mark the session cookies `Secure` (HTTPS only): on whenever browsers reach the
+    /// server over HTTPS (directly or through a proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             webhook_backoff: Duration::from_secs(30),
             webhook_max_attempts: 8,
             pos_poll: Duration::from_secs(1),
+            secure_cookies: false,
         }
     }
 }

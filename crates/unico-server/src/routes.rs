@@ -112,7 +112,10 @@ pub fn router(state: Arc<State>) -> Router {
     let uploads = Router::new()
         .route("/api/v1/imports/{dataset}", post(import))
         .route("/api/v1/campaigns/{id}/learn", post(learn))
-        .route("/office/data/upload", post(crate::office::upload));
+        .route(
+            "/office/data/upload",
+            post(crate::office::upload).layer(axum::middleware::from_fn(crate::office::read_small_body)),
+        );
     let office = crate::office::routes()
         .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout));
     api.merge(tills)

@@ -77,6 +77,15 @@ fn pages_on(database_url: Option<String>, label: &str) {
     assert_eq!(off_site.location.as_deref(), Some("/office/"), "{label}: never sent to another site");
 
     let (admin, csrf) = login(&server, "admin@example.com");
+    // Behind HTTPS the cookies are marked Secure.
+    let secure = Running::start(
+        vec![("default".into(), app.clone())],
+        unico_server::Config { secure_cookies: true, ..config() },
+    );
+    let form = format!("email=admin%40example.com&password={}", PASSWORD.replace(' ', "+"));
+    let cookies = request(&secure, "POST", "/office/login", None, Some(&form)).cookies;
+    assert!(cookies.len() == 2 && cookies.iter().all(|c| c.ends_with("; Secure")), "{label}: {cookies:?}");
+    drop(secure);
     let home = request(&server, "GET", "/office/", Some(&admin), None);
     assert_eq!(home.status, 200, "{label}: {}", home.body);
     assert!(home.body.contains("admin@example.com · admin"), "{label}: the layout says who is logged in");
@@ -297,6 +306,12 @@ fn pages_on(database_url: Option<String>, label: &str) {
     assert_eq!(out.status, 303, "{label}");
     let after = request(&server, "GET", "/office/kpis", Some(&store), None);
     assert_eq!((after.status, after.location.as_deref()), (303, Some("/office/login?next=/office/kpis")), "{label}");
+    // The page asked for, with its query, is where the login page sends the browser back.
+    let asked = request(&server, "GET", "/office/kpis?split=store&by=month", Some(&store), None);
+    let to = asked.location.unwrap();
+    assert_eq!(to, "/office/login?next=/office/kpis%3Fsplit%3Dstore%26by%3Dmonth", "{label}");
+    let form = request(&server, "GET", &to, None, None);
+    assert!(form.body.contains("value=\"/office/kpis?split=store&#38;by=month\""), "{label}: {}", form.body);
 }
 
 #[test]

@@ -35,6 +35,35 @@ pub(crate) type FormIn<T> = Result<axum::Form<T>, axum::extract::rejection::Form
 /// A query string, likewise.
 pub(crate) type QueryIn<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
+/// A form's body (anything but a multipart upload) up to this size is read before the
+/// handler runs.
+const FORM_BYTES: usize = 64 * 1024;
+
+/// Reads a small body whole before the handler: a handler that refuses a form it cannot
+/// parse has then still consumed it, and the connection stays usable for the browser's next
+/// request (hyper closes one whose request body was left unread).
+pub(crate) async fn read_small_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let small = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= FORM_BYTES);
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    if !small || multipart {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, FORM_BYTES).await {
+        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => ApiError::new(Code::InputInvalid, "the form could not be read").into_response(),
+    }
+}
+
 /// The pages' routes (the role check runs in [`crate::auth::authorize`]).
 pub(crate) fn routes() -> Router<Arc<State>> {
     Router::new()
@@ -68,6 +97,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/office/admin/users", post(add_user))
         .route("/office/admin/privacy", post(publish_privacy))
         .route("/office/admin/users/{email}/disable", post(disable_user))
+        .route_layer(axum::middleware::from_fn(read_small_body))
 }
 
 // ---- the page model ----
@@ -648,7 +678,7 @@ pub(crate) async fn login(
     };
     let token = format!("{}.{}", tenant.name, session.token);
     let mut r = see_other(&next);
-    for cookie in crate::auth::session_cookies(&token, hours) {
+    for cookie in crate::auth::session_cookies(&token, hours, state.config.secure_cookies) {
         r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie text is ASCII"));
     }
     r

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// (four times as many per client address).
     #[arg(long, default_value_t = 5)]
     logins_per_minute: u32,
+    /// Mark the session cookies Secure (HTTPS only): use it whenever browsers reach the
+    /// server over HTTPS, directly or through a proxy.
+    #[arg(long)]
+    secure_cookies: bool,
 }
 
 /// The demo's last step: the back office's users, goals, a published campaign and tickets,
@@ -69,6 +73,7 @@ pub fn demo(data: &Path, no_serve: bool, addr: &str) -> Result<()> {
             max_upload_mb: 512,
             stop_grace_secs: 30,
             logins_per_minute: 5,
+            secure_cookies: false,
         },
     )
 }
@@ -85,6 +90,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         session_hours: args.session_hours,
         max_body_bytes: args.max_upload_mb.saturating_mul(1024 * 1024),
         logins_per_minute: args.logins_per_minute.max(1),
+        secure_cookies: args.secure_cookies,
         ..Default::default()
     };
     if let Some(ms) = std::env::var("UNICO_TEST_JOB_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
