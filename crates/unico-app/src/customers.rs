@@ -84,6 +84,15 @@ fn replace_value(text: &str, value: &str) -> String {
     out
 }
 
+/// One card's P(alive) over time.
+#[derive(Debug, Clone, Serialize)]
+pub struct PAliveSeries {
+    /// The card's pseudonymous key.
+    pub customer_key: String,
+    /// Week by week, oldest first.
+    pub points: Vec<PAlivePoint>,
+}
+
 /// P(alive) on a day.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct PAlivePoint {
@@ -212,50 +221,57 @@ impl App {
         })
     }
 
-    /// P(alive) of a customer as the model's BG/NBD fit judges it at the end of each of the
-    /// last `weeks` weeks up to the model's date: from their purchase days in the lake up to
-    /// each week's end (the last point is the published profile's P(alive)). Empty without a
-    /// profile. Reads the lake's keys and days once (two columns of every receipt file).
-    pub fn p_alive_history(&self, who: &str, weeks: u32) -> Result<Vec<PAlivePoint>> {
+    /// P(alive) of each of a customer's cards (the model scores each card's key apart) as
+    /// the model's BG/NBD fit judges it at the end of each of the last `weeks` weeks up to
+    /// the model's date, from that card's purchase days in the lake up to each week's end: a
+    /// series per published profile, in the profiles' order, whose last point is that
+    /// profile's P(alive). Reads the lake's keys and days once (two columns of every
+    /// receipt file).
+    pub fn p_alive_history(&self, who: &str, weeks: u32) -> Result<Vec<PAliveSeries>> {
         use arrow_array::Array;
         use arrow_array::cast::AsArray;
         use arrow_array::types::{Date32Type, Int64Type};
-        let keys: std::collections::HashSet<String> = self
-            .with_store(async |store| Ok(store.profiles_of(who).await?))?
-            .into_iter()
-            .map(|p| p.customer_key)
-            .collect();
-        if keys.is_empty() {
+        let profiles = self.with_store(async |store| Ok(store.profiles_of(who).await?))?;
+        if profiles.is_empty() {
             return Ok(Vec::new());
         }
         let params = self.model_params()?;
         let as_of: jiff::civil::Date =
             params.as_of.parse().map_err(|_| Error::new(Code::Internal, format!("model date {:?}", params.as_of)))?;
         let end = unico_core::day::day_of(as_of);
+        let mut days: std::collections::HashMap<String, Vec<(i32, f64)>> =
+            profiles.iter().map(|p| (p.customer_key.clone(), Vec::new())).collect();
         let lake = self.lake_view()?;
-        let mut days: Vec<(i32, f64)> = Vec::new();
         for file in lake.parquet_files(unico_lake::Dataset::Receipts)? {
             unico_lake::read::for_each_batch(&file, &["customer_key", "local_date", "net_amount_cents"], |b| {
-                let (k, d, v) = (
-                    b.column(0).as_string::<i32>(),
-                    b.column(1).as_primitive::<Date32Type>(),
-                    b.column(2).as_primitive::<Int64Type>(),
-                );
+                let k = b.column(0).as_string::<i32>();
+                let d = b.column(1).as_primitive::<Date32Type>();
+                let v = b.column(2).as_primitive::<Int64Type>();
                 for i in 0..b.num_rows() {
-                    if k.is_valid(i) && keys.contains(k.value(i)) && d.value(i) <= end {
-                        days.push((d.value(i), v.value(i) as f64 / 100.0));
+                    if !k.is_valid(i) || d.value(i) > end {
+                        continue;
+                    }
+                    if let Some(list) = days.get_mut(k.value(i)) {
+                        list.push((d.value(i), v.value(i) as f64 / 100.0));
                     }
                 }
                 Ok(())
             })?;
         }
         let unit = params.unit;
-        Ok((0..weeks)
-            .rev()
-            .filter_map(|w| {
-                let day = end - 7 * w as i32;
-                let s = unico_model::clv::summary::Summary::from_transactions(&days, day, unit)?;
-                Some(PAlivePoint { day: unico_core::day::date_of(day), p_alive: params.bgnbd.p_alive(&s) })
+        Ok(profiles
+            .iter()
+            .map(|p| {
+                let mine = &days[&p.customer_key];
+                let points = (0..weeks)
+                    .rev()
+                    .filter_map(|w| {
+                        let day = end - 7 * w as i32;
+                        let s = unico_model::clv::summary::Summary::from_transactions(mine, day, unit)?;
+                        Some(PAlivePoint { day: unico_core::day::date_of(day), p_alive: params.bgnbd.p_alive(&s) })
+                    })
+                    .collect();
+                PAliveSeries { customer_key: p.customer_key.clone(), points }
             })
             .collect())
     }

@@ -1173,32 +1173,47 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
         ]);
     }
     p.blocks.push(Block::Table(t));
-    if p_alive.len() >= 2 {
-        let first = p_alive[0].day;
-        let last = p_alive[p_alive.len() - 1];
+    if let Some(longest) = p_alive.iter().map(|s| s.points.len()).max().filter(|n| *n >= 2) {
+        let end = p_alive.iter().filter_map(|s| s.points.last()).map(|p| p.day).max().expect("points");
+        let first = p_alive.iter().filter_map(|s| s.points.first()).map(|p| p.day).min().expect("points");
+        let several = p_alive.len() > 1;
+        let now: Vec<String> = p_alive
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let p = s.points.last()?;
+                Some(if several {
+                    format!("card {} {:.0} %", i + 1, p.p_alive * 100.0)
+                } else {
+                    format!("{:.0} %", p.p_alive * 100.0)
+                })
+            })
+            .collect();
         let chart = LineChart {
             id: "palive".into(),
             title: "P(alive) over the last 26 weeks".into(),
             desc: format!(
-                "The probability that the customer is still active, judged at the end of each week from {first} to {}: now {:.0} %, {:.0} % at the start.",
-                last.day,
-                last.p_alive * 100.0,
-                p_alive[0].p_alive * 100.0
+                "The probability that the customer is still active, judged at the end of each of {longest} weeks from {first} to {end}; now {}.",
+                now.join(", ")
             ),
-            series: vec![Series {
-                name: "P(alive)".into(),
-                points: p_alive.iter().map(|h| ((h.day - last.day).get_days() as f64, h.p_alive)).collect(),
-                dashed: false,
-            }],
+            series: p_alive
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Series {
+                    name: if several { format!("card {} (as in the profile table)", i + 1) } else { "P(alive)".into() },
+                    points: s.points.iter().map(|h| ((h.day - end).get_days() as f64, h.p_alive)).collect(),
+                    dashed: false,
+                })
+                .collect(),
             band: vec![],
             target: Some((0.5, "lapsed under 50 %".into())),
             deadline: None,
-            x_labels: vec![((first - last.day).get_days() as f64, first.to_string()), (0.0, last.day.to_string())],
+            x_labels: vec![((first - end).get_days() as f64, first.to_string()), (0.0, end.to_string())],
             y_format: |v| format!("{:.0} %", v * 100.0),
         };
         p.blocks.push(Block::Chart(Chart {
             svg: chart.svg(),
-            caption: "P(alive) from the model's BG/NBD fit and the customer's purchase days up to each week's end: it falls while they stay away and rises when they buy.".into(),
+            caption: "P(alive) from the model's BG/NBD fit and each card's purchase days up to each week's end (the model scores each card apart): it falls while the customer stays away and rises when they buy.".into(),
         }));
     }
     let mut t = Table::new(
