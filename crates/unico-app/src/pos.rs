@@ -363,7 +363,7 @@ impl App {
     }
 
     /// The names of these products (from the wallets' product master).
-    pub(crate) fn product_names(&self, skus: &[&str]) -> Result<HashMap<String, String>> {
+    pub fn product_names(&self, skus: &[&str]) -> Result<HashMap<String, String>> {
         self.pos_loaded()?;
         let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
         let Some(w) = guard.as_ref() else { return Ok(HashMap::new()) };

@@ -189,6 +189,7 @@ fn pages_on(database_url: Option<String>, label: &str) {
     let at = |n: &str| h.iter().position(|x| x == n).unwrap();
     let first = offers.records().next().unwrap().unwrap();
     let (code, card) = (first[at("code")].to_string(), first[at("customer_id")].to_string());
+    let (name, sku) = (first[at("product")].to_string(), first[at("sku")].to_string());
     let made = offers.records().count() + 1;
     let redeemed = tmp.path().join("redeemed.csv");
     std::fs::write(
@@ -208,6 +209,7 @@ fn pages_on(database_url: Option<String>, label: &str) {
     let view = request(&server, "GET", &format!("/office/customers/{card}"), Some(&admin), None);
     assert_eq!(view.status, 200, "{label}: {}", view.body);
     assert!(view.body.contains(&format!("Offers and redemptions: {mine} offers, 1 redeemed")), "{label}");
+    assert!(view.body.contains(&format!("{name} ({sku})")), "{label}: products by their names");
     assert!(
         view.body.contains("<title id=\"palive-t\">P(alive) over the last 26 weeks</title>"),
         "{label}: the P(alive) chart"

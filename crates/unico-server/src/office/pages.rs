@@ -1091,7 +1091,7 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
     let personal = matches!(ctx.caller.role, Role::Admin | Role::Support);
     let app = ctx.tenant.app.clone();
     let caller = ctx.caller.clone();
-    let (cid, card, profile, tickets, p_alive, history) = blocking(move || {
+    let (cid, card, profile, tickets, p_alive, history, names) = blocking(move || {
         let cid = app.resolve_customer(&id)?;
         let who = format!("#{cid}");
         let card = if personal {
@@ -1104,15 +1104,28 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
         let profile = app.customer_profile(&who, None)?;
         let p_alive = app.p_alive_history(&who, 26).unwrap_or_default();
         let history = app.offer_history(&who, 50)?;
+        let skus: Vec<&str> = profile
+            .due_items
+            .iter()
+            .map(|d| d.sku.as_str())
+            .chain(profile.offers.iter().map(|o| o.sku.as_str()))
+            .chain(history.iter().map(|o| o.sku.as_str()))
+            .collect();
+        let names = app.product_names(&skus)?;
         let tickets = if personal {
             app.store_tickets(None)?.into_iter().filter(|t| t.customer_id == cid).collect()
         } else {
             Vec::new()
         };
-        Ok((cid, card, profile, tickets, p_alive, history))
+        Ok((cid, card, profile, tickets, p_alive, history, names))
     })
     .await?;
     let cur = currency(ctx);
+    // A product by its name, with its code.
+    let product = |sku: &str| match names.get(sku) {
+        Some(n) => format!("{n} ({sku})"),
+        None => sku.to_string(),
+    };
     let mut p = page(ctx, headers, "/office/customers", format!("Customer #{cid}"));
     if let Some(card) = &card {
         let mut t = Table::new(
@@ -1223,7 +1236,7 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
     .empty("No regular purchases found.");
     for d in profile.due_items.iter().take(25) {
         t.rows.push(vec![
-            Cell::text(d.sku.clone()),
+            Cell::text(product(&d.sku)),
             Cell::text(d.category.clone()),
             Cell::num(d.purchase_days.to_string()),
             Cell::num(format!("{:.1}", d.cycle_days)),
@@ -1239,7 +1252,7 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
     for o in &profile.offers {
         t.rows.push(vec![
             Cell::text(o.code.clone()),
-            Cell::text(o.sku.clone()),
+            Cell::text(product(&o.sku)),
             Cell::text(format!(
                 "{}{}",
                 o.kind.replace('_', " "),
@@ -1260,7 +1273,7 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
     for o in &history {
         t.rows.push(vec![
             Cell::link(o.campaign_id.clone(), format!("/office/campaigns/{}", segment(&o.campaign_id))),
-            Cell::text(o.sku.clone()),
+            Cell::text(product(&o.sku)),
             Cell::text(format!(
                 "{}{}",
                 o.kind.replace('_', " "),
