@@ -67,11 +67,15 @@ pub enum Code {
     ReceiptNotFound,
     /// A basket line names a product the product master does not have (422).
     SkuUnknown,
+    /// The pickup slot has no place left (409).
+    SlotFull,
+    /// The order's state allows no such change (a picked order cancelled) (409).
+    OrderState,
 }
 
 impl Code {
     /// Every code, for the docs' table and its test.
-    pub const ALL: [Code; 27] = [
+    pub const ALL: [Code; 29] = [
         Code::InputInvalid,
         Code::MappingInvalid,
         Code::FileUnusable,
@@ -99,6 +103,8 @@ impl Code {
         Code::ReceiptConflict,
         Code::ReceiptNotFound,
         Code::SkuUnknown,
+        Code::SlotFull,
+        Code::OrderState,
     ];
 
     /// The code as programs see it.
@@ -131,6 +137,8 @@ impl Code {
             Code::ReceiptConflict => "receipt.conflict",
             Code::ReceiptNotFound => "receipt.not_found",
             Code::SkuUnknown => "sku.unknown",
+            Code::SlotFull => "slot.full",
+            Code::OrderState => "order.state",
         }
     }
 
@@ -157,6 +165,7 @@ impl Code {
             Code::ReceiptConflict => 5,
             Code::ReceiptNotFound => 4,
             Code::SkuUnknown => 2,
+            Code::SlotFull | Code::OrderState => 5,
         }
     }
 
@@ -185,6 +194,7 @@ impl Code {
             Code::ReceiptConflict => 409,
             Code::ReceiptNotFound => 404,
             Code::SkuUnknown => 422,
+            Code::SlotFull | Code::OrderState => 409,
         }
     }
 }

@@ -128,18 +128,28 @@ impl App {
             }
             Phase::Publishing => progress.message(progress::PUBLISHING),
         };
-        let options = ImportOptions {
+        let options = self.import_options(mapping, max_reject_rate, &report)?;
+        let result = unico_lake::import_file(&lake, dataset, file, &options);
+        progress.finish();
+        result.with_context(|| format!("{} not imported", file.display()))
+    }
+
+    /// How this data directory imports into its lake.
+    pub(crate) fn import_options<'a>(
+        &self,
+        mapping: &Mapping,
+        max_reject_rate: Option<f64>,
+        progress: &'a (dyn Fn(unico_lake::import::Progress) + Sync),
+    ) -> Result<ImportOptions<'a>> {
+        Ok(ImportOptions {
             mapping: mapping.clone(),
             chain_tz: self.chain_tz(),
             pseudonymiser: self.pseudonymiser()?,
             rejects_dir: self.rejects_dir(),
             max_reject_rate,
             plausible: self.plausible_days(),
-            progress: &report,
-        };
-        let result = unico_lake::import_file(&lake, dataset, file, &options);
-        progress.finish();
-        result.with_context(|| format!("{} not imported", file.display()))
+            progress,
+        })
     }
 
     /// Imports registrations into the customer master (normalised, personal data sealed).

@@ -22,6 +22,7 @@ pub mod error;
 pub mod import;
 pub mod kpi;
 pub mod model;
+pub mod orders;
 pub mod plan;
 pub mod pos;
 pub mod progress;

@@ -43,6 +43,8 @@ pub struct Wallets {
     names: HashMap<String, String>,
     /// The product master whole (the app's product search).
     catalogue: std::sync::Arc<Vec<unico_offers::policy::Product>>,
+    /// Sku → its place in the catalogue.
+    index: HashMap<String, usize>,
     /// The last change applied.
     last_change: i64,
     /// The store (for the cards' keyed hashes, computed in memory).
@@ -143,10 +145,10 @@ pub struct RefundLine {
 }
 
 /// A basket checked: lines in thousandths, the receipt's instant and day.
-struct Checked {
-    lines: Vec<Line>,
-    at: String,
-    day: String,
+pub(crate) struct Checked {
+    pub lines: Vec<Line>,
+    pub at: String,
+    pub day: String,
 }
 
 fn describe(o: &TillOffer, names: &HashMap<String, String>) -> String {
@@ -166,7 +168,7 @@ fn describe(o: &TillOffer, names: &HashMap<String, String>) -> String {
     }
 }
 
-fn answer(priced: &Priced, card_known: bool, redemption: Option<&str>) -> PosAnswer {
+pub(crate) fn answer(priced: &Priced, card_known: bool, redemption: Option<&str>) -> PosAnswer {
     PosAnswer {
         redemption_id: redemption.map(str::to_string),
         card_known,
@@ -199,6 +201,13 @@ pub fn token_hash(token: &str) -> String {
 }
 
 impl Wallets {
+    /// Prices lines for a customer's offers (none for an unknown card).
+    fn price(&self, customer: Option<i64>, lines: &[Line], store_id: &str, day: &str) -> Priced {
+        let no_offers = Vec::new();
+        let offers = customer.and_then(|c| self.offers.get(&c)).unwrap_or(&no_offers);
+        till::price(lines, offers, &self.items, &self.budgets, store_id, day)
+    }
+
     /// The customer a card (if any) names, from memory.
     fn customer(&self, card: Option<&str>) -> Option<&i64> {
         let store = self.store.as_ref().expect("set when loaded");
@@ -279,6 +288,7 @@ impl App {
             w.names.insert(p.sku.clone(), p.name.clone());
             w.items.insert(p.sku.clone(), Item { category: p.category.clone(), unit_cost_cents: p.unit_cost_cents });
         }
+        w.index = products.iter().enumerate().map(|(i, p)| (p.sku.clone(), i)).collect();
         w.catalogue = std::sync::Arc::new(products);
         for (hash, customer, key) in cards {
             w.cards.insert(hash, customer);
@@ -459,11 +469,26 @@ impl App {
         let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
         let w = guard.as_ref().expect("loaded above");
         let checked = self.check_basket(b, &w.items)?;
-        let customer = w.customer(b.card.as_deref());
-        let no_offers = Vec::new();
-        let offers = customer.and_then(|c| w.offers.get(c)).unwrap_or(&no_offers);
-        let priced = till::price(&checked.lines, offers, &w.items, &w.budgets, b.store_id.trim(), &checked.day);
+        let customer = w.customer(b.card.as_deref()).copied();
+        let priced = w.price(customer, &checked.lines, b.store_id.trim(), &checked.day);
         Ok(answer(&priced, customer.is_some(), None))
+    }
+
+    /// Prices lines for a customer's offers from memory, as [`App::pos_evaluate`] does for
+    /// the card they show (the app's basket and orders): changes nothing.
+    pub(crate) fn price_for(&self, customer: i64, lines: &[Line], store_id: &str, day: &str) -> Result<PosAnswer> {
+        self.pos_loaded()?;
+        let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
+        let w = guard.as_ref().expect("loaded above");
+        let priced = w.price(Some(customer), lines, store_id, day);
+        Ok(answer(&priced, true, None))
+    }
+
+    /// What the product master says of a product: (name, category, list price), from memory.
+    pub(crate) fn product_of(&self, sku: &str) -> Result<Option<unico_offers::policy::Product>> {
+        self.pos_loaded()?;
+        let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
+        Ok(guard.as_ref().and_then(|w| w.index.get(sku).map(|i| w.catalogue[*i].clone())))
     }
 
     /// Confirms a basket as receipt `receipt_no`: prices it against the stored state and
@@ -475,20 +500,9 @@ impl App {
             bail!(Code::InputInvalid, "receipt_no must be 1 to 64 characters");
         }
         self.pos_loaded()?;
-        let (checked, items, descriptions) = {
+        let checked = {
             let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
-            let w = guard.as_ref().expect("loaded above");
-            let checked = self.check_basket(b, &w.items)?;
-            // The receipt's words for the card's offers (the store prices from its rows).
-            let customer = w.customer(b.card.as_deref());
-            let descriptions: HashMap<String, String> = customer
-                .and_then(|c| w.offers.get(c))
-                .map(|os| os.iter().map(|o| (o.code.clone(), o.description.clone())).collect())
-                .unwrap_or_default();
-            // Only the basket's products: the transaction prices with these.
-            let items: HashMap<String, Item> =
-                checked.lines.iter().filter_map(|l| w.items.get(&l.sku).map(|i| (l.sku.clone(), i.clone()))).collect();
-            (checked, items, descriptions)
+            self.check_basket(b, &guard.as_ref().expect("loaded above").items)?
         };
         let key = ReceiptKey {
             store_id: b.store_id.trim().to_string(),
@@ -497,6 +511,34 @@ impl App {
         };
         let store = self.store()?;
         let card_hash = b.card.as_deref().filter(|c| !c.trim().is_empty()).map(|c| store.card_lookup(c));
+        self.confirm_checked(&key, card_hash, &checked, request_hash)
+    }
+
+    /// Confirms checked lines as receipt `key` for the card whose lookup hash is given: the
+    /// one transaction of [`App::pos_confirm`] (a collected order goes through it too).
+    pub(crate) fn confirm_checked(
+        &self,
+        key: &ReceiptKey,
+        card_hash: Option<String>,
+        checked: &Checked,
+        request_hash: &str,
+    ) -> Result<PosAnswer> {
+        self.pos_loaded()?;
+        let (items, descriptions) = {
+            let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
+            let w = guard.as_ref().expect("loaded above");
+            // The receipt's words for the card's offers (the store prices from its rows).
+            let customer = card_hash.as_ref().and_then(|h| w.cards.get(h));
+            let descriptions: HashMap<String, String> = customer
+                .and_then(|c| w.offers.get(c))
+                .map(|os| os.iter().map(|o| (o.code.clone(), o.description.clone())).collect())
+                .unwrap_or_default();
+            // Only the basket's products: the transaction prices with these.
+            let items: HashMap<String, Item> =
+                checked.lines.iter().filter_map(|l| w.items.get(&l.sku).map(|i| (l.sku.clone(), i.clone()))).collect();
+            (items, descriptions)
+        };
+        let k = key;
         let describe_and_answer = |priced: &Priced, id: &str, known: bool| {
             let mut a = answer(priced, known, Some(id));
             for d in &mut a.discounts {
@@ -507,7 +549,7 @@ impl App {
         let confirmed = self
             .with_store(async |s| {
                 let req = unico_store::pos::ConfirmRequest {
-                    key: &key,
+                    key: k,
                     request_hash,
                     card_hash: card_hash.as_deref(),
                     at: &checked.at,

@@ -488,7 +488,7 @@ impl App {
     }
 
     /// `not_found` unless `store` is one of the chain's (any store, before any is imported).
-    fn known_store(&self, store: &str) -> Result<()> {
+    pub(crate) fn known_store(&self, store: &str) -> Result<()> {
         let stores = self.app_stores()?;
         if !stores.is_empty() && !stores.iter().any(|e| e.store_id == store) {
             bail!(Code::NotFound, "no store {store:?}");

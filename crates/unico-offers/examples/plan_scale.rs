@@ -21,6 +21,7 @@ fn main() {
                 sku: format!("P{i}"),
                 name: format!("product {i}"),
                 category: format!("Cat{}", i % 30),
+                department: String::new(),
                 brand: format!("Brand{}", i % 200),
                 supplier: format!("Supplier{}", i % 12),
                 list_price_cents: Some(price),

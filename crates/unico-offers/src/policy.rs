@@ -66,6 +66,8 @@ pub struct Product {
     pub sku: String,
     /// Display name.
     pub name: String,
+    /// Department (empty when unknown).
+    pub department: String,
     /// Category (empty when unknown).
     pub category: String,
     /// Brand (empty when unknown).
@@ -1030,6 +1032,7 @@ mod tests {
             sku: sku.into(),
             name: format!("{brand} {sku}"),
             category: cat.into(),
+            department: String::new(),
             brand: brand.into(),
             supplier: supplier.into(),
             list_price_cents: Some(price),

@@ -12,6 +12,7 @@ fn products() -> Vec<Product> {
         sku: sku.into(),
         name: sku.into(),
         category: category.into(),
+        department: String::new(),
         brand: brand.into(),
         supplier: "S".into(),
         list_price_cents: Some(500),

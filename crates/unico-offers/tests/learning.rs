@@ -28,6 +28,7 @@ fn setup() -> (Policy, Vec<Product>, Vec<CustomerInput>) {
             sku: format!("P{i}"),
             name: format!("product {i}"),
             category: "Food".into(),
+            department: String::new(),
             list_price_cents: Some(500),
             unit_cost_cents: Some(250),
             ..Default::default()

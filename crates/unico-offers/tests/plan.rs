@@ -18,6 +18,7 @@ fn products(prices: &[(i64, i64)]) -> Vec<Product> {
             sku: format!("P{i}"),
             name: format!("product {i}"),
             category: format!("Cat{}", i % 4),
+            department: String::new(),
             brand: format!("B{}", i % 3),
             supplier: format!("S{}", i % 2),
             list_price_cents: Some(*price),

@@ -29,6 +29,7 @@ const KPIS: Access = Access::Roles(&[A, M, S]);
 const PERSONAL: Access = Access::Roles(&[A, U]);
 const PROFILE: Access = Access::Roles(&[A, M, U]);
 const TICKETS: Access = Access::Roles(&[A, S, U]);
+const ORDERS: Access = Access::Roles(&[A, S]);
 const SHOPPER: Access = Access::Shopper;
 const PUBLIC: Access = Access::Public;
 
@@ -116,6 +117,22 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/app/tickets/{id}", SHOPPER),
     ("POST", "/api/v1/app/tickets/{id}/messages", SHOPPER),
     ("POST", "/api/v1/app/surveys", SHOPPER),
+    ("GET", "/api/v1/app/catalogue", SHOPPER),
+    ("POST", "/api/v1/app/basket", SHOPPER),
+    ("GET", "/api/v1/app/stores/{store_id}/slots", SHOPPER),
+    ("GET", "/api/v1/app/orders", SHOPPER),
+    ("POST", "/api/v1/app/orders", SHOPPER),
+    ("GET", "/api/v1/app/orders/{id}", SHOPPER),
+    ("POST", "/api/v1/app/orders/{id}/cancel", SHOPPER),
+    ("GET", "/api/v1/slots", ORDERS),
+    ("POST", "/api/v1/slots", ORDERS),
+    ("PUT", "/api/v1/slots/{id}", ORDERS),
+    ("GET", "/api/v1/orders", ORDERS),
+    ("GET", "/api/v1/orders/{id}", ORDERS),
+    ("POST", "/api/v1/orders/{id}/lines/{line_no}", ORDERS),
+    ("POST", "/api/v1/orders/{id}/ready", ORDERS),
+    ("POST", "/api/v1/orders/{id}/collected", ORDERS),
+    ("POST", "/api/v1/orders/{id}/not-collected", ORDERS),
     ("GET", "/office", PUBLIC),
     ("GET", "/office/login", PUBLIC),
     ("POST", "/office/login", PUBLIC),

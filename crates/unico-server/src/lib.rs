@@ -15,6 +15,7 @@ mod jobs;
 mod observe;
 mod office;
 pub mod openapi;
+mod orders;
 mod pos;
 mod routes;
 mod shopper;
@@ -54,6 +55,8 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     /// How often the tills' wallets apply the store's changes.
     pub pos_poll: Duration,
+    /// How often collected click-and-collect orders are written to the lake.
+    pub orders_to_lake: Duration,
     /// Mark the session cookies `Secure` (HTTPS only): on whenever browsers reach the
     /// server over HTTPS (directly or through a proxy).
     pub secure_cookies: bool,
@@ -72,6 +75,7 @@ impl Default for Config {
             webhook_backoff: Duration::from_secs(30),
             webhook_max_attempts: 8,
             pos_poll: Duration::from_secs(1),
+            orders_to_lake: Duration::from_secs(3600),
             secure_cookies: false,
         }
     }
@@ -192,7 +196,12 @@ impl Server {
             .state
             .tenants
             .values()
-            .map(|t| tokio::spawn(pos::refresher(t.clone(), self.state.config.pos_poll)))
+            .flat_map(|t| {
+                [
+                    tokio::spawn(pos::refresher(t.clone(), self.state.config.pos_poll)),
+                    tokio::spawn(orders::to_lake(t.clone(), self.state.config.orders_to_lake)),
+                ]
+            })
             .collect();
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown)

@@ -6,52 +6,10 @@
 //! a shopper's token any other route.
 
 mod common;
-use common::chain::{list_price, percent_offer, policy_from};
+use common::chain::{list_price, percent_offer};
 use common::*;
 use std::sync::Arc;
-use unico_app::App;
 use unico_app::staff::Caller;
-
-/// A retailer with a published campaign valid from today whose offers need activation,
-/// and a privacy policy: (app, campaign dir).
-fn retailer(dir: &std::path::Path, database_url: Option<String>) -> (Arc<App>, std::path::PathBuf) {
-    let app = tenant(dir, database_url, 31);
-    let policy = dir.join("policy.toml");
-    std::fs::write(&policy, policy_from(app.today())).unwrap();
-    let out = dir.join("campaign");
-    let req = unico_app::plan::PlanRequest { policy, as_of: None, out: out.clone(), dry_run: false };
-    let planned = app.plan_campaign(&req, &unico_app::Silent).unwrap();
-    app.publish_campaign(&planned.campaign_id, &Caller::cli()).unwrap();
-    app.publish_privacy_policy("2026-11", "We keep your card and purchases to run the programme.", &Caller::cli())
-        .unwrap();
-    app.pos_refresh().unwrap();
-    (app, out)
-}
-
-fn register(s: &Running, email: &str, card: Option<&str>, consents: serde_json::Value) -> Answer {
-    let body = serde_json::json!({
-        "email": email, "password": "a long enough password", "card": card,
-        "policy_version": "2026-11", "consents": consents,
-    });
-    s.call("POST", "/api/v1/app/register", None, Some(&body.to_string()))
-}
-
-fn app_login(s: &Running, email: &str) -> String {
-    let body = serde_json::json!({"email": email, "password": "a long enough password"}).to_string();
-    let a = s.call("POST", "/api/v1/app/login", None, Some(&body));
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body["expires_at"].as_str().unwrap().ends_with('Z'));
-    a.body["token"].as_str().unwrap().to_string()
-}
-
-/// The link code the outbox holds for a customer (as an admin reads the outbox).
-fn code_from_outbox(s: &Running, admin: &str) -> String {
-    let out = s.call("GET", "/api/v1/outbox", Some(admin), None);
-    assert_eq!(out.status, 200, "{}", out.body);
-    let text = out.body.to_string();
-    let at = text.rfind("Your code is ").expect("a code message in the outbox");
-    text[at + 13..at + 19].to_string()
-}
 
 thread_local! {
     static PRICE: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
@@ -89,7 +47,7 @@ fn codes(offers: &Answer) -> Vec<String> {
 
 fn whole_journey(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let (app, campaign) = retailer(dir.path(), database_url);
+    let (app, campaign) = app_retailer(dir.path(), database_url);
     let (card, sku, code) = percent_offer(&campaign, true);
     PRICE.with(|p| p.set(list_price(&dir.path().join("chain"), &sku)));
     let (_, till) = app.terminal_add("S001", "T1").unwrap();
@@ -408,7 +366,7 @@ fn one_account_per_email_under_a_race_on_sqlite_and_postgres() {
 #[test]
 fn logins_and_codes_are_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, campaign) = retailer(dir.path(), None);
+    let (app, campaign) = app_retailer(dir.path(), None);
     let (card, _, _) = percent_offer(&campaign, true);
     let s = Running::start(vec![("default".into(), app)], unico_server::Config { logins_per_minute: 3, ..config() });
     let body = serde_json::json!({"email": "nobody@example.com", "password": "wrong wrong wrong"}).to_string();

@@ -20,6 +20,7 @@ pub mod customers;
 pub mod dedupe;
 pub mod kpis;
 pub mod normalise;
+pub mod orders;
 pub mod pos;
 pub mod privacy;
 pub mod profiles;

@@ -347,6 +347,11 @@ impl Store {
                 "DELETE FROM app_accounts WHERE customer_id = $1",
                 "DELETE FROM ticket_messages WHERE ticket_id IN (SELECT id FROM tickets WHERE customer_id = $1)",
                 "DELETE FROM tickets WHERE customer_id = $1",
+                // Click-and-collect: open orders give their places back, then every order goes.
+                "UPDATE pickup_slots SET taken = taken - (SELECT COUNT(*) FROM orders o WHERE o.slot_id = pickup_slots.id \
+                 AND o.customer_id = $1 AND o.state IN ('placed', 'picking', 'ready')) \
+                 WHERE id IN (SELECT slot_id FROM orders WHERE customer_id = $1)",
+                "DELETE FROM orders WHERE customer_id = $1",
             ] {
                 sqlx::query(sql).bind(rid).execute(&mut *tx).await?;
             }

@@ -39,7 +39,7 @@ pub fn products(lake: &Lake) -> Result<Vec<Product>> {
     for file in lake.parquet_files(Dataset::Products)? {
         unico_lake::read::for_each_batch(
             &file,
-            &["sku", "name", "category", "brand", "supplier", "list_price_cents", "unit_cost_cents"],
+            &["sku", "name", "category", "brand", "supplier", "list_price_cents", "unit_cost_cents", "department"],
             |b| {
                 let text = |i: usize, row: usize| -> String {
                     let c = b.column(i).as_string::<i32>();
@@ -58,6 +58,7 @@ pub fn products(lake: &Lake) -> Result<Vec<Product>> {
                         supplier: text(4, r),
                         list_price_cents: int(5, r),
                         unit_cost_cents: int(6, r),
+                        department: text(7, r),
                     });
                 }
                 Ok(())

@@ -16,9 +16,16 @@ pub fn list_price(chain_dir: &Path, sku: &str) -> i64 {
 /// A cardholder's percent-off offer on one product (a personal one when `personal`):
 /// (card, sku, code).
 pub fn percent_offer(campaign_dir: &Path, personal: bool) -> (String, String, String) {
+    percent_offers(campaign_dir, personal).into_iter().next().expect("a percent-off offer planned")
+}
+
+/// Every cardholder's percent-off offer on one product (personal ones when `personal`), in
+/// the plan's order: (card, sku, code).
+pub fn percent_offers(campaign_dir: &Path, personal: bool) -> Vec<(String, String, String)> {
     let mut r = csv::Reader::from_path(campaign_dir.join("offers.csv")).unwrap();
     let h = r.headers().unwrap().clone();
     let col = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n}"));
+    let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec.unwrap();
         if &rec[col("target")] == "product"
@@ -26,10 +33,10 @@ pub fn percent_offer(campaign_dir: &Path, personal: bool) -> (String, String, St
             && &rec[col("percent_off")] != "0"
             && (!personal || &rec[col("personal")] == "yes")
         {
-            return (rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into());
+            out.push((rec[col("customer_id")].into(), rec[col("sku")].into(), rec[col("code")].into()));
         }
     }
-    panic!("no percent-off offer planned (personal: {personal})");
+    out
 }
 
 /// The example policy (docs/examples/policy.toml) for the two weeks from `from`, its offers

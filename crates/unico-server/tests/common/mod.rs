@@ -182,3 +182,44 @@ pub fn postgres() -> Option<String> {
     let (base, _) = admin.rsplit_once('/').unwrap();
     Some(format!("{base}/{name}"))
 }
+
+/// A retailer with a published campaign valid from today whose offers need activation,
+/// and a privacy policy: (app, campaign dir).
+pub fn app_retailer(dir: &std::path::Path, database_url: Option<String>) -> (Arc<App>, std::path::PathBuf) {
+    let app = tenant(dir, database_url, 31);
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, chain::policy_from(app.today())).unwrap();
+    let out = dir.join("campaign");
+    let req = unico_app::plan::PlanRequest { policy, as_of: None, out: out.clone(), dry_run: false };
+    let planned = app.plan_campaign(&req, &unico_app::Silent).unwrap();
+    app.publish_campaign(&planned.campaign_id, &Caller::cli()).unwrap();
+    app.publish_privacy_policy("2026-11", "We keep your card and purchases to run the programme.", &Caller::cli())
+        .unwrap();
+    app.pos_refresh().unwrap();
+    (app, out)
+}
+
+pub fn register(s: &Running, email: &str, card: Option<&str>, consents: serde_json::Value) -> Answer {
+    let body = serde_json::json!({
+        "email": email, "password": "a long enough password", "card": card,
+        "policy_version": "2026-11", "consents": consents,
+    });
+    s.call("POST", "/api/v1/app/register", None, Some(&body.to_string()))
+}
+
+pub fn app_login(s: &Running, email: &str) -> String {
+    let body = serde_json::json!({"email": email, "password": "a long enough password"}).to_string();
+    let a = s.call("POST", "/api/v1/app/login", None, Some(&body));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body["expires_at"].as_str().unwrap().ends_with('Z'));
+    a.body["token"].as_str().unwrap().to_string()
+}
+
+/// The link code the outbox holds for a customer (as an admin reads the outbox).
+pub fn code_from_outbox(s: &Running, admin: &str) -> String {
+    let out = s.call("GET", "/api/v1/outbox", Some(admin), None);
+    assert_eq!(out.status, 200, "{}", out.body);
+    let text = out.body.to_string();
+    let at = text.rfind("Your code is ").expect("a code message in the outbox");
+    text[at + 13..at + 19].to_string()
+}
