@@ -124,8 +124,16 @@ pub fn router(state: Arc<State>) -> Router {
         .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(axum::extract::DefaultBodyLimit::max(limit.min(1024 * 1024)));
     let uploads = Router::new()
-        .route("/api/v1/imports/{dataset}", post(import))
-        .route("/api/v1/campaigns/{id}/learn", post(learn))
+        // A small body that is not an upload is read before the multipart extractor refuses
+        // it, so the refusal leaves the connection usable.
+        .route(
+            "/api/v1/imports/{dataset}",
+            post(import).layer(axum::middleware::from_fn(crate::office::read_small_body)),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/learn",
+            post(learn).layer(axum::middleware::from_fn(crate::office::read_small_body)),
+        )
         .route(
             "/office/data/upload",
             post(crate::office::upload).layer(axum::middleware::from_fn(crate::office::read_small_body)),
