@@ -11,6 +11,7 @@
 //! header). Everything a page loads comes from this server (CSP `default-src 'self'`).
 
 pub(crate) mod charts;
+mod orders;
 mod pages;
 
 use crate::State;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use unico_app::Code;
 use unico_app::staff::Role;
 
+pub(crate) use orders::*;
 pub(crate) use pages::*;
 
 /// A form body, or why it could not be read (a page answers a missing field itself).
@@ -93,6 +95,11 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/office/tickets", get(tickets))
         .route("/office/tickets/{id}", get(ticket))
         .route("/office/tickets/{id}/reply", post(reply))
+        .route("/office/orders", get(orders))
+        .route("/office/orders/slots", post(add_slots))
+        .route("/office/orders/{id}", get(order))
+        .route("/office/orders/{id}/lines/{line_no}", post(pick))
+        .route("/office/orders/{id}/state", post(set_state))
         .route("/office/admin", get(admin))
         .route("/office/admin/users", post(add_user))
         .route("/office/admin/privacy", post(publish_privacy))
@@ -411,6 +418,7 @@ const MENU: &[(&str, &str, &[Role])] = &[
     ("/office/customers", "Customers", &[Role::Admin, Role::Marketing, Role::Support]),
     ("/office/data", "Data", &[Role::Admin, Role::Marketing]),
     ("/office/tickets", "Tickets", &[Role::Admin, Role::StoreManager, Role::Support]),
+    ("/office/orders", "Orders", &[Role::Admin, Role::StoreManager]),
     ("/office/admin", "Admin", &[Role::Admin]),
 ];
 

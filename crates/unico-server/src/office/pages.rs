@@ -80,14 +80,14 @@ fn days(d: jiff::civil::Date, n: i64) -> jiff::civil::Date {
 }
 
 /// The page, or its error as a page.
-fn finish(r: ApiResult<Page>, ctx: &Ctx, headers: &HeaderMap, path: &str, started: Instant) -> Response {
+pub(crate) fn finish(r: ApiResult<Page>, ctx: &Ctx, headers: &HeaderMap, path: &str, started: Instant) -> Response {
     match r {
         Ok(p) => p.render(started),
         Err(e) => error_page(e, Some(ctx), headers, path),
     }
 }
 
-fn currency(ctx: &Ctx) -> String {
+pub(crate) fn currency(ctx: &Ctx) -> String {
     ctx.tenant.app.settings().currency.clone()
 }
 

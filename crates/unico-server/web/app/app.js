@@ -5,7 +5,10 @@
 // and textContent only: nothing the server or the shopper types is parsed as HTML.
 "use strict";
 
-const KEY = { token: "unico.token", me: "unico.me", offers: "unico.offers", pending: "unico.pending" };
+const KEY = {
+  token: "unico.token", me: "unico.me", offers: "unico.offers", pending: "unico.pending",
+  basket: "unico.basket", orderKey: "unico.order-key",
+};
 
 // ---- small helpers ----
 
@@ -52,14 +55,14 @@ class ApiError extends Error {
 }
 
 // A request to the API; a network failure is an ApiError with status 0.
-async function api(method, path, body) {
-  return (await apiTimed(method, path, body)).data;
+async function api(method, path, body, extra) {
+  return (await apiTimed(method, path, body, extra)).data;
 }
 
 // The same, with when the answer was fetched: now, or, when the service worker answered
 // from its copy because there is no network, when that copy was fetched.
-async function apiTimed(method, path, body) {
-  const headers = { "Accept": "application/json" };
+async function apiTimed(method, path, body, extra) {
+  const headers = Object.assign({ "Accept": "application/json" }, extra || {});
   const token = localStorage.getItem(KEY.token);
   if (token) headers["Authorization"] = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -396,6 +399,203 @@ views.products = (root) => {
   root.append(form, results);
 };
 
+// ---- shopping from home: catalogue, basket, orders for pickup ----
+
+function basket() { return load(KEY.basket) || []; }
+
+function setBasket(lines) {
+  save(KEY.basket, lines.filter((l) => l.quantity > 0));
+  // A changed basket is a new order: the next placing gets a new Idempotency-Key.
+  localStorage.removeItem(KEY.orderKey);
+}
+
+function addToBasket(p) {
+  const lines = basket();
+  const line = lines.find((l) => l.sku === p.sku);
+  if (line) line.quantity = Math.min(99, line.quantity + 1);
+  else lines.push({ sku: p.sku, name: p.name, quantity: 1 });
+  setBasket(lines);
+  status(p.name + " is in your basket.");
+}
+
+function basketLink() {
+  const n = basket().reduce((a, l) => a + l.quantity, 0);
+  return h("p", { class: "links" }, h("a", { href: "#basket", class: "button" }, "Basket (" + n + ")"),
+    h("a", { href: "#orders", class: "button secondary" }, "My orders"));
+}
+
+const STATES = {
+  placed: "Confirmed: the store will prepare it",
+  picking: "Being prepared",
+  ready: "Ready to collect",
+  collected: "Collected",
+  not_collected: "Not collected",
+  cancelled: "Cancelled",
+};
+
+const REASONS = {
+  not_activated: "book it in Offers to get it",
+  not_in_basket: "not in your basket",
+  below_threshold: "spend a little more to get it",
+  already_used: "already used",
+  not_valid_today: "not valid today",
+  other_store: "not at this store",
+  budget_spent: "no longer available",
+};
+
+function slotText(s) {
+  const a = new Date(s.starts_at);
+  const b = new Date(s.ends_at);
+  return a.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" }) + " " +
+    a.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + "–" + b.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function totals(p) {
+  const rows = [h("p", {}, "Subtotal: " + money(p.subtotal_cents))];
+  for (const d of p.discounts) {
+    rows.push(h("p", { class: "discount", "data-offer": d.offer_code }, "Your offer: " + d.description + " −" + money(d.amount_cents)));
+  }
+  rows.push(h("p", { class: "total" }, "Total: " + money(p.total_cents)));
+  return h("div", { class: "totals", id: "totals" }, rows);
+}
+
+views.shop = async (root) => {
+  setTitle("Shop for pickup");
+  root.append(basketLink());
+  const q = h("input", { type: "search", id: "shop-q", name: "q", autocomplete: "off" });
+  const dept = h("select", { id: "shop-dept", name: "department" }, h("option", { value: "" }, "All departments"));
+  const results = h("div", { "aria-live": "polite" });
+  const search = async () => {
+    results.replaceChildren();
+    try {
+      const params = new URLSearchParams({ q: q.value, department: dept.value, limit: "60" });
+      const c = await api("GET", "/api/v1/app/catalogue?" + params);
+      if (dept.options.length === 1) dept.append(...c.departments.map((d) => h("option", { value: d }, d)));
+      if (!c.items.length) { results.append(h("p", {}, "Nothing found.")); return; }
+      results.append(h("p", { class: "meta" }, c.total + " products" + (c.items.some((i) => i.usual) ? ", your usual ones first" : "")),
+        h("ul", { class: "list", id: "catalogue" }, c.items.map((p) => h("li", { "data-sku": p.sku },
+          h("p", { class: "offer-title" }, p.name),
+          h("p", { class: "meta" }, [p.brand, p.category].filter(Boolean).join(" · ")),
+          h("p", {}, money(p.price_cents)),
+          p.due ? h("span", { class: "tag" }, "Due again") : p.usual ? h("span", { class: "tag" }, "You usually buy it") : null,
+          p.offers.length ? h("span", { class: "tag" }, "Your offer") : null,
+          h("button", { type: "button", "aria-label": "Add " + p.name + " to the basket", onclick: () => {
+            addToBasket(p);
+            root.firstChild.replaceWith(basketLink());
+          } }, "Add")))));
+    } catch (e) { results.append(errorBox(e)); }
+  };
+  root.append(h("form", { role: "search", onsubmit: (ev) => { ev.preventDefault(); search(); } },
+    h("label", { for: "shop-q" }, "Search products"), q,
+    h("label", { for: "shop-dept" }, "Department"), dept,
+    h("button", { type: "submit" }, "Search")), results);
+  await search();
+};
+
+views.basket = async (root) => {
+  setTitle("My basket");
+  const lines = basket();
+  if (!lines.length) {
+    root.append(h("p", {}, "Your basket is empty."), h("p", {}, h("a", { href: "#shop" }, "Go shopping")));
+    return;
+  }
+  let me, stores;
+  try { [me, stores] = await Promise.all([refreshMe(), api("GET", "/api/v1/app/stores")]); } catch (e) { root.append(errorBox(e)); return; }
+  const store = h("select", { id: "pickup-store", name: "store", required: true },
+    stores.map((s) => h("option", { value: s.store_id, selected: s.store_id === me.store_id }, s.name + " (" + s.store_id + ")")));
+  const slot = h("select", { id: "pickup-slot", name: "slot", required: true });
+  const priced = h("div", { "aria-live": "polite" });
+  const out = h("div", { "aria-live": "polite" });
+  const list = h("ul", { class: "list", id: "basket" });
+  const draw = async () => {
+    priced.replaceChildren();
+    const now = basket();
+    list.replaceChildren(...now.map((l) => h("li", { "data-sku": l.sku },
+      h("p", { class: "offer-title" }, l.name),
+      h("p", {}, "Quantity: " + l.quantity),
+      h("button", { type: "button", class: "secondary", "aria-label": "One more " + l.name, onclick: () => change(l.sku, 1) }, "+"),
+      h("button", { type: "button", class: "secondary", "aria-label": "One less " + l.name, onclick: () => change(l.sku, -1) }, "−"))));
+    if (!now.length) { route(); return; }
+    try {
+      const p = await api("POST", "/api/v1/app/basket", { store_id: store.value, lines: now.map((l) => ({ sku: l.sku, quantity: l.quantity })) });
+      priced.append(totals(p));
+      const missed = p.offers_not_applied.filter((n) => n.reason !== "not_in_basket");
+      if (missed.length) {
+        priced.append(h("ul", { class: "meta" }, missed.map((n) => h("li", {}, "An offer of yours does not apply: " + (REASONS[n.reason] || n.reason) + "."))));
+      }
+    } catch (e) { priced.append(errorBox(e)); }
+  };
+  const change = (sku, by) => {
+    setBasket(basket().map((l) => (l.sku === sku ? Object.assign(l, { quantity: Math.min(99, l.quantity + by) }) : l)));
+    draw();
+  };
+  const slots = async () => {
+    slot.replaceChildren();
+    try {
+      const open = (await api("GET", "/api/v1/app/stores/" + encodeURIComponent(store.value) + "/slots")).filter((s) => s.left > 0);
+      if (!open.length) slot.append(h("option", { value: "" }, "No pickup time left at this store"));
+      slot.append(...open.map((s) => h("option", { value: String(s.id) }, slotText(s) + " (" + s.left + " left)")));
+    } catch (e) { out.append(errorBox(e)); }
+  };
+  store.addEventListener("change", () => { slots(); draw(); });
+  root.append(list, priced, h("form", { onsubmit: async (ev) => {
+    ev.preventDefault();
+    out.replaceChildren();
+    if (!slot.value) { out.append(h("p", { class: "error" }, "Choose a pickup time.")); return; }
+    // One key per basket: a double tap or a retry after a lost answer places one order.
+    let key = localStorage.getItem(KEY.orderKey);
+    if (!key) { key = crypto.randomUUID(); localStorage.setItem(KEY.orderKey, key); }
+    try {
+      const o = await api("POST", "/api/v1/app/orders", {
+        store_id: store.value, slot_id: Number(slot.value), lines: basket().map((l) => ({ sku: l.sku, quantity: l.quantity })),
+      }, { "Idempotency-Key": key });
+      setBasket([]);
+      location.hash = "#order/" + o.id;
+    } catch (e) {
+      out.append(errorBox(e));
+      if (e.code === "slot.full") slots();
+    }
+  } }, h("h2", {}, "Pickup"), h("label", { for: "pickup-store" }, "Store"), store,
+    h("label", { for: "pickup-slot" }, "Pickup time"), slot, h("button", { type: "submit" }, "Place my order"), out));
+  await Promise.all([draw(), slots()]);
+};
+
+views.orders = async (root) => {
+  setTitle("My orders");
+  let list;
+  try { list = await api("GET", "/api/v1/app/orders"); } catch (e) { root.append(errorBox(e)); return; }
+  if (!list.length) root.append(h("p", {}, "No orders yet."));
+  root.append(h("ul", { class: "list", id: "orders" }, list.map((o) => h("li", { "data-state": o.state },
+    h("p", { class: "offer-title" }, h("a", { href: "#order/" + o.id }, "Order " + o.id + " · " + money(o.total_cents))),
+    h("p", { class: "meta" }, STATES[o.state] + " · store " + o.store_id + " · " + slotText(o.slot))))),
+  h("p", {}, h("a", { href: "#shop" }, "Back to the shop")));
+};
+
+views.order = async (root, id) => {
+  setTitle("Order");
+  let o;
+  try { o = await api("GET", "/api/v1/app/orders/" + encodeURIComponent(id)); } catch (e) { root.append(errorBox(e)); return; }
+  setTitle("Order " + o.id);
+  root.append(h("p", { class: "note", id: "order-state", "data-state": o.state }, STATES[o.state]),
+    h("p", {}, "Pickup at store " + o.store_id + ", " + slotText(o.slot) + "."),
+    h("ul", { class: "list", id: "order-lines" }, o.lines.map((l) => h("li", { "data-status": l.status },
+      h("p", { class: "offer-title" }, l.quantity + " × " + l.name),
+      h("p", {}, money(l.unit_price_cents) + " each"),
+      l.status === "missing" ? h("p", { class: "error" }, "Not available: not charged") : null,
+      l.substitute ? h("p", { class: "note" }, "Replaced by " + l.substitute.quantity + " × " + l.substitute.name + " at " + money(l.substitute.unit_price_cents) + " each") : null))),
+    totals(o));
+  if (o.total_cents !== o.placed_total_cents) {
+    root.append(h("p", { class: "meta" }, "When you ordered: " + money(o.placed_total_cents) + "."));
+  }
+  if (o.can_cancel) {
+    const out = h("div");
+    root.append(h("button", { type: "button", class: "danger", onclick: async () => {
+      try { await api("POST", "/api/v1/app/orders/" + o.id + "/cancel"); route(); } catch (e) { out.append(errorBox(e)); }
+    } }, "Cancel this order"), out);
+  }
+  root.append(h("p", {}, h("a", { href: "#orders" }, "All my orders")));
+};
+
 views.store = async (root) => {
   setTitle("My store");
   let me, stores, tickets;
@@ -561,7 +761,9 @@ views.privacy = async (root) => {
 
 // ---- routing ----
 
-const NEEDS_LOGIN = new Set(["card", "offers", "flyer", "products", "store", "ticket", "privacy"]);
+const NEEDS_LOGIN = new Set(["card", "offers", "flyer", "products", "shop", "basket", "orders", "order", "store", "ticket", "privacy"]);
+// The menu entry a view belongs to.
+const SECTION = { products: "shop", basket: "shop", orders: "shop", order: "shop", ticket: "store" };
 
 // Each call of route() is a generation: a view drawing after an await checks it is still
 // the one on screen.
@@ -576,7 +778,7 @@ async function route() {
   if (NEEDS_LOGIN.has(view) && !logged) view = "login";
   document.getElementById("nav").hidden = !logged;
   for (const a of document.querySelectorAll("#nav a")) {
-    if (a.dataset.view === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    if (a.dataset.view === (SECTION[view] || view)) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   const root = document.getElementById("view");
   root.replaceChildren();

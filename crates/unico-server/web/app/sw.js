@@ -3,7 +3,7 @@
 // from the network first, with the last copy as the fallback when there is none.
 "use strict";
 
-const SHELL = "unico-shell-v1";
+const SHELL = "unico-shell-v2";
 const DATA = "unico-data-v1";
 const FILES = [
   "/app/",
