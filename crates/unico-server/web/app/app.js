@@ -443,11 +443,11 @@ const REASONS = {
   budget_spent: "no longer available",
 };
 
+// A pickup time in the store's own clock (the times carry the store's offset).
 function slotText(s) {
-  const a = new Date(s.starts_at);
-  const b = new Date(s.ends_at);
-  return a.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" }) + " " +
-    a.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + "–" + b.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const [y, m, d] = s.starts_at.slice(0, 10).split("-").map(Number);
+  const day = new Date(y, m - 1, d).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" });
+  return day + " " + s.starts_at.slice(11, 16) + "–" + s.ends_at.slice(11, 16);
 }
 
 function totals(p) {
@@ -500,7 +500,9 @@ views.basket = async (root) => {
     return;
   }
   let me, stores;
-  try { [me, stores] = await Promise.all([refreshMe(), api("GET", "/api/v1/app/stores")]); } catch (e) { root.append(errorBox(e)); return; }
+  try {
+    [me, stores] = await Promise.all([refreshMe(), api("GET", "/api/v1/app/stores"), refreshOffers().catch(() => null)]);
+  } catch (e) { root.append(errorBox(e)); return; }
   const store = h("select", { id: "pickup-store", name: "store", required: true },
     stores.map((s) => h("option", { value: s.store_id, selected: s.store_id === me.store_id }, s.name + " (" + s.store_id + ")")));
   const slot = h("select", { id: "pickup-slot", name: "slot", required: true });
@@ -519,9 +521,14 @@ views.basket = async (root) => {
     try {
       const p = await api("POST", "/api/v1/app/basket", { store_id: store.value, lines: now.map((l) => ({ sku: l.sku, quantity: l.quantity })) });
       priced.append(totals(p));
-      const missed = p.offers_not_applied.filter((n) => n.reason !== "not_in_basket");
+      // Offers on what is in the basket that do not apply, and why (booking, spending more).
+      const mine = new Map((((load(KEY.offers) || {}).offers) || []).map((o) => [o.code, o]));
+      const skus = new Set(now.map((l) => l.sku));
+      const missed = p.offers_not_applied
+        .filter((n) => n.reason !== "not_in_basket" && mine.has(n.offer_code) && skus.has(mine.get(n.offer_code).sku));
       if (missed.length) {
-        priced.append(h("ul", { class: "meta" }, missed.map((n) => h("li", {}, "An offer of yours does not apply: " + (REASONS[n.reason] || n.reason) + "."))));
+        priced.append(h("ul", { class: "meta", id: "offers-missed" }, missed.map((n) =>
+          h("li", {}, mine.get(n.offer_code).title + ": " + (REASONS[n.reason] || n.reason) + "."))));
       }
     } catch (e) { priced.append(errorBox(e)); }
   };
@@ -544,7 +551,10 @@ views.basket = async (root) => {
     if (!slot.value) { out.append(h("p", { class: "error" }, "Choose a pickup time.")); return; }
     // One key per basket: a double tap or a retry after a lost answer places one order.
     let key = localStorage.getItem(KEY.orderKey);
-    if (!key) { key = crypto.randomUUID(); localStorage.setItem(KEY.orderKey, key); }
+    if (!key) {
+      key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(KEY.orderKey, key);
+    }
     try {
       const o = await api("POST", "/api/v1/app/orders", {
         store_id: store.value, slot_id: Number(slot.value), lines: basket().map((l) => ({ sku: l.sku, quantity: l.quantity })),
