@@ -33,6 +33,10 @@ pub struct DemoOffice {
     pub campaign: Option<String>,
     /// Tickets opened by shoppers.
     pub tickets: usize,
+    /// Click-and-collect pickup slots added to the first store.
+    pub slots: usize,
+    /// Click-and-collect orders placed there (one to prepare, one being prepared, one ready).
+    pub orders: usize,
 }
 
 impl App {
@@ -94,7 +98,51 @@ impl App {
             Some(s) if self.store_tickets(None)?.is_empty() => self.demo_tickets(s)?,
             _ => 0,
         };
-        Ok(DemoOffice { logins, goals, campaign, tickets })
+        let (slots, orders) = match &store {
+            Some(s) if self.store_slots(Some(s))?.is_empty() => self.demo_orders(s)?,
+            _ => (0, 0),
+        };
+        Ok(DemoOffice { logins, goals, campaign, tickets, slots, orders })
+    }
+
+    /// Pickup slots at `store` tomorrow and the day after (10:00 to 19:00, hourly, four
+    /// orders each), and three shoppers' orders of their usual products for tomorrow's
+    /// first slots: one to prepare, one being prepared (a line missing), one ready. None is
+    /// collected: the demo's lake keeps its simulated history only.
+    fn demo_orders(&self, store: &str) -> Result<(usize, usize)> {
+        let mut slots = Vec::new();
+        for days in [1, 2] {
+            let day = self.today().checked_add(jiff::Span::new().days(days)).unwrap_or(self.today()).to_string();
+            slots.extend(self.add_slots(store, &day, "10:00", "19:00", 60, 4)?);
+        }
+        let catalogue = self.catalogue()?;
+        let priced: Vec<&str> =
+            catalogue.iter().filter(|p| p.list_price_cents.is_some_and(|c| c > 0)).map(|p| p.sku.as_str()).collect();
+        let mut orders = 0;
+        for (i, card) in self.cards()?.iter().skip(10).take(3).enumerate() {
+            let Some(slot) = slots.get(i) else { break };
+            let id = card.customer_id;
+            let habits = self.with_store(async |s| Ok(s.habits_of(id).await?))?;
+            let mut skus: Vec<String> =
+                habits.into_iter().map(|h| h.0).filter(|s| priced.contains(&s.as_str())).collect();
+            skus.dedup();
+            skus.truncate(4);
+            if skus.is_empty() {
+                skus = priced.iter().skip(7 * i).take(3).map(|s| s.to_string()).collect();
+            }
+            let lines = skus.into_iter().map(|sku| crate::orders::ShopLine { sku, quantity: 1 }).collect();
+            let order = crate::orders::OrderIn { store_id: store.to_string(), slot_id: slot.id, lines };
+            let placed = self.place_for(id, &order, &format!("demo-{i}"))?;
+            if i == 1 && placed.lines.len() > 1 {
+                let missing = crate::orders::PickIn { status: "missing".into(), sku: None, quantity: None };
+                self.order_pick(placed.id, 2, &missing)?;
+            }
+            if i == 2 {
+                self.order_ready(placed.id)?;
+            }
+            orders += 1;
+        }
+        Ok((slots.len(), orders))
     }
 
     /// Goals a quarter ahead of the data: the loyalty share and the card's average-receipt

@@ -83,6 +83,10 @@ enum Command {
     /// The shoppers' app: the privacy policy, the chain's promotions (the flyer), tickets.
     #[command(subcommand)]
     App(cmd::app::AppCommand),
+    /// Click-and-collect: pickup slots, orders, and the batch step writing collected orders
+    /// to the lake (docs/orders.md).
+    #[command(subcommand)]
+    Orders(cmd::app::OrdersCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
     /// Generate a small chain, import it, print the import and quality summaries, build the
@@ -167,6 +171,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => cmd::serve::serve(data, args),
         Command::Users(command) => cmd::serve::users(&App::open(data)?, command),
         Command::Terminals(command) => cmd::serve::terminals(&App::open(data)?, command),
+        Command::Orders(command) => cmd::app::orders(&App::open(data)?, command),
         Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
         Command::App(command) => cmd::app::run(&App::open(data)?, command),
         Command::Demo { customers, days, seed, no_serve, addr } => {

@@ -65,6 +65,26 @@ fn demo_generates_imports_and_reports() {
         card as f64 / all as f64
     };
     assert!((0.6..0.9).contains(&share), "share of receipts with a card {share}");
+
+    // Click-and-collect: a store with pickup slots and three orders on their way; more slots
+    // from the command line; nothing collected, so the batch step writes nothing.
+    assert!(text.contains("Click-and-collect: 18 pickup slots and 3 orders"), "{text}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(unico(&data, &["orders", "list", "--format", "json"]))).unwrap();
+    let states: Vec<&str> = list.as_array().unwrap().iter().map(|o| o["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["placed", "picking", "ready"]);
+    let day = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(3))
+        .unwrap()
+        .to_string();
+    let added =
+        ok(unico(&data, &["orders", "slots", "--store", "S001", "--day", &day, "--from", "09:00", "--to", "12:00"]));
+    assert!(added.contains("3 pickup slots added to store S001"), "{added}");
+    let bad = unico(&data, &["orders", "slots", "--store", "S001", "--day", &day, "--minutes", "5"]);
+    assert_eq!(bad.status.code(), Some(2), "a slot of 5 minutes is refused");
+    assert!(ok(unico(&data, &["orders", "to-lake"])).contains("0 collected orders written"));
 }
 
 #[test]

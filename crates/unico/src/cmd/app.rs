@@ -81,3 +81,86 @@ pub fn run(app: &App, command: AppCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `unico orders …`: click-and-collect (docs/orders.md).
+#[derive(Subcommand)]
+pub enum OrdersCommand {
+    /// Add pickup slots to a store: one every --minutes from --from to --to on --day (the
+    /// chain's clock), each taking --capacity orders. Slots already there are kept.
+    Slots {
+        /// The store.
+        #[arg(long)]
+        store: String,
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        day: String,
+        /// First slot's start, HH:MM.
+        #[arg(long, default_value = "10:00")]
+        from: String,
+        /// Last slot's end, HH:MM.
+        #[arg(long, default_value = "19:00")]
+        to: String,
+        /// Each slot's length.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+        /// Orders per slot.
+        #[arg(long, default_value_t = 5)]
+        capacity: i64,
+    },
+    /// Orders from today's slots on, by slot.
+    List {
+        /// One store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// The batch step: write collected orders to the lake as receipts of channel `app`
+    /// (each once, however often it runs; `unico serve` runs it every hour).
+    ToLake,
+}
+
+/// Runs `unico orders …`.
+pub fn orders(app: &App, command: OrdersCommand) -> Result<()> {
+    match command {
+        OrdersCommand::Slots { store, day, from, to, minutes, capacity } => {
+            let added = app.add_slots(&store, &day, &from, &to, minutes, capacity)?;
+            println!("{} pickup slots added to store {store} on {day}", added.len());
+            for s in added {
+                println!("  slot {:>5}  {} to {}  {} orders", s.id, s.starts_at, s.ends_at, s.capacity);
+            }
+        }
+        OrdersCommand::List { store, format } => {
+            let list = app.store_orders(store.as_deref(), None, &[])?;
+            match format {
+                OutputFormat::Json => super::print_json(&list),
+                OutputFormat::Table => {
+                    println!(
+                        "{:>6} {:<8} {:<26} {:<14} {:>5} {:>12}",
+                        "order", "store", "pickup", "state", "lines", "total"
+                    );
+                    for o in list {
+                        println!(
+                            "{:>6} {:<8} {:<26} {:<14} {:>5} {:>12}",
+                            o.id,
+                            o.store_id,
+                            o.slot.starts_at,
+                            o.state,
+                            o.lines.len(),
+                            format!("{}.{:02}", o.total_cents / 100, o.total_cents % 100)
+                        );
+                    }
+                }
+            }
+        }
+        OrdersCommand::ToLake => {
+            let done = app.orders_to_lake(&crate::progress::Bars::new())?;
+            println!(
+                "{} collected orders written to the lake ({} receipt lines, {} new to the lake)",
+                done.orders, done.lines, done.lines_imported
+            );
+        }
+    }
+    Ok(())
+}

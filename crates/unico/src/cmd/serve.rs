@@ -51,6 +51,12 @@ pub fn demo(data: &Path, no_serve: bool, addr: &str) -> Result<()> {
         println!("Published the campaign \"{c}\" (policy docs/examples/policy.toml)");
     }
     println!("{} goals, {} shoppers' tickets for the back office", office.goals, office.tickets);
+    if office.slots > 0 {
+        println!(
+            "Click-and-collect: {} pickup slots and {} orders at the first store (Orders in the back office)",
+            office.slots, office.orders
+        );
+    }
     println!("Back-office logins (passwords are shown once):");
     for l in &office.logins {
         let store = l.store_id.as_deref().map(|s| format!(" (store {s})")).unwrap_or_default();
