@@ -2,8 +2,10 @@
 # The shoppers' app (docs/benchmarks.md, "The shoppers' app"): GET /api/v1/app/offers for
 # $shoppers logged-in shoppers (each with a linked card and a published campaign's offers)
 # side by side with the same server's /healthz under the same load (wrk, two client threads,
-# 16 connections, loopback); then the app's first load and a load from the service worker's
-# cache on an emulated slow mobile network, in headless Chromium (bench/app-load.mjs).
+# 16 connections, loopback); click-and-collect (the catalogue, a five-line basket priced
+# beside the tills' evaluate of the same basket, placing orders beside the tills' confirm);
+# then the app's first load and a load from the service worker's cache on an emulated slow
+# mobile network, in headless Chromium (bench/app-load.mjs).
 #   bench/app.sh [path/to/unico] [customers] [shoppers]
 set -euo pipefail
 unico="${1:-target/release/unico}"
@@ -27,6 +29,10 @@ sed -e "s/valid_from = \"2026-01-05\"/valid_from = \"$today\"/" \
 "$unico" --data "$d" campaigns publish "$("$unico" --data "$d" campaigns list --format json |
   python3 -c 'import json,sys; print([c["id"] for c in json.load(sys.stdin) if c["id"].startswith("January")][0])')" >/dev/null
 echo "bench admin password" | "$unico" --data "$d" users add admin@example.com --role admin --password-stdin >/dev/null
+till="$("$unico" --data "$d" terminals add --store S001 --till T1 | tail -1)"
+tomorrow="$(python3 -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=1))')"
+# Pickup slots with room for every order the placing run makes.
+"$unico" --data "$d" orders slots --store S001 --day "$tomorrow" --from 08:00 --to 20:00 --capacity 10000 >/dev/null
 # Every shopper registers from this one address: the limits are raised for the set-up.
 UNICO_LOG=warn "$unico" --data "$d" serve --addr 127.0.0.1:0 --logins-per-minute 10000 >"$work/out" 2>/dev/null &
 pid=$!
@@ -61,6 +67,19 @@ for i, card in enumerate(cards[:n]):
 with open(f"{work}/tokens.lua", "w") as f:
     f.write("tokens = {" + ",".join(json.dumps(t) for t in tokens) + "}\n")
 json.dump({"token": tokens[0], "card": cards[0]}, open(f"{work}/browser.json", "w"))
+# Click-and-collect: five products of the catalogue, the open slots, the shoppers' cards.
+items = call("GET", "/api/v1/app/catalogue?limit=200", token=tokens[0])["items"][::40][:5]
+lines = [{"sku": i["sku"], "quantity": 1} for i in items]
+till_lines = [{"line_no": n + 1, "sku": i["sku"], "quantity": "1", "unit_price_cents": i["price_cents"]} for n, i in enumerate(items)]
+slots = [s["id"] for s in call("GET", "/api/v1/app/stores/S001/slots", token=tokens[0])]
+with open(f"{work}/shop.lua", "w") as f:
+    f.write("tokens = {" + ",".join(json.dumps(t) for t in tokens) + "}\n")
+    f.write("cards = {" + ",".join(json.dumps(c) for c in cards[:n]) + "}\n")
+    f.write("slots = {" + ",".join(str(s) for s in slots) + "}\n")
+    f.write("basket = " + json.dumps(json.dumps({"store_id": "S001", "lines": lines})) + "\n")
+    f.write("lines = " + json.dumps(json.dumps(lines)) + "\n")
+    f.write("till_lines = " + json.dumps(json.dumps(till_lines)) + "\n")
+print(f"click-and-collect: {len(lines)} lines, {len(slots)} slots")
 print(f"{len(tokens)} shoppers linked and logged in")
 PY
 
@@ -79,6 +98,52 @@ health="$(cat "$work/last_rps")"
 run "GET /api/v1/app/offers" -s "$work/tokens.lua" "$base/api/v1/app/offers"
 offers="$(cat "$work/last_rps")"
 python3 -c "print(f'offers / healthz throughput: {float(\"$offers\") / float(\"$health\"):.2f}')"
+
+# Click-and-collect. Each thread numbers its requests: placing keys and receipt numbers
+# are new for every request, so every placing is an order and every confirm a receipt.
+shop() {
+  cat "$work/shop.lua"
+  cat <<'LUA'
+local counter = 1
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args) n = 0 end
+LUA
+  echo "$1"
+  echo "$P999_LUA"
+}
+shop 'request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/v1/app/catalogue?limit=50", {["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1]})
+end' >"$work/catalogue.lua"
+shop 'request = function()
+  n = n + 1
+  return wrk.format("POST", "/api/v1/app/basket", {["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1], ["Content-Type"] = "application/json"}, basket)
+end' >"$work/basket.lua"
+shop "request = function()
+  n = n + 1
+  local body = '{\"card\":\"' .. cards[(n % #cards) + 1] .. '\",\"store_id\":\"S001\",\"till_id\":\"T1\",\"lines\":' .. till_lines .. '}'
+  return wrk.format('POST', '/api/v1/pos/evaluate', {['Authorization'] = 'Bearer $till', ['Content-Type'] = 'application/json'}, body)
+end" >"$work/evaluate.lua"
+shop 'request = function()
+  n = n + 1
+  local body = "{\"store_id\":\"S001\",\"slot_id\":" .. slots[(n % #slots) + 1] .. ",\"lines\":" .. lines .. "}"
+  return wrk.format("POST", "/api/v1/app/orders", {["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1], ["Content-Type"] = "application/json", ["Idempotency-Key"] = "bench-" .. id .. "-" .. n}, body)
+end' >"$work/place.lua"
+shop "request = function()
+  n = n + 1
+  local body = '{\"card\":\"' .. cards[(n % #cards) + 1] .. '\",\"store_id\":\"S001\",\"till_id\":\"T1\",\"receipt_no\":\"b' .. id .. '-' .. n .. '\",\"lines\":' .. till_lines .. '}'
+  return wrk.format('POST', '/api/v1/pos/confirm', {['Authorization'] = 'Bearer $till', ['Content-Type'] = 'application/json'}, body)
+end" >"$work/confirm.lua"
+run "GET /api/v1/app/catalogue (50)" -s "$work/catalogue.lua" "$base/api/v1/app/catalogue"
+run "POST /api/v1/app/basket (5 lines)" -s "$work/basket.lua" "$base/api/v1/app/basket"
+basket_rps="$(cat "$work/last_rps")"
+run "POST /api/v1/pos/evaluate (same basket)" -s "$work/evaluate.lua" "$base/api/v1/pos/evaluate"
+evaluate_rps="$(cat "$work/last_rps")"
+run "POST /api/v1/app/orders (5 lines)" -s "$work/place.lua" "$base/api/v1/app/orders"
+place_rps="$(cat "$work/last_rps")"
+run "POST /api/v1/pos/confirm (same basket)" -s "$work/confirm.lua" "$base/api/v1/pos/confirm"
+confirm_rps="$(cat "$work/last_rps")"
+python3 -c "print(f'basket / evaluate throughput: {float(\"$basket_rps\") / float(\"$evaluate_rps\"):.2f}; placing / confirm: {float(\"$place_rps\") / float(\"$confirm_rps\"):.2f}')"
 
 if [ -d "$here/e2e/node_modules/playwright-core" ] && command -v chromium >/dev/null; then
   (cd "$here/e2e" && UNICO_BASE="$base" UNICO_BROWSER="$work/browser.json" node "$here/bench/app-load.mjs")

@@ -79,7 +79,7 @@ pub struct BasketBody {
 /// `POST /api/v1/app/basket`: the basket priced with the shopper's personal discounts, by
 /// the tills' evaluate.
 #[utoipa::path(post, path = "/api/v1/app/basket", tag = "orders", security(("shopper" = [])), request_body = BasketBody,
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody, description = "no such store")))]
 pub async fn basket(
     Extension(ctx): Extension<ShopperCtx>,
     body: axum::body::Bytes,
@@ -114,7 +114,8 @@ pub struct OrderBody {
 #[utoipa::path(post, path = "/api/v1/app/orders", tag = "orders", security(("shopper" = [])), request_body = OrderBody,
     params(("Idempotency-Key" = String, Header, description = "new for each order, the same when retried")),
     responses((status = 201, body = Object), (status = 200, body = Object, description = "replayed"),
-        (status = 409, description = "`slot.full`, or the key placed another order")))]
+        (status = 404, body = crate::error::ErrorBody, description = "no such store, or no such slot open for orders"),
+        (status = 409, body = crate::error::ErrorBody, description = "`slot.full`, or the key placed another order")))]
 pub async fn place(
     Extension(ctx): Extension<ShopperCtx>,
     headers: HeaderMap,
@@ -149,7 +150,8 @@ pub async fn app_order(
 
 /// `POST /api/v1/app/orders/{id}/cancel`: cancels it while the store has not started it.
 #[utoipa::path(post, path = "/api/v1/app/orders/{id}/cancel", tag = "orders", security(("shopper" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 409, description = "`order.state`")))]
+    params(("id" = i64, Path)), responses((status = 200, body = Object),
+        (status = 409, body = crate::error::ErrorBody, description = "`order.state`")))]
 pub async fn cancel(Extension(ctx): Extension<ShopperCtx>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
     let (app, who) = (ctx.tenant.app.clone(), ctx.shopper.clone());
     Ok(to_json(blocking(move || app.app_cancel(&who, id)).await?))
@@ -192,7 +194,8 @@ pub struct SlotsBody {
 
 /// `POST /api/v1/slots`: adds a day's slots to a store (those there already are kept).
 #[utoipa::path(post, path = "/api/v1/slots", tag = "orders", security(("bearer" = [])), request_body = SlotsBody,
-    responses((status = 201, body = [Object], description = "the slots added")))]
+    responses((status = 201, body = [Object], description = "the slots added"),
+        (status = 404, body = crate::error::ErrorBody, description = "no such store")))]
 pub async fn add_slots(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiResult<Response> {
     let b: SlotsBody = json(&body)?;
     let store = own_store(&ctx, b.store_id.as_deref())?

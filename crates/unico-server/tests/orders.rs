@@ -58,6 +58,7 @@ fn place(s: &Running, token: &str, key: Option<&str>, body: &str) -> Answer {
 
 fn click_and_collect(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
+    let url = database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("data/unico.db").display()));
     let (app, campaign) = app_retailer(dir.path(), database_url);
     app.add_user("south@example.com", Role::StoreManager, Some("S002"), Some(PASSWORD), &Caller::cli()).unwrap();
     // A cardholder with a personal offer and habits ("my usual products").
@@ -238,6 +239,17 @@ fn click_and_collect(database_url: Option<String>) {
     assert_eq!(app.orders_to_lake(&unico_app::Silent).unwrap().orders, 0, "never twice");
     let after = app_revenue(&app, &app.today().to_string());
     assert_eq!(after - before, price - discount);
+    // A batch cut short after the lake's write and before the orders were marked: the next
+    // run writes the order again and the lake finds its lines there already.
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE orders SET in_lake_at = NULL").execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    let rerun = app.orders_to_lake(&unico_app::Silent).unwrap();
+    assert_eq!((rerun.orders, rerun.lines, rerun.lines_imported), (1, 1, 0));
+    assert_eq!(app_revenue(&app, &app.today().to_string()), after, "the order's receipt is in the lake once");
     assert_eq!(s.call("GET", &format!("/api/v1/app/orders/{id}"), Some(&ta), None).body["in_lake"], true);
 }
 

@@ -328,7 +328,9 @@ impl Store {
     }
 
     /// Moves an order from one of `from` to `to`, with its new lines and pricing when
-    /// given, and queues the shopper's message; `None` when its state is not one of `from`.
+    /// given, and queues the shopper's message; `None` when its state is not one of `from`,
+    /// or when it changed since it was read (two pickers marking lines at once: the second
+    /// looks again rather than undoing the first's mark).
     /// Leaving `placed`, `picking` or `ready` for `cancelled` gives its place back.
     pub async fn order_change(
         &self,
@@ -349,7 +351,7 @@ impl Store {
         let r = sqlx::query(
             "UPDATE orders SET state = $1, lines = $2, priced = $3, total_cents = $4, updated_at = $5, \
              collected_at = CASE WHEN $1 = 'collected' THEN $5 ELSE collected_at END \
-             WHERE id = $6 AND state = $7",
+             WHERE id = $6 AND state = $7 AND updated_at = $8",
         )
         .bind(to)
         .bind(lines)
@@ -358,6 +360,7 @@ impl Store {
         .bind(&at)
         .bind(id)
         .bind(&current.state)
+        .bind(&current.updated_at)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
