@@ -449,12 +449,18 @@ impl App {
         })
     }
 
-    /// A store's slots open for orders (starting later than now), with places left.
+    /// The first start a slot may have to take an order now: now plus the cut-off.
+    fn open_after(&self, now: jiff::Timestamp) -> String {
+        let cutoff = jiff::SignedDuration::from_mins(self.settings().app.order_cutoff_minutes);
+        unico_store::stamp(now.checked_add(cutoff).unwrap_or(now))
+    }
+
+    /// A store's slots open for orders (starting after the cut-off), with places left.
     pub fn app_slots(&self, store_id: &str) -> Result<Vec<SlotView>> {
         self.known_store(store_id)?;
-        let now = unico_store::stamp(jiff::Timestamp::now());
-        let slots = self.with_store(async |s| Ok(s.slots(Some(store_id), &now).await?))?;
-        Ok(slots.iter().filter(|s| s.starts_at > now).map(|s| self.slot_view(s)).collect())
+        let open = self.open_after(jiff::Timestamp::now());
+        let slots = self.with_store(async |s| Ok(s.slots(Some(store_id), &open).await?))?;
+        Ok(slots.iter().filter(|s| s.starts_at > open).map(|s| self.slot_view(s)).collect())
     }
 
     /// Places the shopper's order; the same `idempotency_key` again answers the order it
@@ -501,6 +507,7 @@ impl App {
             idempotency_key: key,
             request_hash: &request_hash,
             placed_at: &placed_at,
+            open_after: &self.open_after(now),
             day: &day,
             lines: &lines_json,
             priced: &priced_json,

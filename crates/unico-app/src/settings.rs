@@ -49,6 +49,8 @@ pub struct AppSettings {
     pub session_days: i64,
     /// The address shoppers reach the server at (links in messages).
     pub public_url: String,
+    /// Click-and-collect: a slot takes orders until this many minutes before it starts.
+    pub order_cutoff_minutes: i64,
 }
 
 impl Default for AppSettings {
@@ -58,6 +60,7 @@ impl Default for AppSettings {
             card_prefix: "29".into(),
             session_days: 30,
             public_url: "http://localhost:8080".into(),
+            order_cutoff_minutes: 60,
         }
     }
 }
@@ -160,6 +163,9 @@ card_prefix = "29"
 session_days = 30
 # The address shoppers reach this server at, for links in e-mails and SMS.
 public_url = "http://localhost:8080"
+# Click-and-collect: a pickup slot takes orders until this many minutes before it starts
+# (the time the store needs to pick them).
+order_cutoff_minutes = 60
 "#;
 
 /// Keys that have no default, hence no place in the defaults' table: overridable too.
@@ -231,6 +237,9 @@ impl Settings {
         }
         if !(1..=365).contains(&a.session_days) {
             return bad(format!("app.session_days {} must be 1 to 365", a.session_days));
+        }
+        if !(0..=7 * 24 * 60).contains(&a.order_cutoff_minutes) {
+            return bad(format!("app.order_cutoff_minutes {} must be 0 to 10080 (a week)", a.order_cutoff_minutes));
         }
         if !(a.public_url.starts_with("http://") || a.public_url.starts_with("https://")) {
             return bad(format!("app.public_url {:?} must start with http:// or https://", a.public_url));

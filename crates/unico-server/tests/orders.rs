@@ -58,7 +58,8 @@ fn place(s: &Running, token: &str, key: Option<&str>, body: &str) -> Answer {
 
 fn click_and_collect(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("data/unico.db").display()));
+    let url =
+        database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("data/unico.db").display()));
     let (app, campaign) = app_retailer(dir.path(), database_url);
     app.add_user("south@example.com", Role::StoreManager, Some("S002"), Some(PASSWORD), &Caller::cli()).unwrap();
     // A cardholder with a personal offer and habits ("my usual products").
@@ -251,6 +252,25 @@ fn click_and_collect(database_url: Option<String>) {
     assert_eq!((rerun.orders, rerun.lines, rerun.lines_imported), (1, 1, 0));
     assert_eq!(app_revenue(&app, &app.today().to_string()), after, "the order's receipt is in the lake once");
     assert_eq!(s.call("GET", &format!("/api/v1/app/orders/{id}"), Some(&ta), None).body["in_lake"], true);
+
+    // The cut-off: with two days of it, tomorrow's slots take no more orders.
+    let db = url.clone();
+    let env: unico_app::Env = Arc::new(move |k: &str| match k {
+        "UNICO_APP_ORDER_CUTOFF_MINUTES" => Some("2880".into()),
+        "UNICO_DATABASE_URL" => Some(db.clone()),
+        _ => None,
+    });
+    let strict = unico_app::App::open_with(&dir.path().join("data"), env).unwrap();
+    assert!(strict.app_slots("S001").unwrap().is_empty(), "no slot open within the cut-off");
+    let late = unico_app::orders::OrderIn {
+        store_id: "S001".into(),
+        slot_id: a_slot,
+        lines: vec![unico_app::orders::ShopLine { sku: other.clone(), quantity: 1 }],
+    };
+    let customer = app.customer(&card, None).unwrap().view.id;
+    let refused = strict.place_for(customer, &late, "late-1").unwrap_err();
+    assert_eq!(refused.code(), unico_app::Code::NotFound, "{refused}");
+    assert!(app.app_slots("S001").unwrap().iter().any(|s| s.id == a_slot), "open with the hour's cut-off");
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub struct NewOrder<'a> {
     pub request_hash: &'a str,
     /// When (UTC stamp) and the day in the chain's calendar.
     pub placed_at: &'a str,
+    /// Only a slot starting after this (UTC stamp: now and the cut-off) takes the order.
+    pub open_after: &'a str,
     /// The day in the chain's calendar.
     pub day: &'a str,
     /// The lines (JSON).
@@ -214,7 +216,7 @@ impl Store {
             .collect())
     }
 
-    /// Places an order: claims a place of its slot (one not yet started) and inserts it, in
+    /// Places an order: claims a place of its slot (one starting after `open_after`) and inserts it, in
     /// one transaction; the same shopper and key again answers the order placed.
     pub async fn place_order(&self, o: &NewOrder<'_>) -> Result<Placed, Error> {
         for _attempt in 0..16 {
@@ -242,7 +244,7 @@ impl Store {
             )
             .bind(o.slot_id)
             .bind(o.store_id)
-            .bind(o.placed_at)
+            .bind(o.open_after)
             .execute(&mut *tx)
             .await?;
             if claimed.rows_affected() != 1 {
@@ -250,7 +252,7 @@ impl Store {
                     sqlx::query_as("SELECT id FROM pickup_slots WHERE id = $1 AND store_id = $2 AND starts_at > $3")
                         .bind(o.slot_id)
                         .bind(o.store_id)
-                        .bind(o.placed_at)
+                        .bind(o.open_after)
                         .fetch_optional(&mut *tx)
                         .await?;
                 tx.rollback().await?;
