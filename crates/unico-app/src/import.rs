@@ -95,10 +95,6 @@ impl App {
                     on_file(&s);
                     summaries.push(s);
                 }
-                if dataset == Dataset::Products {
-                    // The tills price with the product master: their wallets reload it.
-                    self.with_store(async |s| Ok(s.pos_note("products").await?))?;
-                }
                 Ok(ImportReport { summaries, merged: None })
             }
         }
@@ -131,7 +127,14 @@ impl App {
         let options = self.import_options(mapping, max_reject_rate, &report)?;
         let result = unico_lake::import_file(&lake, dataset, file, &options);
         progress.finish();
-        result.with_context(|| format!("{} not imported", file.display()))
+        let summary = result.with_context(|| format!("{} not imported", file.display()))?;
+        if dataset == Dataset::Products || dataset == Dataset::Stores {
+            // The tills price with the product master and the app lists the stores from the
+            // same memory: every process's wallets reload them (this one's at once).
+            self.with_store(async |s| Ok(s.pos_note("products").await?))?;
+            self.pos_reload_if_loaded()?;
+        }
+        Ok(summary)
     }
 
     /// How this data directory imports into its lake.

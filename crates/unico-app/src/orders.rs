@@ -356,23 +356,24 @@ impl App {
         let mut departments = BTreeSet::new();
         let mut categories = BTreeSet::new();
         let mut brands = BTreeSet::new();
-        let mut hits: Vec<CatalogueItem> = Vec::new();
+        // The matches by reference; only the page asked for is copied out.
+        let mut hits: Vec<(Option<&str>, &unico_offers::policy::Product, i64)> = Vec::new();
         for p in catalogue.iter() {
             let Some(price) = p.list_price_cents.filter(|p| *p > 0) else { continue };
             if !p.department.is_empty() {
-                departments.insert(p.department.clone());
+                departments.insert(p.department.as_str());
             }
             if !eq(&q.department, &p.department) {
                 continue;
             }
             if !p.category.is_empty() {
-                categories.insert(p.category.clone());
+                categories.insert(p.category.as_str());
             }
             if !eq(&q.category, &p.category) {
                 continue;
             }
             if !p.brand.is_empty() {
-                brands.insert(p.brand.clone());
+                brands.insert(p.brand.as_str());
             }
             if !eq(&q.brand, &p.brand) || q.max_price_cents.is_some_and(|m| price > m) {
                 continue;
@@ -387,7 +388,24 @@ impl App {
                     continue;
                 }
             }
-            hits.push(CatalogueItem {
+            hits.push((usual, p, price));
+        }
+        // Usual products first, soonest due first; then by name.
+        hits.sort_by(|a, b| {
+            (a.0.is_none(), a.0.unwrap_or(""), &a.1.name, &a.1.sku).cmp(&(
+                b.0.is_none(),
+                b.0.unwrap_or(""),
+                &b.1.name,
+                &b.1.sku,
+            ))
+        });
+        let total = hits.len();
+        let limit = q.limit.unwrap_or(50).clamp(1, 200);
+        let items = hits
+            .into_iter()
+            .skip(q.offset.unwrap_or(0))
+            .take(limit)
+            .map(|(usual, p, price)| CatalogueItem {
                 sku: p.sku.clone(),
                 name: p.name.clone(),
                 department: p.department.clone(),
@@ -402,25 +420,14 @@ impl App {
                     .filter(|o| o.sku == p.sku || o.category.as_deref() == Some(p.category.as_str()))
                     .map(|o| o.code.clone())
                     .collect(),
-            });
-        }
-        hits.sort_by(|a, b| {
-            (!a.usual, a.due_on.as_deref().unwrap_or(""), &a.name, &a.sku).cmp(&(
-                !b.usual,
-                b.due_on.as_deref().unwrap_or(""),
-                &b.name,
-                &b.sku,
-            ))
-        });
-        let total = hits.len();
-        let limit = q.limit.unwrap_or(50).clamp(1, 200);
-        let items = hits.into_iter().skip(q.offset.unwrap_or(0)).take(limit).collect();
+            })
+            .collect();
         Ok(Catalogue {
             items,
             total,
-            departments: departments.into_iter().collect(),
-            categories: categories.into_iter().collect(),
-            brands: brands.into_iter().take(200).collect(),
+            departments: departments.into_iter().map(str::to_string).collect(),
+            categories: categories.into_iter().map(str::to_string).collect(),
+            brands: brands.into_iter().take(200).map(str::to_string).collect(),
         })
     }
 

@@ -45,6 +45,8 @@ pub struct Wallets {
     catalogue: std::sync::Arc<Vec<unico_offers::policy::Product>>,
     /// Sku → its place in the catalogue.
     index: HashMap<String, usize>,
+    /// The chain's stores, by name.
+    stores: std::sync::Arc<Vec<crate::shopper::StoreEntry>>,
     /// The last change applied.
     last_change: i64,
     /// The store (for the cards' keyed hashes, computed in memory).
@@ -262,9 +264,12 @@ impl App {
     /// campaign is stopped: a till may price a receipt of any day), the budgets, the live
     /// terminals and the product master.
     pub fn pos_load(&self) -> Result<()> {
-        let products = match self.lake_view() {
-            Ok(lake) => crate::plan::prepare::products(&lake).unwrap_or_default(),
-            Err(_) => Vec::new(),
+        let (products, stores) = match self.lake_view() {
+            Ok(lake) => (
+                crate::plan::prepare::products(&lake).unwrap_or_default(),
+                crate::shopper::read_stores(&lake).unwrap_or_default(),
+            ),
+            Err(_) => (Vec::new(), Vec::new()),
         };
         let (last, cards, rows, budgets, terminals) = self.with_store(async |s| {
             // The change id first: a change made while loading is applied again next refresh.
@@ -289,6 +294,7 @@ impl App {
             w.items.insert(p.sku.clone(), Item { category: p.category.clone(), unit_cost_cents: p.unit_cost_cents });
         }
         w.index = products.iter().enumerate().map(|(i, p)| (p.sku.clone(), i)).collect();
+        w.stores = std::sync::Arc::new(stores);
         w.catalogue = std::sync::Arc::new(products);
         for (hash, customer, key) in cards {
             w.cards.insert(hash, customer);
@@ -370,6 +376,22 @@ impl App {
         self.pos_loaded()?;
         let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
         Ok(guard.as_ref().map(|w| w.catalogue.clone()).unwrap_or_default())
+    }
+
+    /// The chain's stores, from memory.
+    pub(crate) fn stores_in_memory(&self) -> Result<std::sync::Arc<Vec<crate::shopper::StoreEntry>>> {
+        self.pos_loaded()?;
+        let guard = self.pos().wallets.read().unwrap_or_else(|p| p.into_inner());
+        Ok(guard.as_ref().map(|w| w.stores.clone()).unwrap_or_default())
+    }
+
+    /// Reloads the wallets if this process holds them (after an import of products or
+    /// stores; other processes follow the change log).
+    pub(crate) fn pos_reload_if_loaded(&self) -> Result<()> {
+        if self.pos().wallets.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+            self.pos_load()?;
+        }
+        Ok(())
     }
 
     /// The names of these products (from the wallets' product master).

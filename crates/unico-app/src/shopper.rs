@@ -489,34 +489,17 @@ impl App {
 
     /// `not_found` unless `store` is one of the chain's (any store, before any is imported).
     pub(crate) fn known_store(&self, store: &str) -> Result<()> {
-        let stores = self.app_stores()?;
+        let stores = self.stores_in_memory()?;
         if !stores.is_empty() && !stores.iter().any(|e| e.store_id == store) {
             bail!(Code::NotFound, "no store {store:?}");
         }
         Ok(())
     }
 
-    /// The chain's stores (from the lake's stores; the stores seen in receipts otherwise).
+    /// The chain's stores, by name (the lake's stores dataset, held in memory with the
+    /// tills' product master and reloaded with it).
     pub fn app_stores(&self) -> Result<Vec<StoreEntry>> {
-        let Ok(lake) = self.lake_view() else { return Ok(Vec::new()) };
-        let mut out = Vec::new();
-        for file in lake.parquet_files(unico_lake::Dataset::Stores)? {
-            unico_lake::read::for_each_batch(&file, &["store_id", "name"], |b| {
-                use arrow_array::Array;
-                use arrow_array::cast::AsArray;
-                let ids = b.column(0).as_string::<i32>();
-                let names = b.column(1).as_string::<i32>();
-                for r in 0..b.num_rows() {
-                    let id = ids.value(r).to_string();
-                    let name = if names.is_valid(r) { names.value(r).to_string() } else { id.clone() };
-                    out.push(StoreEntry { store_id: id, name });
-                }
-                Ok(())
-            })?;
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.dedup_by(|a, b| a.store_id == b.store_id);
-        Ok(out)
+        Ok(self.stores_in_memory()?.as_ref().clone())
     }
 
     /// Products whose name, brand or category holds every word of `q`, the shopper's
@@ -906,6 +889,28 @@ pub fn read_promotions(file: &std::path::Path) -> Result<Vec<Promotion>> {
     for (i, row) in reader.deserialize::<Promotion>().enumerate() {
         out.push(row.map_err(|e| Error::new(Code::InputInvalid, format!("{}: line {}: {e}", file.display(), i + 2)))?);
     }
+    Ok(out)
+}
+
+/// The chain's stores from the lake, by name.
+pub(crate) fn read_stores(lake: &unico_lake::Lake) -> Result<Vec<StoreEntry>> {
+    let mut out = Vec::new();
+    for file in lake.parquet_files(unico_lake::Dataset::Stores)? {
+        unico_lake::read::for_each_batch(&file, &["store_id", "name"], |b| {
+            use arrow_array::Array;
+            use arrow_array::cast::AsArray;
+            let ids = b.column(0).as_string::<i32>();
+            let names = b.column(1).as_string::<i32>();
+            for r in 0..b.num_rows() {
+                let id = ids.value(r).to_string();
+                let name = if names.is_valid(r) { names.value(r).to_string() } else { id.clone() };
+                out.push(StoreEntry { store_id: id, name });
+            }
+            Ok(())
+        })?;
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.store_id == b.store_id);
     Ok(out)
 }
 

@@ -463,14 +463,30 @@ views.shop = async (root) => {
   setTitle("Shop for pickup");
   root.append(basketLink());
   const q = h("input", { type: "search", id: "shop-q", name: "q", autocomplete: "off" });
-  const dept = h("select", { id: "shop-dept", name: "department" }, h("option", { value: "" }, "All departments"));
+  const dept = h("select", { id: "shop-dept", name: "department" });
+  const cat = h("select", { id: "shop-cat", name: "category" });
+  const brand = h("select", { id: "shop-brand", name: "brand" });
+  const max = h("input", { type: "number", id: "shop-max", name: "max", min: "0", step: "0.01", inputmode: "decimal" });
+  const usual = h("input", { type: "checkbox", id: "shop-usual", name: "usual" });
   const results = h("div", { "aria-live": "polite" });
+  // A select's choices, keeping what was chosen when it is still among them.
+  const fill = (select, all, values) => {
+    const keep = select.value;
+    select.replaceChildren(h("option", { value: "" }, all), ...values.map((v) => h("option", { value: v, selected: v === keep }, v)));
+  };
+  fill(dept, "All departments", []);
+  fill(cat, "All categories", []);
+  fill(brand, "All brands", []);
   const search = async () => {
     results.replaceChildren();
     try {
-      const params = new URLSearchParams({ q: q.value, department: dept.value, limit: "60" });
+      const params = new URLSearchParams({ q: q.value, department: dept.value, category: cat.value, brand: brand.value, limit: "60" });
+      if (max.value) params.set("max_price_cents", String(Math.round(Number(max.value) * 100)));
+      if (usual.checked) params.set("usual", "true");
       const c = await api("GET", "/api/v1/app/catalogue?" + params);
-      if (dept.options.length === 1) dept.append(...c.departments.map((d) => h("option", { value: d }, d)));
+      fill(dept, "All departments", c.departments);
+      fill(cat, "All categories", c.categories);
+      fill(brand, "All brands", c.brands);
       if (!c.items.length) { results.append(h("p", {}, "Nothing found.")); return; }
       results.append(h("p", { class: "meta" }, c.total + " products" + (c.items.some((i) => i.usual) ? ", your usual ones first" : "")),
         h("ul", { class: "list", id: "catalogue" }, c.items.map((p) => h("li", { "data-sku": p.sku },
@@ -485,9 +501,16 @@ views.shop = async (root) => {
           } }, "Add")))));
     } catch (e) { results.append(errorBox(e)); }
   };
+  // A department chosen narrows the categories, a category the brands.
+  dept.addEventListener("change", () => { cat.value = ""; brand.value = ""; search(); });
+  cat.addEventListener("change", () => { brand.value = ""; search(); });
   root.append(h("form", { role: "search", onsubmit: (ev) => { ev.preventDefault(); search(); } },
     h("label", { for: "shop-q" }, "Search products"), q,
     h("label", { for: "shop-dept" }, "Department"), dept,
+    h("label", { for: "shop-cat" }, "Category"), cat,
+    h("label", { for: "shop-brand" }, "Brand"), brand,
+    h("label", { for: "shop-max" }, "Price at most (€)"), max,
+    h("label", { class: "check", for: "shop-usual" }, usual, h("span", {}, "Only my usual products")),
     h("button", { type: "submit" }, "Search")), results);
   await search();
 };
