@@ -9,8 +9,7 @@
 // Run by crates/unico/tests/app_e2e.rs, which prepares the data and the server and passes:
 // UNICO_BASE, UNICO_CARD, UNICO_SKU, UNICO_PRICE, UNICO_OFFER, UNICO_TILL, UNICO_ADMIN,
 // UNICO_E2E_OUT, CHROMIUM.
-import { launch } from "./browser.mjs";
-import { AxeBuilder } from "@axe-core/playwright";
+import { auditor, launch } from "./browser.mjs";
 import { createRequire } from "node:module";
 import { mkdirSync, readFileSync } from "node:fs";
 import assert from "node:assert/strict";
@@ -49,18 +48,8 @@ async function call(method, path, token, body) {
   return { status: r.status, body: data };
 }
 
-const checked = [];
-async function audit(page, name) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  checked.push(name);
-  assert.deepEqual(
-    bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
-  await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
-}
+const audit = auditor(out);
+const checked = audit.checked;
 
 async function ready(page) {
   await page.waitForSelector("#view[data-ready=true]");

@@ -9,8 +9,7 @@
 // Run by crates/unico/tests/office_e2e.rs, which prepares the demo and the server and passes:
 // UNICO_BASE, UNICO_LOGINS (JSON: role -> [email, password, store]), UNICO_POLICY, UNICO_CARD,
 // UNICO_E2E_OUT, CHROMIUM.
-import { launch } from "./browser.mjs";
-import { AxeBuilder } from "@axe-core/playwright";
+import { auditor, launch } from "./browser.mjs";
 import { mkdirSync, readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 
@@ -26,19 +25,9 @@ const card = env("UNICO_CARD");
 const out = env("UNICO_E2E_OUT");
 mkdirSync(out, { recursive: true });
 
-const shots = [];
 const errors = [];
-async function look(page, name) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
-  await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
-  shots.push(name);
-}
+const look = auditor(out);
+const shots = look.checked;
 
 async function login(page, role) {
   const [email, password] = logins[role];

@@ -9,8 +9,7 @@
 // Run by crates/unico/tests/shop_e2e.rs, which prepares the retailer and passes UNICO_BASE,
 // UNICO_SHOPPER, UNICO_SHOPPER_PASSWORD, UNICO_STAFF, UNICO_STAFF_PASSWORD, UNICO_SKU,
 // UNICO_OFFER, UNICO_E2E_OUT and CHROMIUM.
-import { launch } from "./browser.mjs";
-import { AxeBuilder } from "@axe-core/playwright";
+import { auditor, launch } from "./browser.mjs";
 import { mkdirSync } from "node:fs";
 import assert from "node:assert/strict";
 
@@ -25,18 +24,7 @@ const offer = env("UNICO_OFFER");
 const out = env("UNICO_E2E_OUT");
 mkdirSync(out, { recursive: true });
 
-const checked = [];
-async function look(page, name) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
-    [],
-    `axe on ${name}`,
-  );
-  await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
-  checked.push(name);
-}
+const look = auditor(out);
 
 async function show(page, hash) {
   await page.evaluate((h) => { document.getElementById("view").dataset.ready = ""; location.hash = h; }, hash);
@@ -129,7 +117,7 @@ try {
   await look(phone, "09-order-collected");
 
   assert.deepEqual(problems, [], "no script error, nothing loaded from another server");
-  console.log(`e2e passed: ${checked.length} pages checked with axe-core, screenshots in ${out}`);
+  console.log(`e2e passed: ${look.checked.length} pages checked with axe-core, screenshots in ${out}`);
 } catch (e) {
   for (const [p, n] of [[phone, "failure-phone"], [desk, "failure-office"]]) {
     if (p) await p.screenshot({ path: `${out}/${n}.png`, fullPage: true }).catch(() => {});

@@ -22,7 +22,7 @@ use crate::{App, bail};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use unico_lake::source::{FieldError, Row, Source, Value};
+use unico_lake::source::{Row, Source, Value};
 use unico_offers::till::Line;
 use unico_store::orders::{NewOrder, OrderFilter, Placed, StoredOrder};
 use unico_store::pos::ReceiptKey;
@@ -976,43 +976,7 @@ struct OrdersSource {
 
 impl OrdersSource {
     fn new(rows: Vec<ReceiptRow>) -> Self {
-        let columns = [
-            "receipt_id",
-            "line_no",
-            "ts",
-            "store_id",
-            "customer_id",
-            "sku",
-            "quantity",
-            "unit_price",
-            "discount",
-            "net_amount",
-            "channel",
-        ];
-        OrdersSource { rows, columns: columns.iter().map(|c| c.to_string()).collect() }
-    }
-}
-
-struct OrderRowView<'r> {
-    line: u64,
-    values: [Value<'r>; 11],
-}
-
-impl Row for OrderRowView<'_> {
-    fn line(&self) -> u64 {
-        self.line
-    }
-    fn get(&self, index: usize) -> Result<Value<'_>, FieldError> {
-        Ok(self.values.get(index).cloned().unwrap_or(Value::Null))
-    }
-    fn raw(&self) -> String {
-        // The card is left out: a rejects file never holds it in clear.
-        self.values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| if i == 4 { String::new() } else { v.display() })
-            .collect::<Vec<_>>()
-            .join(",")
+        OrdersSource { rows, columns: crate::simlake::COLUMNS.iter().map(|c| c.to_string()).collect() }
     }
 }
 
@@ -1027,7 +991,8 @@ impl Source for OrdersSource {
     ) -> Result<(), unico_lake::Error> {
         let cents = |c: i64| Value::Decimal { units: c, scale: 2 };
         for (i, r) in self.rows.iter().enumerate() {
-            let row = OrderRowView {
+            let row = crate::simlake::CanonicalRow {
+                hidden: Some(4),
                 line: i as u64 + 1,
                 values: [
                     Value::Text(Cow::Borrowed(&r.receipt_id)),

@@ -9,7 +9,8 @@ use unico_lake::Error;
 use unico_lake::source::{FieldError, Row, Source, Value};
 use unico_sim::{ChainConfig, SimReceipt, World};
 
-const COLUMNS: [&str; 11] = [
+/// The canonical receipt columns the simulator and the collected orders give the import.
+pub(crate) const COLUMNS: [&str; 11] = [
     "receipt_id",
     "line_no",
     "ts",
@@ -44,12 +45,17 @@ impl<'a> SimSource<'a> {
     }
 }
 
-struct SimRow<'r> {
-    line: u64,
-    values: [Value<'r>; 11],
+/// A receipt line of [`COLUMNS`] handed to the import from memory.
+pub(crate) struct CanonicalRow<'r> {
+    /// Its number in the source.
+    pub line: u64,
+    /// The values, in [`COLUMNS`] order.
+    pub values: [Value<'r>; 11],
+    /// A column left out of the rejects file (a real card, which no file holds in clear).
+    pub hidden: Option<usize>,
 }
 
-impl Row for SimRow<'_> {
+impl Row for CanonicalRow<'_> {
     fn line(&self) -> u64 {
         self.line
     }
@@ -57,7 +63,8 @@ impl Row for SimRow<'_> {
         Ok(self.values.get(index).cloned().unwrap_or(Value::Null))
     }
     fn raw(&self) -> String {
-        self.values.iter().map(|v| v.display()).collect::<Vec<_>>().join(",")
+        let shown = |(i, v): (usize, &Value<'_>)| if Some(i) == self.hidden { String::new() } else { v.display() };
+        self.values.iter().enumerate().map(shown).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -79,7 +86,8 @@ impl Source for SimSource<'_> {
             for (i, l) in r.lines.iter().enumerate() {
                 line += 1;
                 let (sku, _, _, _) = world.product(l.product);
-                let row = SimRow {
+                let row = CanonicalRow {
+                    hidden: None,
                     line,
                     values: [
                         Value::Text(Cow::Borrowed(&r.receipt_id)),
