@@ -564,7 +564,12 @@ impl App {
 
     /// The shopper's orders, newest slot first.
     pub fn app_orders(&self, who: &Shopper) -> Result<Vec<Order>> {
-        let f = OrderFilter { customer_id: Some(who.customer), ..OrderFilter::default() };
+        self.customer_orders(who.customer)
+    }
+
+    /// A customer's orders (the back office's single view), newest slot first.
+    pub fn customer_orders(&self, customer: i64) -> Result<Vec<Order>> {
+        let f = OrderFilter { customer_id: Some(customer), ..OrderFilter::default() };
         let mut list = self.with_store(async |s| Ok(s.orders(&f).await?))?;
         list.reverse();
         list.iter().map(|o| self.order_view(o, None)).collect()

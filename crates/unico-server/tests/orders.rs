@@ -146,6 +146,8 @@ fn click_and_collect(database_url: Option<String>) {
     assert_eq!(first.body["total_cents"], priced.body["total_cents"], "the order keeps the basket's prices");
     let mine = s.call("GET", "/api/v1/app/orders", Some(&ta), None);
     assert_eq!(mine.body.as_array().unwrap().len(), 1, "{}", mine.body);
+    let export = s.call("GET", "/api/v1/app/export", Some(&ta), None);
+    assert!(export.body["orders"].as_array().unwrap().iter().any(|o| o["id"] == id), "the export holds the order");
 
     // Twenty shoppers race for the three places of the first slot.
     let mut tokens = Vec::new();
@@ -188,6 +190,11 @@ fn click_and_collect(database_url: Option<String>) {
     );
     assert_eq!((c.status, c.body["state"].as_str()), (200, Some("cancelled")), "{}", c.body);
     assert_eq!(left(&s.call("GET", "/api/v1/app/stores/S001/slots", Some(&ta), None), race_slot), Some(1));
+    // Erasing a shopper who holds an open order deletes it and gives its place back.
+    let other_winner = (0..results.len()).find(|i| results[*i].0 == 201 && *i != winner).unwrap();
+    let gone = s.call("DELETE", "/api/v1/app/me", Some(&tokens[other_winner]), None);
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert_eq!(left(&s.call("GET", "/api/v1/app/stores/S001/slots", Some(&ta), None), race_slot), Some(2));
 
     // A shopper sees their own orders only; a store manager their own store's.
     assert_eq!(s.call("GET", &format!("/api/v1/app/orders/{id}"), Some(&tokens[0]), None).status, 404);

@@ -244,9 +244,10 @@ impl Store {
                 .bind(view.id)
                 .fetch_all(&self.pool)
                 .await?;
-        // The app: accounts (never their password's hash) and tickets with their messages.
+        // The app: accounts (never their password's hash), tickets with their messages, orders.
         let mut accounts = Vec::new();
         let mut tickets = Vec::new();
+        let mut orders = Vec::new();
         for r in &view.registrations {
             let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
                 "SELECT created_at, policy_version, store_id FROM app_accounts WHERE customer_id = $1 ORDER BY id",
@@ -262,10 +263,20 @@ impl Store {
                     tickets.push(self.ticket(t.id).await?);
                 }
             }
+            // Click-and-collect orders, with their lines as placed and as picked.
+            let f = crate::orders::OrderFilter { customer_id: Some(r.id), ..Default::default() };
+            for o in self.orders(&f).await? {
+                let lines: serde_json::Value = serde_json::from_str(&o.lines).unwrap_or_default();
+                orders.push(serde_json::json!({
+                    "id": o.id, "store_id": o.store_id, "pickup_starts_at": o.slot.starts_at, "state": o.state,
+                    "placed_at": o.placed_at, "lines": lines, "total_cents": o.total_cents, "collected_at": o.collected_at,
+                }));
+            }
         }
         Store::audit(&self.pool, "export", Some(view.id), "{}").await?;
         let mut v = serde_json::to_value(&view).expect("the view serialises");
         v["app_accounts"] = serde_json::json!(accounts);
+        v["orders"] = serde_json::json!(orders);
         v["tickets"] = serde_json::to_value(&tickets).expect("tickets serialise");
         v["audit"] = serde_json::json!(
             audit

@@ -1091,7 +1091,7 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
     let personal = matches!(ctx.caller.role, Role::Admin | Role::Support);
     let app = ctx.tenant.app.clone();
     let caller = ctx.caller.clone();
-    let (cid, card, profile, tickets, p_alive, history, names) = blocking(move || {
+    let (cid, card, profile, (tickets, orders), p_alive, history, names) = blocking(move || {
         let cid = app.resolve_customer(&id)?;
         let who = format!("#{cid}");
         let card = if personal {
@@ -1112,12 +1112,12 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
             .chain(history.iter().map(|o| o.sku.as_str()))
             .collect();
         let names = app.product_names(&skus)?;
-        let tickets = if personal {
-            app.store_tickets(None)?.into_iter().filter(|t| t.customer_id == cid).collect()
+        let (tickets, orders) = if personal {
+            (app.store_tickets(None)?.into_iter().filter(|t| t.customer_id == cid).collect(), app.customer_orders(cid)?)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        Ok((cid, card, profile, tickets, p_alive, history, names))
+        Ok((cid, card, profile, (tickets, orders), p_alive, history, names))
     })
     .await?;
     let cur = currency(ctx);
@@ -1305,6 +1305,20 @@ async fn customer_page(ctx: &Ctx, headers: &HeaderMap, id: String) -> ApiResult<
                 Cell::text(tk.subject.clone()),
                 Cell::text(tk.state.clone()),
                 Cell::text(tk.updated_at.clone()),
+            ]);
+        }
+        p.blocks.push(Block::Table(t));
+        let mut t =
+            Table::new("Click-and-collect orders", &["order", "store", "pickup", "state", "total"]).empty("No orders.");
+        let admin = ctx.caller.role == Role::Admin;
+        for o in &orders {
+            let id = format!("#{}", o.id);
+            t.rows.push(vec![
+                if admin { Cell::link(id, format!("/office/orders/{}", o.id)) } else { Cell::text(id) },
+                Cell::text(o.store_id.clone()),
+                Cell::text(o.slot.starts_at.clone()),
+                Cell::text(o.state.clone()),
+                Cell::num(money(o.total_cents as f64, &cur)),
             ]);
         }
         p.blocks.push(Block::Table(t));
