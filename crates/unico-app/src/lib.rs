@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audiences;
 pub mod customers;
 pub mod demo;
 pub mod erasure;

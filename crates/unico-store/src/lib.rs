@@ -14,6 +14,7 @@
 //! server reads about a cardholder's behaviour).
 #![warn(missing_docs)]
 
+pub mod audiences;
 pub mod campaigns;
 pub mod crypto;
 pub mod customers;

@@ -72,7 +72,7 @@ pub struct CustomerView {
 }
 
 impl Store {
-    async fn registrations_of(&self, customer: i64) -> Result<Vec<i64>, Error> {
+    pub(crate) async fn registrations_of(&self, customer: i64) -> Result<Vec<i64>, Error> {
         let mut ids = vec![customer];
         let mut i = 0;
         while i < ids.len() {
@@ -296,8 +296,20 @@ impl Store {
     pub async fn erase(&self, reference: &str) -> Result<i64, Error> {
         let id = self.resolve(reference).await?;
         let ids = self.registrations_of(id).await?;
+        // The ad platforms hold this person's hashed contacts from earlier audiences: their
+        // hashes are kept for the suppression list before the contacts are destroyed.
+        let mut suppressed = Vec::new();
+        for rid in &ids {
+            if let Some(pii) = self.pii_of(*rid).await? {
+                let s = crate::audiences::Suppressed::of(pii.email.as_deref(), pii.phone.as_deref());
+                if s.email_sha256.is_some() || s.phone_plus_sha256.is_some() {
+                    suppressed.push(s);
+                }
+            }
+        }
         let stamp = now();
         let mut tx = self.write_tx().await?;
+        Store::keep_suppressed(&mut tx, &suppressed).await?;
         for rid in &ids {
             sqlx::query(
                 "UPDATE customers SET wrapped_key = NULL, pii = NULL, email_hash = NULL, phone_hash = NULL, tax_code_hash = NULL, \

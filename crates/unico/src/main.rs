@@ -87,6 +87,10 @@ enum Command {
     /// to the lake (docs/orders.md).
     #[command(subcommand)]
     Orders(cmd::app::OrdersCommand),
+    /// Audiences for social media and search ads: hashed contacts of a segment or a campaign,
+    /// with the suppression list (docs/audiences.md).
+    #[command(subcommand)]
+    Audiences(cmd::app::AudiencesCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
     /// Generate a small chain, import it, print the import and quality summaries, build the
@@ -172,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Users(command) => cmd::serve::users(&App::open(data)?, command),
         Command::Terminals(command) => cmd::serve::terminals(&App::open(data)?, command),
         Command::Orders(command) => cmd::app::orders(&App::open(data)?, command),
+        Command::Audiences(command) => cmd::app::audiences(&App::open(data)?, command),
         Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
         Command::App(command) => cmd::app::run(&App::open(data)?, command),
         Command::Demo { customers, days, seed, no_serve, addr } => {

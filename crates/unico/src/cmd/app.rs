@@ -164,3 +164,50 @@ pub fn orders(app: &App, command: OrdersCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `unico audiences …`: audiences for social media and search ads (docs/audiences.md).
+#[derive(Subcommand)]
+pub enum AudiencesCommand {
+    /// Write the hashed e-mails and phones of a segment's or a campaign's customers who gave
+    /// the marketing consent, in Meta's or Google's layout, and the suppression list beside it
+    /// (`<out>-suppression.csv`: withdrawn consent, erased customers). No contact in clear.
+    Export {
+        /// A segment of the published profiles (e.g. champions, at_risk).
+        #[arg(long, conflicts_with = "campaign", required_unless_present = "campaign")]
+        segment: Option<String>,
+        /// A stored campaign: its customers with offers (never its holdout).
+        #[arg(long)]
+        campaign: Option<String>,
+        /// `meta` (Custom Audiences) or `google` (Customer Match).
+        #[arg(long)]
+        format: String,
+        /// The audience file (CSV).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs `unico audiences …`.
+pub fn audiences(app: &App, command: AudiencesCommand) -> Result<()> {
+    match command {
+        AudiencesCommand::Export { segment, campaign, format, out } => {
+            let platform = unico_app::audiences::Platform::parse(&format)?;
+            let who = match (segment, campaign) {
+                (Some(s), None) => unico_app::audiences::Audience::Segment(s),
+                (None, Some(c)) => unico_app::audiences::Audience::Campaign(c),
+                _ => return Err(Error::new(Code::InputInvalid, "give --segment or --campaign")),
+            };
+            let done = app.export_audience(&who, platform, &out, &Caller::cli())?;
+            println!(
+                "{} customers with the marketing consent: {} rows ({} with an e-mail, {} with a phone) in {}",
+                done.customers,
+                done.rows,
+                done.with_email,
+                done.with_phone,
+                done.file.display()
+            );
+            println!("{} rows to suppress in {}", done.suppressed, done.suppression_file.display());
+        }
+    }
+    Ok(())
+}
