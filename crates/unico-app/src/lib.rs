@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod audiences;
+pub mod billing;
 pub mod customers;
 pub mod demo;
 pub mod erasure;

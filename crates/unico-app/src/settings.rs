@@ -35,6 +35,34 @@ pub struct Settings {
     pub model: unico_model::build::ModelSettings,
     /// The shoppers' app (`[app]` table).
     pub app: AppSettings,
+    /// The results-based bill's tariff (`[billing]` table).
+    pub billing: BillingSettings,
+}
+
+/// The tariff of the results-based bill (`unico billing`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingSettings {
+    /// `fee_plus_share`, `share` or `lower_of` (the lower of the monthly fee and the share).
+    pub tariff: String,
+    /// The monthly fee, cents.
+    pub monthly_fee_cents: i64,
+    /// The share of the month's incremental revenue (0–1).
+    pub revenue_share: f64,
+    /// What the share applies to: `estimate` (the measured incremental revenue) or
+    /// `lower_bound` (the low end of its 95 % interval: only what is surely there).
+    pub basis: String,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        BillingSettings {
+            tariff: "fee_plus_share".into(),
+            monthly_fee_cents: 0,
+            revenue_share: 0.0,
+            basis: "lower_bound".into(),
+        }
+    }
 }
 
 /// The shoppers' app.
@@ -78,6 +106,7 @@ impl Default for Settings {
             plausible_days_ahead: 2,
             model: unico_model::build::ModelSettings::default(),
             app: AppSettings::default(),
+            billing: BillingSettings::default(),
         }
     }
 }
@@ -166,6 +195,19 @@ public_url = "http://localhost:8080"
 # Click-and-collect: a pickup slot takes orders until this many minutes before it starts
 # (the time the store needs to pick them).
 order_cutoff_minutes = 60
+
+# The results-based bill (`unico billing --month YYYY-MM`).
+[billing]
+# "fee_plus_share" (the monthly fee plus the share), "share" (the share only) or "lower_of"
+# (the lower of the monthly fee and the share).
+tariff = "fee_plus_share"
+# The monthly fee, cents.
+monthly_fee_cents = 0
+# The share of the month's incremental revenue (0 to 1).
+revenue_share = 0.0
+# What the share applies to: "estimate" (the measured incremental revenue) or "lower_bound"
+# (the low end of its 95 % interval: only what is surely there).
+basis = "lower_bound"
 "#;
 
 /// Keys that have no default, hence no place in the defaults' table: overridable too.
@@ -237,6 +279,19 @@ impl Settings {
         }
         if !(1..=365).contains(&a.session_days) {
             return bad(format!("app.session_days {} must be 1 to 365", a.session_days));
+        }
+        let b = &self.billing;
+        if !["fee_plus_share", "share", "lower_of"].contains(&b.tariff.as_str()) {
+            return bad(format!("billing.tariff {:?} must be fee_plus_share, share or lower_of", b.tariff));
+        }
+        if b.monthly_fee_cents < 0 {
+            return bad(format!("billing.monthly_fee_cents {} must not be negative", b.monthly_fee_cents));
+        }
+        if !(0.0..=1.0).contains(&b.revenue_share) {
+            return bad(format!("billing.revenue_share {} must be 0 to 1", b.revenue_share));
+        }
+        if !["estimate", "lower_bound"].contains(&b.basis.as_str()) {
+            return bad(format!("billing.basis {:?} must be estimate or lower_bound", b.basis));
         }
         if !(0..=7 * 24 * 60).contains(&a.order_cutoff_minutes) {
             return bad(format!("app.order_cutoff_minutes {} must be 0 to 10080 (a week)", a.order_cutoff_minutes));
@@ -348,6 +403,8 @@ mod tests {
             ("app.barcode", "ean13"),
             ("app.card_prefix", "2099"),
             ("app.public_url", "https://shop.example"),
+            ("billing.tariff", "lower_of"),
+            ("billing.basis", "estimate"),
         ]
         .into_iter()
         .collect();
@@ -359,7 +416,7 @@ mod tests {
         for (key, var) in overrides {
             let value = match leaves.get(&key) {
                 Some(toml::Value::Integer(i)) => (i + 1).to_string(),
-                Some(toml::Value::Float(f)) => (f * 0.5).to_string(),
+                Some(toml::Value::Float(f)) => (if *f == 0.0 { 0.5 } else { f * 0.5 }).to_string(),
                 Some(toml::Value::Boolean(b)) => (!b).to_string(),
                 _ => strings.get(key.as_str()).unwrap_or_else(|| panic!("give {key} a test value")).to_string(),
             };

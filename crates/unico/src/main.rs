@@ -50,6 +50,10 @@ enum Command {
     /// Measure campaigns against their holdouts: uplift with intervals, CUPED, the
     /// always-valid sequential test, per offer type.
     Measure(cmd::kpi::MeasureArgs),
+    /// The results-based bill of a month: the incremental revenue and margin of the campaigns
+    /// that ended in it, against their holdouts, and the fee by the tariff in unico.toml
+    /// (CSV and a printable page; docs/billing.md).
+    Billing(cmd::kpi::BillingArgs),
     /// Goals on KPIs: add them, see where they stand and where they are heading.
     #[command(subcommand)]
     Goals(cmd::kpi::GoalsCommand),
@@ -189,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Learn(args) => cmd::plan::learn(&App::open(data)?, args),
         Command::Kpi(args) => cmd::kpi::kpi(&App::open(data)?, args),
         Command::Measure(args) => cmd::kpi::measure(&App::open(data)?, args),
+        Command::Billing(args) => cmd::kpi::billing(&App::open(data)?, args),
         Command::Goals(command) => cmd::kpi::goals(&App::open(data)?, command),
         Command::Outbox { all, body } => cmd::kpi::outbox(&App::open(data)?, all, body),
         Command::SimulateCampaign(args) => cmd::simulate::run(args),

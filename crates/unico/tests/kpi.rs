@@ -277,6 +277,68 @@ fn a_planned_campaign_is_counted_measured_against_its_holdout_and_goals_get_a_tr
     assert!(all["sequential"]["p_value"].as_f64().unwrap() > 0.05, "{all}");
     assert!(e["low"].as_f64().unwrap() < 0.0 && e["high"].as_f64().unwrap() > 0.0, "{e}");
 
+    // The results-based bill of August: the campaign ended then, its figures are measure's.
+    let bill_with = |month: &str, basis: &str| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_unico"))
+            .arg("--data")
+            .arg(&data)
+            .args([
+                "billing",
+                "--month",
+                month,
+                "--format",
+                "json",
+                "--out",
+                tmp.path().join("bills").to_str().unwrap(),
+            ])
+            .envs([
+                ("UNICO_BILLING_TARIFF", "fee_plus_share"),
+                ("UNICO_BILLING_MONTHLY_FEE_CENTS", "50000"),
+                ("UNICO_BILLING_REVENUE_SHARE", "0.1"),
+                ("UNICO_BILLING_BASIS", basis),
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_str(&ok(out)).unwrap()
+    };
+    let billed = bill_with("2025-08", "estimate");
+    let b = &billed["bill"];
+    assert_eq!(b["campaigns"].as_array().unwrap().len(), 1, "{b}");
+    let bc = &b["campaigns"][0];
+    assert_eq!(bc["campaign"], c["campaign"]);
+    assert_eq!((bc["treated"].clone(), bc["holdout"].clone()), (all["treated"].clone(), all["holdout"].clone()));
+    assert_eq!((bc["redeemed_offers"].as_i64(), bc["discount_cents"].as_i64()), (Some(30), Some(750)));
+    for (bill_key, measure_key) in
+        [("incremental_revenue", "incremental_revenue"), ("incremental_margin", "incremental_margin")]
+    {
+        let (x, y) = (&bc[bill_key], &all[measure_key]);
+        assert_eq!(x["estimate_cents"], y["effect"], "{bill_key}: the bill says what unico measure says");
+        assert_eq!((x["low_cents"].clone(), x["high_cents"].clone()), (y["low"].clone(), y["high"].clone()));
+        let t = &b[bill_key];
+        assert!((t["estimate_cents"].as_f64().unwrap() - y["effect"].as_f64().unwrap()).abs() < 1e-6);
+        assert!(
+            (t["low_cents"].as_f64().unwrap() - y["low"].as_f64().unwrap()).abs() < 1e-6,
+            "one campaign: its interval"
+        );
+    }
+    let effect = all["incremental_revenue"]["effect"].as_f64().unwrap();
+    let billable = effect.max(0.0).round() as i64;
+    assert_eq!(b["billable_revenue_cents"].as_i64(), Some(billable));
+    let share = (0.1 * billable as f64).round() as i64;
+    assert_eq!((b["share_cents"].as_i64(), b["fee_cents"].as_i64()), (Some(share), Some(50_000 + share)));
+    // On the interval's low end (below zero here: no true effect), only the fee is due.
+    let cautious = bill_with("2025-08", "lower_bound");
+    assert_eq!(
+        (cautious["bill"]["billable_revenue_cents"].as_i64(), cautious["bill"]["fee_cents"].as_i64()),
+        (Some(0), Some(50_000))
+    );
+    let july = bill_with("2025-07", "estimate");
+    assert!(july["bill"]["campaigns"].as_array().unwrap().is_empty());
+    let page = std::fs::read_to_string(tmp.path().join("bills/bill-2025-08.html")).unwrap();
+    assert!(page.contains("Results-based bill, 2025-08") && page.contains(c["campaign"].as_str().unwrap()));
+    let csv_text = std::fs::read_to_string(tmp.path().join("bills/bill-2025-08.csv")).unwrap();
+    assert!(csv_text.lines().any(|l| l.starts_with("total,")) && csv_text.lines().any(|l| l.starts_with("fee,")));
+
     // Goals on the whole history: a target far below today's level is on track, one far
     // above is off track; both say which stores moved the KPI.
     let base: serde_json::Value = serde_json::from_str(&ok(unico(

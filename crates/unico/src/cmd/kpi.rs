@@ -391,3 +391,59 @@ pub fn outbox(app: &App, all: bool, body: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `unico billing`.
+#[derive(clap::Args)]
+pub struct BillingArgs {
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub month: String,
+    /// Where the CSV and the printable page go (default: exports/ in the data directory).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Output format of the summary printed.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Runs `unico billing`.
+pub fn billing(app: &App, args: BillingArgs) -> Result<()> {
+    let dir = args.out.unwrap_or_else(|| app.exports_dir());
+    let files = app.write_bill(&args.month, &dir)?;
+    let b = &files.bill;
+    if args.format == Format::Json {
+        super::print_json(&files);
+        return Ok(());
+    }
+    let money = |c: f64| format!("{:.2}", c / 100.0);
+    println!("Results-based bill for {} ({}):", b.month, b.currency);
+    for c in &b.campaigns {
+        println!(
+            "  {:<40} {} to {}  incremental revenue {} ({} to {}), margin {} ({} to {})",
+            c.campaign,
+            c.from,
+            c.to,
+            money(c.incremental_revenue.estimate_cents),
+            money(c.incremental_revenue.low_cents),
+            money(c.incremental_revenue.high_cents),
+            money(c.incremental_margin.estimate_cents),
+            money(c.incremental_margin.low_cents),
+            money(c.incremental_margin.high_cents)
+        );
+    }
+    for p in &b.pending {
+        println!("  {:<40} not billed this month: {}", p.campaign, p.reason);
+    }
+    println!(
+        "  total incremental revenue {} ({} to {}); billable {}; share {}; fee {} ({})",
+        money(b.incremental_revenue.estimate_cents),
+        money(b.incremental_revenue.low_cents),
+        money(b.incremental_revenue.high_cents),
+        money(b.billable_revenue_cents as f64),
+        money(b.share_cents as f64),
+        money(b.fee_cents as f64),
+        b.tariff
+    );
+    println!("Written: {} and {}", files.csv.display(), files.html.display());
+    Ok(())
+}
