@@ -201,11 +201,111 @@ pub struct Round {
     pub unico_vs_mass_flyer: f64,
     /// Distinct offer sets among customers with personal offers.
     pub distinct_offer_sets_share: f64,
+    /// The share of the mass flyer's budget with which Unico's plan matches the flyer's true
+    /// incremental margin (none when the flyer adds no margin, or Unico's whole budget does
+    /// not match it).
+    pub ad_savings: Option<AdSavings>,
     /// Unico's offers by type.
     pub unico_by_offer_type: Vec<OfferTypeOutcome>,
     /// What Unico's offers teach the response model.
     #[serde(skip)]
     pub observations: Vec<unico_offers::response::Observation>,
+}
+
+/// What Unico needs to do what the mass flyer does: the seed's "save up to 75 % of the
+/// advertising budget", measured on the planted truth. Budgets are the discounts really
+/// given in the replay (what the retailer pays), the planned figures beside them.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct AdSavings {
+    /// The mass flyer's discounts given, cents.
+    pub flyer_cost_cents: i64,
+    /// The flyer's planned cost, cents.
+    pub flyer_planned_cents: i64,
+    /// The flyer's true incremental margin in the window, cents.
+    pub flyer_margin_cents: i64,
+    /// Unico's discounts given at the smallest budget that matches it, cents.
+    pub unico_cost_cents: i64,
+    /// Unico's planned cost at that budget, cents.
+    pub unico_planned_cents: i64,
+    /// Unico's true incremental margin at that budget, cents.
+    pub unico_margin_cents: i64,
+    /// The policy's budget scaled by this (0–1) is the smallest that matches.
+    pub budget_scale: f64,
+    /// `unico_cost_cents / flyer_cost_cents`: the share of the flyer's spending needed.
+    pub share_of_flyer_budget: f64,
+}
+
+/// The smallest budget with which Unico's plan — the same policy with every budget scaled —
+/// reaches the mass flyer's true incremental margin, found by bisection on the scale
+/// (eight halvings: to 1/256 of the policy's budget), each candidate planned and replayed.
+fn ad_savings(
+    world: &World,
+    p: &Prepared,
+    response: &Response,
+    flyer: &Outcome,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> Result<Option<AdSavings>> {
+    if flyer.incremental_margin_cents <= 0 || flyer.cost_cents <= 0 {
+        return Ok(None);
+    }
+    let at = |scale: f64| -> Result<Outcome> {
+        let s = |c: i64| (c as f64 * scale).round() as i64;
+        let policy = unico_offers::Policy {
+            total_cents: s(p.policy.total_cents),
+            worst_case_cents: p.policy.worst_case_cents.map(s),
+            limits: p
+                .policy
+                .limits
+                .iter()
+                .map(|l| unico_offers::policy::Limit { cents: s(l.cents), ..l.clone() })
+                .collect(),
+            ..p.policy.clone()
+        };
+        let scaled = plan(&Inputs {
+            policy: &policy,
+            products: &p.products,
+            categories: &p.categories,
+            margin_rate: p.margin_rate,
+            customers: &p.customers,
+            generic: &p.generic,
+            response,
+            secret: &p.secret,
+            explain: None,
+        });
+        let planned: Planned =
+            scaled.offers.iter().map(|o| (o.customer, o.target, o.mechanic, o.percent, o.discount_cents)).collect();
+        let cost = match p.policy.basis {
+            Basis::Expected => scaled.expected_cost,
+            Basis::WorstCase => scaled.worst_cost,
+        };
+        Ok(evaluate(world, p, "Unico at a scaled budget", &planned, cost.round() as i64, from, to)?.0)
+    };
+    let full = at(1.0)?;
+    if full.incremental_margin_cents < flyer.incremental_margin_cents {
+        return Ok(None);
+    }
+    let (mut lo, mut hi, mut best) = (0.0_f64, 1.0_f64, full);
+    for _ in 0..8 {
+        let mid = (lo + hi) / 2.0;
+        let o = at(mid)?;
+        if o.incremental_margin_cents >= flyer.incremental_margin_cents {
+            hi = mid;
+            best = o;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(Some(AdSavings {
+        flyer_cost_cents: flyer.cost_cents,
+        flyer_planned_cents: flyer.planned_cost_cents,
+        flyer_margin_cents: flyer.incremental_margin_cents,
+        unico_cost_cents: best.cost_cents,
+        unico_planned_cents: best.planned_cost_cents,
+        unico_margin_cents: best.incremental_margin_cents,
+        budget_scale: hi,
+        share_of_flyer_budget: best.cost_cents as f64 / flyer.cost_cents as f64,
+    }))
 }
 
 /// A campaign's window.
@@ -322,6 +422,7 @@ fn run_round(
     };
     let (flyer, flyer_cost) = fill(&|_| flyer_products.clone());
     results.push(evaluate(world, p, "mass flyer", &flyer, flyer_cost.round() as i64, from, to)?.0);
+    let ad_savings = ad_savings(world, p, &response, &results[1], from, to)?;
     let segment_offers: HashMap<&str, Vec<(u32, i64)>> = p
         .segment_top
         .iter()
@@ -449,6 +550,7 @@ fn run_round(
         unico_vs_oracle_without_foresight: ratio(u.incremental_margin_cents, results[4].incremental_margin_cents),
         unico_vs_mass_flyer: ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         distinct_offer_sets_share: distinct_share,
+        ad_savings,
         unico_by_offer_type: by_type
             .into_iter()
             .map(|(kind, (offers, expected_redemptions, redeemed, discount_cents))| OfferTypeOutcome {

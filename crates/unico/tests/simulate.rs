@@ -66,6 +66,14 @@ fn unico_plan_beats_the_flyer_in_the_simulator() {
     assert!(get(0, "incremental_margin_cents") > 0);
     assert!(get(0, "incremental_margin_cents") > get(1, "incremental_margin_cents"), "{r}");
     assert!(get(3, "incremental_margin_cents") >= get(0, "incremental_margin_cents"), "{r}");
+    // Ad savings: the smallest budget with which Unico's plan matches the flyer's true margin,
+    // planned and replayed, is a share of the flyer's budget.
+    let a = &r["ad_savings"];
+    assert!(a["unico_margin_cents"].as_i64() >= a["flyer_margin_cents"].as_i64(), "{a}");
+    assert_eq!(a["flyer_margin_cents"].as_i64(), Some(get(1, "incremental_margin_cents")));
+    let share = a["share_of_flyer_budget"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "Unico beats the flyer on the same budget, so it needs less: {a}");
+    assert!(printed.contains("Ad savings: Unico's plan matches the mass flyer's"), "{printed}");
     // One is one: at least 95 % of the customers with personal offers have a set of their own.
     assert!(r["distinct_offer_sets_share"].as_f64().unwrap() >= 0.95, "{}", r["distinct_offer_sets_share"]);
     // The chain was simulated in --work and imported: the campaign's history is there.

@@ -95,6 +95,21 @@ fn print_round(r: &Round) {
         ratio(u.incremental_margin_cents, f.incremental_margin_cents),
         100.0 * r.distinct_offer_sets_share
     );
+    match &r.ad_savings {
+        Some(a) => println!(
+            "Ad savings: Unico's plan matches the mass flyer's true incremental margin ({}) giving {} of discounts, {:.0} % of the flyer's {} (planned {} vs {}; the policy's budget x {:.3})",
+            euros(a.flyer_margin_cents),
+            euros(a.unico_cost_cents),
+            100.0 * a.share_of_flyer_budget,
+            euros(a.flyer_cost_cents),
+            euros(a.unico_planned_cents),
+            euros(a.flyer_planned_cents),
+            a.budget_scale
+        ),
+        None => {
+            println!("Ad savings: not measured (the flyer added no margin, or Unico's whole budget did not match it)")
+        }
+    }
     if r.unico_by_offer_type.len() > 1 {
         let list: Vec<String> = r
             .unico_by_offer_type
