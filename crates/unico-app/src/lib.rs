@@ -33,6 +33,7 @@ pub mod shopper;
 mod simlake;
 pub mod simulate;
 pub mod staff;
+pub mod triggers;
 
 pub use error::{Code, Context, Error, Problem, Result};
 pub use progress::{Progress, Silent, Unit};

@@ -333,12 +333,29 @@ pub async fn not_collected(Extension(ctx): Extension<Ctx>, Path(id): Path<i64>) 
     Ok(to_json(blocking(move || app.order_not_collected(id)).await?))
 }
 
-/// Writes collected orders to the lake every `every` (the first time a minute after start).
+/// The daily work, every `every` (the first time a minute after start): the day's triggered
+/// offers (once a day), then collected orders to the lake.
 pub(crate) async fn to_lake(tenant: std::sync::Arc<crate::Tenant>, every: std::time::Duration) {
     let mut wait = every.min(std::time::Duration::from_secs(60));
     loop {
         tokio::time::sleep(wait).await;
         wait = every;
+        // The day's triggered offers, when the retailer has triggers (each day once).
+        let app = tenant.app.clone();
+        let has_triggers = app.root().join(unico_app::triggers::FILE).exists();
+        if has_triggers {
+            match blocking(move || app.run_triggers(None, &unico_app::staff::Caller::cli())).await {
+                Ok(run) => {
+                    let issued: usize = run.triggers.iter().map(|t| t.issued).sum();
+                    if issued > 0 {
+                        tracing::info!(tenant = %tenant.name, day = %run.day, issued, "triggered offers issued");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.name, error = %e.message, "triggers not run; trying again later")
+                }
+            }
+        }
         let app = tenant.app.clone();
         match blocking(move || app.orders_to_lake(&unico_app::Silent)).await {
             Ok(done) if done.orders > 0 => {

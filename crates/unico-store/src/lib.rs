@@ -27,6 +27,7 @@ pub mod privacy;
 pub mod profiles;
 pub mod shoppers;
 pub mod staff;
+pub mod triggers;
 pub mod webhooks;
 
 use crypto::MasterKey;

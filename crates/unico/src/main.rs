@@ -95,6 +95,10 @@ enum Command {
     /// with the suppression list (docs/audiences.md).
     #[command(subcommand)]
     Audiences(cmd::app::AudiencesCommand),
+    /// Triggered offers: a birthday, a card's anniversary or first weeks, a win-back, an
+    /// apology, a first online order — each day, with holdouts (docs/triggers.md).
+    #[command(subcommand)]
+    Triggers(cmd::app::TriggersCommand),
     /// Generate a synthetic chain (with its planted truth) in the canonical import format.
     Generate(cmd::import::GenerateArgs),
     /// Generate a small chain, import it, print the import and quality summaries, build the
@@ -181,6 +185,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Terminals(command) => cmd::serve::terminals(&App::open(data)?, command),
         Command::Orders(command) => cmd::app::orders(&App::open(data)?, command),
         Command::Audiences(command) => cmd::app::audiences(&App::open(data)?, command),
+        Command::Triggers(command) => cmd::app::triggers(&App::open(data)?, command),
         Command::Campaigns(command) => cmd::serve::campaigns(&App::open(data)?, command),
         Command::App(command) => cmd::app::run(&App::open(data)?, command),
         Command::Demo { customers, days, seed, no_serve, addr } => {

@@ -211,3 +211,69 @@ pub fn audiences(app: &App, command: AudiencesCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `unico triggers …`: offers at a moment of a customer's life (docs/triggers.md).
+#[derive(Subcommand)]
+pub enum TriggersCommand {
+    /// Check `triggers.toml` in the data directory.
+    Check,
+    /// Issue the day's triggered offers (idempotent: a day run twice issues nothing twice).
+    Run {
+        /// The day, in the chain's calendar (default: today there).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+/// Runs `unico triggers …`.
+pub fn triggers(app: &App, command: TriggersCommand) -> Result<()> {
+    match command {
+        TriggersCommand::Check => match app.triggers()? {
+            Some((_, specs)) => {
+                for t in specs {
+                    println!(
+                        "{:<28} {:<20} {} off from {}, {} days, cool-down {} days, {:.0} % held out, budget {} a month",
+                        t.name,
+                        t.kind,
+                        t.amount_off_cents,
+                        t.min_spend_cents,
+                        t.valid_days,
+                        t.cool_down_days,
+                        100.0 * t.holdout_share,
+                        t.monthly_budget_cents
+                    );
+                }
+            }
+            None => return Err(Error::new(Code::NotFound, "no triggers.toml in the data directory")),
+        },
+        TriggersCommand::Run { as_of, format } => {
+            let run = app.run_triggers(as_of.as_deref(), &Caller::cli())?;
+            match format {
+                OutputFormat::Json => super::print_json(&run),
+                OutputFormat::Table => {
+                    println!("Triggers of {}:", run.day);
+                    for t in &run.triggers {
+                        if t.already_run {
+                            println!("  {:<28} already run for this day: nothing issued again", t.name);
+                            continue;
+                        }
+                        println!(
+                            "  {:<28} {} at the moment, {} cooling down, {} offers, {} held out, {} over budget{}",
+                            t.name,
+                            t.eligible,
+                            t.cooling_down,
+                            t.issued,
+                            t.held_out,
+                            t.over_budget,
+                            t.campaign.as_deref().map(|c| format!(" (campaign \"{c}\")")).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
