@@ -23,6 +23,7 @@ pub mod erasure;
 pub mod error;
 pub mod import;
 pub mod kpi;
+pub mod messages;
 pub mod model;
 pub mod orders;
 pub mod plan;

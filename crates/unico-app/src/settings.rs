@@ -37,6 +37,50 @@ pub struct Settings {
     pub app: AppSettings,
     /// The results-based bill's tariff (`[billing]` table).
     pub billing: BillingSettings,
+    /// Sending e-mail (`[mail]` table).
+    pub mail: MailSettings,
+    /// Messages to customers (`[messages]` table).
+    pub messages: MessagesSettings,
+}
+
+/// Sending e-mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// The SMTP server: `smtp://host:port` (STARTTLS when offered… as the URL says),
+    /// `smtps://user:password@host`; empty: e-mails wait in the outbox.
+    pub smtp_url: String,
+    /// The sender.
+    pub from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings { smtp_url: String::new(), from: "Loyalty programme <offers@example.com>".into() }
+    }
+}
+
+/// Messages to customers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesSettings {
+    /// Most marketing messages one customer gets in seven days, every channel together.
+    pub max_per_week: i64,
+    /// A triggered offer's e-mail subject.
+    pub trigger_subject: String,
+    /// A triggered offer's e-mail: `{first_name}`, `{offer}`, `{valid_to}`, `{flyer_link}`,
+    /// `{unsubscribe_link}` are filled in.
+    pub trigger_body: String,
+}
+
+impl Default for MessagesSettings {
+    fn default() -> Self {
+        MessagesSettings {
+            max_per_week: 2,
+            trigger_subject: "A gift for you, {first_name}".into(),
+            trigger_body: "Hello {first_name},\n\n{offer}.\nIt is on your card already: show it at the till, or use it in the app, until {valid_to}.\n\nThis week's flyer, your products first: {flyer_link}\n\nNo more e-mails like this one: {unsubscribe_link}\n".into(),
+        }
+    }
 }
 
 /// The tariff of the results-based bill (`unico billing`).
@@ -107,6 +151,8 @@ impl Default for Settings {
             model: unico_model::build::ModelSettings::default(),
             app: AppSettings::default(),
             billing: BillingSettings::default(),
+            mail: MailSettings::default(),
+            messages: MessagesSettings::default(),
         }
     }
 }
@@ -208,6 +254,20 @@ revenue_share = 0.0
 # What the share applies to: "estimate" (the measured incremental revenue) or "lower_bound"
 # (the low end of its 95 % interval: only what is surely there).
 basis = "lower_bound"
+
+# Sending e-mail: the SMTP server ("smtp://host:25", "smtps://user:password@host"); empty, the
+# e-mails wait in the outbox (`unico outbox`).
+[mail]
+smtp_url = ""
+from = "Loyalty programme <offers@example.com>"
+
+# Messages to customers: at most this many marketing messages a week per customer, and the
+# e-mail of a triggered offer ({first_name}, {offer}, {valid_to}, {flyer_link},
+# {unsubscribe_link} are filled in).
+[messages]
+max_per_week = 2
+trigger_subject = "A gift for you, {first_name}"
+trigger_body = "Hello {first_name},\n\n{offer}.\nIt is on your card already: show it at the till, or use it in the app, until {valid_to}.\n\nThis week's flyer, your products first: {flyer_link}\n\nNo more e-mails like this one: {unsubscribe_link}\n"
 "#;
 
 /// Keys that have no default, hence no place in the defaults' table: overridable too.
@@ -292,6 +352,13 @@ impl Settings {
         }
         if !["estimate", "lower_bound"].contains(&b.basis.as_str()) {
             return bad(format!("billing.basis {:?} must be estimate or lower_bound", b.basis));
+        }
+        let m = &self.mail;
+        if !(m.smtp_url.is_empty() || m.smtp_url.starts_with("smtp://") || m.smtp_url.starts_with("smtps://")) {
+            return bad("mail.smtp_url must be empty or start with smtp:// or smtps://".into());
+        }
+        if !(0..=100).contains(&self.messages.max_per_week) {
+            return bad(format!("messages.max_per_week {} must be 0 to 100", self.messages.max_per_week));
         }
         if !(0..=7 * 24 * 60).contains(&a.order_cutoff_minutes) {
             return bad(format!("app.order_cutoff_minutes {} must be 0 to 10080 (a week)", a.order_cutoff_minutes));
@@ -405,6 +472,10 @@ mod tests {
             ("app.public_url", "https://shop.example"),
             ("billing.tariff", "lower_of"),
             ("billing.basis", "estimate"),
+            ("mail.smtp_url", "smtp://127.0.0.1:2525"),
+            ("mail.from", "Shop <a@b.example>"),
+            ("messages.trigger_subject", "Hi"),
+            ("messages.trigger_body", "Hello {first_name}"),
         ]
         .into_iter()
         .collect();

@@ -373,7 +373,7 @@ impl App {
         self.with_store(async |s| Ok(s.end_app_session(&hash).await?))
     }
 
-    fn current_consents(&self, customer: i64) -> Result<ConsentSet> {
+    pub(crate) fn current_consents(&self, customer: i64) -> Result<ConsentSet> {
         let view = self.with_store(async |s| Ok(s.view(&format!("#{customer}")).await?))?;
         let current: Vec<(String, bool)> = view.consents.iter().map(|c| (c.purpose.clone(), c.granted)).collect();
         Ok(ConsentSet::from_current(&current))

@@ -147,6 +147,8 @@ pub struct TriggerRun {
     pub held_out: usize,
     /// Left without an offer: the month's budget was spent.
     pub over_budget: usize,
+    /// Offers announced by e-mail (marketing and e-mail consents, the weekly cap).
+    pub announced: usize,
 }
 
 /// What a day's run did.
@@ -185,8 +187,9 @@ impl App {
         }
     }
 
-    /// Runs the triggers for `as_of` (today in the chain's zone when absent).
-    pub fn run_triggers(&self, as_of: Option<&str>, by: &Caller) -> Result<TriggersRun> {
+    /// Runs the triggers for `as_of` (today in the chain's zone when absent); the offers are
+    /// announced by e-mail with links of `tenant` (docs/messages.md).
+    pub fn run_triggers(&self, as_of: Option<&str>, tenant: &str, by: &Caller) -> Result<TriggersRun> {
         let day: jiff::civil::Date = match as_of {
             Some(d) => d.parse().map_err(|_| Error::new(Code::InputInvalid, format!("--as-of {d:?} is not a date")))?,
             None => self.today(),
@@ -196,12 +199,12 @@ impl App {
         };
         let mut out = Vec::new();
         for t in &specs {
-            out.push(self.run_trigger(t, day, by)?);
+            out.push(self.run_trigger(t, day, tenant, by)?);
         }
         Ok(TriggersRun { day: day.to_string(), triggers: out })
     }
 
-    fn run_trigger(&self, t: &TriggerSpec, day: jiff::civil::Date, by: &Caller) -> Result<TriggerRun> {
+    fn run_trigger(&self, t: &TriggerSpec, day: jiff::civil::Date, tenant: &str, by: &Caller) -> Result<TriggerRun> {
         let id = format!("{} {day}", t.name);
         let mut run = TriggerRun {
             name: t.name.clone(),
@@ -213,6 +216,7 @@ impl App {
             issued: 0,
             held_out: 0,
             over_budget: 0,
+            announced: 0,
         };
         if self.with_store(async |s| Ok(s.has_campaign(&id).await?))? {
             run.already_run = true;
@@ -316,7 +320,8 @@ impl App {
         };
         let mut offers = Vec::new();
         let mut members = Vec::new();
-        for (i, (_, key)) in chosen.iter().enumerate() {
+        let mut offered: Vec<(i64, String)> = Vec::new();
+        for (i, (customer, key)) in chosen.iter().enumerate() {
             let held = draw(&format!("{seed}\u{1f}holdout"), key) < t.holdout_share;
             if !held && left < t.amount_off_cents {
                 run.over_budget = chosen.len() - i;
@@ -335,6 +340,10 @@ impl App {
                 continue;
             }
             left -= t.amount_off_cents;
+            offered.push((
+                *customer,
+                format!("{reason}: {} off a shop of {} or more", euros(t.amount_off_cents), euros(t.min_spend_cents)),
+            ));
             offers.push(StoredOffer {
                 code: unico_offers::code::offer_code(&secret, &id, key, "basket", 0),
                 customer_key: key.clone(),
@@ -389,6 +398,11 @@ impl App {
         };
         self.with_store(async |s| Ok(s.store_campaign(&campaign, &offers, &members).await?))?;
         self.publish_campaign(&id, by)?;
+        for (customer, offer) in &offered {
+            if self.announce_offer(tenant, *customer, offer, &campaign.valid_to)? {
+                run.announced += 1;
+            }
+        }
         run.campaign = Some(id);
         Ok(run)
     }

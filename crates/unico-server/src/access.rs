@@ -98,6 +98,7 @@ pub const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/app/login", PUBLIC),
     ("GET", "/api/v1/app/privacy", PUBLIC),
     ("GET", "/api/v1/app/flyer/shared/{token}", PUBLIC),
+    ("GET", "/u/{token}", PUBLIC),
     ("POST", "/api/v1/app/logout", SHOPPER),
     ("GET", "/api/v1/app/me", SHOPPER),
     ("DELETE", "/api/v1/app/me", SHOPPER),

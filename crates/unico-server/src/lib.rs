@@ -200,6 +200,7 @@ impl Server {
                 [
                     tokio::spawn(pos::refresher(t.clone(), self.state.config.pos_poll)),
                     tokio::spawn(orders::to_lake(t.clone(), self.state.config.orders_to_lake)),
+                    tokio::spawn(orders::mail(t.clone(), self.state.config.webhook_poll.max(Duration::from_secs(5)))),
                 ]
             })
             .collect();

@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi};
         crate::shopper::publish_policy, crate::shopper::promotions, crate::shopper::add_promotions, crate::shopper::send_flyers,
         crate::shopper::store_tickets, crate::shopper::store_ticket, crate::shopper::store_reply,
         crate::shopper::register, crate::shopper::confirm, crate::shopper::login, crate::shopper::privacy,
-        crate::shopper::shared_flyer, crate::shopper::logout, crate::shopper::me, crate::shopper::delete_me,
+        crate::shopper::shared_flyer, crate::shopper::unsubscribe, crate::shopper::logout, crate::shopper::me, crate::shopper::delete_me,
         crate::shopper::offers, crate::shopper::activate, crate::shopper::consents, crate::shopper::accept,
         crate::shopper::export, crate::shopper::set_store, crate::shopper::stores, crate::shopper::products,
         crate::shopper::flyer, crate::shopper::send_flyer, crate::shopper::flyer_link, crate::shopper::tickets,

@@ -344,7 +344,8 @@ pub(crate) async fn to_lake(tenant: std::sync::Arc<crate::Tenant>, every: std::t
         let app = tenant.app.clone();
         let has_triggers = app.root().join(unico_app::triggers::FILE).exists();
         if has_triggers {
-            match blocking(move || app.run_triggers(None, &unico_app::staff::Caller::cli())).await {
+            let name = tenant.name.clone();
+            match blocking(move || app.run_triggers(None, &name, &unico_app::staff::Caller::cli())).await {
                 Ok(run) => {
                     let issued: usize = run.triggers.iter().map(|t| t.issued).sum();
                     if issued > 0 {
@@ -364,6 +365,26 @@ pub(crate) async fn to_lake(tenant: std::sync::Arc<crate::Tenant>, every: std::t
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(tenant = %tenant.name, error = %e.message, "collected orders not written to the lake; trying again later")
+            }
+        }
+    }
+}
+
+/// Sends the tenant's waiting e-mails every `every`, when `[mail] smtp_url` is set.
+pub(crate) async fn mail(tenant: std::sync::Arc<crate::Tenant>, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if tenant.app.settings().mail.smtp_url.is_empty() {
+            continue;
+        }
+        let app = tenant.app.clone();
+        match blocking(move || app.deliver_mail()).await {
+            Ok(r) if r.sent + r.dropped + r.retry > 0 => {
+                tracing::info!(tenant = %tenant.name, sent = r.sent, dropped = r.dropped, retry = r.retry, "e-mails delivered")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.name, error = %e.message, "e-mails not delivered; trying again later")
             }
         }
     }

@@ -87,6 +87,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/app/login", post(sh::login))
         .route("/api/v1/app/privacy", get(sh::privacy))
         .route("/api/v1/app/flyer/shared/{token}", get(sh::shared_flyer))
+        .route("/u/{token}", get(sh::unsubscribe))
         .route("/api/v1/app/logout", post(sh::logout))
         .route("/api/v1/app/me", get(sh::me).delete(sh::delete_me))
         .route("/api/v1/app/offers", get(sh::offers))

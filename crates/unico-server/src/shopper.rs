@@ -688,3 +688,44 @@ pub async fn send_flyers(
     let n = blocking(move || app.send_flyers(&tenant, &b.channel, &ctx.caller)).await?;
     Ok(Json(serde_json::json!({"queued": n})))
 }
+
+/// `GET /u/{token}`: the unsubscribe link of a message — withdraws the channel's consent
+/// the token names and says so, without a login. A forged link is a 404 page.
+#[utoipa::path(get, path = "/u/{token}", tag = "app", params(("token" = String, Path)),
+    responses((status = 200, body = String, content_type = "text/html"), (status = 404, body = String, content_type = "text/html")))]
+pub async fn unsubscribe(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    Path(token): Path<String>,
+) -> Response {
+    let page = |status: StatusCode, title: &str, text: &str| {
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
+        );
+        let mut r = (status, axum::response::Html(html)).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static("default-src 'none'"),
+        );
+        r
+    };
+    let gone = || page(StatusCode::NOT_FOUND, "Link not valid", "This link is not valid. Nothing was changed.");
+    let Some(tenant) = token.split_once('.').and_then(|(t, _)| state.tenants.get(t).cloned()) else { return gone() };
+    let app = tenant.app.clone();
+    match blocking(move || app.unsubscribe(&token)).await {
+        Ok((_, channel)) => {
+            let what = if channel == "sms" { "text messages" } else { "e-mails" };
+            page(
+                StatusCode::OK,
+                "You are unsubscribed",
+                &format!(
+                    "You will receive no more offers by {what}. You can change this at any time in the app, under Privacy."
+                ),
+            )
+        }
+        Err(e) if e.code == Code::NotFound => gone(),
+        Err(_) => {
+            page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "Something went wrong; nothing was changed.")
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod customers;
 pub mod dedupe;
 pub mod kpis;
+pub mod messages;
 pub mod normalise;
 pub mod orders;
 pub mod pos;

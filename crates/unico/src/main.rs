@@ -65,6 +65,9 @@ enum Command {
         /// Show each message's text under it.
         #[arg(long)]
         body: bool,
+        /// Send the waiting e-mails now through `[mail] smtp_url` (`unico serve` does every few seconds).
+        #[arg(long)]
+        send: bool,
     },
     /// Print the data-quality report of the lake.
     Quality {
@@ -200,7 +203,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Measure(args) => cmd::kpi::measure(&App::open(data)?, args),
         Command::Billing(args) => cmd::kpi::billing(&App::open(data)?, args),
         Command::Goals(command) => cmd::kpi::goals(&App::open(data)?, command),
-        Command::Outbox { all, body } => cmd::kpi::outbox(&App::open(data)?, all, body),
+        Command::Outbox { send: true, .. } => {
+            let app = App::open(data)?;
+            let r = app.deliver_mail()?;
+            println!("{} e-mails sent, {} given up, {} to try again", r.sent, r.dropped, r.retry);
+            Ok(())
+        }
+        Command::Outbox { all, body, .. } => cmd::kpi::outbox(&App::open(data)?, all, body),
         Command::SimulateCampaign(args) => cmd::simulate::run(args),
         Command::Customers(command) => cmd::customers::run(&App::open(data)?, command),
     }

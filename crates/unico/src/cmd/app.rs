@@ -222,6 +222,9 @@ pub enum TriggersCommand {
         /// The day, in the chain's calendar (default: today there).
         #[arg(long)]
         as_of: Option<String>,
+        /// The tenant the e-mails' links name (as `unico serve` knows it).
+        #[arg(long, default_value = "default")]
+        tenant: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
@@ -249,8 +252,8 @@ pub fn triggers(app: &App, command: TriggersCommand) -> Result<()> {
             }
             None => return Err(Error::new(Code::NotFound, "no triggers.toml in the data directory")),
         },
-        TriggersCommand::Run { as_of, format } => {
-            let run = app.run_triggers(as_of.as_deref(), &Caller::cli())?;
+        TriggersCommand::Run { as_of, tenant, format } => {
+            let run = app.run_triggers(as_of.as_deref(), &tenant, &Caller::cli())?;
             match format {
                 OutputFormat::Json => super::print_json(&run),
                 OutputFormat::Table => {
@@ -261,11 +264,12 @@ pub fn triggers(app: &App, command: TriggersCommand) -> Result<()> {
                             continue;
                         }
                         println!(
-                            "  {:<28} {} at the moment, {} cooling down, {} offers, {} held out, {} over budget{}",
+                            "  {:<28} {} at the moment, {} cooling down, {} offers ({} announced by e-mail), {} held out, {} over budget{}",
                             t.name,
                             t.eligible,
                             t.cooling_down,
                             t.issued,
+                            t.announced,
                             t.held_out,
                             t.over_budget,
                             t.campaign.as_deref().map(|c| format!(" (campaign \"{c}\")")).unwrap_or_default()
