@@ -55,13 +55,16 @@ impl App {
         Ok((customer, channel))
     }
 
-    /// Queues a triggered offer's e-mail for a customer when they agreed to marketing and to
-    /// e-mail and the weekly cap allows. Returns whether it was queued.
+    /// Queues a triggered offer's message for a customer who agreed to marketing: by e-mail
+    /// when they agreed to e-mail, else by SMS when they agreed to SMS; within the weekly cap.
+    /// Returns whether it was queued.
     pub(crate) fn announce_offer(&self, tenant: &str, customer: i64, offer: &str, valid_to: &str) -> Result<bool> {
         let c = self.current_consents(customer)?;
-        if !(c.marketing && c.email) {
-            return Ok(false);
-        }
+        let channel = match (c.marketing, c.email, c.sms) {
+            (true, true, _) => "email",
+            (true, false, true) => "sms",
+            _ => return Ok(false),
+        };
         let week_ago = unico_store::stamp(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(7 * 24));
         let m = self.settings().messages.clone();
         if self.with_store(async |s| Ok(s.marketing_since(customer, &week_ago).await?))? >= m.max_per_week {
@@ -69,7 +72,7 @@ impl App {
         }
         let base = self.settings().app.public_url.trim_end_matches('/').to_string();
         let flyer = format!("{base}/app/flyer.html#{}", self.flyer_token(tenant, customer)?);
-        let unsubscribe = format!("{base}/u/{}", self.unsubscribe_token(tenant, customer, "email")?);
+        let unsubscribe = format!("{base}/u/{}", self.unsubscribe_token(tenant, customer, channel)?);
         // `{first_name}` stays: it is filled in when the e-mail is sent.
         let fill = |t: &str| {
             t.replace("{offer}", offer)
@@ -77,9 +80,50 @@ impl App {
                 .replace("{flyer_link}", &flyer)
                 .replace("{unsubscribe_link}", &unsubscribe)
         };
-        let (subject, body) = (fill(&m.trigger_subject), fill(&m.trigger_body));
-        self.with_store(async |s| Ok(s.queue_marketing("email", customer, &subject, &body).await?))?;
+        let (subject, body) = match channel {
+            "email" => (fill(&m.trigger_subject), fill(&m.trigger_body)),
+            _ => (String::new(), fill(&m.trigger_sms)),
+        };
+        self.with_store(async |s| Ok(s.queue_marketing(channel, customer, &subject, &body).await?))?;
         Ok(true)
+    }
+
+    /// The SMS waiting to be sent, each ready for the gateway: (outbox id, attempts so far,
+    /// phone in E.164, text); those that can no longer go (no phone, the consent withdrawn)
+    /// are given up here.
+    pub fn sms_to_send(&self, limit: i64) -> Result<Vec<(i64, i64, String, String)>> {
+        let pending = self.with_store(async |s| Ok(s.pending_sms(limit).await?))?;
+        let mut out = Vec::new();
+        for m in pending {
+            let Some(Ok(customer)) = m.recipient.strip_prefix("customer:#").map(str::parse::<i64>) else {
+                self.with_store(async |s| Ok(s.mail_outcome(m.id, Err((true, "not a customer"))).await?))?;
+                continue;
+            };
+            if m.purpose == "marketing" {
+                let c = self.current_consents(customer)?;
+                if !(c.marketing && c.sms) {
+                    let why = "the consent was withdrawn before sending";
+                    self.with_store(async |s| Ok(s.mail_outcome(m.id, Err((true, why))).await?))?;
+                    continue;
+                }
+            }
+            let pii = self.with_store(async |s| Ok(s.personal_data(customer).await?))?;
+            match pii.and_then(|p| p.phone) {
+                Some(phone) => out.push((m.id, m.attempts, phone, m.body)),
+                None => self.with_store(async |s| Ok(s.mail_outcome(m.id, Err((true, "no phone on file"))).await?))?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an SMS's outcome at the gateway: sent, or to try again (given up after
+    /// [`MAX_ATTEMPTS`]).
+    pub fn sms_outcome(&self, id: i64, attempts_before: i64, failure: Option<&str>) -> Result<()> {
+        let outcome = match failure {
+            None => Ok(()),
+            Some(why) => Err((attempts_before + 1 >= MAX_ATTEMPTS, why)),
+        };
+        self.with_store(async |s| Ok(s.mail_outcome(id, outcome).await?))
     }
 
     /// Sends the outbox's waiting e-mails through `[mail] smtp_url`.

@@ -41,6 +41,20 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Messages to customers (`[messages]` table).
     pub messages: MessagesSettings,
+    /// Sending SMS through the provider's gateway (`[sms]` table).
+    pub sms: SmsSettings,
+}
+
+/// Sending SMS: a provider-neutral webhook. Each SMS is POSTed as JSON `{"id", "to", "text"}`
+/// (`to` in E.164) with `X-Unico-Signature: t=<unix seconds>,v1=<HMAC-SHA256 hex of
+/// "<t>.<body>" with the secret>`, as the event webhooks are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSettings {
+    /// The gateway's URL; empty: the SMS wait in the outbox.
+    pub webhook_url: String,
+    /// The signing secret.
+    pub secret: String,
 }
 
 /// Sending e-mail.
@@ -71,6 +85,8 @@ pub struct MessagesSettings {
     /// A triggered offer's e-mail: `{first_name}`, `{offer}`, `{valid_to}`, `{flyer_link}`,
     /// `{unsubscribe_link}` are filled in.
     pub trigger_body: String,
+    /// A triggered offer's SMS, to customers who agreed to SMS and not to e-mail.
+    pub trigger_sms: String,
 }
 
 impl Default for MessagesSettings {
@@ -79,6 +95,7 @@ impl Default for MessagesSettings {
             max_per_week: 2,
             trigger_subject: "A gift for you, {first_name}".into(),
             trigger_body: "Hello {first_name},\n\n{offer}.\nIt is on your card already: show it at the till, or use it in the app, until {valid_to}.\n\nThis week's flyer, your products first: {flyer_link}\n\nNo more e-mails like this one: {unsubscribe_link}\n".into(),
+            trigger_sms: "{offer}, until {valid_to}, on your card. Stop: {unsubscribe_link}".into(),
         }
     }
 }
@@ -153,6 +170,7 @@ impl Default for Settings {
             billing: BillingSettings::default(),
             mail: MailSettings::default(),
             messages: MessagesSettings::default(),
+            sms: SmsSettings::default(),
         }
     }
 }
@@ -268,6 +286,14 @@ from = "Loyalty programme <offers@example.com>"
 max_per_week = 2
 trigger_subject = "A gift for you, {first_name}"
 trigger_body = "Hello {first_name},\n\n{offer}.\nIt is on your card already: show it at the till, or use it in the app, until {valid_to}.\n\nThis week's flyer, your products first: {flyer_link}\n\nNo more e-mails like this one: {unsubscribe_link}\n"
+trigger_sms = "{offer}, until {valid_to}, on your card. Stop: {unsubscribe_link}"
+
+# Sending SMS through the provider's gateway: each is POSTed as JSON {"id", "to", "text"},
+# signed like the event webhooks (X-Unico-Signature, HMAC-SHA256 with the secret). Empty: the
+# SMS wait in the outbox.
+[sms]
+webhook_url = ""
+secret = ""
 "#;
 
 /// Keys that have no default, hence no place in the defaults' table: overridable too.
@@ -356,6 +382,11 @@ impl Settings {
         let m = &self.mail;
         if !(m.smtp_url.is_empty() || m.smtp_url.starts_with("smtp://") || m.smtp_url.starts_with("smtps://")) {
             return bad("mail.smtp_url must be empty or start with smtp:// or smtps://".into());
+        }
+        let g = &self.sms;
+        if !(g.webhook_url.is_empty() || g.webhook_url.starts_with("http://") || g.webhook_url.starts_with("https://"))
+        {
+            return bad("sms.webhook_url must be empty or start with http:// or https://".into());
         }
         if !(0..=100).contains(&self.messages.max_per_week) {
             return bad(format!("messages.max_per_week {} must be 0 to 100", self.messages.max_per_week));
@@ -476,6 +507,9 @@ mod tests {
             ("mail.from", "Shop <a@b.example>"),
             ("messages.trigger_subject", "Hi"),
             ("messages.trigger_body", "Hello {first_name}"),
+            ("messages.trigger_sms", "Hi"),
+            ("sms.webhook_url", "https://sms.example/send"),
+            ("sms.secret", "a-secret-of-sixteen-chars"),
         ]
         .into_iter()
         .collect();

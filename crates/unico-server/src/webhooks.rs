@@ -29,8 +29,12 @@ pub(crate) async fn run(state: Arc<State>) {
         .into();
     loop {
         for tenant in state.tenants.values() {
-            let (app, agent, config) = (tenant.app.clone(), agent.clone(), state.config.clone());
-            let _ = tokio::task::spawn_blocking(move || deliver_due(&app, &agent, &config)).await;
+            let (app, hooks, config) = (tenant.app.clone(), agent.clone(), state.config.clone());
+            let _ = tokio::task::spawn_blocking(move || deliver_due(&app, &hooks, &config)).await;
+            if !tenant.app.settings().sms.webhook_url.is_empty() {
+                let (app, gateway) = (tenant.app.clone(), agent.clone());
+                let _ = tokio::task::spawn_blocking(move || deliver_sms(&app, &gateway)).await;
+            }
         }
         tokio::time::sleep(state.config.webhook_poll).await;
     }
@@ -78,5 +82,37 @@ fn deliver_due(app: &App, agent: &ureq::Agent, config: &crate::Config) {
             tracing::warn!(delivery = d.id, "cannot record a webhook attempt: {e}");
         }
         tracing::info!(delivery = d.id, event = %d.event, delivered = failure.is_none(), "webhook");
+    }
+}
+
+/// Sends the waiting SMS to the retailer's gateway (`[sms]`): each POSTed as JSON
+/// `{"id", "to", "text"}`, signed like the event webhooks. The log names the message only.
+fn deliver_sms(app: &App, agent: &ureq::Agent) {
+    let (url, secret) = (app.settings().sms.webhook_url.clone(), app.settings().sms.secret.clone());
+    let due = match app.sms_to_send(50) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("cannot read the SMS outbox: {e}");
+            return;
+        }
+    };
+    for (id, attempts, to, text) in due {
+        let body = serde_json::json!({"id": id, "to": to, "text": text}).to_string();
+        let t = jiff::Timestamp::now().as_second();
+        let sent = agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("X-Unico-Delivery", &id.to_string())
+            .header("X-Unico-Signature", &signature(&secret, t, &body))
+            .send(body.as_str());
+        let failure = match sent {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => Some(format!("the gateway answered {}", r.status().as_u16())),
+            Err(e) => Some(format!("cannot reach the gateway: {e}")),
+        };
+        if let Err(e) = app.sms_outcome(id, attempts, failure.as_deref()) {
+            tracing::warn!(message = id, "cannot record an SMS attempt: {e}");
+        }
+        tracing::info!(message = id, sent = failure.is_none(), "sms");
     }
 }

@@ -96,3 +96,27 @@ impl Store {
         self.pii_of(customer).await
     }
 }
+
+impl Store {
+    /// SMS waiting to be sent, oldest first.
+    pub async fn pending_sms(&self, limit: i64) -> Result<Vec<PendingMail>, Error> {
+        let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, recipient, subject, body, purpose, attempts FROM outbox \
+             WHERE kind = 'sms' AND sent_at IS NULL AND state = 'pending' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, recipient, subject, body, purpose, attempts)| PendingMail {
+                id,
+                recipient,
+                subject,
+                body,
+                purpose,
+                attempts,
+            })
+            .collect())
+    }
+}

@@ -19,6 +19,47 @@ mod e2e;
 /// A mail: recipients and the DATA as received.
 type Mail = (Vec<String>, String);
 
+/// Requests a receiver got: headers and body.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A local HTTP receiver for the SMS gateway's webhook: the requests' headers and bodies.
+fn sms_gateway() -> (String, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/send", listener.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let store = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                loop {
+                    let (mut head, mut line, mut length) = (String::new(), String::new(), 0usize);
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        head.push_str(&line);
+                    }
+                    let mut body = vec![0u8; length];
+                    std::io::Read::read_exact(&mut r, &mut body).unwrap();
+                    store.lock().unwrap().push((head, String::from_utf8(body).unwrap()));
+                    let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
 /// A local SMTP server speaking the protocol's plain core: what it received.
 fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -239,16 +280,47 @@ fn a_birthday_offer_is_issued_once_on_the_day_to_consenting_customers_with_a_hol
     }
     // (The outbox's service e-mails — the demo's order confirmations, goal alerts — go to
     // whoever asked for them; the offers' e-mails, with their unsubscribe link, only here.)
-    let offers_mails: Vec<&Mail> = got.iter().filter(|(_, d)| d.replace("=\r\n", "").contains("unico.test/u/")).collect();
+    let offers_mails: Vec<&Mail> =
+        got.iter().filter(|(_, d)| d.replace("=\r\n", "").contains("unico.test/u/")).collect();
     assert!(offers_mails.len() >= 2);
-    assert!(offers_mails.iter().all(|(to, _)| to.iter().all(|t| agreed.contains(t))), "an offer to someone who did not agree");
+    assert!(
+        offers_mails.iter().all(|(to, _)| to.iter().all(|t| agreed.contains(t))),
+        "an offer to someone who did not agree"
+    );
 
     // The unsubscribe link, opened on the server, withdraws A's e-mail consent; A's next
     // offer (another birthday trigger, a year on, no cap in the way) comes without an e-mail.
     let link =
         for_a(&app)[0].body.split_whitespace().find(|w| w.starts_with("http://unico.test/u/")).unwrap().to_string();
     drop(app);
-    let (mut server, base) = e2e::serve(&data, &tmp.path().join("server.log"), &[]);
+    // Customers who agreed to SMS and not to e-mail got their offers by SMS: the server
+    // sends them to the gateway, signed.
+    let app = unico_app::App::open(&data).unwrap();
+    let queued_sms =
+        app.outbox(true).unwrap().into_iter().filter(|m| m.kind == "sms" && m.body.contains("/u/")).count();
+    let mut sms_ok = std::collections::HashSet::new();
+    for c in app.cards().unwrap() {
+        let view = app.customer(&c.card, None).unwrap().view;
+        let given = |p: &str| view.consents.iter().any(|e| e.purpose == p && e.granted);
+        if given("marketing") && given("sms") {
+            sms_ok.extend(view.registrations.iter().filter_map(|r| r.pii.as_ref().and_then(|p| p.phone.clone())));
+        }
+    }
+    drop(app);
+    assert!(queued_sms > 0, "some offers went by SMS");
+    let (gateway, sms) = sms_gateway();
+    let secret = "the gateway's shared secret";
+    let (mut server, base) = e2e::serve(
+        &data,
+        &tmp.path().join("server.log"),
+        &[("UNICO_SMS_WEBHOOK_URL", gateway.as_str()), ("UNICO_SMS_SECRET", secret)],
+    );
+    for _ in 0..100 {
+        if sms.lock().unwrap().len() >= queued_sms {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let page =
         ureq::get(&link.replace("http://unico.test", &base)).call().unwrap().body_mut().read_to_string().unwrap();
     let forged = ureq::Agent::config_builder()
@@ -263,6 +335,20 @@ fn a_birthday_offer_is_issued_once_on_the_day_to_consenting_customers_with_a_hol
     let _ = server.kill();
     let _ = server.wait();
     assert!(page.contains("You are unsubscribed"), "{page}");
+    let sms = sms.lock().unwrap().clone();
+    assert_eq!(sms.len(), queued_sms, "every SMS reached the gateway");
+    for (head, body) in &sms {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let to = v["to"].as_str().unwrap();
+        assert!(to.starts_with('+') && sms_ok.contains(to), "to a phone whose owner agreed to SMS: {to}");
+        assert!(v["text"].as_str().unwrap().contains("http://unico.test/u/"), "{body}");
+        let signed = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-unico-signature: ").or(l.strip_prefix("X-Unico-Signature: ")))
+            .unwrap();
+        let t: i64 = signed.trim().split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+        assert_eq!(signed.trim(), unico_server::webhooks::signature(secret, t, body), "signed with the secret");
+    }
     assert_eq!(forged, 404);
     let app = unico_app::App::open(&data).unwrap();
     let consents = app.customer(&a_card, None).unwrap().view.consents;
