@@ -710,3 +710,30 @@ async fn redemptions_surveys_goals_and_the_outbox() {
         store.close().await;
     }
 }
+
+/// PostgreSQL over TLS (`sslmode`, `sslrootcert` in `database_url`): with `verify-full` and the
+/// server's root certificate the store opens and its connection is encrypted; a root that does
+/// not vouch for the server is refused before anything is sent. `.ci/run` gives the local
+/// server a self-signed certificate for localhost and names it in `UNICO_TEST_PG_ROOT_CERT`.
+#[tokio::test]
+async fn postgres_over_tls_checks_the_servers_certificate() {
+    let root = std::env::var("UNICO_TEST_PG_ROOT_CERT");
+    assert!(root.is_ok() || std::env::var_os("CI").is_none(), "CI must test PostgreSQL over TLS");
+    let Ok(root) = root else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dbs = backends(dir.path()).await;
+    let pg = dbs.iter().find(|d| d.label == "postgres").expect("the PostgreSQL test server");
+    let verified = format!("{}?sslmode=verify-full&sslrootcert={root}", pg.url);
+    Store::open(&verified, MasterKey::from_hex(MASTER).unwrap()).await.expect("the store opens over verified TLS");
+    let pool = sqlx::AnyPool::connect(&verified).await.unwrap();
+    let (ssl,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetch_one(&pool).await.unwrap();
+    assert!(ssl, "the connection is encrypted");
+    pool.close().await;
+    // A root that does not vouch for this server: the public CAs' bundle.
+    let wrong = format!("{}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt", pg.url);
+    if std::path::Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
+        let refused = Store::open(&wrong, MasterKey::from_hex(MASTER).unwrap()).await.err().expect("refused");
+        assert!(refused.to_string().to_lowercase().contains("certificate"), "{refused}");
+    }
+}
