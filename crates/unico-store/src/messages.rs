@@ -52,10 +52,16 @@ impl Store {
 
     /// E-mails waiting to be sent, oldest first.
     pub async fn pending_mail(&self, limit: i64) -> Result<Vec<PendingMail>, Error> {
+        self.pending_of("email", limit).await
+    }
+
+    /// Messages of `kind` waiting to be sent, oldest first.
+    async fn pending_of(&self, kind: &str, limit: i64) -> Result<Vec<PendingMail>, Error> {
         let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
             "SELECT id, recipient, subject, body, purpose, attempts FROM outbox \
-             WHERE kind = 'email' AND sent_at IS NULL AND state = 'pending' ORDER BY id LIMIT $1",
+             WHERE kind = $1 AND sent_at IS NULL AND state = 'pending' ORDER BY id LIMIT $2",
         )
+        .bind(kind)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -100,23 +106,6 @@ impl Store {
 impl Store {
     /// SMS waiting to be sent, oldest first.
     pub async fn pending_sms(&self, limit: i64) -> Result<Vec<PendingMail>, Error> {
-        let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT id, recipient, subject, body, purpose, attempts FROM outbox \
-             WHERE kind = 'sms' AND sent_at IS NULL AND state = 'pending' ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, recipient, subject, body, purpose, attempts)| PendingMail {
-                id,
-                recipient,
-                subject,
-                body,
-                purpose,
-                attempts,
-            })
-            .collect())
+        self.pending_of("sms", limit).await
     }
 }
