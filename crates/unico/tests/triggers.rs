@@ -219,7 +219,9 @@ fn a_birthday_offer_is_issued_once_on_the_day_to_consenting_customers_with_a_hol
         store_id: "S001".into(),
         till_id: "T1".into(),
         at: Some(t.to_string()),
-        lines: vec![BasketLine { line_no: 1, sku: sku.clone(), quantity: "1".into(), unit_price_cents: 2500 }],
+        // Dear enough that the gift's 20.00 threshold is met after the other birthday
+        // offers (spend rewards are taken by offer code, a random order).
+        lines: vec![BasketLine { line_no: 1, sku: sku.clone(), quantity: "1".into(), unit_price_cents: 5000 }],
     };
     let code = given[0]["code"].as_str().unwrap().to_string();
     let before = app.pos_evaluate(&at(midnight - jiff::SignedDuration::from_mins(30))).unwrap();
