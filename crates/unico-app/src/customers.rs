@@ -137,14 +137,33 @@ impl App {
         self.with_store(async |store| Ok(dedupe::candidates(store, min_score).await?))
     }
 
-    /// Merges the registrations scoring at least `threshold` (default: the setting).
+    /// Merges the registrations scoring at least `threshold` (default: the setting),
+    /// comparing the registrations new or changed since the last run.
     pub fn merge_duplicates(&self, threshold: Option<f64>) -> Result<Merged> {
+        self.merge_duplicates_with(threshold, false, &crate::progress::Silent)
+    }
+
+    /// [`App::merge_duplicates`], comparing every registration again when `full`, with the
+    /// passes (one per blocking key) shown on `progress`.
+    pub fn merge_duplicates_with(
+        &self,
+        threshold: Option<f64>,
+        full: bool,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Merged> {
         let threshold = threshold.unwrap_or(self.settings().dedupe_threshold);
         if !(threshold > 0.0 && threshold <= 1.0) {
             bail!(Code::InputInvalid, "the merge threshold {threshold} must be above 0 and at most 1");
         }
-        let merges = self.with_store(async |store| Ok(dedupe::merge_duplicates(store, threshold).await?))?;
-        Ok(Merged { threshold, merges })
+        progress.begin("comparing registrations", crate::progress::Unit::People, 5);
+        let mut on_key = |k: usize, what: &str| {
+            progress.update(k as u64, 5);
+            progress.message(&format!("comparing registrations by {what}"));
+        };
+        let (merges, run) =
+            self.with_store(async |store| Ok(dedupe::merge_duplicates(store, threshold, full, &mut on_key).await?))?;
+        progress.update(5, 5);
+        Ok(Merged { threshold, merges, run })
     }
 
     /// Undoes the merge of the registration holding `card`.

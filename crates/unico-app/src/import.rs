@@ -42,6 +42,8 @@ pub struct Merged {
     pub threshold: f64,
     /// Each merge: the registrations and their score.
     pub merges: Vec<dedupe::Candidate>,
+    /// What the run compared.
+    pub run: dedupe::Run,
 }
 
 /// A simulated chain, generated.

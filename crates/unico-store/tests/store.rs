@@ -226,7 +226,7 @@ async fn duplicates_merge_with_evidence_and_unmerge() {
         let review = dedupe::candidates(&store, 0.5).await.unwrap();
         assert_eq!((review[0].a, review[0].b), (1, 2), "{}: {review:?}", db.label);
         assert!(review[0].score >= 0.99 && review[0].evidence.same_email && review[0].evidence.same_birth_date);
-        let merged = dedupe::merge_duplicates(&store, 0.9).await.unwrap();
+        let merged = dedupe::merge_duplicates(&store, 0.9, false, &mut |_, _| {}).await.unwrap().0;
         assert_eq!(merged.len(), 1, "{}: only Nicolò's two registrations: {merged:?}", db.label);
         let v = store.view("3002").await.unwrap();
         assert_eq!(v.id, 1);
@@ -243,7 +243,10 @@ async fn duplicates_merge_with_evidence_and_unmerge() {
         assert_eq!((from, restored), (1, 2));
         assert_eq!(store.view("3002").await.unwrap().id, 2);
         assert_eq!(store.view("3001").await.unwrap().registrations.len(), 1);
-        assert!(dedupe::merge_duplicates(&store, 0.9).await.unwrap().is_empty(), "an undone merge is not redone");
+        assert!(
+            dedupe::merge_duplicates(&store, 0.9, false, &mut |_, _| {}).await.unwrap().0.is_empty(),
+            "an undone merge is not redone"
+        );
         assert!(dedupe::unmerge(&store, "3002").await.is_err());
         store.close().await;
     }
@@ -735,5 +738,99 @@ async fn postgres_over_tls_checks_the_servers_certificate() {
     if std::path::Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
         let refused = Store::open(&wrong, MasterKey::from_hex(MASTER).unwrap()).await.err().expect("refused");
         assert!(refused.to_string().to_lowercase().contains("certificate"), "{refused}");
+    }
+}
+
+/// The simulator's customer file (people registered twice with typos, swapped names, old
+/// addresses; `truth/duplicates.csv` lists them), split in two: nine in ten, and the rest.
+fn simulated_customers(dir: &Path, people: u64) -> (PathBuf, PathBuf, Vec<(String, String)>) {
+    let out = dir.join("chain");
+    let config = unico_sim::ChainConfig { customers: people, days: 1, seed: 5, ..Default::default() };
+    unico_sim::generate(&config, &out, &|_, _| {}).unwrap();
+    let text = std::fs::read_to_string(out.join("customers.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    // Every tenth registration comes later (the simulator writes a person's cards together).
+    let first: Vec<&str> = body.iter().enumerate().filter(|(i, _)| i % 10 != 9).map(|x| *x.1).collect();
+    let second: Vec<&str> = body.iter().enumerate().filter(|(i, _)| i % 10 == 9).map(|x| *x.1).collect();
+    let a = file(dir, "first.csv", &format!("{header}\n{}\n", first.join("\n")));
+    let b = file(dir, "second.csv", &format!("{header}\n{}\n", second.join("\n")));
+    let truth = std::fs::read_to_string(out.join("truth/duplicates.csv")).unwrap();
+    let pairs = truth
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].to_string(), f[2].to_string())
+        })
+        .collect();
+    (a, b, pairs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_found_block_by_block_in_the_database_are_todays_and_incremental_runs_miss_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second, truth) = simulated_customers(tmp.path(), 4000);
+    assert!(truth.len() >= 50, "planted pairs: {}", truth.len());
+    for db in backends(tmp.path()).await {
+        let store = open(&db).await;
+        let quiet = &mut |_: usize, _: &str| {};
+        // The first part, compared in full (everything is new).
+        import_customers(&store, &first, &options(tmp.path())).await.unwrap();
+        let blocked = dedupe::candidates(&store, 0.5).await.unwrap();
+        let in_memory = dedupe::candidates_in_memory(&store, 0.5).await.unwrap();
+        assert!(blocked.len() > 30, "{}: {} pairs", db.label, blocked.len());
+        assert_eq!(blocked, in_memory, "{}: the same pairs, scores and order as every key in memory", db.label);
+        let (merged, run) = dedupe::merge_duplicates(&store, 0.9, false, quiet).await.unwrap();
+        assert!(run.full && !merged.is_empty(), "{}: {run:?}", db.label);
+
+        // The second part: only its registrations are compared with the rest.
+        let s = import_customers(&store, &second, &options(tmp.path())).await.unwrap();
+        let (more, run) = dedupe::merge_duplicates(&store, 0.9, false, quiet).await.unwrap();
+        assert!(!run.full && run.pending == s.rows_imported, "{}: {run:?}", db.label);
+        assert!(!more.is_empty(), "{}: people registered in both parts are found", db.label);
+        let (_, idle) = dedupe::merge_duplicates(&store, 0.9, false, quiet).await.unwrap();
+        assert_eq!((idle.pending, idle.scored), (0, 0), "{}: nothing new, nothing compared", db.label);
+        // A full run on the result finds nothing the incremental one missed.
+        let (missed, run) = dedupe::merge_duplicates(&store, 0.9, true, quiet).await.unwrap();
+        assert!(run.full && missed.is_empty(), "{}: {missed:?}", db.label);
+        assert_eq!(
+            dedupe::candidates(&store, 0.5).await.unwrap(),
+            dedupe::candidates_in_memory(&store, 0.5).await.unwrap()
+        );
+
+        // Against the planted truth: every pair registered twice is one customer.
+        let mut found = 0;
+        for (a, b) in &truth {
+            found += usize::from(store.view(a).await.unwrap().id == store.view(b).await.unwrap().id);
+        }
+        assert!(found as f64 >= 0.99 * truth.len() as f64, "{}: recall {found} of {}", db.label, truth.len());
+
+        // A changed registration is compared again: one card's registration comes back
+        // with the personal data of another customer's.
+        let rows = |p: &Path| -> Vec<String> {
+            std::fs::read_to_string(p).unwrap().lines().skip(1).map(str::to_string).collect()
+        };
+        let (x, ys) = (rows(&first)[0].clone(), rows(&second));
+        let card = |row: &str| row.split(',').next().unwrap().to_string();
+        let x_id = store.view(&card(&x)).await.unwrap().id;
+        let mut y = None;
+        for row in &ys {
+            if store.view(&card(row)).await.unwrap().id != x_id {
+                y = Some(row.clone());
+                break;
+            }
+        }
+        let y = y.unwrap();
+        let header = std::fs::read_to_string(&first).unwrap().lines().next().unwrap().to_string();
+        let changed = format!("{header}\n{},{}\n", card(&x), y.split_once(',').unwrap().1);
+        let s =
+            import_customers(&store, &file(tmp.path(), "changed.csv", &changed), &options(tmp.path())).await.unwrap();
+        assert_eq!(s.rows_updated, 1, "{}", db.label);
+        let (last, run) = dedupe::merge_duplicates(&store, 0.9, false, quiet).await.unwrap();
+        assert_eq!((run.full, run.pending, last.len()), (false, 1, 1), "{}: {run:?} {last:?}", db.label);
+        assert_eq!(store.view(&card(&x)).await.unwrap().id, store.view(&card(&y)).await.unwrap().id, "{}", db.label);
+        store.close().await;
     }
 }

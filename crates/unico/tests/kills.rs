@@ -222,3 +222,49 @@ fn killed_imports_model_builds_and_plans_leave_a_whole_data_directory() {
     }
     eprintln!("erasures killed mid-run: {killed} of 5");
 }
+
+/// Who is one customer: the sets of cards held together.
+fn customers_by_cards(data: &Path) -> std::collections::BTreeSet<Vec<String>> {
+    let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for l in ok(run(data, &["customers", "cards"])).lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        by.entry(f[0].to_string()).or_default().push(f[1].to_string());
+    }
+    by.into_values()
+        .map(|mut v| {
+            v.sort();
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_customer_import_killed_at_any_moment_and_run_again_leaves_the_master_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("chain");
+    ok(Command::new(env!("CARGO_BIN_EXE_unico"))
+        .args(["generate", "--customers", "5000", "--days", "1", "--out", src.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let file = src.join("customers.csv");
+    let import = ["import", "customers", file.to_str().unwrap()];
+    let one = tmp.path().join("one");
+    ok(run(&one, &["init"]));
+    let length = timed(&one, &import);
+    let want = customers_by_cards(&one);
+    let registrations: usize = want.iter().map(Vec::len).sum();
+    assert!(want.len() < registrations, "the file has people registered twice, merged in one run");
+    let mut killed = 0;
+    for (i, f) in moments(6, 53).into_iter().enumerate() {
+        let data = tmp.path().join(format!("d{i}"));
+        ok(run(&data, &["init"]));
+        killed += usize::from(kill_after(cmd(&data, &import), length.mul_f64(f)));
+        // Killed: no registration, or all of them (the import committed; the merge may not have).
+        let after: usize = customers_by_cards(&data).iter().map(Vec::len).sum();
+        assert!(after == 0 || after == registrations, "a killed import left {after} of {registrations} cards");
+        ok(run(&data, &import));
+        assert_eq!(customers_by_cards(&data), want, "run again after a kill at {f:.2} of the run");
+    }
+    eprintln!("customer imports killed mid-run: {killed} of 6");
+    assert!(killed > 0, "no import was killed mid-run");
+}

@@ -31,6 +31,10 @@ pub enum CustomersCommand {
         /// 0–1.
         #[arg(long)]
         threshold: Option<f64>,
+        /// Compare every registration again (by default only those new or changed since the
+        /// last run are compared with the rest).
+        #[arg(long)]
+        full: bool,
     },
     /// Undo the merge of the registration holding a card.
     Unmerge {
@@ -151,12 +155,18 @@ pub fn run(app: &App, command: CustomersCommand) -> Result<()> {
                 }
             }
         }
-        CustomersCommand::Merge { threshold } => {
-            let merged = app.merge_duplicates(threshold)?;
+        CustomersCommand::Merge { threshold, full } => {
+            let merged = app.merge_duplicates_with(threshold, full, &crate::progress::Bars::new())?;
             for c in &merged.merges {
                 println!("merged #{} into #{} (score {:.3})", c.b, c.a, c.score);
             }
-            println!("{} merges", merged.merges.len());
+            let r = &merged.run;
+            let what = if r.full {
+                "every registration compared".to_string()
+            } else {
+                format!("{} new or changed registrations compared", r.pending)
+            };
+            println!("{} merges ({what}; {} pairs scored)", merged.merges.len(), r.scored);
         }
         CustomersCommand::Unmerge { card } => {
             let u = app.unmerge(&card)?;

@@ -1,0 +1,33 @@
+-- Duplicate detection in bounded memory: the database groups the blocking keys (indexes on
+-- every key), and a merge run compares only the registrations new or changed since the last
+-- one. Triggers queue them, whatever wrote them (an import, the app's sign-up, an unmerge).
+CREATE INDEX customers_birth_block ON customers(birth_block);
+CREATE INDEX customers_name_block ON customers(name_block);
+
+CREATE TABLE dedupe_pending (
+    id          BIGSERIAL PRIMARY KEY,
+    customer_id BIGINT NOT NULL
+);
+
+CREATE FUNCTION customers_dedupe_pending() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO dedupe_pending (customer_id) VALUES (NEW.id); RETURN NULL; END; $$;
+CREATE TRIGGER customers_dedupe_new AFTER INSERT ON customers
+FOR EACH ROW EXECUTE FUNCTION customers_dedupe_pending();
+CREATE TRIGGER customers_dedupe_changed AFTER UPDATE OF pii, merged_into ON customers
+FOR EACH ROW WHEN (NEW.merged_into IS NULL AND NEW.erased_at IS NULL AND NEW.pii IS NOT NULL)
+EXECUTE FUNCTION customers_dedupe_pending();
+
+-- Registrations already in the store are compared at the next run.
+INSERT INTO dedupe_pending (customer_id)
+SELECT id FROM customers WHERE merged_into IS NULL AND erased_at IS NULL ORDER BY id;
+
+-- Each merge run: when, at which threshold, whether it compared everything, what it did.
+CREATE TABLE dedupe_runs (
+    id        BIGSERIAL PRIMARY KEY,
+    at        TEXT NOT NULL,
+    threshold DOUBLE PRECISION NOT NULL,
+    full_run  BIGINT NOT NULL,
+    pending   BIGINT NOT NULL,
+    scored    BIGINT NOT NULL,
+    merged    BIGINT NOT NULL
+);
