@@ -115,7 +115,7 @@ const KEYS: [(&str, &str); 5] = [
     ("name_block", "surname and postcode"),
 ];
 
-/// A comparison pass reads this share of the active registrations or more as pending: it
+/// With this share of the registrations or more waiting, a merge run
 /// compares everything (one scan per key beats the lookups).
 const FULL_ABOVE: f64 = 0.2;
 
@@ -210,18 +210,21 @@ async fn compare(
     let mut found = Found { store, min_score, undone, pending, pairs: HashMap::new(), scored: 0 };
     for (k, (col, what)) in KEYS.iter().enumerate() {
         on_key(k, what);
-        let blocks = match &found.pending {
-            // Keys shared by two registrations or more (merged and erased ones included: the
-            // exact count of active ones is made below).
-            None => format!("SELECT {col} FROM customers WHERE {col} IS NOT NULL GROUP BY {col} HAVING COUNT(*) >= 2"),
-            // The keys of the registrations waiting to be compared.
+        // The keys shared by 2 to MAX_BLOCK active registrations, counted from the index
+        // (key, merged_into) alone: all of them, or those of the registrations waiting.
+        let keys = match &found.pending {
+            None => format!("{col} IS NOT NULL"),
             Some(_) => format!(
-                "SELECT k.{col} FROM dedupe_pending p JOIN customers k ON k.id = p.customer_id WHERE k.{col} IS NOT NULL"
+                "{col} IN (SELECT k.{col} FROM dedupe_pending p JOIN customers k ON k.id = p.customer_id \
+                 WHERE k.{col} IS NOT NULL)"
             ),
         };
         let sql = format!(
             "SELECT c.{col}, c.id, c.token, c.wrapped_key, c.pii FROM customers c \
-             WHERE c.merged_into IS NULL AND c.erased_at IS NULL AND c.{col} IN ({blocks}) ORDER BY c.{col}, c.id"
+             WHERE c.merged_into IS NULL AND c.erased_at IS NULL AND c.{col} IN (\
+             SELECT {col} FROM customers WHERE {keys} AND merged_into IS NULL \
+             GROUP BY {col} HAVING COUNT(*) BETWEEN 2 AND {MAX_BLOCK}) \
+             ORDER BY c.{col}, c.id"
         );
         type Row = (String, i64, String, Option<Vec<u8>>, Option<Vec<u8>>);
         let mut rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).fetch(&store.pool);
@@ -354,11 +357,12 @@ pub async fn merge_duplicates(
     // What is waiting now; what is queued while this run compares waits for the next.
     let (upto, waiting): (Option<i64>, i64) =
         sqlx::query_as("SELECT MAX(id), COUNT(*) FROM dedupe_pending").fetch_one(&store.pool).await?;
-    let (active,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM customers WHERE merged_into IS NULL AND erased_at IS NULL")
-            .fetch_one(&store.pool)
-            .await?;
-    let full = full || last.is_some_and(|(t,)| threshold < t) || waiting as f64 >= FULL_ABOVE * active as f64;
+    // About as many registrations as there are (counting them would read them all).
+    let (registrations,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(id) FROM customers").fetch_one(&store.pool).await?;
+    let full = full
+        || last.is_some_and(|(t,)| threshold < t)
+        || waiting as f64 >= FULL_ABOVE * registrations.unwrap_or(0) as f64;
     let pending = if full {
         None
     } else {

@@ -1,8 +1,17 @@
--- Duplicate detection in bounded memory: the database groups the blocking keys (indexes on
--- every key), and a merge run compares only the registrations new or changed since the last
--- one. Triggers queue them, whatever wrote them (an import, the app's sign-up, an unmerge).
-CREATE INDEX customers_birth_block ON customers(birth_block);
-CREATE INDEX customers_name_block ON customers(name_block);
+-- Duplicate detection in bounded memory: the database groups the blocking keys, and a merge
+-- run compares only the registrations new or changed since the last one. Triggers queue
+-- them, whatever wrote them (an import, the app's sign-up, an unmerge).
+--
+-- Every key is indexed with merged_into, so the size of a key's block of active
+-- registrations is counted from the index alone (an erased registration has no keys left).
+DROP INDEX customers_email;
+DROP INDEX customers_phone;
+DROP INDEX customers_tax_code;
+CREATE INDEX customers_email ON customers(email_hash, merged_into);
+CREATE INDEX customers_phone ON customers(phone_hash, merged_into);
+CREATE INDEX customers_tax_code ON customers(tax_code_hash, merged_into);
+CREATE INDEX customers_birth_block ON customers(birth_block, merged_into);
+CREATE INDEX customers_name_block ON customers(name_block, merged_into);
 
 CREATE TABLE dedupe_pending (
     id          BIGSERIAL PRIMARY KEY,
