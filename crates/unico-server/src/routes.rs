@@ -1019,6 +1019,10 @@ async fn duplicates(Extension(ctx): Extension<Ctx>, q: Q<DuplicatesQuery>) -> Ap
 struct MergeBody {
     /// Merge pairs scoring at least this (default: the settings').
     threshold: Option<f64>,
+    /// Compare every registration again (default: only those new or changed since the
+    /// last run, with the rest of their blocks).
+    #[serde(default)]
+    full: bool,
 }
 
 /// `POST /api/v1/duplicates/merge`.
@@ -1034,7 +1038,7 @@ async fn merge(Extension(ctx): Extension<Ctx>, body: axum::body::Bytes) -> ApiRe
     let app = app(&ctx);
     Ok(Json(
         blocking(move || {
-            let merged = app.merge_duplicates(b.threshold)?;
+            let merged = app.merge_duplicates_with(b.threshold, b.full, &unico_app::progress::Silent)?;
             app.record(&ctx.caller, "merge", None, &serde_json::json!({}))?;
             value(&merged)
         })

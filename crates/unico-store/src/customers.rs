@@ -232,6 +232,7 @@ pub async fn import_customers(
     // One transaction for the whole file: an import that fails, goes over its reject limit
     // or is killed leaves the store exactly as it was.
     let mut db = store.write_tx().await?;
+    store.bulk_cache(&mut db, true).await?;
     let mut written = WriteOutcome::default();
     let mut write_error = None;
     while let Some(batch) = rx.recv().await {
@@ -243,12 +244,14 @@ pub async fn import_customers(
     drop(rx); // stops the reader if writing failed
     let read = handle.join().map_err(|_| Error::new(ErrorKind::Internal, "the customer reader panicked"))?;
     if let Some(e) = write_error {
+        store.bulk_cache(&mut db, false).await?;
         db.rollback().await?;
         return Err(e);
     }
     let read = match read {
         Ok(r) => r,
         Err(e) => {
+            store.bulk_cache(&mut db, false).await?;
             db.rollback().await?;
             return Err(e);
         }
@@ -268,6 +271,7 @@ pub async fn import_customers(
         months: Vec::new(),
     };
     if let Err(e) = check_outcome(&summary, options.max_reject_rate) {
+        store.bulk_cache(&mut db, false).await?;
         db.rollback().await?;
         return Err(e.into());
     }
@@ -280,6 +284,7 @@ pub async fn import_customers(
     .await?;
     // New or changed cards: the tills' wallets reload.
     Store::pos_changed(&mut *db, "all", None).await?;
+    store.bulk_cache(&mut db, false).await?;
     db.commit().await?;
     store.analyze().await?;
     Ok(summary)

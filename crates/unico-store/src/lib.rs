@@ -162,6 +162,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// SQLite's page cache during a bulk import, MiB (see [`Store::bulk_cache`]).
+pub const BULK_CACHE_MIB: u64 = 2048;
+
 /// The operational store: cheap to clone (the clones share one connection pool).
 #[derive(Clone)]
 pub struct Store {
@@ -342,6 +345,19 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// On SQLite, a page cache of [`BULK_CACHE_MIB`] for this transaction's connection
+    /// (`on`), or back to the usual 128 MiB. A bulk import writes keyed hashes all over
+    /// seven indexes; once they outgrow the cache, inserts keep evicting pages they soon
+    /// need again (measured in docs/benchmarks.md). PostgreSQL: nothing (its buffers are
+    /// the server's).
+    pub(crate) async fn bulk_cache(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, on: bool) -> Result<(), Error> {
+        if self.backend == Backend::Sqlite {
+            let kib = if on { BULK_CACHE_MIB * 1024 } else { 131_072 };
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{kib}"))).execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// Refreshes the planner's statistics after a bulk load: on PostgreSQL a table just
