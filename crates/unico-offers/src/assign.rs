@@ -15,6 +15,8 @@
 //! here and could run partition by partition on a distributed engine with the μs
 //! broadcast.
 
+use crate::stream::{Combos, Diversifier, Part, Parts, Streaming};
+
 /// What an offer is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -178,7 +180,7 @@ pub struct Assignment {
 }
 
 /// The usage vector's layout: 0 total, 1 worst-case ceiling, 2.. limits.
-fn usage_of(o: &Option_, b: &Budgets, usage: &mut [f64]) {
+pub(crate) fn usage_of(o: &Option_, b: &Budgets, usage: &mut [f64]) {
     let c = if b.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
     if o.in_total {
         usage[0] += c;
@@ -192,25 +194,10 @@ fn usage_of(o: &Option_, b: &Budgets, usage: &mut [f64]) {
     }
 }
 
-fn capacities(b: &Budgets) -> Vec<f64> {
+pub(crate) fn capacities(b: &Budgets) -> Vec<f64> {
     let mut c = vec![b.total, b.worst_case.unwrap_or(f64::INFINITY)];
     c.extend(&b.limits);
     c
-}
-
-fn reduced(o: &Option_, b: &Budgets, mu: &[f64]) -> f64 {
-    let c = if b.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
-    let mut price = 0.0;
-    if o.in_total {
-        price += mu[0] * c + mu[1] * o.worst_cost as f64;
-    }
-    let mut bits = o.limits;
-    while bits != 0 {
-        let j = bits.trailing_zeros() as usize;
-        price += mu[2 + j] * c;
-        bits &= bits - 1;
-    }
-    o.value - price
 }
 
 /// The problem: candidates grouped by customer (`customer_starts[i]..customer_starts[i+1]`
@@ -239,229 +226,34 @@ impl Problem<'_> {
         self.caps.get(c).map_or(self.budgets.per_customer, |k| self.budgets.per_customer.min(usize::from(*k)))
     }
 
-    /// Each customer's best `k` options at prices `mu`, through `take(option index)`.
-    fn select_customer(&self, c: usize, mu: &[f64], best: &mut Vec<(f64, u32)>, take: &mut impl FnMut(u32)) {
-        best.clear();
-        for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
-            let (lo, hi) = (self.option_starts[cand as usize], self.option_starts[cand as usize + 1]);
-            let mut top: Option<(f64, u32)> = None;
-            for o in lo..hi {
-                let r = reduced(&self.options[o as usize], self.budgets, mu);
-                if r > 0.0 && top.is_none_or(|(t, _)| r > t) {
-                    top = Some((r, o));
-                }
-            }
-            if let Some(t) = top {
-                best.push(t);
-            }
-        }
-        let k = self.cap(c);
-        if k == 0 {
-            best.clear();
-            return;
-        }
-        if best.len() > k {
-            best.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
-            best.truncate(k);
-        }
-        best.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (_, o) in best.iter() {
-            take(*o);
-        }
-    }
-
-    /// The usage of every constraint at prices `mu`, customers split across cores.
-    fn usage_at(&self, mu: &[f64]) -> Vec<f64> {
-        let n = self.customers();
-        let m = 2 + self.budgets.limits.len();
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(16);
-        let chunk = n.div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(chunk)
-                .map(|lo| {
-                    scope.spawn(move || {
-                        let mut usage = vec![0.0; m];
-                        let mut best = Vec::new();
-                        for c in lo..(lo + chunk).min(n) {
-                            self.select_customer(c, mu, &mut best, &mut |o| {
-                                usage_of(&self.options[o as usize], self.budgets, &mut usage)
-                            });
-                        }
-                        usage
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("assignment worker")).fold(vec![0.0; m], |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            })
-        })
-    }
-
-    /// The budget prices: the least multipliers at which every budget holds.
-    ///
-    /// All binding budgets are bracketed and bisected at once, each pass over the customers
-    /// giving the usage of every budget (budgets mostly price different options, so they
-    /// settle together); a check pass then re-prices, one at a time, any budget the
-    /// interplay left exceeded. About 20 passes instead of some 15 per budget and round.
-    fn multipliers(&self, caps: &[f64]) -> Vec<f64> {
-        let m = caps.len();
-        let mut mu = vec![0.0; m];
-        let over = |usage: &[f64], j: usize| usage[j] > caps[j];
-        let usage = self.usage_at(&mu);
-        let binding: Vec<usize> = (0..m).filter(|j| over(&usage, *j)).collect();
-        if binding.is_empty() {
-            return mu;
-        }
-        let mut lo = vec![0.0; m];
-        let mut hi = vec![0.0; m];
-        for &j in &binding {
-            hi[j] = 1e-3;
-        }
-        // Bracket: raise every unbracketed price fourfold until its budget holds.
-        let mut open: Vec<usize> = binding.clone();
-        while !open.is_empty() {
-            for &j in &binding {
-                mu[j] = hi[j];
-            }
-            let usage = self.usage_at(&mu);
-            open.retain(|&j| {
-                if over(&usage, j) && hi[j] < 1e9 {
-                    lo[j] = hi[j];
-                    hi[j] *= 4.0;
-                    true
-                } else {
-                    false
-                }
-            });
-        }
-        // Bisect all at once, to 0.1 % (the fill spends what the last steps would leave).
-        for _ in 0..40 {
-            if binding.iter().all(|&j| hi[j] - lo[j] <= 1e-3 * hi[j]) {
-                break;
-            }
-            for &j in &binding {
-                mu[j] = 0.5 * (lo[j] + hi[j]);
-            }
-            let usage = self.usage_at(&mu);
-            for &j in &binding {
-                if over(&usage, j) {
-                    lo[j] = mu[j];
-                } else {
-                    hi[j] = mu[j];
-                }
-            }
-        }
-        for &j in &binding {
-            mu[j] = hi[j];
-        }
-        // The interplay can leave a budget exceeded at the joint prices: re-price those one
-        // at a time (the repair after the selection covers anything left).
-        for _ in 0..2 {
-            let usage = self.usage_at(&mu);
-            let still: Vec<usize> = (0..m).filter(|j| over(&usage, *j)).collect();
-            if still.is_empty() {
-                break;
-            }
-            for j in still {
-                let (mut a, mut b) = (mu[j], mu[j].max(1e-3) * 2.0);
-                let mut trial = mu.clone();
-                loop {
-                    trial[j] = b;
-                    if !over(&self.usage_at(&trial), j) || b > 1e9 {
-                        break;
-                    }
-                    a = b;
-                    b *= 4.0;
-                }
-                for _ in 0..20 {
-                    if b - a <= 1e-3 * b {
-                        break;
-                    }
-                    trial[j] = 0.5 * (a + b);
-                    if over(&self.usage_at(&trial), j) {
-                        a = trial[j];
-                    } else {
-                        b = trial[j];
-                    }
-                }
-                mu[j] = b;
-            }
-        }
-        mu
-    }
-
-    /// Solves the problem.
+    /// Solves the problem (in memory, one part: see [`crate::stream`]).
     pub fn solve(&self) -> Assignment {
-        let caps = capacities(self.budgets);
-        let m = caps.len();
-        let mu = self.multipliers(&caps);
-        // The selection at the final prices. Its reduced values plus the budgets at their
-        // prices are the Lagrangian dual: an upper bound on the best possible value.
-        let mut chosen = Vec::new();
-        let mut best = Vec::new();
-        let mut dual = 0.0;
-        for c in 0..self.customers() {
-            self.select_customer(c, &mu, &mut best, &mut |o| chosen.push(o));
-            dual += best.iter().map(|(r, _)| r).sum::<f64>();
+        let mut combos = Combos::default();
+        for o in self.options {
+            combos.id(o.limits, o.in_total);
         }
-        dual += mu.iter().zip(&caps).filter(|(m, _)| **m > 0.0).map(|(m, c)| m * c).sum::<f64>();
-        // Repair: while a budget is exceeded, drop the chosen options that use it with the
-        // least value per cent of it.
-        let mut usage = vec![0.0; m];
-        for o in &chosen {
-            usage_of(&self.options[*o as usize], self.budgets, &mut usage);
-        }
-        let mut repaired = 0;
-        while let Some(j) = (0..m).find(|j| usage[*j] > caps[*j] * (1.0 + 1e-12)) {
-            let mut single = vec![0.0; m];
-            let mut users: Vec<(f64, usize)> = chosen
-                .iter()
-                .enumerate()
-                .filter_map(|(i, o)| {
-                    single.iter_mut().for_each(|v| *v = 0.0);
-                    let opt = &self.options[*o as usize];
-                    usage_of(opt, self.budgets, &mut single);
-                    (single[j] > 0.0).then(|| (opt.value / single[j], i))
-                })
-                .collect();
-            users.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let mut drop = std::collections::HashSet::new();
-            for (_, i) in users {
-                if usage[j] <= caps[j] {
-                    break;
-                }
-                single.iter_mut().for_each(|v| *v = 0.0);
-                usage_of(&self.options[chosen[i] as usize], self.budgets, &mut single);
-                for (u, s) in usage.iter_mut().zip(&single) {
-                    *u -= s;
-                }
-                drop.insert(i);
-            }
-            repaired += drop.len();
-            chosen = chosen.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, o)| o).collect();
-            // Recount from scratch: no drift from repeated subtraction.
-            usage.iter_mut().for_each(|v| *v = 0.0);
-            for o in &chosen {
-                usage_of(&self.options[*o as usize], self.budgets, &mut usage);
-            }
-        }
-        let filled = self.fill(&mut chosen, &mut usage, &caps);
-        let value = chosen.iter().map(|o| self.options[*o as usize].value).sum();
-        Assignment { chosen, usage, multipliers: mu, value, upper_bound: dual.max(value), repaired, filled }
+        let n = self.customers();
+        let caps: Vec<u8> = (0..n).map(|c| self.cap(c).min(usize::from(u8::MAX)) as u8).collect();
+        let part = Part::new(
+            vec![0, n as u32],
+            self.customer_starts.to_vec(),
+            self.option_starts.to_vec(),
+            caps,
+            self.options,
+            self.budgets,
+            &combos,
+            false,
+        );
+        let mut parts = Parts::new(self.budgets.clone(), &combos, Streaming::in_memory());
+        parts.push(part).expect("a part in memory");
+        let (mut chosen, mut a) = parts.solve().expect("parts in memory");
+        a.chosen = chosen.pop().unwrap_or_default();
+        a
     }
 
-    /// One is one: gives customers whose offer set is the same as an earlier customer's a
-    /// set of their own, at the least cost in value. For each repeated set (customers in
-    /// order, only those `consider` accepts), every swap of one chosen offer for another of
-    /// the customer's options (another product, or another depth of the same one) and, when
-    /// the customer has room, every added option, is tried; the one losing least value is
-    /// made if it loses at most `max_loss` of the customer's set value, keeps every budget,
-    /// and gives a set no one has yet. `key` names what makes two offers the same (product
-    /// and discount). Returns how many customers got a set of their own this way.
+    /// One is one (see [`Diversifier`]) over the problem's customers in order, only those
+    /// `consider` accepts; `key` names what makes two offers the same (product and
+    /// discount). Returns how many customers got a set of their own.
     pub fn diversify(
         &self,
         a: &mut Assignment,
@@ -469,7 +261,6 @@ impl Problem<'_> {
         consider: impl Fn(usize) -> bool,
         max_loss: f64,
     ) -> usize {
-        let caps = capacities(self.budgets);
         let n = self.customers();
         let mut by_customer: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut customer_of = vec![0u32; self.option_starts.len().saturating_sub(1)];
@@ -481,104 +272,20 @@ impl Problem<'_> {
         for &o in &a.chosen {
             by_customer[customer_of[self.options[o as usize].candidate as usize] as usize].push(o);
         }
-        let signature = |set: &[u32]| -> Vec<(u64, i64)> {
-            let mut s: Vec<(u64, i64)> = set.iter().map(|o| key(&self.options[*o as usize])).collect();
-            s.sort_unstable();
-            s
-        };
-        let m = caps.len();
-        let use_of = |o: u32| {
-            let mut u = vec![0.0; m];
-            usage_of(&self.options[o as usize], self.budgets, &mut u);
-            u
-        };
-        let mut seen: std::collections::HashSet<Vec<(u64, i64)>> = std::collections::HashSet::new();
-        let mut changed = 0;
-        #[allow(clippy::needless_range_loop)] // c indexes the problem's customers too
-        for c in 0..n {
-            let set = by_customer[c].clone();
-            if set.is_empty() || !consider(c) {
-                continue;
-            }
-            let sig = signature(&set);
-            if !seen.contains(&sig) {
-                seen.insert(sig);
-                continue;
-            }
-            let total: f64 = set.iter().map(|o| self.options[*o as usize].value).sum();
-            let in_set = |cand: u32, set: &[u32]| set.iter().any(|o| self.options[*o as usize].candidate == cand);
-            // (loss, option out or none, option in)
-            let mut best: Option<(f64, Option<usize>, u32)> = None;
-            for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
-                for o2 in self.option_starts[cand as usize]..self.option_starts[cand as usize + 1] {
-                    let v2 = self.options[o2 as usize].value;
-                    if v2 <= 0.0 || set.contains(&o2) {
-                        continue;
-                    }
-                    let u2 = use_of(o2);
-                    // Swaps: out one offer (of the same candidate when o2 is another depth of it).
-                    for (i, &out) in set.iter().enumerate() {
-                        let out_cand = self.options[out as usize].candidate;
-                        if out_cand != cand && in_set(cand, &set) {
-                            continue;
-                        }
-                        let loss = self.options[out as usize].value - v2;
-                        if loss > max_loss * total || best.as_ref().is_some_and(|b| b.0 <= loss) {
-                            continue;
-                        }
-                        let u1 = use_of(out);
-                        if (0..m).any(|j| a.usage[j] - u1[j] + u2[j] > caps[j] * (1.0 + 1e-12)) {
-                            continue;
-                        }
-                        let mut trial = set.clone();
-                        trial[i] = o2;
-                        if !seen.contains(&signature(&trial)) {
-                            best = Some((loss, Some(i), o2));
-                        }
-                    }
-                    // Additions, when the customer has room: a gain, not a loss.
-                    if set.len() < self.cap(c) && !in_set(cand, &set) {
-                        let loss = -v2;
-                        if best.as_ref().is_some_and(|b| b.0 <= loss) {
-                            continue;
-                        }
-                        if (0..m).any(|j| a.usage[j] + u2[j] > caps[j] * (1.0 + 1e-12)) {
-                            continue;
-                        }
-                        let mut trial = set.clone();
-                        trial.push(o2);
-                        if !seen.contains(&signature(&trial)) {
-                            best = Some((loss, None, o2));
-                        }
-                    }
-                }
-            }
-            let Some((loss, out, o2)) = best else {
-                continue;
-            };
-            let mut set = set;
-            let u2 = use_of(o2);
-            match out {
-                Some(i) => {
-                    let u1 = use_of(set[i]);
-                    for ((u, add), sub) in a.usage.iter_mut().zip(&u2).zip(&u1) {
-                        *u += add - sub;
-                    }
-                    set[i] = o2;
-                }
-                None => {
-                    for (u, add) in a.usage.iter_mut().zip(&u2) {
-                        *u += add;
-                    }
-                    set.push(o2);
-                }
-            }
-            a.value -= loss;
-            seen.insert(signature(&set));
-            by_customer[c] = set;
-            changed += 1;
+        let mut d = Diversifier::new(self.budgets, a.usage.clone(), max_loss);
+        for (c, set) in by_customer.iter_mut().enumerate() {
+            d.customer(
+                self.options,
+                self.option_starts,
+                self.customer_starts[c]..self.customer_starts[c + 1],
+                self.budgets,
+                self.cap(c),
+                set,
+                &key,
+                consider(c),
+            );
         }
-        if changed > 0 {
+        if d.changed > 0 {
             a.chosen = by_customer
                 .into_iter()
                 .flat_map(|mut set| {
@@ -586,67 +293,10 @@ impl Problem<'_> {
                     set
                 })
                 .collect();
+            a.usage = d.usage;
+            a.value -= d.loss;
         }
-        changed
-    }
-
-    /// Spends what the multipliers left: ties and the last steps of the bisection can
-    /// leave budget that options outside the selection could use. Each candidate's best
-    /// option not taken is added, in order of value per cent of cost, when the customer has
-    /// room and every budget still holds. Returns how many were added.
-    fn fill(&self, chosen: &mut Vec<u32>, usage: &mut [f64], caps: &[f64]) -> usize {
-        let n = self.customers();
-        let mut customer_of = vec![0u32; self.option_starts.len().saturating_sub(1)];
-        for c in 0..n {
-            for cand in self.customer_starts[c]..self.customer_starts[c + 1] {
-                customer_of[cand as usize] = c as u32;
-            }
-        }
-        let mut count = vec![0usize; n];
-        let mut taken = vec![false; customer_of.len()];
-        for o in chosen.iter() {
-            let cand = self.options[*o as usize].candidate as usize;
-            taken[cand] = true;
-            count[customer_of[cand] as usize] += 1;
-        }
-        let cost = |o: &Option_| if self.budgets.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
-        let mut extra: Vec<(f64, u32)> = Vec::new();
-        for (cand, done) in taken.iter().enumerate() {
-            if *done || count[customer_of[cand] as usize] >= self.cap(customer_of[cand] as usize) {
-                continue;
-            }
-            let (lo, hi) = (self.option_starts[cand], self.option_starts[cand + 1]);
-            let best = (lo..hi)
-                .filter(|o| self.options[*o as usize].value > 0.0)
-                .max_by(|a, b| self.options[*a as usize].value.total_cmp(&self.options[*b as usize].value));
-            if let Some(o) = best {
-                let opt = &self.options[o as usize];
-                extra.push((opt.value / cost(opt).max(1e-9), o));
-            }
-        }
-        extra.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut added = 0;
-        let mut single = vec![0.0; usage.len()];
-        for (_, o) in extra {
-            let opt = &self.options[o as usize];
-            let c = customer_of[opt.candidate as usize] as usize;
-            if count[c] >= self.cap(c) {
-                continue;
-            }
-            single.iter_mut().for_each(|v| *v = 0.0);
-            usage_of(opt, self.budgets, &mut single);
-            if usage.iter().zip(&single).zip(caps).all(|((u, s), cap)| u + s <= *cap) {
-                for (u, s) in usage.iter_mut().zip(&single) {
-                    *u += s;
-                }
-                count[c] += 1;
-                chosen.push(o);
-                added += 1;
-            }
-        }
-        // Keep the order by customer.
-        chosen.sort_by_key(|o| customer_of[self.options[*o as usize].candidate as usize]);
-        added
+        d.changed
     }
 }
 

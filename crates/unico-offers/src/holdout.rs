@@ -15,14 +15,25 @@ use std::hash::BuildHasher;
 
 /// For each customer `(key, stratum)`, whether they are held out.
 pub fn draw<K: AsRef<str>, S: AsRef<str>>(customers: &[(K, S)], share: f64, seed: u64) -> Vec<bool> {
-    let mut strata: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, (_, s)) in customers.iter().enumerate() {
-        strata.entry(s.as_ref()).or_default().push(i);
+    draw_by(customers.len(), |i| customers[i].0.as_ref(), |i| customers[i].1.as_ref(), share, seed)
+}
+
+/// For each of `n` customers (their key and stratum by index), whether they are held out.
+pub fn draw_by<'a>(
+    n: usize,
+    key: impl Fn(usize) -> &'a str,
+    stratum_of: impl Fn(usize) -> &'a str,
+    share: f64,
+    seed: u64,
+) -> Vec<bool> {
+    let mut strata: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for i in 0..n {
+        strata.entry(stratum_of(i)).or_default().push(i as u32);
     }
-    let mut out = vec![false; customers.len()];
+    let mut out = vec![false; n];
     let mut carried = 0.0;
     for (stratum, mut members) in strata {
-        members.sort_by(|a, b| customers[*a].0.as_ref().cmp(customers[*b].0.as_ref()));
+        members.sort_by(|a, b| key(*a as usize).cmp(key(*b as usize)));
         let stream = foldhash::fast::FixedState::with_seed(seed).hash_one(stratum);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ stream);
         members.shuffle(&mut rng);
@@ -30,7 +41,7 @@ pub fn draw<K: AsRef<str>, S: AsRef<str>>(customers: &[(K, S)], share: f64, seed
         let take = target.floor() as usize;
         carried = target - take as f64;
         for i in members.into_iter().take(take) {
-            out[i] = true;
+            out[i as usize] = true;
         }
     }
     out

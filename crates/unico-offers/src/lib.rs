@@ -17,6 +17,7 @@ pub mod holdout;
 pub mod plan;
 pub mod policy;
 pub mod response;
+pub mod stream;
 pub mod till;
 
 pub use assign::{Assignment, Candidate, Mechanic, Option_, Target};

@@ -11,13 +11,16 @@
 //! - everyone else gets their own candidates, valued by the response model, and the
 //!   assignment picks every customer's offers under all budgets.
 
-use crate::assign::{Budgets, Candidate, Kind, Mechanic, Option_, Problem, Target};
+use crate::assign::{Budgets, Candidate, Kind, Mechanic, Option_, Target};
 use crate::code::offer_code;
 use crate::holdout;
 use crate::policy::{Basis, Objective, Policy, Product};
 use crate::response::{self, Response};
+use crate::stream::{BLOCK, Combos, Diversifier, Part, Parts, Streaming};
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::io;
 
 /// One candidate of one customer, before valuation.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +226,7 @@ pub struct Inputs<'a> {
     /// spend rewards.
     pub margin_rate: f64,
     /// The customers.
-    pub customers: &'a [CustomerInput],
+    pub customers: &'a dyn Customers,
     /// Non-personal candidates (for customers without profiling consent), with
     /// population-average `p0` and affinity.
     pub generic: &'a [CandidateInput],
@@ -234,41 +237,400 @@ pub struct Inputs<'a> {
     /// Renders the reason of a personal product candidate left without one (customer
     /// index, candidate index): the caller keeps a compact reason per candidate and only
     /// the chosen offers' are written out in words.
-    pub explain: Option<&'a dyn Fn(usize, usize) -> String>,
+    pub explain: Option<&'a (dyn Fn(usize, usize) -> String + Sync)>,
 }
 
-/// Plans the campaign.
+/// The customers a plan reads, read again for each of its passes (so a caller may keep
+/// them on disk, or make them on the fly).
+pub trait Customers: Sync {
+    /// How many.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Calls `f` with every customer of `from..to` and their index, in order.
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput));
+}
+
+impl Customers for &[CustomerInput] {
+    fn len(&self) -> usize {
+        <[CustomerInput]>::len(self)
+    }
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) {
+        for (i, c) in self[from..to].iter().enumerate() {
+            f(from + i, c);
+        }
+    }
+}
+
+impl Customers for Vec<CustomerInput> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) {
+        self.as_slice().read(from, to, f)
+    }
+}
+
+/// Plans the campaign in memory.
 pub fn plan(inputs: &Inputs<'_>) -> Plan {
+    let mut offers = Vec::new();
+    let mut plan = plan_with(inputs, &Streaming::in_memory(), &mut |o| offers.push(o))
+        .expect("a plan in memory does not use the disk");
+    plan.offers = offers;
+    plan
+}
+
+/// What the passes of a plan share.
+struct Context<'a> {
+    inputs: &'a Inputs<'a>,
+    status: Vec<Status>,
+    limit_bits: Vec<u64>,
+    in_total: Vec<bool>,
+    categories: Vec<Option<CategoryRule>>,
+    /// Per product: whether the policy allows offers on it, and its deepest discount.
+    allowed: Vec<bool>,
+    max_percent: Vec<u32>,
+}
+
+/// One part's customers, candidates and options (indices local to the part).
+#[derive(Default)]
+struct Built {
+    /// Input index of each customer in the campaign.
+    customers_in: Vec<u32>,
+    block_starts: Vec<u32>,
+    customer_starts: Vec<u32>,
+    option_starts: Vec<u32>,
+    candidates: Vec<(Candidate, Source)>,
+    options: Vec<Option_>,
+    caps: Vec<u8>,
+    /// Whether each customer gave the profiling consent.
+    profiling: Vec<bool>,
+    /// Scratch, kept between customers and parts: products and categories seen, the last
+    /// customer's options, candidates and their order.
+    seen: HashSet<u32, foldhash::fast::FixedState>,
+    scratch_options: Vec<Option_>,
+    scratch_candidates: Vec<(Candidate, Source)>,
+    scratch_starts: Vec<u32>,
+    order: Vec<usize>,
+}
+
+impl Built {
+    /// Empty, keeping what it has allocated.
+    fn clear(&mut self) {
+        self.customers_in.clear();
+        self.block_starts.clear();
+        self.customer_starts.clear();
+        self.customer_starts.push(0);
+        self.option_starts.clear();
+        self.option_starts.push(0);
+        self.candidates.clear();
+        self.options.clear();
+        self.caps.clear();
+        self.profiling.clear();
+    }
+}
+
+/// Adds customer `i` (in the campaign, not held out) with their candidates and options.
+fn build_customer(x: &Context<'_>, i: usize, c: &CustomerInput, b: &mut Built) {
+    let personal = c.profiling;
+    let list: &[CandidateInput] = if personal { &c.candidates } else { x.inputs.generic };
+    let band = if personal { response::band(c.sensitivity) } else { response::BANDS / 2 };
+    let value_of = |e: &response::Effect| match x.inputs.policy.objective {
+        Objective::IncrementalMargin => e.incremental_margin,
+        Objective::IncrementalRevenue => e.incremental_revenue,
+        Objective::Retention => {
+            e.incremental_margin
+                + (1.0 - c.p_alive.clamp(0.0, 1.0)) * e.p_redeem * RETENTION_SHARE * c.clv_cents.max(0) as f64
+        }
+    };
+    // An option worth nothing is never chosen at any budget price: not kept.
+    let push = |options: &mut Vec<Option_>, candidate: u32, o: Opt, e: response::Effect| {
+        let value = value_of(&e);
+        if value > 0.0 {
+            options.push(Option_ {
+                candidate,
+                discount_cents: o.discount,
+                percent: o.percent,
+                mechanic: o.mechanic,
+                value,
+                expected_cost: e.expected_cost,
+                worst_cost: o.worst,
+                incremental_margin: e.incremental_margin,
+                p_redeem: e.p_redeem,
+                limits: o.limits,
+                in_total: o.in_total,
+            });
+        }
+    };
+    b.seen.clear();
+    for (ci, cand) in list.iter().enumerate() {
+        let Some(product) = x.inputs.products.get(cand.product as usize) else { continue };
+        if !x.allowed[cand.product as usize]
+            || c.blocked.binary_search(&cand.product).is_ok()
+            || !b.seen.insert(cand.product)
+        {
+            continue;
+        }
+        let (Some(price), Some(cost)) = (product.list_price_cents, product.unit_cost_cents) else { continue };
+        let index = b.candidates.len() as u32;
+        let before = b.options.len();
+        let (limits, total) = (x.limit_bits[cand.product as usize], x.in_total[cand.product as usize]);
+        let unit = |percent: u32, discount: i64| Opt {
+            percent,
+            discount,
+            worst: discount,
+            mechanic: Mechanic::Unit,
+            limits,
+            in_total: total,
+        };
+        for &pct in &x.inputs.policy.percent_off {
+            let discount = (price * i64::from(pct) + 50) / 100;
+            if x.inputs.policy.discount_allowed_up_to(product, discount, x.max_percent[cand.product as usize]) {
+                let e = response::effect(cand.p0, cand.affinity, x.inputs.response.g(band, pct), price, cost, discount);
+                push(&mut b.options, index, unit(pct, discount), e);
+            }
+        }
+        for &discount in &x.inputs.policy.amount_off_cents {
+            if x.inputs.policy.discount_allowed_up_to(product, discount, x.max_percent[cand.product as usize]) {
+                let g = x.inputs.response.g_at(band, discount as f64 / price as f64);
+                let e = response::effect(cand.p0, cand.affinity, g, price, cost, discount);
+                push(&mut b.options, index, unit(0, discount), e);
+            }
+        }
+        // A product bought on a cycle: extra units taken now replace later purchases.
+        let displaced = match cand.kind {
+            Kind::Due | Kind::WinBack => 1.0,
+            Kind::Usual => 0.5,
+            _ => 0.0,
+        };
+        for &(buy, pay) in &x.inputs.policy.multi_buy {
+            if x.inputs.policy.multi_buy_allowed_up_to(product, buy, pay, x.max_percent[cand.product as usize]) {
+                let discount = price * i64::from(buy - pay);
+                let arm = response::Arm::MultiBuy { buy, pay };
+                let g = x.inputs.response.g_arm(band, arm, multi_buy_depth(buy, pay));
+                let e = response::multi_buy_effect(cand.p0, cand.affinity, g, price, cost, buy, pay, displaced);
+                push(&mut b.options, index, Opt { mechanic: Mechanic::MultiBuy { buy, pay }, ..unit(0, discount) }, e);
+            }
+        }
+        if b.options.len() > before {
+            let target = Target::Product(cand.product);
+            b.candidates.push((
+                Candidate {
+                    customer: b.customers_in.len() as u32,
+                    target,
+                    kind: cand.kind,
+                    p0: cand.p0,
+                    affinity: cand.affinity,
+                },
+                Source::Product(ci),
+            ));
+            b.option_starts.push(b.options.len() as u32);
+        }
+    }
+    if personal {
+        b.seen.clear();
+        for (ci, cand) in c.categories.iter().enumerate() {
+            if !b.seen.insert(cand.category) {
+                continue;
+            }
+            let (Some(rule), Some(cat)) = (
+                x.categories.get(cand.category as usize).and_then(|r| r.as_ref()),
+                x.inputs.categories.get(cand.category as usize),
+            ) else {
+                continue;
+            };
+            let index = b.candidates.len() as u32;
+            let before = b.options.len();
+            for &pct in &x.inputs.policy.category_percent_off {
+                if pct > rule.max_percent {
+                    continue;
+                }
+                let discount = (cat.price_cents * i64::from(pct) + 50) / 100;
+                let g = x.inputs.response.g(band, pct);
+                let e = response::effect(cand.p0, cand.affinity, g, cat.price_cents, cat.cost_cents, discount);
+                let o = Opt {
+                    percent: pct,
+                    discount,
+                    worst: (rule.max_price * i64::from(pct) + 50) / 100,
+                    mechanic: Mechanic::Unit,
+                    limits: rule.limits,
+                    in_total: rule.in_total,
+                };
+                push(&mut b.options, index, o, e);
+            }
+            if b.options.len() > before {
+                let target = Target::Category(cand.category);
+                b.candidates.push((
+                    Candidate {
+                        customer: b.customers_in.len() as u32,
+                        target,
+                        kind: Kind::Category,
+                        p0: cand.p0,
+                        affinity: cand.affinity,
+                    },
+                    Source::Category(ci),
+                ));
+                b.option_starts.push(b.options.len() as u32);
+            }
+        }
+        // Spend rewards: one candidate, the thresholds its options.
+        let index = b.candidates.len() as u32;
+        let before = b.options.len();
+        for (k, &(min_spend, reward)) in x.inputs.policy.spend_reward.iter().enumerate() {
+            let Some(s) = c.spend.get(k) else { continue };
+            let g = x.inputs.response.g_arm(band, response::Arm::Spend, spend_depth(min_spend, reward));
+            let e = response::spend_reward_effect(s.p0, s.reach, g, reward, s.top_up_cents, x.inputs.margin_rate);
+            let o = Opt {
+                percent: 0,
+                discount: reward,
+                worst: reward,
+                mechanic: Mechanic::SpendReward { min_spend_cents: min_spend },
+                limits: 0,
+                in_total: true,
+            };
+            push(&mut b.options, index, o, e);
+        }
+        if b.options.len() > before {
+            let p0 = c.spend.first().map_or(0.0, |s| s.p0);
+            b.candidates.push((
+                Candidate {
+                    customer: b.customers_in.len() as u32,
+                    target: Target::Basket,
+                    kind: Kind::Spend,
+                    p0,
+                    affinity: 1.0,
+                },
+                Source::Spend,
+            ));
+            b.option_starts.push(b.options.len() as u32);
+        }
+    }
+    order_best_first(b);
+    b.customers_in.push(i as u32);
+    b.customer_starts.push(b.candidates.len() as u32);
+    let per = x.inputs.policy.offers_per_customer;
+    let cap = match x.inputs.policy.frequency_cap_offers {
+        None => per,
+        Some(cap) => per.min(cap.saturating_sub(c.recent_offers).min(u32::from(u8::MAX)) as usize),
+    };
+    b.caps.push(cap.min(usize::from(u8::MAX)) as u8);
+    b.profiling.push(c.profiling);
+}
+
+/// Puts the last customer's options best first within each candidate, and their
+/// candidates in order of their best option (stable): the assignment then stops reading a
+/// customer's candidates at the first whose best value cannot beat the offers it holds.
+fn order_best_first(b: &mut Built) {
+    let first = *b.customer_starts.last().expect("starts") as usize;
+    let last = b.candidates.len();
+    if last == first {
+        return;
+    }
+    let starts = &b.option_starts;
+    for j in first..last {
+        b.options[starts[j] as usize..starts[j + 1] as usize].sort_by(|p, q| q.value.total_cmp(&p.value));
+    }
+    let best = |j: usize| b.options[starts[j] as usize].value;
+    b.order.clear();
+    b.order.extend(first..last);
+    b.order.sort_by(|p, q| best(*q).total_cmp(&best(*p)));
+    if b.order.iter().enumerate().all(|(k, j)| *j == first + k) {
+        return;
+    }
+    let o0 = starts[first] as usize;
+    b.scratch_options.clear();
+    b.scratch_options.extend(b.options.drain(o0..));
+    b.scratch_candidates.clear();
+    b.scratch_candidates.extend(b.candidates.drain(first..));
+    b.scratch_starts.clear();
+    b.scratch_starts.push(o0 as u32);
+    b.scratch_starts.extend(b.option_starts.drain(first + 1..));
+    for k in 0..b.order.len() {
+        let j = b.order[k] - first;
+        let index = b.candidates.len() as u32;
+        b.candidates.push(b.scratch_candidates[j]);
+        let (lo, hi) = (b.scratch_starts[j] as usize - o0, b.scratch_starts[j + 1] as usize - o0);
+        for o in &b.scratch_options[lo..hi] {
+            b.options.push(Option_ { candidate: index, ..*o });
+        }
+        b.option_starts.push(b.options.len() as u32);
+    }
+}
+
+/// The part of customers `from..to` (whole blocks).
+fn build_part(x: &Context<'_>, from: usize, to: usize, b: &mut Built) {
+    b.clear();
+    x.inputs.customers.read(from, to, &mut |i, c| {
+        if (i - from).is_multiple_of(BLOCK) {
+            b.block_starts.push(b.customers_in.len() as u32);
+        }
+        if x.status[i] == Status::NoOffer {
+            build_customer(x, i, c, b);
+        }
+    });
+    b.block_starts.push(b.customers_in.len() as u32);
+}
+
+/// Builds the parts `group` (a part per core at once) into `pool`.
+fn build_parts(x: &Context<'_>, group: &[(usize, usize)], pool: &mut [Built]) {
+    std::thread::scope(|s| {
+        for (&(lo, hi), b) in group.iter().zip(pool.iter_mut()) {
+            s.spawn(move || build_part(x, lo, hi, b));
+        }
+    });
+}
+
+/// Plans the campaign part by part (see [`crate::stream`]): the options of every part in
+/// memory while `streaming` allows, in temporary files after, and the offers handed to
+/// `sink` customer by customer, in order (the returned plan has none of its own).
+pub fn plan_with(inputs: &Inputs<'_>, streaming: &Streaming, sink: &mut dyn FnMut(PlannedOffer)) -> io::Result<Plan> {
     let policy = inputs.policy;
     let n = inputs.customers.len();
     let mut status = vec![Status::NoOffer; n];
-    // Who is in, and the holdout among them.
-    let mut eligible = Vec::new();
-    for (i, c) in inputs.customers.iter().enumerate() {
+    // Who is in, and the holdout among them (strata by number, keys in one string).
+    let mut eligible: Vec<u32> = Vec::new();
+    let mut keys = String::new();
+    let mut key_ends: Vec<usize> = Vec::new();
+    let mut strata: Vec<u32> = Vec::new();
+    let mut stratum_names: Vec<String> = Vec::new();
+    let mut stratum_ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    inputs.customers.read(0, n, &mut |i, c| {
         status[i] = if !c.marketing {
             Status::NoConsent
         } else if !policy.includes(&c.segment, c.clv_cents) {
             Status::Excluded
         } else {
-            eligible.push(i);
+            eligible.push(i as u32);
+            keys.push_str(&c.key);
+            key_ends.push(keys.len());
+            let name = holdout::stratum(&c.segment, c.store.as_deref());
+            let next = stratum_names.len() as u32;
+            let id = *stratum_ids.entry(name.clone()).or_insert_with(|| {
+                stratum_names.push(name);
+                next
+            });
+            strata.push(id);
             Status::NoOffer
         };
-    }
-    let strata: Vec<(&str, String)> = eligible
-        .iter()
-        .map(|i| {
-            let c = &inputs.customers[*i];
-            (c.key.as_str(), holdout::stratum(&c.segment, c.store.as_deref()))
-        })
-        .collect();
-    let held = holdout::draw(&strata, policy.holdout_share, policy.seed);
+    });
+    let key = |k: usize| &keys[if k == 0 { 0 } else { key_ends[k - 1] }..key_ends[k]];
+    let held = holdout::draw_by(
+        eligible.len(),
+        key,
+        |k| stratum_names[strata[k] as usize].as_str(),
+        policy.holdout_share,
+        policy.seed,
+    );
     for (i, h) in eligible.iter().zip(&held) {
         if *h {
-            status[*i] = Status::Holdout;
+            status[*i as usize] = Status::Holdout;
         }
     }
+    drop((eligible, keys, key_ends, strata, held));
 
-    // Candidates and options, customer by customer.
+    // Which budgets each product and category uses.
     let limit_bits_of = |p: &Product| {
         policy.limits.iter().enumerate().filter(|(_, l)| l.scope.contains(p)).fold(0u64, |acc, (j, _)| acc | (1 << j))
     };
@@ -279,203 +641,17 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .map(|p| !policy.limits.iter().any(|l| l.supplier_funded && l.scope.contains(p)))
         .collect();
     let categories = category_rules(inputs, &limit_bits_of);
-    let mut customers_in = Vec::new();
-    let mut customer_starts = vec![0u32];
-    let mut option_starts = vec![0u32];
-    let mut candidates: Vec<(Candidate, Source)> = Vec::new();
-    let mut options: Vec<Option_> = Vec::new();
-    for (&i, h) in eligible.iter().zip(&held) {
-        if *h {
-            continue;
-        }
-        let c = &inputs.customers[i];
-        let personal = c.profiling;
-        let list: &[CandidateInput] = if personal { &c.candidates } else { inputs.generic };
-        let band = if personal { response::band(c.sensitivity) } else { response::BANDS / 2 };
-        let value_of = |e: &response::Effect| match policy.objective {
-            Objective::IncrementalMargin => e.incremental_margin,
-            Objective::IncrementalRevenue => e.incremental_revenue,
-            Objective::Retention => {
-                e.incremental_margin
-                    + (1.0 - c.p_alive.clamp(0.0, 1.0)) * e.p_redeem * RETENTION_SHARE * c.clv_cents.max(0) as f64
-            }
-        };
-        // An option worth nothing is never chosen at any budget price: not kept.
-        let push = |options: &mut Vec<Option_>, candidate: u32, o: Opt, e: response::Effect| {
-            let value = value_of(&e);
-            if value > 0.0 {
-                options.push(Option_ {
-                    candidate,
-                    discount_cents: o.discount,
-                    percent: o.percent,
-                    mechanic: o.mechanic,
-                    value,
-                    expected_cost: e.expected_cost,
-                    worst_cost: o.worst,
-                    incremental_margin: e.incremental_margin,
-                    p_redeem: e.p_redeem,
-                    limits: o.limits,
-                    in_total: o.in_total,
-                });
-            }
-        };
-        let mut seen = HashSet::new();
-        for (ci, cand) in list.iter().enumerate() {
-            let Some(product) = inputs.products.get(cand.product as usize) else { continue };
-            if !policy.allows(product) || c.blocked.binary_search(&cand.product).is_ok() || !seen.insert(cand.product) {
-                continue;
-            }
-            let (Some(price), Some(cost)) = (product.list_price_cents, product.unit_cost_cents) else { continue };
-            let index = candidates.len() as u32;
-            let before = options.len();
-            let (limits, total) = (limit_bits[cand.product as usize], in_total[cand.product as usize]);
-            let unit = |percent: u32, discount: i64| Opt {
-                percent,
-                discount,
-                worst: discount,
-                mechanic: Mechanic::Unit,
-                limits,
-                in_total: total,
-            };
-            for &pct in &policy.percent_off {
-                let discount = (price * i64::from(pct) + 50) / 100;
-                if policy.discount_allowed(product, discount) {
-                    let e =
-                        response::effect(cand.p0, cand.affinity, inputs.response.g(band, pct), price, cost, discount);
-                    push(&mut options, index, unit(pct, discount), e);
-                }
-            }
-            for &discount in &policy.amount_off_cents {
-                if policy.discount_allowed(product, discount) {
-                    let g = inputs.response.g_at(band, discount as f64 / price as f64);
-                    let e = response::effect(cand.p0, cand.affinity, g, price, cost, discount);
-                    push(&mut options, index, unit(0, discount), e);
-                }
-            }
-            // A product bought on a cycle: extra units taken now replace later purchases.
-            let displaced = match cand.kind {
-                Kind::Due | Kind::WinBack => 1.0,
-                Kind::Usual => 0.5,
-                _ => 0.0,
-            };
-            for &(buy, pay) in &policy.multi_buy {
-                if policy.multi_buy_allowed(product, buy, pay) {
-                    let discount = price * i64::from(buy - pay);
-                    let arm = response::Arm::MultiBuy { buy, pay };
-                    let g = inputs.response.g_arm(band, arm, multi_buy_depth(buy, pay));
-                    let e = response::multi_buy_effect(cand.p0, cand.affinity, g, price, cost, buy, pay, displaced);
-                    push(
-                        &mut options,
-                        index,
-                        Opt { mechanic: Mechanic::MultiBuy { buy, pay }, ..unit(0, discount) },
-                        e,
-                    );
-                }
-            }
-            if options.len() > before {
-                let target = Target::Product(cand.product);
-                candidates.push((
-                    Candidate {
-                        customer: customers_in.len() as u32,
-                        target,
-                        kind: cand.kind,
-                        p0: cand.p0,
-                        affinity: cand.affinity,
-                    },
-                    Source::Product(ci),
-                ));
-                option_starts.push(options.len() as u32);
-            }
-        }
-        if personal {
-            let mut seen = HashSet::new();
-            for (ci, cand) in c.categories.iter().enumerate() {
-                if !seen.insert(cand.category) {
-                    continue;
-                }
-                let (Some(rule), Some(cat)) = (
-                    categories.get(cand.category as usize).and_then(|r| r.as_ref()),
-                    inputs.categories.get(cand.category as usize),
-                ) else {
-                    continue;
-                };
-                let index = candidates.len() as u32;
-                let before = options.len();
-                for &pct in &policy.category_percent_off {
-                    if pct > rule.max_percent {
-                        continue;
-                    }
-                    let discount = (cat.price_cents * i64::from(pct) + 50) / 100;
-                    let g = inputs.response.g(band, pct);
-                    let e = response::effect(cand.p0, cand.affinity, g, cat.price_cents, cat.cost_cents, discount);
-                    let o = Opt {
-                        percent: pct,
-                        discount,
-                        worst: (rule.max_price * i64::from(pct) + 50) / 100,
-                        mechanic: Mechanic::Unit,
-                        limits: rule.limits,
-                        in_total: rule.in_total,
-                    };
-                    push(&mut options, index, o, e);
-                }
-                if options.len() > before {
-                    let target = Target::Category(cand.category);
-                    candidates.push((
-                        Candidate {
-                            customer: customers_in.len() as u32,
-                            target,
-                            kind: Kind::Category,
-                            p0: cand.p0,
-                            affinity: cand.affinity,
-                        },
-                        Source::Category(ci),
-                    ));
-                    option_starts.push(options.len() as u32);
-                }
-            }
-            // Spend rewards: one candidate, the thresholds its options.
-            let index = candidates.len() as u32;
-            let before = options.len();
-            for (k, &(min_spend, reward)) in policy.spend_reward.iter().enumerate() {
-                let Some(s) = c.spend.get(k) else { continue };
-                let g = inputs.response.g_arm(band, response::Arm::Spend, spend_depth(min_spend, reward));
-                let e = response::spend_reward_effect(s.p0, s.reach, g, reward, s.top_up_cents, inputs.margin_rate);
-                let o = Opt {
-                    percent: 0,
-                    discount: reward,
-                    worst: reward,
-                    mechanic: Mechanic::SpendReward { min_spend_cents: min_spend },
-                    limits: 0,
-                    in_total: true,
-                };
-                push(&mut options, index, o, e);
-            }
-            if options.len() > before {
-                let p0 = c.spend.first().map_or(0.0, |s| s.p0);
-                candidates.push((
-                    Candidate {
-                        customer: customers_in.len() as u32,
-                        target: Target::Basket,
-                        kind: Kind::Spend,
-                        p0,
-                        affinity: 1.0,
-                    },
-                    Source::Spend,
-                ));
-                option_starts.push(options.len() as u32);
-            }
-        }
-        customers_in.push(i);
-        customer_starts.push(candidates.len() as u32);
+    let mut combos = Combos::default();
+    combos.id(0, true);
+    for (l, t) in limit_bits.iter().zip(&in_total) {
+        combos.id(*l, *t);
     }
-    // The frequency cap: what other campaigns gave within its window counts against it.
-    let caps: Vec<u8> = match policy.frequency_cap_offers {
-        None => Vec::new(),
-        Some(cap) => customers_in
-            .iter()
-            .map(|&i| cap.saturating_sub(inputs.customers[i].recent_offers).min(u32::from(u8::MAX)) as u8)
-            .collect(),
-    };
+    for r in categories.iter().flatten() {
+        combos.id(r.limits, r.in_total);
+    }
+    let allowed = inputs.products.iter().map(|p| policy.allows(p)).collect();
+    let max_percent = inputs.products.iter().map(|p| policy.max_discount_for(p)).collect();
+    let x = Context { inputs, status, limit_bits, in_total, categories, allowed, max_percent };
 
     let budgets = Budgets {
         expected_basis: policy.basis == Basis::Expected,
@@ -483,13 +659,6 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         worst_case: policy.worst_case_cents.map(|w| w as f64),
         limits: policy.limits.iter().map(|l| l.cents as f64).collect(),
         per_customer: policy.offers_per_customer,
-    };
-    let problem = Problem {
-        customer_starts: &customer_starts,
-        option_starts: &option_starts,
-        options: &options,
-        budgets: &budgets,
-        caps: &caps,
     };
     // One is one needs room: the assignment leaves a reserve of every budget that the
     // one-is-one pass may spend on giving repeated sets an offer of their own (measured in
@@ -501,112 +670,209 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         limits: budgets.limits.iter().map(|l| l * (1.0 - reserve)).collect(),
         ..budgets.clone()
     };
-    let mut assignment = Problem { budgets: &scaled, ..problem }.solve();
-    // One is one: customers with personal offers get a set no one else has, when that costs
-    // little of their value (measured in docs/benchmarks.md).
-    let diversified = problem.diversify(
-        &mut assignment,
-        |o| {
-            let tag: u64 = match o.mechanic {
-                Mechanic::Unit => 0,
-                Mechanic::MultiBuy { buy, pay } => 1 + u64::from(buy) * 16 + u64::from(pay),
-                Mechanic::SpendReward { .. } => 2,
-            };
-            (candidates[o.candidate as usize].0.target.id() ^ (tag << 40), o.discount_cents)
-        },
-        |c| inputs.customers[customers_in[c]].profiling,
-        ONE_TO_ONE_MAX_LOSS,
-    );
 
-    let mut plan = Plan {
-        status,
-        multipliers: assignment.multipliers.clone(),
-        upper_bound: assignment.upper_bound,
-        diversified,
-        ..Default::default()
-    };
-    plan.limit_usage = assignment.usage[2..].to_vec();
-    let mut codes = HashSet::new();
-    let mut rank = (u32::MAX, 0u32);
-    let to = policy.valid_to;
-    for &o in &assignment.chosen {
-        let opt = &options[o as usize];
-        let (cand, source) = &candidates[opt.candidate as usize];
-        let ci = customers_in[cand.customer as usize];
-        let customer = &inputs.customers[ci];
-        let personal = customer.profiling;
-        rank = if rank.0 == ci as u32 { (rank.0, rank.1 + 1) } else { (ci as u32, 1) };
-        // What learning needs: the candidate's p0 and affinity; a spend reward's own
-        // threshold's p0 and reach.
-        let (mut p0, mut affinity) = (cand.p0, cand.affinity);
-        let (subject, why) = match *source {
-            Source::Product(k) => {
-                let input = if personal { &customer.candidates[k] } else { &inputs.generic[k] };
-                let Target::Product(pi) = cand.target else { unreachable!("a product source has a product target") };
-                let why = match inputs.explain {
-                    Some(explain) if personal && input.reason.is_empty() => Cow::Owned(explain(ci, k)),
-                    _ => Cow::Borrowed(input.reason.as_str()),
-                };
-                (inputs.products[pi as usize].sku.clone(), why)
-            }
-            Source::Category(k) => {
-                let Target::Category(x) = cand.target else { unreachable!("a category source has a category target") };
-                let why = Cow::Borrowed(customer.categories[k].reason.as_str());
-                (format!("category:{}", inputs.categories[x as usize].name), why)
-            }
-            Source::Spend => {
-                let k = policy
-                    .spend_reward
-                    .iter()
-                    .position(|s| Mechanic::SpendReward { min_spend_cents: s.0 } == opt.mechanic);
-                let spend = k.and_then(|k| customer.spend.get(k));
-                if let Some(sp) = spend {
-                    (p0, affinity) = (sp.p0, sp.reach);
-                }
-                let why = Cow::Borrowed(spend.map_or("", |sp| sp.reason.as_str()));
-                (format!("basket:{}", opt.discount_cents), why)
-            }
-        };
-        let mut attempt = 0;
-        let code = loop {
-            let code = offer_code(inputs.secret, &policy.name, &customer.key, &subject, attempt);
-            if codes.insert(code.clone()) {
-                break code;
-            }
-            attempt += 1;
-        };
-        let what = describe(inputs, cand.target, opt);
-        let what = format!("{what} until {to}");
-        let reason = if why.is_empty() { what } else { format!("{why}; {what}") };
-        plan.status[ci] = if personal { Status::Personal } else { Status::Generic };
-        if opt.in_total {
-            plan.expected_cost += opt.expected_cost;
-            plan.worst_cost += opt.worst_cost as f64;
+    // The parts: built a part per core at once, kept in order.
+    let size = streaming.part_size();
+    let ranges: Vec<(usize, usize)> = (0..n).step_by(size).map(|lo| (lo, (lo + size).min(n))).collect();
+    let mut parts = Parts::new(scaled.clone(), &combos, streaming.clone());
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(16);
+    let mut pool: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
+    for group in ranges.chunks(threads) {
+        build_parts(&x, group, &mut pool);
+        for b in &pool[..group.len()] {
+            parts.push(Part::new(
+                b.block_starts.clone(),
+                b.customer_starts.clone(),
+                b.option_starts.clone(),
+                b.caps.clone(),
+                &b.options,
+                &scaled,
+                &combos,
+                true,
+            ))?;
         }
-        plan.incremental_margin += opt.incremental_margin;
-        plan.value += opt.value;
-        plan.offers.push(PlannedOffer {
-            customer: ci as u32,
-            rank: rank.1,
-            target: cand.target,
-            mechanic: opt.mechanic,
-            kind: cand.kind,
-            percent: opt.percent,
-            discount_cents: opt.discount_cents,
-            code,
-            p_redeem: opt.p_redeem,
-            expected_cost: opt.expected_cost,
-            worst_cost: opt.worst_cost,
-            incremental_margin: opt.incremental_margin,
-            value: opt.value,
-            p0,
-            affinity,
-            band: if personal { response::band(customer.sensitivity) } else { response::BANDS / 2 },
-            personal,
-            reason,
-        });
     }
-    plan
+    let (chosen, assignment) = parts.solve()?;
+    drop(parts);
+
+    // Last pass, a part per core at once: the parts built again; one is one, customer by
+    // customer in order (customers with personal offers get a set no one else has, when
+    // that costs little of their value); the offers in words, each part on its own core;
+    // their codes made unique in order.
+    let mut plan =
+        Plan { multipliers: assignment.multipliers.clone(), upper_bound: assignment.upper_bound, ..Default::default() };
+    let mut one = Diversifier::new(&budgets, assignment.usage.clone(), ONE_TO_ONE_MAX_LOSS);
+    let mut codes: HashSet<u64, foldhash::fast::FixedState> =
+        HashSet::with_hasher(foldhash::fast::FixedState::with_seed(7));
+    let mut status = x.status.clone();
+    let indexed: Vec<(usize, (usize, usize))> = ranges.iter().copied().enumerate().collect();
+    for group in indexed.chunks(threads) {
+        let ranges: Vec<(usize, usize)> = group.iter().map(|g| g.1).collect();
+        build_parts(&x, &ranges, &mut pool);
+        let built = &pool[..group.len()];
+        // One is one, in order: each customer's final set, best first.
+        let mut sets: Vec<Vec<Vec<u32>>> = Vec::with_capacity(built.len());
+        for (b, &(part, _)) in built.iter().zip(group) {
+            let list = &chosen[part];
+            let mut at = 0;
+            let key = |o: &Option_| {
+                let tag: u64 = match o.mechanic {
+                    Mechanic::Unit => 0,
+                    Mechanic::MultiBuy { buy, pay } => 1 + u64::from(buy) * 16 + u64::from(pay),
+                    Mechanic::SpendReward { .. } => 2,
+                };
+                (b.candidates[o.candidate as usize].0.target.id() ^ (tag << 40), o.discount_cents)
+            };
+            let mut part_sets = Vec::with_capacity(b.customers_in.len());
+            for c in 0..b.customers_in.len() {
+                let (first, last) = (b.customer_starts[c], b.customer_starts[c + 1]);
+                let end = b.option_starts[last as usize];
+                let mut set: Vec<u32> = Vec::new();
+                while at < list.len() && list[at] < end {
+                    set.push(list[at]);
+                    at += 1;
+                }
+                let profiling = b.profiling[c];
+                one.customer(
+                    &b.options,
+                    &b.option_starts,
+                    first..last,
+                    &budgets,
+                    usize::from(b.caps[c]),
+                    &mut set,
+                    &key,
+                    profiling,
+                );
+                set.sort_by(|p, q| b.options[*q as usize].value.total_cmp(&b.options[*p as usize].value));
+                part_sets.push(set);
+            }
+            sets.push(part_sets);
+        }
+        // The offers in words, a part per core.
+        let offers: Vec<Vec<(PlannedOffer, bool)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = built
+                .iter()
+                .zip(&sets)
+                .zip(group)
+                .map(|((b, part_sets), &(_, (lo, hi)))| {
+                    let x = &x;
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        let mut c = 0;
+                        x.inputs.customers.read(lo, hi, &mut |ci, customer| {
+                            if c >= b.customers_in.len() || b.customers_in[c] as usize != ci {
+                                return;
+                            }
+                            for (r, &o) in part_sets[c].iter().enumerate() {
+                                out.push((offer(x, b, ci, customer, o, r as u32 + 1), b.options[o as usize].in_total));
+                            }
+                            c += 1;
+                        });
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("plan worker")).collect()
+        });
+        for part_offers in offers {
+            for (mut offer, in_total) in part_offers {
+                // A code another offer has already (about one in 2^60 pairs): the next attempt.
+                let mut attempt = 0;
+                while !codes.insert(codes.hasher().hash_one(&offer.code)) {
+                    attempt += 1;
+                    let subject = subject_of(inputs, &offer);
+                    inputs.customers.read(offer.customer as usize, offer.customer as usize + 1, &mut |_, c| {
+                        offer.code = offer_code(inputs.secret, &policy.name, &c.key, &subject, attempt);
+                    });
+                }
+                status[offer.customer as usize] = if offer.personal { Status::Personal } else { Status::Generic };
+                if in_total {
+                    plan.expected_cost += offer.expected_cost;
+                    plan.worst_cost += offer.worst_cost as f64;
+                }
+                plan.incremental_margin += offer.incremental_margin;
+                plan.value += offer.value;
+                sink(offer);
+            }
+        }
+    }
+    plan.status = status;
+    plan.diversified = one.changed;
+    plan.limit_usage = one.usage[2..].to_vec();
+    Ok(plan)
+}
+
+/// What an offer's code is made from besides the campaign and the customer: the product's
+/// SKU, the category or the basket reward.
+fn subject_of(inputs: &Inputs<'_>, o: &PlannedOffer) -> String {
+    match o.target {
+        Target::Product(p) => inputs.products[p as usize].sku.clone(),
+        Target::Category(c) => format!("category:{}", inputs.categories[c as usize].name),
+        Target::Basket => format!("basket:{}", o.discount_cents),
+    }
+}
+
+/// Customer `ci`'s option `o` (of their part `b`) as an offer, its code the first attempt
+/// (the caller makes it unique).
+fn offer(x: &Context<'_>, b: &Built, ci: usize, customer: &CustomerInput, o: u32, rank: u32) -> PlannedOffer {
+    let inputs = x.inputs;
+    let policy = inputs.policy;
+    let opt = &b.options[o as usize];
+    let (cand, source) = &b.candidates[opt.candidate as usize];
+    let personal = customer.profiling;
+    // What learning needs: the candidate's p0 and affinity; a spend reward's own
+    // threshold's p0 and reach.
+    let (mut p0, mut affinity) = (cand.p0, cand.affinity);
+    let (subject, why) = match *source {
+        Source::Product(k) => {
+            let input = if personal { &customer.candidates[k] } else { &inputs.generic[k] };
+            let Target::Product(pi) = cand.target else { unreachable!("a product source has a product target") };
+            let why = match inputs.explain {
+                Some(explain) if personal && input.reason.is_empty() => Cow::Owned(explain(ci, k)),
+                _ => Cow::Borrowed(input.reason.as_str()),
+            };
+            (inputs.products[pi as usize].sku.clone(), why)
+        }
+        Source::Category(k) => {
+            let Target::Category(c) = cand.target else { unreachable!("a category source has a category target") };
+            let why = Cow::Borrowed(customer.categories[k].reason.as_str());
+            (format!("category:{}", inputs.categories[c as usize].name), why)
+        }
+        Source::Spend => {
+            let k =
+                policy.spend_reward.iter().position(|s| Mechanic::SpendReward { min_spend_cents: s.0 } == opt.mechanic);
+            let spend = k.and_then(|k| customer.spend.get(k));
+            if let Some(sp) = spend {
+                (p0, affinity) = (sp.p0, sp.reach);
+            }
+            let why = Cow::Borrowed(spend.map_or("", |sp| sp.reason.as_str()));
+            (format!("basket:{}", opt.discount_cents), why)
+        }
+    };
+    let code = offer_code(inputs.secret, &policy.name, &customer.key, &subject, 0);
+    let what = describe(inputs, cand.target, opt);
+    let what = format!("{what} until {}", policy.valid_to);
+    let reason = if why.is_empty() { what } else { format!("{why}; {what}") };
+    PlannedOffer {
+        customer: ci as u32,
+        rank,
+        target: cand.target,
+        mechanic: opt.mechanic,
+        kind: cand.kind,
+        percent: opt.percent,
+        discount_cents: opt.discount_cents,
+        code,
+        p_redeem: opt.p_redeem,
+        expected_cost: opt.expected_cost,
+        worst_cost: opt.worst_cost,
+        incremental_margin: opt.incremental_margin,
+        value: opt.value,
+        p0,
+        affinity,
+        band: if personal { response::band(customer.sensitivity) } else { response::BANDS / 2 },
+        personal,
+        reason,
+    }
 }
 
 /// A multi-buy's depth, percent: the free units' share, (buy − pay) / buy.

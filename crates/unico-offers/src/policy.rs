@@ -524,11 +524,17 @@ impl Policy {
     /// Whether a discount of `discount_cents` on one unit keeps the margin rule and the
     /// depth caps. Products without a price or cost never pass: their margin is unknown.
     pub fn discount_allowed(&self, p: &Product, discount_cents: i64) -> bool {
+        self.discount_allowed_up_to(p, discount_cents, self.max_discount_for(p))
+    }
+
+    /// [`Policy::discount_allowed`] with the product's deepest discount already looked up
+    /// (planning asks for every option of every customer).
+    pub fn discount_allowed_up_to(&self, p: &Product, discount_cents: i64, max_percent: u32) -> bool {
         let (Some(price), Some(cost)) = (p.list_price_cents, p.unit_cost_cents) else { return false };
         if price <= 0 || discount_cents <= 0 || discount_cents >= price {
             return false;
         }
-        if discount_cents * 100 > price * i64::from(self.max_discount_for(p)) {
+        if discount_cents * 100 > price * i64::from(max_percent) {
             return false;
         }
         let paid = price - discount_cents;
@@ -538,11 +544,16 @@ impl Policy {
     /// Whether "buy `buy`, pay `pay`" keeps the depth caps and the margin rule on the
     /// product (margin over the units bought).
     pub fn multi_buy_allowed(&self, p: &Product, buy: u32, pay: u32) -> bool {
+        self.multi_buy_allowed_up_to(p, buy, pay, self.max_discount_for(p))
+    }
+
+    /// [`Policy::multi_buy_allowed`] with the product's deepest discount already looked up.
+    pub fn multi_buy_allowed_up_to(&self, p: &Product, buy: u32, pay: u32, max_percent: u32) -> bool {
         let (Some(price), Some(cost)) = (p.list_price_cents, p.unit_cost_cents) else { return false };
         if price <= 0 || pay == 0 || pay >= buy {
             return false;
         }
-        if u64::from(buy - pay) * 100 > u64::from(buy) * u64::from(self.max_discount_for(p)) {
+        if u64::from(buy - pay) * 100 > u64::from(buy) * u64::from(max_percent) {
             return false;
         }
         let paid = price * i64::from(pay);

@@ -65,7 +65,7 @@ fn mean_depth(policy: &Policy, products: &[Product], customers: &[CustomerInput]
     let p = plan(&Inputs {
         policy,
         products,
-        customers,
+        customers: &customers,
         generic: &[],
         categories: &[],
         margin_rate: 0.3,

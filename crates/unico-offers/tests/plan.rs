@@ -5,10 +5,11 @@ use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use unico_offers::assign::{Kind, Mechanic, Target};
 use unico_offers::plan::{
-    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, SpendInput, Status, plan,
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, SpendInput, Status, plan, plan_with,
 };
 use unico_offers::policy::{Basis, Policy, Product};
 use unico_offers::response::ResponseModel;
+use unico_offers::stream::{BLOCK, Streaming};
 
 fn products(prices: &[(i64, i64)]) -> Vec<Product> {
     prices
@@ -160,6 +161,115 @@ min_clv_cents = 0
     )
 }
 
+/// The case's customers (`copies` times over, each with a key of their own), its
+/// categories and the non-personal candidates.
+fn world(
+    c: &Case,
+    products: &[Product],
+    copies: usize,
+) -> (Vec<CustomerInput>, Vec<CategoryInput>, Vec<CandidateInput>) {
+    let customers: Vec<CustomerInput> = (0..copies)
+        .flat_map(|_| c.customers.iter())
+        .enumerate()
+        .map(|(i, (seg, marketing, profiling, clv, sens, cands, recent))| CustomerInput {
+            key: format!("k{i}"),
+            segment: SEGMENTS[*seg as usize].to_string(),
+            store: Some(format!("s{}", i % 3)),
+            clv_cents: *clv,
+            p_alive: 0.5,
+            sensitivity: *sens,
+            marketing: *marketing,
+            profiling: *profiling,
+            candidates: cands
+                .iter()
+                .filter(|(p, _, _)| (*p as usize) < products.len())
+                .map(|(p, p0, a)| CandidateInput {
+                    product: *p,
+                    kind: Kind::CrossSell,
+                    p0: *p0,
+                    affinity: *a,
+                    reason: "because".into(),
+                })
+                .collect(),
+            blocked: Vec::new(),
+            recent_offers: *recent,
+            // Their categories: those of their candidates, with the candidates' figures.
+            categories: cands
+                .iter()
+                .map(|(p, p0, a)| CategoryCandidate { category: p % 5, p0: *p0, affinity: *a, reason: "often".into() })
+                .collect(),
+            spend: vec![
+                SpendInput { p0: *sens * 0.8, reach: 1.0 - *sens, top_up_cents: 1500.0, reason: "usually".into() },
+                SpendInput { p0: *sens * 0.3, reach: 0.5, top_up_cents: 4000.0, reason: String::new() },
+            ],
+        })
+        .collect();
+    // Four categories and one unknown to the campaign (index 4: skipped).
+    let categories: Vec<CategoryInput> = (0..4)
+        .map(|k| {
+            let items: Vec<&Product> = products.iter().filter(|p| p.category == format!("Cat{k}")).collect();
+            let n = items.len().max(1) as i64;
+            CategoryInput {
+                name: format!("Cat{k}"),
+                price_cents: items.iter().map(|p| p.list_price_cents.unwrap()).sum::<i64>() / n,
+                cost_cents: items.iter().map(|p| p.unit_cost_cents.unwrap()).sum::<i64>() / n,
+            }
+        })
+        .collect();
+    let generic: Vec<CandidateInput> = (0..products.len().min(3))
+        .map(|p| CandidateInput {
+            product: p as u32,
+            kind: Kind::Trial,
+            p0: 0.05,
+            affinity: 0.3,
+            reason: String::new(),
+        })
+        .collect();
+    (customers, categories, generic)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Parts of one or two blocks, every part on disk, the fill and the repair ranking a
+    /// few candidates at a time: the very plan the one part in memory makes, bit for bit.
+    #[test]
+    fn the_streamed_plan_is_the_in_memory_plan(
+        c in case(),
+        copies in 30usize..90,
+        blocks in 1usize..3,
+        batch in 1usize..40,
+    ) {
+        let products = products(&c.prices);
+        let policy = Policy::parse(&policy_text(&c), &products).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let (customers, categories, generic) = world(&c, &products, copies);
+        let response = ResponseModel::default().response(&policy.percent_off, None);
+        let inputs = Inputs {
+            policy: &policy,
+            products: &products,
+            categories: &categories,
+            margin_rate: 0.3,
+            customers: &customers,
+            generic: &generic,
+            response: &response,
+            secret: b"s",
+            explain: None,
+        };
+        let whole = plan(&inputs);
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let streaming = Streaming {
+            part_customers: blocks * BLOCK,
+            memory_bytes: 0,
+            spill_dir: Some(dir.path().to_path_buf()),
+            rank_batch: batch,
+        };
+        let mut offers = Vec::new();
+        let mut streamed = plan_with(&inputs, &streaming, &mut |o| offers.push(o)).expect("the streamed plan");
+        streamed.offers = offers;
+        prop_assert_eq!(streamed, whole);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -167,52 +277,7 @@ proptest! {
     fn every_rule_holds(c in case()) {
         let products = products(&c.prices);
         let policy = Policy::parse(&policy_text(&c), &products).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let customers: Vec<CustomerInput> = c
-            .customers
-            .iter()
-            .enumerate()
-            .map(|(i, (seg, marketing, profiling, clv, sens, cands, recent))| CustomerInput {
-                key: format!("k{i}"),
-                segment: SEGMENTS[*seg as usize].to_string(),
-                store: Some(format!("s{}", i % 3)),
-                clv_cents: *clv,
-                p_alive: 0.5,
-                sensitivity: *sens,
-                marketing: *marketing,
-                profiling: *profiling,
-                candidates: cands
-                    .iter()
-                    .filter(|(p, _, _)| (*p as usize) < products.len())
-                    .map(|(p, p0, a)| CandidateInput { product: *p, kind: Kind::CrossSell, p0: *p0, affinity: *a, reason: "because".into() })
-                    .collect(),
-                blocked: Vec::new(),
-                recent_offers: *recent,
-                // Their categories: those of their candidates, with the candidates' figures.
-                categories: cands
-                    .iter()
-                    .map(|(p, p0, a)| CategoryCandidate { category: p % 5, p0: *p0, affinity: *a, reason: "often".into() })
-                    .collect(),
-                spend: vec![
-                    SpendInput { p0: *sens * 0.8, reach: 1.0 - *sens, top_up_cents: 1500.0, reason: "usually".into() },
-                    SpendInput { p0: *sens * 0.3, reach: 0.5, top_up_cents: 4000.0, reason: String::new() },
-                ],
-            })
-            .collect();
-        // Four categories and one unknown to the campaign (index 4: skipped).
-        let categories: Vec<CategoryInput> = (0..4)
-            .map(|k| {
-                let items: Vec<&Product> = products.iter().filter(|p| p.category == format!("Cat{k}")).collect();
-                let n = items.len().max(1) as i64;
-                CategoryInput {
-                    name: format!("Cat{k}"),
-                    price_cents: items.iter().map(|p| p.list_price_cents.unwrap()).sum::<i64>() / n,
-                    cost_cents: items.iter().map(|p| p.unit_cost_cents.unwrap()).sum::<i64>() / n,
-                }
-            })
-            .collect();
-        let generic: Vec<CandidateInput> = (0..products.len().min(3))
-            .map(|p| CandidateInput { product: p as u32, kind: Kind::Trial, p0: 0.05, affinity: 0.3, reason: String::new() })
-            .collect();
+        let (customers, categories, generic) = world(&c, &products, 1);
         let response = ResponseModel::default().response(&policy.percent_off, None);
         let p = plan(&Inputs {
             policy: &policy,

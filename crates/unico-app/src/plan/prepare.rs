@@ -16,10 +16,11 @@ use unico_model::habits::Catalogue;
 use unico_model::recommend::{self, Reason, Recommender};
 use unico_offers::assign::Kind;
 use unico_offers::plan::{
-    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, Plan, SpendInput, plan,
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, Plan, SpendInput, plan_with,
 };
 use unico_offers::policy::{Policy, Product};
 use unico_offers::response::ResponseModel;
+use unico_offers::stream::Streaming;
 
 /// A candidate's recommender item and reason (`u32::MAX`: the candidate has its words).
 type Why = (u32, Reason);
@@ -133,9 +134,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Plans the campaign with the given response.
-    pub fn plan(&self, response: &unico_offers::response::Response) -> Plan {
-        plan(&Inputs {
+    /// Plans the campaign with the given response, the options of every 32,768 customers
+    /// in memory up to 512 MiB and in temporary files after (`unico_offers::stream`).
+    pub fn plan(&self, response: &unico_offers::response::Response) -> Result<Plan> {
+        let inputs = Inputs {
             policy: &self.policy,
             products: &self.products,
             categories: &self.categories,
@@ -145,7 +147,12 @@ impl Prepared {
             response,
             secret: &self.secret,
             explain: Some(&|c, k| self.explain(c, k)),
-        })
+        };
+        let mut offers = Vec::new();
+        let mut plan = plan_with(&inputs, &Streaming::default(), &mut |o| offers.push(o))
+            .context("cannot write the plan's options to a temporary file")?;
+        plan.offers = offers;
+        Ok(plan)
     }
 
     /// The reason of customer `c`'s candidate `k`, in words.
