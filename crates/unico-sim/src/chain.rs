@@ -145,7 +145,7 @@ pub fn generate_into(
         }
         if person.member {
             let mut rng = world.rng(pid, Stream::Master);
-            for r in people::master_records(&person, config.start, &mut rng) {
+            for r in people::master_records(&person, pid, config.start, &mut rng) {
                 let c = r.consents;
                 writeln!(
                     customers,

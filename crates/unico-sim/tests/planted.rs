@@ -78,6 +78,23 @@ fn planted_properties_are_in_the_data() {
             (&b["first_name"], &b["last_name"], &b["email"], &b["address"])
         );
     }
+    // An e-mail address is one person's: two registrations share one only when they are the
+    // same person's two cards (3,000 people once drew from 300,000 addresses, and a dozen
+    // pairs of strangers shared one).
+    let mut by_email: HashMap<String, Vec<&str>> = HashMap::new();
+    for (card, c) in &customers {
+        by_email.entry(c["email"].to_lowercase()).or_default().push(card.as_str());
+    }
+    let pairs: std::collections::HashSet<(&str, &str)> = dups
+        .iter()
+        .flat_map(|d| [(d["card_a"].as_str(), d["card_b"].as_str()), (d["card_b"].as_str(), d["card_a"].as_str())])
+        .collect();
+    for (email, cards) in &by_email {
+        assert!(
+            cards.len() == 1 || (cards.len() == 2 && pairs.contains(&(cards[0], cards[1]))),
+            "{email} is shared by {cards:?}"
+        );
+    }
 
     // Lapsing: each visit is followed by a lapse with the person's planted probability, so
     // the lapses observed match the sum of p over the visits made (a martingale, unbiased).

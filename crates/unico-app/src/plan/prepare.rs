@@ -131,11 +131,14 @@ pub struct Prepared {
     /// The chain's best sellers (products), best first, with the share of active customers
     /// who bought each in the last horizon.
     pub best_sellers: Vec<(u32, f64)>,
+    /// Where the plan's options go past its memory budget (the model's spill directory).
+    spill_dir: std::path::PathBuf,
 }
 
 impl Prepared {
-    /// Plans the campaign with the given response, the options of every 32,768 customers
-    /// in memory up to 512 MiB and in temporary files after (`unico_offers::stream`).
+    /// Plans the campaign with the given response, the options of every 16,384 customers
+    /// in memory up to 1 GiB and in temporary files after (`unico_offers::stream`), in the
+    /// model's spill directory.
     pub fn plan(&self, response: &unico_offers::response::Response) -> Result<Plan> {
         let inputs = Inputs {
             policy: &self.policy,
@@ -149,8 +152,12 @@ impl Prepared {
             explain: Some(&|c, k| self.explain(c, k)),
         };
         let mut offers = Vec::new();
-        let mut plan = plan_with(&inputs, &Streaming::default(), &mut |o| offers.push(o))
-            .context("cannot write the plan's options to a temporary file")?;
+        std::fs::create_dir_all(&self.spill_dir)
+            .with_context(|| format!("cannot create {}", self.spill_dir.display()))?;
+        let streaming = Streaming { spill_dir: Some(self.spill_dir.clone()), ..Streaming::default() };
+        let mut plan = plan_with(&inputs, &streaming, &mut |o| offers.push(o)).with_context(|| {
+            format!("cannot write the plan's options to a temporary file in {}", self.spill_dir.display())
+        })?;
         plan.offers = offers;
         Ok(plan)
     }
@@ -555,6 +562,7 @@ fn prepare(
     drop(segment_of);
     let item_names: Vec<String> = parts.skus.iter().map(|s| catalogue.name_of(s).to_string()).collect();
     Ok(Prepared {
+        spill_dir: app.model_root().join("tmp"),
         whys,
         item_names,
         category_names: catalogue.categories.clone(),
