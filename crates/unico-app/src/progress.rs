@@ -12,6 +12,10 @@ pub enum Unit {
     Lines,
     /// Simulated people.
     People,
+    /// Customers (a plan's).
+    Customers,
+    /// Passes over data whose number is not known before (a plan pricing its budgets).
+    Passes,
 }
 
 /// The message of an import's last step, once its rows are checked: the new data is

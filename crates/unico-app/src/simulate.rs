@@ -351,7 +351,7 @@ fn run_round(
     let prepared = app.prepare_campaign(policy, None, Some((from, to)), progress)?;
     let response = response_for(&prepared);
     let p = &prepared;
-    let ours = p.plan(&response)?;
+    let ours = p.plan(&response, progress)?;
     let audience: Vec<u32> = ours
         .status
         .iter()

@@ -92,6 +92,7 @@ min_margin_after_discount = 0.05
         },
         &streaming,
         &mut |_| offers += 1,
+        &|_, _, _| {},
     )
     .expect("plan");
     let planned = t.elapsed().as_secs_f64();

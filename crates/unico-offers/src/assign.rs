@@ -246,7 +246,7 @@ impl Problem<'_> {
         );
         let mut parts = Parts::new(self.budgets.clone(), &combos, Streaming::in_memory());
         parts.push(part).expect("a part in memory");
-        let (mut chosen, mut a) = parts.solve().expect("parts in memory");
+        let (mut chosen, mut a) = parts.solve(&|_| {}).expect("parts in memory");
         a.chosen = chosen.pop().unwrap_or_default();
         a
     }

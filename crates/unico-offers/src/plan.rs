@@ -273,10 +273,21 @@ impl Customers for Vec<CustomerInput> {
     }
 }
 
+/// How far a plan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Customers whose options are valued, of all.
+    Options,
+    /// Passes over the options made to price the budgets (how many is not known before).
+    Prices,
+    /// Customers whose offers are written, of all.
+    Offers,
+}
+
 /// Plans the campaign in memory.
 pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let mut offers = Vec::new();
-    let mut plan = plan_with(inputs, &Streaming::in_memory(), &mut |o| offers.push(o))
+    let mut plan = plan_with(inputs, &Streaming::in_memory(), &mut |o| offers.push(o), &|_, _, _| {})
         .expect("a plan in memory does not use the disk");
     plan.offers = offers;
     plan
@@ -584,8 +595,14 @@ fn build_parts(x: &Context<'_>, group: &[(usize, usize)], pool: &mut [Built]) {
 
 /// Plans the campaign part by part (see [`crate::stream`]): the options of every part in
 /// memory while `streaming` allows, in temporary files after, and the offers handed to
-/// `sink` customer by customer, in order (the returned plan has none of its own).
-pub fn plan_with(inputs: &Inputs<'_>, streaming: &Streaming, sink: &mut dyn FnMut(PlannedOffer)) -> io::Result<Plan> {
+/// `sink` customer by customer, in order (the returned plan has none of its own);
+/// `report(step, done, total)` hears how far it is.
+pub fn plan_with(
+    inputs: &Inputs<'_>,
+    streaming: &Streaming,
+    sink: &mut dyn FnMut(PlannedOffer),
+    report: &dyn Fn(Step, u64, u64),
+) -> io::Result<Plan> {
     let policy = inputs.policy;
     let n = inputs.customers.len();
     let mut status = vec![Status::NoOffer; n];
@@ -679,6 +696,7 @@ pub fn plan_with(inputs: &Inputs<'_>, streaming: &Streaming, sink: &mut dyn FnMu
     let mut pool: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
     for group in ranges.chunks(threads) {
         build_parts(&x, group, &mut pool);
+        report(Step::Options, group.last().map_or(0, |g| g.1) as u64, n as u64);
         for b in &pool[..group.len()] {
             parts.push(Part::new(
                 b.block_starts.clone(),
@@ -692,7 +710,7 @@ pub fn plan_with(inputs: &Inputs<'_>, streaming: &Streaming, sink: &mut dyn FnMu
             ))?;
         }
     }
-    let (chosen, assignment) = parts.solve()?;
+    let (chosen, assignment) = parts.solve(&|pass| report(Step::Prices, pass, 0))?;
     drop(parts);
 
     // Last pass, a part per core at once: the parts built again; one is one, customer by
@@ -795,6 +813,7 @@ pub fn plan_with(inputs: &Inputs<'_>, streaming: &Streaming, sink: &mut dyn FnMu
                 sink(offer);
             }
         }
+        report(Step::Offers, group.last().map_or(0, |g| g.1.1) as u64, n as u64);
     }
     plan.status = status;
     plan.diversified = one.changed;

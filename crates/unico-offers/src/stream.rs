@@ -222,12 +222,20 @@ pub struct Parts {
     budgets: Budgets,
     in_memory: usize,
     settings: Streaming,
+    passes: std::sync::atomic::AtomicU64,
 }
 
 impl Parts {
     /// No parts yet.
     pub fn new(budgets: Budgets, combos: &Combos, settings: Streaming) -> Parts {
-        Parts { held: Vec::new(), combos: combos.list.clone(), budgets, in_memory: 0, settings }
+        Parts {
+            held: Vec::new(),
+            combos: combos.list.clone(),
+            budgets,
+            in_memory: 0,
+            settings,
+            passes: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     /// Adds the next part: in memory while the budget lasts, else to a temporary file.
@@ -412,6 +420,13 @@ impl Parts {
         Ok(fold(blocks.into_iter().flatten(), m))
     }
 
+    /// [`Parts::usage_at`], reporting how many passes were made.
+    fn pass(&self, mu: &[f64], report: &dyn Fn(u64)) -> io::Result<Vec<f64>> {
+        let usage = self.usage_at(mu)?;
+        report(self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+        Ok(usage)
+    }
+
     /// The usage of the chosen options, summed block by block.
     fn usage_of_chosen(&self, chosen: &[Vec<u32>]) -> io::Result<Vec<f64>> {
         let m = self.constraints();
@@ -440,11 +455,11 @@ impl Parts {
     /// settle together); the interplay can leave some exceeded at the joint prices, and
     /// those are bracketed again from a little above their price and bisected together,
     /// twice at most (the repair after the selection covers anything left).
-    fn multipliers(&self, caps: &[f64]) -> io::Result<Vec<f64>> {
+    fn multipliers(&self, caps: &[f64], report: &dyn Fn(u64)) -> io::Result<Vec<f64>> {
         let m = caps.len();
         let mut mu = vec![0.0; m];
         for round in 0..3 {
-            let usage = self.usage_at(&mu)?;
+            let usage = self.pass(&mu, report)?;
             let binding: Vec<usize> = (0..m).filter(|j| usage[*j] > caps[*j]).collect();
             if binding.is_empty() {
                 break;
@@ -454,7 +469,7 @@ impl Parts {
             for &j in &binding {
                 hi[j] = if round == 0 || mu[j] == 0.0 { 1e-3 } else { mu[j] * 1.05 };
             }
-            self.bisect(&mut mu, &binding, &mut lo, &mut hi, caps, &usage)?;
+            self.bisect(&mut mu, &binding, (&mut lo, &mut hi), caps, &usage, report)?;
         }
         Ok(mu)
     }
@@ -466,10 +481,10 @@ impl Parts {
         &self,
         mu: &mut [f64],
         binding: &[usize],
-        lo: &mut [f64],
-        hi: &mut [f64],
+        (lo, hi): (&mut [f64], &mut [f64]),
         caps: &[f64],
         at_lo: &[f64],
+        report: &dyn Fn(u64),
     ) -> io::Result<()> {
         let over = |usage: &[f64], j: usize| usage[j] > caps[j];
         let mut open: Vec<usize> = binding.iter().copied().filter(|j| over(at_lo, *j)).collect();
@@ -477,7 +492,7 @@ impl Parts {
             for &j in binding {
                 mu[j] = hi[j];
             }
-            let usage = self.usage_at(mu)?;
+            let usage = self.pass(mu, report)?;
             open.retain(|&j| {
                 if over(&usage, j) && hi[j] < 1e9 {
                     lo[j] = hi[j];
@@ -495,7 +510,7 @@ impl Parts {
             for &j in binding {
                 mu[j] = 0.5 * (lo[j] + hi[j]);
             }
-            let usage = self.usage_at(mu)?;
+            let usage = self.pass(mu, report)?;
             for &j in binding {
                 if over(&usage, j) {
                     lo[j] = mu[j];
@@ -511,11 +526,12 @@ impl Parts {
     }
 
     /// Solves the assignment: the chosen options of each part (grouped by customer, in
-    /// order), with what they use, the prices and the dual bound.
-    pub fn solve(&self) -> io::Result<(Vec<Vec<u32>>, Assignment)> {
+    /// order), with what they use, the prices and the dual bound; `report` hears of every
+    /// pass the prices take.
+    pub fn solve(&self, report: &dyn Fn(u64)) -> io::Result<(Vec<Vec<u32>>, Assignment)> {
         let caps = capacities(&self.budgets);
         let m = caps.len();
-        let mu = self.multipliers(&caps)?;
+        let mu = self.multipliers(&caps, report)?;
         // The selection at the final prices. Its reduced values plus the budgets at their
         // prices are the Lagrangian dual: an upper bound on the best possible value.
         let prices = self.prices(&mu);

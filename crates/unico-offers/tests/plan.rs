@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use unico_offers::assign::{Kind, Mechanic, Target};
 use unico_offers::plan::{
-    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, SpendInput, Status, plan, plan_with,
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, SpendInput, Status, Step, plan, plan_with,
 };
 use unico_offers::policy::{Basis, Policy, Product};
 use unico_offers::response::ResponseModel;
@@ -264,8 +264,23 @@ proptest! {
             rank_batch: batch,
         };
         let mut offers = Vec::new();
-        let mut streamed = plan_with(&inputs, &streaming, &mut |o| offers.push(o)).expect("the streamed plan");
+        let reports = std::sync::Mutex::new(Vec::new());
+        let mut streamed = plan_with(&inputs, &streaming, &mut |o| offers.push(o), &|s, done, total| {
+            reports.lock().unwrap().push((s, done, total));
+        })
+        .expect("the streamed plan");
         streamed.offers = offers;
+        // Progress: every customer valued, then the passes counted up, then every customer
+        // written, in that order.
+        let reports = reports.into_inner().unwrap();
+        let n = customers.len() as u64;
+        let of = |step: Step| reports.iter().filter(|r| r.0 == step).map(|r| (r.1, r.2)).collect::<Vec<_>>();
+        prop_assert_eq!(of(Step::Options).last().copied(), Some((n, n)));
+        prop_assert_eq!(of(Step::Offers).last().copied(), Some((n, n)));
+        let passes: Vec<u64> = of(Step::Prices).iter().map(|r| r.0).collect();
+        prop_assert!(!passes.is_empty() && passes.iter().zip(1..).all(|(p, k)| *p == k), "{:?}", passes);
+        let order: Vec<Step> = reports.iter().map(|r| r.0).collect();
+        prop_assert!(order.is_sorted_by_key(|s| *s as u8), "{:?}", order);
         prop_assert_eq!(streamed, whole);
     }
 }

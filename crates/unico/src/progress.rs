@@ -32,6 +32,8 @@ impl Progress for Bars {
             Unit::Bytes => "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
             Unit::Lines => "{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})",
             Unit::People => "{msg} [{bar:40}] {pos}/{len} ({eta})",
+            Unit::Customers => "{msg} [{bar:40}] {human_pos}/{human_len} customers ({per_sec}, {eta})",
+            Unit::Passes => "{msg}: {pos} passes ({elapsed})",
         };
         *self.unit.lock().unwrap_or_else(|p| p.into_inner()) = Some(unit);
         let bar = ProgressBar::new(total).with_message(step.to_string());

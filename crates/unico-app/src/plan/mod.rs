@@ -132,7 +132,7 @@ impl App {
                 "the campaign {id:?} is already stored; rename it in the policy, or plan with --dry-run"
             );
         }
-        let planned = p.plan(&response_for(&p))?;
+        let planned = p.plan(&response_for(&p), progress)?;
         let granted = |key: &str, purpose: unico_store::Purpose| p.granted(key, purpose);
         // The files are staged beside --out, the campaign stored, then the files moved into
         // place: a plan killed before storing leaves a staging directory the next plan

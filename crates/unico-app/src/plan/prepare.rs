@@ -5,7 +5,7 @@
 
 use super::shopping::{STATS_DAYS, Shopping, due_in_window};
 use crate::error::{Code, Context, Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::{App, bail};
 use arrow_array::Array;
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use unico_model::habits::Catalogue;
 use unico_model::recommend::{self, Reason, Recommender};
 use unico_offers::assign::Kind;
 use unico_offers::plan::{
-    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, Plan, SpendInput, plan_with,
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, Plan, SpendInput, Step, plan_with,
 };
 use unico_offers::policy::{Policy, Product};
 use unico_offers::response::ResponseModel;
@@ -139,7 +139,7 @@ impl Prepared {
     /// Plans the campaign with the given response, the options of every 16,384 customers
     /// in memory up to 1 GiB and in temporary files after (`unico_offers::stream`), in the
     /// model's spill directory.
-    pub fn plan(&self, response: &unico_offers::response::Response) -> Result<Plan> {
+    pub fn plan(&self, response: &unico_offers::response::Response, progress: &dyn Progress) -> Result<Plan> {
         let inputs = Inputs {
             policy: &self.policy,
             products: &self.products,
@@ -155,7 +155,23 @@ impl Prepared {
         std::fs::create_dir_all(&self.spill_dir)
             .with_context(|| format!("cannot create {}", self.spill_dir.display()))?;
         let streaming = Streaming { spill_dir: Some(self.spill_dir.clone()), ..Streaming::default() };
-        let mut plan = plan_with(&inputs, &streaming, &mut |o| offers.push(o)).with_context(|| {
+        let step = std::sync::Mutex::new(None);
+        let report = |s: Step, done: u64, total: u64| {
+            let mut current = step.lock().unwrap_or_else(|p| p.into_inner());
+            if *current != Some(s) {
+                let (what, unit) = match s {
+                    Step::Options => ("valuing every customer's options", Unit::Customers),
+                    Step::Prices => ("pricing the budgets", Unit::Passes),
+                    Step::Offers => ("choosing and writing the offers", Unit::Customers),
+                };
+                progress.begin(what, unit, total);
+                *current = Some(s);
+            }
+            progress.update(done, total);
+        };
+        let planned = plan_with(&inputs, &streaming, &mut |o| offers.push(o), &report);
+        progress.finish();
+        let mut plan = planned.with_context(|| {
             format!("cannot write the plan's options to a temporary file in {}", self.spill_dir.display())
         })?;
         plan.offers = offers;
