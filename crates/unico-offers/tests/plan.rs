@@ -228,6 +228,40 @@ fn world(
     (customers, categories, generic)
 }
 
+/// A case made into what a plan reads.
+struct World {
+    products: Vec<Product>,
+    policy: Policy,
+    customers: Vec<CustomerInput>,
+    categories: Vec<CategoryInput>,
+    generic: Vec<CandidateInput>,
+    response: unico_offers::response::Response,
+}
+
+impl World {
+    fn new(c: &Case, copies: usize) -> Result<World, TestCaseError> {
+        let products = products(&c.prices);
+        let policy = Policy::parse(&policy_text(c), &products).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let (customers, categories, generic) = world(c, &products, copies);
+        let response = ResponseModel::default().response(&policy.percent_off, None);
+        Ok(World { products, policy, customers, categories, generic, response })
+    }
+
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            policy: &self.policy,
+            products: &self.products,
+            categories: &self.categories,
+            margin_rate: 0.3,
+            customers: &self.customers,
+            generic: &self.generic,
+            response: &self.response,
+            secret: b"s",
+            explain: None,
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -240,21 +274,8 @@ proptest! {
         blocks in 1usize..3,
         batch in 1usize..40,
     ) {
-        let products = products(&c.prices);
-        let policy = Policy::parse(&policy_text(&c), &products).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let (customers, categories, generic) = world(&c, &products, copies);
-        let response = ResponseModel::default().response(&policy.percent_off, None);
-        let inputs = Inputs {
-            policy: &policy,
-            products: &products,
-            categories: &categories,
-            margin_rate: 0.3,
-            customers: &customers,
-            generic: &generic,
-            response: &response,
-            secret: b"s",
-            explain: None,
-        };
+        let w = World::new(&c, copies)?;
+        let (inputs, customers) = (w.inputs(), &w.customers);
         let whole = plan(&inputs);
         let dir = tempfile::tempdir().expect("a temporary directory");
         let streaming = Streaming {
@@ -290,21 +311,9 @@ proptest! {
 
     #[test]
     fn every_rule_holds(c in case()) {
-        let products = products(&c.prices);
-        let policy = Policy::parse(&policy_text(&c), &products).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let (customers, categories, generic) = world(&c, &products, 1);
-        let response = ResponseModel::default().response(&policy.percent_off, None);
-        let p = plan(&Inputs {
-            policy: &policy,
-            products: &products,
-            categories: &categories,
-            margin_rate: 0.3,
-            customers: &customers,
-            generic: &generic,
-            response: &response,
-            secret: b"s",
-            explain: None,
-        });
+        let w = World::new(&c, 1)?;
+        let p = plan(&w.inputs());
+        let World { products, policy, customers, categories, generic, .. } = &w;
 
         // Budgets, recounted from the offers: an offer on category Cat1 or on one of its
         // products falls under its limit (and, funded, outside the total); a spend reward
