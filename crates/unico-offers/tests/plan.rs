@@ -302,6 +302,11 @@ proptest! {
         prop_assert!(!passes.is_empty() && passes.iter().zip(1..).all(|(p, k)| *p == k), "{:?}", passes);
         let order: Vec<Step> = reports.iter().map(|r| r.0).collect();
         prop_assert!(order.is_sorted_by_key(|s| *s as u8), "{:?}", order);
+        // No customers: nothing, and no error.
+        let none: Vec<CustomerInput> = Vec::new();
+        let empty = plan_with(&Inputs { customers: &none, ..w.inputs() }, &streaming, &mut |_| panic!("an offer"), &|_, _, _| {})
+            .expect("an empty plan");
+        prop_assert!(empty.status.is_empty() && empty.value == 0.0);
         prop_assert_eq!(streamed, whole);
     }
 }
