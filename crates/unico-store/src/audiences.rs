@@ -96,7 +96,9 @@ impl Store {
     }
 
     /// A stored campaign's customers who were given offers (never its holdout, which must
-    /// see no advertising either), whose marketing consent is given now.
+    /// see no advertising either), whose marketing consent is given now. A customer whose
+    /// cards were merged after the model was built can be in the campaign by two keys, one
+    /// held out and one with offers: they are in the holdout, and out of the audience.
     pub async fn audience_of_campaign(&self, campaign: &str) -> Result<Vec<i64>, Error> {
         let known: Option<(String,)> =
             sqlx::query_as("SELECT id FROM campaigns WHERE id = $1").bind(campaign).fetch_optional(&self.pool).await?;
@@ -105,7 +107,10 @@ impl Store {
         }
         let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT DISTINCT k.customer_id FROM cards k JOIN campaign_members m ON m.customer_key = k.customer_key \
-             WHERE m.campaign_id = $1 AND m.status IN ('personal', 'generic') AND {} ORDER BY k.customer_id",
+             WHERE m.campaign_id = $1 AND m.status IN ('personal', 'generic') AND {} \
+             AND NOT EXISTS (SELECT 1 FROM cards h JOIN campaign_members x ON x.customer_key = h.customer_key \
+             WHERE h.customer_id = k.customer_id AND x.campaign_id = $1 AND x.status = 'holdout') \
+             ORDER BY k.customer_id",
             marketing(true)
         )))
         .bind(campaign)

@@ -558,6 +558,32 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
             vec![("holdout".to_string(), 1), ("personal".to_string(), 1)]
         );
 
+        // Ad audiences: the customers with offers, never the holdout — nor a customer with
+        // offers whose other card, merged after planning, is in the holdout.
+        let ids: std::collections::HashMap<String, i64> =
+            store.cards().await.unwrap().into_iter().map(|(id, card, _)| (card, id)).collect();
+        let (ada_id, bruno_id) = (ids["6001"], ids["6002"]);
+        assert_eq!(store.audience_of_campaign("Jan 2026-01-05").await.unwrap(), vec![ada_id], "{}", db.label);
+        let why = unico_store::dedupe::Candidate {
+            a: ada_id,
+            b: bruno_id,
+            score: 1.0,
+            evidence: unico_store::dedupe::Evidence {
+                same_email: false,
+                same_phone: false,
+                same_tax_code: true,
+                same_birth_date: false,
+                name_similarity: 0.0,
+                address_similarity: 0.0,
+            },
+        };
+        unico_store::dedupe::merge(&store, ada_id, bruno_id, &why).await.unwrap();
+        assert!(
+            store.audience_of_campaign("Jan 2026-01-05").await.unwrap().is_empty(),
+            "{}: one card held out",
+            db.label
+        );
+
         // Erasure deletes the customer's offers and membership.
         store.erase("6001").await.unwrap();
         let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
