@@ -96,9 +96,9 @@ impl Store {
     }
 
     /// A stored campaign's customers who were given offers (never its holdout, which must
-    /// see no advertising either), whose marketing consent is given now. A customer whose
-    /// cards were merged after the model was built can be in the campaign by two keys, one
-    /// held out and one with offers: they are in the holdout, and out of the audience.
+    /// see no advertising either), whose marketing consent is given now. A customer with two
+    /// cards is in the campaign by both cards' keys (the holdout is drawn per key): with one
+    /// held out and one with offers, they count as held out, out of the audience.
     pub async fn audience_of_campaign(&self, campaign: &str) -> Result<Vec<i64>, Error> {
         let known: Option<(String,)> =
             sqlx::query_as("SELECT id FROM campaigns WHERE id = $1").bind(campaign).fetch_optional(&self.pool).await?;

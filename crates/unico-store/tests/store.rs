@@ -559,7 +559,7 @@ async fn campaigns_are_stored_once_read_by_card_and_erased_with_the_customer() {
         );
 
         // Ad audiences: the customers with offers, never the holdout — nor a customer with
-        // offers whose other card, merged after planning, is in the holdout.
+        // offers by one card whose other card is in the holdout.
         let ids: std::collections::HashMap<String, i64> =
             store.cards().await.unwrap().into_iter().map(|(id, card, _)| (card, id)).collect();
         let (ada_id, bruno_id) = (ids["6001"], ids["6002"]);
