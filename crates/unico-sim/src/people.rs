@@ -360,11 +360,14 @@ pub(crate) fn master_records(
     ];
     let mobile = format!("{}{:07}", MOBILE.choose(rng).expect("non-empty"), rng.random_range(0..10_000_000));
     let domain = ["gmail.com", "libero.it", "hotmail.it", "yahoo.it", "outlook.com"].choose(rng).expect("non-empty");
+    // The same draw as ever (an i32: the stream of the draws after it is unchanged), made
+    // the person's own by their number.
+    let n: i32 = rng.random_range(1..99);
     let email = format!(
         "{}.{}{}@{domain}",
         fold(&first).to_lowercase(),
         fold(&last).to_lowercase().replace(' ', ""),
-        pid * 100 + rng.random_range(1..99)
+        pid * 100 + n.unsigned_abs() as u64
     );
     let registered = start.checked_add(jiff::Span::new().days(-(rng.random_range(0..1500) as i64))).unwrap_or(start);
     let consents = [
