@@ -258,11 +258,6 @@ impl Parts {
         Ok(())
     }
 
-    /// How many parts, and how many of them are on disk.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.held.len(), self.held.iter().filter(|h| matches!(h, Held::Disk { .. })).count())
-    }
-
     fn with<R>(&self, i: usize, f: impl FnOnce(&Part) -> R) -> io::Result<R> {
         match &self.held[i] {
             Held::Memory(p) => Ok(f(p)),
@@ -624,9 +619,9 @@ impl Parts {
     /// Spends what the multipliers left: ties and the last steps of the bisection can
     /// leave budget that options outside the selection could use. Each candidate's best
     /// option not taken is added, in order of value per cent of cost (then the candidates'
-    /// order), when the customer has room and every budget still holds. The candidates are
-    /// ranked in rounds of at most [``Streaming::rank_batch``], each a pass over the parts, until none is
-    /// left or none could fit. Returns how many were added.
+    /// order), when the customer has room and every budget still holds. The candidates that
+    /// fit are ranked in rounds of at most `Streaming::rank_batch`, each a pass over the
+    /// parts, until none is left. Returns how many were added.
     fn fill(&self, chosen: &mut [Vec<u32>], usage: &mut [f64], caps: &[f64]) -> io::Result<usize> {
         /// What adding a candidate's best option needs to know.
         #[derive(Clone, Copy, PartialEq)]
@@ -649,9 +644,9 @@ impl Parts {
         let mut added = 0;
         let mut grown = vec![false; chosen.len()];
         loop {
-            // The next round: the best `Streaming::rank_batch` candidates after the last one ranked
-            // (value per cent, best first, then the candidates' order), and the least cost
-            // and worst case of every candidate left, per combination.
+            // The next round: the best `rank_batch` candidates after the last one ranked
+            // (value per cent, best first, then the candidates' order) among those that fit
+            // now (usage only grows: one that does not fit now never will).
             let mut round = Bounded::new(self.settings.rank_batch.max(1));
             let mut overflowed = false;
             let counts_now = &counts;
