@@ -8,7 +8,7 @@
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 use unico_offers::assign::Kind;
-use unico_offers::plan::{CandidateInput, CustomerInput, Customers, Inputs, Status, plan_with};
+use unico_offers::plan::{CandidateInput, CustomerInput, Customers, Inputs, Status, Step, plan_with};
 use unico_offers::policy::{Policy, Product};
 use unico_offers::response::ResponseModel;
 use unico_offers::stream::Streaming;
@@ -78,6 +78,18 @@ min_margin_after_discount = 0.05
     let read = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut offers = 0usize;
+    // When each step began (valuing the options, pricing the budgets, writing the offers).
+    let steps = std::sync::Mutex::new(Vec::<(Step, f64)>::new());
+    let passes = std::sync::atomic::AtomicU64::new(0);
+    let report = |s: Step, done: u64, _: u64| {
+        if s == Step::Prices {
+            passes.fetch_max(done, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut v = steps.lock().expect("steps");
+        if v.last().is_none_or(|l| l.0 != s) {
+            v.push((s, t.elapsed().as_secs_f64()));
+        }
+    };
     let p = plan_with(
         &Inputs {
             policy: &policy,
@@ -92,13 +104,21 @@ min_margin_after_discount = 0.05
         },
         &streaming,
         &mut |_| offers += 1,
-        &|_, _, _| {},
+        &report,
     )
     .expect("plan");
     let planned = t.elapsed().as_secs_f64();
+    let steps = steps.into_inner().expect("steps");
+    let took: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(k, (s, at))| format!("{s:?} {:.1} s", steps.get(k + 1).map_or(planned, |n| n.1) - at))
+        .chain(std::iter::once(format!("{} passes", passes.into_inner())))
+        .collect();
     let with = p.status.iter().filter(|s| **s == Status::Personal).count();
     println!(
-        "{n} customers x {per} candidates: planned in {planned:.1} s (of which reading the made-up inputs 3 x {read:.1} s), peak memory {:.0} MiB ({memory} MiB of options in memory, parts of {part}); {offers} offers to {with} customers; objective {:.0} cents ({:.2} % of the upper bound); expected cost {:.0} of {} cents; multipliers {:?}",
+        "{n} customers x {per} candidates: planned in {planned:.1} s ({}; of which reading the made-up inputs 3 x {read:.1} s), peak memory {:.0} MiB ({memory} MiB of options in memory, parts of {part}); {offers} offers to {with} customers; objective {:.0} cents ({:.2} % of the upper bound); expected cost {:.0} of {} cents; multipliers {:?}",
+        took.join(", "),
         peak_mib(),
         p.value,
         100.0 * p.value / p.upper_bound,

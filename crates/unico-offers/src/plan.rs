@@ -11,7 +11,7 @@
 //! - everyone else gets their own candidates, valued by the response model, and the
 //!   assignment picks every customer's offers under all budgets.
 
-use crate::assign::{Budgets, Candidate, Kind, Mechanic, Option_, Target};
+use crate::assign::{Budgets, Candidate, Kind, Mechanic, Option_, Target, capacities};
 use crate::code::offer_code;
 use crate::holdout;
 use crate::policy::{Basis, Objective, Policy, Product};
@@ -320,7 +320,7 @@ struct Built {
     profiling: Vec<bool>,
     /// Scratch, kept between customers and parts: products and categories seen, the last
     /// customer's options, candidates and their order.
-    seen: HashSet<u32, foldhash::fast::FixedState>,
+    seen: Seen,
     scratch_options: Vec<Option_>,
     scratch_candidates: Vec<(Candidate, Source)>,
     scratch_starts: Vec<u32>,
@@ -340,6 +340,37 @@ impl Built {
         self.options.clear();
         self.caps.clear();
         self.profiling.clear();
+    }
+}
+
+/// Which of a customer's products (or categories) were seen: a stamp per index, the
+/// stamp moved on for every customer (a set per customer cleared in no time; a hash set
+/// here was 3 % of a plan).
+#[derive(Default)]
+struct Seen {
+    marks: Vec<u32>,
+    stamp: u32,
+}
+
+impl Seen {
+    /// A new empty set of indices below `n`.
+    fn next(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        if self.stamp == u32::MAX {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+    }
+
+    /// Adds `i` (below the set's `n`); whether it was new.
+    fn insert(&mut self, i: u32) -> bool {
+        let m = &mut self.marks[i as usize];
+        let new = *m != self.stamp;
+        *m = self.stamp;
+        new
     }
 }
 
@@ -375,7 +406,7 @@ fn build_customer(x: &Context<'_>, i: usize, c: &CustomerInput, b: &mut Built) {
             });
         }
     };
-    b.seen.clear();
+    b.seen.next(x.inputs.products.len());
     for (ci, cand) in list.iter().enumerate() {
         let Some(product) = x.inputs.products.get(cand.product as usize) else { continue };
         if !x.allowed[cand.product as usize]
@@ -441,9 +472,9 @@ fn build_customer(x: &Context<'_>, i: usize, c: &CustomerInput, b: &mut Built) {
         }
     }
     if personal {
-        b.seen.clear();
+        b.seen.next(x.inputs.categories.len());
         for (ci, cand) in c.categories.iter().enumerate() {
-            if !b.seen.insert(cand.category) {
+            if (cand.category as usize) < x.inputs.categories.len() && !b.seen.insert(cand.category) {
                 continue;
             }
             let (Some(rule), Some(cat)) = (
@@ -717,8 +748,18 @@ pub fn plan_with(
     // customer in order (customers with personal offers get a set no one else has, when
     // that costs little of their value); the offers in words, each part on its own core;
     // their codes made unique in order.
-    let mut plan =
-        Plan { multipliers: assignment.multipliers.clone(), upper_bound: assignment.upper_bound, ..Default::default() };
+    // The assignment's dual bounds the plans within the budgets less one-is-one's reserve;
+    // one-is-one may spend the reserve, so the bound reported is the dual on the whole
+    // budgets: the same prices, each budget's price times the reserve added.
+    let upper_bound = assignment.upper_bound
+        + assignment
+            .multipliers
+            .iter()
+            .zip(capacities(&budgets).iter().zip(capacities(&scaled)))
+            .filter(|(mu, (whole, _))| **mu > 0.0 && whole.is_finite())
+            .map(|(mu, (whole, less))| mu * (whole - less))
+            .sum::<f64>();
+    let mut plan = Plan { multipliers: assignment.multipliers.clone(), upper_bound, ..Default::default() };
     let mut one = Diversifier::new(&budgets, assignment.usage.clone(), ONE_TO_ONE_MAX_LOSS);
     let mut codes: HashSet<u64, foldhash::fast::FixedState> =
         HashSet::with_hasher(foldhash::fast::FixedState::with_seed(7));

@@ -166,19 +166,20 @@ impl Part {
         u32s(out, &self.combo)
     }
 
-    fn read(bytes: &[u8]) -> Part {
+    /// Reads what [`Part::write`] wrote into `self`, keeping what it has allocated.
+    fn read_into(&mut self, bytes: &[u8]) {
         let mut r = Reader { bytes, at: 0 };
-        let block_starts = r.u32s();
-        let customer_starts = r.u32s();
-        let option_starts = r.u32s();
+        r.u32s(&mut self.block_starts);
+        r.u32s(&mut self.customer_starts);
+        r.u32s(&mut self.option_starts);
         let n = r.len();
-        let caps = r.take(n).to_vec();
-        let ordered = r.take(1)[0] == 1;
-        let value = r.f64s();
-        let cost = r.f64s();
-        let worst = r.f64s();
-        let combo = r.u32s();
-        Part { block_starts, customer_starts, option_starts, caps, value, cost, worst, combo, ordered }
+        self.caps.clear();
+        self.caps.extend_from_slice(r.take(n));
+        self.ordered = r.take(1)[0] == 1;
+        r.f64s(&mut self.value);
+        r.f64s(&mut self.cost);
+        r.f64s(&mut self.worst);
+        r.u32s(&mut self.combo);
     }
 }
 
@@ -199,14 +200,16 @@ impl<'a> Reader<'a> {
         u64::from_le_bytes(self.take(8).try_into().expect("8 bytes")) as usize
     }
 
-    fn u32s(&mut self) -> Vec<u32> {
+    fn u32s(&mut self, into: &mut Vec<u32>) {
         let n = self.len();
-        self.take(4 * n).chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
+        into.clear();
+        into.extend(self.take(4 * n).chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))));
     }
 
-    fn f64s(&mut self) -> Vec<f64> {
+    fn f64s(&mut self, into: &mut Vec<f64>) {
         let n = self.len();
-        self.take(8 * n).chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
+        into.clear();
+        into.extend(self.take(8 * n).chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))));
     }
 }
 
@@ -223,6 +226,9 @@ pub struct Parts {
     in_memory: usize,
     settings: Streaming,
     passes: std::sync::atomic::AtomicU64,
+    /// Buffers a part read from disk goes through, reused (fresh ones for every part of
+    /// every pass were a tenth of a plan's time: zeroing, page faults, freeing).
+    scratch: std::sync::Mutex<Vec<(Vec<u8>, Part)>>,
 }
 
 impl Parts {
@@ -235,6 +241,7 @@ impl Parts {
             in_memory: 0,
             settings,
             passes: std::sync::atomic::AtomicU64::new(0),
+            scratch: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -262,9 +269,16 @@ impl Parts {
         match &self.held[i] {
             Held::Memory(p) => Ok(f(p)),
             Held::Disk { file, len } => {
-                let mut bytes = vec![0u8; *len];
-                read_at(file, &mut bytes)?;
-                Ok(f(&Part::read(&bytes)))
+                let pool = || self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+                let (mut bytes, mut part) = pool().pop().unwrap_or_default();
+                if bytes.len() < *len {
+                    bytes.resize(*len, 0);
+                }
+                read_at(file, &mut bytes[..*len])?;
+                part.read_into(&bytes[..*len]);
+                let r = f(&part);
+                pool().push((bytes, part));
+                Ok(r)
             }
         }
     }
@@ -469,9 +483,15 @@ impl Parts {
         Ok(mu)
     }
 
-    /// Brackets (raising each price fourfold until its budget holds) and bisects, to 0.1 %
+    /// Brackets (raising each price sixteenfold until its budget holds) and narrows, to 0.1 %
     /// (the fill spends what the last steps would leave), the prices of `binding` at once;
     /// `mu` ends at the upper ends.
+    ///
+    /// Each narrowing step tries, for every price, where the line through its bracket's ends
+    /// (price, usage over the budget) crosses zero, with the Illinois rule (an end kept twice
+    /// counts half as much, so both ends close in) and never nearer an end than a hundredth
+    /// of the bracket: a budget's usage falls smoothly with its price over a million
+    /// customers, and this takes about half the passes of halving the bracket.
     fn bisect(
         &self,
         mu: &mut [f64],
@@ -482,35 +502,55 @@ impl Parts {
         report: &dyn Fn(u64),
     ) -> io::Result<()> {
         let over = |usage: &[f64], j: usize| usage[j] > caps[j];
+        // Usage less the budget at each end of each bracket (indexed as `mu`).
+        let mut f_lo: Vec<f64> = (0..mu.len()).map(|j| at_lo[j] - caps[j]).collect();
+        let mut f_hi = vec![0.0; mu.len()];
         let mut open: Vec<usize> = binding.iter().copied().filter(|j| over(at_lo, *j)).collect();
         while !open.is_empty() {
             for &j in binding {
                 mu[j] = hi[j];
             }
             let usage = self.pass(mu, report)?;
+            for &j in binding {
+                f_hi[j] = usage[j] - caps[j];
+            }
             open.retain(|&j| {
                 if over(&usage, j) && hi[j] < 1e9 {
-                    lo[j] = hi[j];
-                    hi[j] *= 4.0;
+                    (lo[j], f_lo[j]) = (hi[j], usage[j] - caps[j]);
+                    hi[j] *= 16.0;
                     true
                 } else {
                     false
                 }
             });
         }
+        // Which end each price's last step moved: -1 the lower, 1 the upper, 0 neither yet.
+        let mut moved = vec![0i8; mu.len()];
         for _ in 0..40 {
             if binding.iter().all(|&j| hi[j] - lo[j] <= 1e-3 * hi[j]) {
                 break;
             }
             for &j in binding {
-                mu[j] = 0.5 * (lo[j] + hi[j]);
+                let width = hi[j] - lo[j];
+                let (a, b) = (f_lo[j].max(0.0), f_hi[j].min(0.0));
+                let cross = if a - b > 0.0 { lo[j] + width * a / (a - b) } else { lo[j] + 0.5 * width };
+                mu[j] = cross.clamp(lo[j] + 0.01 * width, hi[j] - 0.01 * width);
             }
             let usage = self.pass(mu, report)?;
             for &j in binding {
-                if over(&usage, j) {
-                    lo[j] = mu[j];
+                let f = usage[j] - caps[j];
+                if f > 0.0 {
+                    (lo[j], f_lo[j]) = (mu[j], f);
+                    if moved[j] == -1 {
+                        f_hi[j] *= 0.5;
+                    }
+                    moved[j] = -1;
                 } else {
-                    hi[j] = mu[j];
+                    (hi[j], f_hi[j]) = (mu[j], f);
+                    if moved[j] == 1 {
+                        f_lo[j] *= 0.5;
+                    }
+                    moved[j] = 1;
                 }
             }
         }

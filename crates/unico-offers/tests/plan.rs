@@ -348,6 +348,8 @@ proptest! {
             prop_assert!(worst <= policy.total_cents as f64 + tol, "worst {worst} > {}", policy.total_cents);
         }
         prop_assert!(limit <= policy.limits[0].cents as f64 + tol, "limit {limit} > {}", policy.limits[0].cents);
+        // The bound is one on the whole budgets, which one-is-one may spend to the cent.
+        prop_assert!(p.value <= p.upper_bound * (1.0 + 1e-9) + tol, "value {} > bound {}", p.value, p.upper_bound);
 
         // Per offer: margin, depth caps, exclusions, reason; per customer: cap, no repeat.
         let mut per: HashMap<u32, HashSet<u64>> = HashMap::new();
