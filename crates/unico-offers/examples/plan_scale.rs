@@ -87,6 +87,14 @@ min_margin_after_discount = 0.05
         }
         let mut v = steps.lock().expect("steps");
         if v.last().is_none_or(|l| l.0 != s) {
+            if let Some(l) = v.last() {
+                eprintln!(
+                    "{:?} done at {:.1} s, peak memory so far {:.0} MiB",
+                    l.0,
+                    t.elapsed().as_secs_f64(),
+                    peak_mib()
+                );
+            }
             v.push((s, t.elapsed().as_secs_f64()));
         }
     };

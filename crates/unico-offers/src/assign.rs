@@ -243,7 +243,8 @@ impl Problem<'_> {
             self.budgets,
             &combos,
             false,
-        );
+        )
+        .expect("worst cases and budget combinations a part holds");
         let mut parts = Parts::new(self.budgets.clone(), &combos, Streaming::in_memory());
         parts.push(part).expect("a part in memory");
         let (mut chosen, mut a) = parts.solve(&|_| {}).expect("parts in memory");

@@ -726,21 +726,37 @@ pub fn plan_with(
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(16);
     let mut pool: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
     for group in ranges.chunks(threads) {
-        build_parts(&x, group, &mut pool);
+        // Each part built and made compact on its own core.
+        let made: Vec<io::Result<Part>> = std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .iter()
+                .zip(pool.iter_mut())
+                .map(|(&(lo, hi), b)| {
+                    let (x, scaled, combos) = (&x, &scaled, &combos);
+                    s.spawn(move || {
+                        build_part(x, lo, hi, b);
+                        Part::new(
+                            b.block_starts.clone(),
+                            b.customer_starts.clone(),
+                            b.option_starts.clone(),
+                            b.caps.clone(),
+                            &b.options,
+                            scaled,
+                            combos,
+                            true,
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("plan worker")).collect()
+        });
         report(Step::Options, group.last().map_or(0, |g| g.1) as u64, n as u64);
-        for b in &pool[..group.len()] {
-            parts.push(Part::new(
-                b.block_starts.clone(),
-                b.customer_starts.clone(),
-                b.option_starts.clone(),
-                b.caps.clone(),
-                &b.options,
-                &scaled,
-                &combos,
-                true,
-            ))?;
+        for part in made {
+            parts.push(part?)?;
         }
     }
+    // The valuation's buffers are not needed while the budgets are priced.
+    drop(pool);
     let (chosen, assignment) = parts.solve(&|pass| report(Step::Prices, pass, 0))?;
     drop(parts);
 
@@ -765,97 +781,116 @@ pub fn plan_with(
         HashSet::with_hasher(foldhash::fast::FixedState::with_seed(7));
     let mut status = x.status.clone();
     let indexed: Vec<(usize, (usize, usize))> = ranges.iter().copied().enumerate().collect();
-    for group in indexed.chunks(threads) {
-        let ranges: Vec<(usize, usize)> = group.iter().map(|g| g.1).collect();
-        build_parts(&x, &ranges, &mut pool);
-        let built = &pool[..group.len()];
-        // One is one, in order: each customer's final set, best first.
-        let mut sets: Vec<Vec<Vec<u32>>> = Vec::with_capacity(built.len());
-        for (b, &(part, _)) in built.iter().zip(group) {
-            let list = &chosen[part];
-            let mut at = 0;
-            let key = |o: &Option_| {
-                let tag: u64 = match o.mechanic {
-                    Mechanic::Unit => 0,
-                    Mechanic::MultiBuy { buy, pay } => 1 + u64::from(buy) * 16 + u64::from(pay),
-                    Mechanic::SpendReward { .. } => 2,
+    let groups: Vec<&[(usize, (usize, usize))]> = indexed.chunks(threads).collect();
+    // The next group's parts are built while this one's are made one and written (one is
+    // one and the codes go customer by customer on one core): two pools, taking turns.
+    let mut spare: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
+    std::thread::scope(|scope| {
+        let x = &x;
+        let build = |group: &[(usize, (usize, usize))], mut pool: Vec<Built>| {
+            let ranges: Vec<(usize, usize)> = group.iter().map(|g| g.1).collect();
+            scope.spawn(move || {
+                build_parts(x, &ranges, &mut pool);
+                pool
+            })
+        };
+        let first: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
+        let mut pending = groups.first().map(|g| build(g, first));
+        for (k, &group) in groups.iter().enumerate() {
+            let current = pending.take().expect("a group being built").join().expect("plan worker");
+            pending = groups.get(k + 1).map(|g| build(g, std::mem::take(&mut spare)));
+            let built = &current[..group.len()];
+            // One is one, in order: each customer's final set, best first.
+            let mut sets: Vec<Vec<Vec<u32>>> = Vec::with_capacity(built.len());
+            for (b, &(part, _)) in built.iter().zip(group) {
+                let list = &chosen[part];
+                let mut at = 0;
+                let key = |o: &Option_| {
+                    let tag: u64 = match o.mechanic {
+                        Mechanic::Unit => 0,
+                        Mechanic::MultiBuy { buy, pay } => 1 + u64::from(buy) * 16 + u64::from(pay),
+                        Mechanic::SpendReward { .. } => 2,
+                    };
+                    (b.candidates[o.candidate as usize].0.target.id() ^ (tag << 40), o.discount_cents)
                 };
-                (b.candidates[o.candidate as usize].0.target.id() ^ (tag << 40), o.discount_cents)
-            };
-            let mut part_sets = Vec::with_capacity(b.customers_in.len());
-            for c in 0..b.customers_in.len() {
-                let (first, last) = (b.customer_starts[c], b.customer_starts[c + 1]);
-                let end = b.option_starts[last as usize];
-                let mut set: Vec<u32> = Vec::new();
-                while at < list.len() && list[at] < end {
-                    set.push(list[at]);
-                    at += 1;
+                let mut part_sets = Vec::with_capacity(b.customers_in.len());
+                for c in 0..b.customers_in.len() {
+                    let (first, last) = (b.customer_starts[c], b.customer_starts[c + 1]);
+                    let end = b.option_starts[last as usize];
+                    let mut set: Vec<u32> = Vec::new();
+                    while at < list.len() && list[at] < end {
+                        set.push(list[at]);
+                        at += 1;
+                    }
+                    let profiling = b.profiling[c];
+                    one.customer(
+                        &b.options,
+                        &b.option_starts,
+                        first..last,
+                        &budgets,
+                        usize::from(b.caps[c]),
+                        &mut set,
+                        &key,
+                        profiling,
+                    );
+                    set.sort_by(|p, q| b.options[*q as usize].value.total_cmp(&b.options[*p as usize].value));
+                    part_sets.push(set);
                 }
-                let profiling = b.profiling[c];
-                one.customer(
-                    &b.options,
-                    &b.option_starts,
-                    first..last,
-                    &budgets,
-                    usize::from(b.caps[c]),
-                    &mut set,
-                    &key,
-                    profiling,
-                );
-                set.sort_by(|p, q| b.options[*q as usize].value.total_cmp(&b.options[*p as usize].value));
-                part_sets.push(set);
+                sets.push(part_sets);
             }
-            sets.push(part_sets);
-        }
-        // The offers in words, a part per core.
-        let offers: Vec<Vec<(PlannedOffer, bool)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = built
-                .iter()
-                .zip(&sets)
-                .zip(group)
-                .map(|((b, part_sets), &(_, (lo, hi)))| {
-                    let x = &x;
-                    s.spawn(move || {
-                        let mut out = Vec::new();
-                        let mut c = 0;
-                        x.inputs.customers.read(lo, hi, &mut |ci, customer| {
-                            if c >= b.customers_in.len() || b.customers_in[c] as usize != ci {
-                                return;
-                            }
-                            for (r, &o) in part_sets[c].iter().enumerate() {
-                                out.push((offer(x, b, ci, customer, o, r as u32 + 1), b.options[o as usize].in_total));
-                            }
-                            c += 1;
-                        });
-                        out
+            // The offers in words, a part per core.
+            let offers: Vec<Vec<(PlannedOffer, bool)>> = std::thread::scope(|s| {
+                let handles: Vec<_> = built
+                    .iter()
+                    .zip(&sets)
+                    .zip(group)
+                    .map(|((b, part_sets), &(_, (lo, hi)))| {
+                        s.spawn(move || {
+                            let mut out = Vec::new();
+                            let mut c = 0;
+                            x.inputs.customers.read(lo, hi, &mut |ci, customer| {
+                                if c >= b.customers_in.len() || b.customers_in[c] as usize != ci {
+                                    return;
+                                }
+                                for (r, &o) in part_sets[c].iter().enumerate() {
+                                    out.push((
+                                        offer(x, b, ci, customer, o, r as u32 + 1),
+                                        b.options[o as usize].in_total,
+                                    ));
+                                }
+                                c += 1;
+                            });
+                            out
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("plan worker")).collect()
-        });
-        for part_offers in offers {
-            for (mut offer, in_total) in part_offers {
-                // A code another offer has already (about one in 2^60 pairs): the next attempt.
-                let mut attempt = 0;
-                while !codes.insert(codes.hasher().hash_one(&offer.code)) {
-                    attempt += 1;
-                    let subject = subject_of(inputs, &offer);
-                    inputs.customers.read(offer.customer as usize, offer.customer as usize + 1, &mut |_, c| {
-                        offer.code = offer_code(inputs.secret, &policy.name, &c.key, &subject, attempt);
-                    });
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("plan worker")).collect()
+            });
+            for part_offers in offers {
+                for (mut offer, in_total) in part_offers {
+                    // A code another offer has already (about one in 2^60 pairs): the next attempt.
+                    let mut attempt = 0;
+                    while !codes.insert(codes.hasher().hash_one(&offer.code)) {
+                        attempt += 1;
+                        let subject = subject_of(inputs, &offer);
+                        inputs.customers.read(offer.customer as usize, offer.customer as usize + 1, &mut |_, c| {
+                            offer.code = offer_code(inputs.secret, &policy.name, &c.key, &subject, attempt);
+                        });
+                    }
+                    status[offer.customer as usize] = if offer.personal { Status::Personal } else { Status::Generic };
+                    if in_total {
+                        plan.expected_cost += offer.expected_cost;
+                        plan.worst_cost += offer.worst_cost as f64;
+                    }
+                    plan.incremental_margin += offer.incremental_margin;
+                    plan.value += offer.value;
+                    sink(offer);
                 }
-                status[offer.customer as usize] = if offer.personal { Status::Personal } else { Status::Generic };
-                if in_total {
-                    plan.expected_cost += offer.expected_cost;
-                    plan.worst_cost += offer.worst_cost as f64;
-                }
-                plan.incremental_margin += offer.incremental_margin;
-                plan.value += offer.value;
-                sink(offer);
             }
+            report(Step::Offers, group.last().map_or(0, |g| g.1.1) as u64, n as u64);
+            spare = current;
         }
-        report(Step::Offers, group.last().map_or(0, |g| g.1.1) as u64, n as u64);
-    }
+    });
     plan.status = status;
     plan.diversified = one.changed;
     plan.limit_usage = one.usage[2..].to_vec();

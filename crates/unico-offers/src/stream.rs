@@ -49,8 +49,8 @@ impl Streaming {
 }
 
 impl Default for Streaming {
-    /// Parts of 16,384 customers; 1 GiB of options in memory (a million customers with
-    /// 20 options each), the rest on disk.
+    /// Parts of 16,384 customers; 1 GiB of options in memory (some 48 million options of
+    /// 22 bytes), the rest on disk.
     fn default() -> Self {
         Streaming { part_customers: 16 * BLOCK, memory_bytes: 1 << 30, spill_dir: None, rank_batch: RANK_BATCH }
     }
@@ -73,10 +73,10 @@ pub struct Part {
     pub value: Vec<f64>,
     /// Cost on the budgets' basis, cents.
     pub cost: Vec<f64>,
-    /// Worst case, cents.
-    pub worst: Vec<f64>,
-    /// Index into [`Combos`].
-    pub combo: Vec<u32>,
+    /// Worst case, cents (whole cents: exact in 32 bits up to 42,949,672.95).
+    pub worst: Vec<u32>,
+    /// Index into [`Combos`] (at most 65,536 combinations of budgets).
+    pub combo: Vec<u16>,
     /// Whether each candidate's options are best first and each customer's candidates in
     /// order of their best option (the assignment then reads less).
     pub ordered: bool,
@@ -119,19 +119,38 @@ impl Part {
         budgets: &Budgets,
         combos: &Combos,
         ordered: bool,
-    ) -> Part {
+    ) -> io::Result<Part> {
         let basis = |o: &Option_| if budgets.expected_basis { o.expected_cost } else { o.worst_cost as f64 };
-        Part {
+        let too_big = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let worst = options
+            .iter()
+            .map(|o| {
+                u32::try_from(o.worst_cost).map_err(|_| {
+                    too_big(format!(
+                        "an offer's worst case of {} cents is outside what a plan counts (0 to 4,294,967,295 cents)",
+                        o.worst_cost
+                    ))
+                })
+            })
+            .collect::<io::Result<Vec<u32>>>()?;
+        let combo = options
+            .iter()
+            .map(|o| {
+                u16::try_from(combos.get(o.limits, o.in_total))
+                    .map_err(|_| too_big("more than 65,536 combinations of budget limits among the offers".into()))
+            })
+            .collect::<io::Result<Vec<u16>>>()?;
+        Ok(Part {
             block_starts,
             customer_starts,
             option_starts,
             caps,
             value: options.iter().map(|o| o.value).collect(),
             cost: options.iter().map(basis).collect(),
-            worst: options.iter().map(|o| o.worst_cost as f64).collect(),
-            combo: options.iter().map(|o| combos.get(o.limits, o.in_total)).collect(),
+            worst,
+            combo,
             ordered,
-        }
+        })
     }
 
     fn customers(&self) -> usize {
@@ -139,10 +158,11 @@ impl Part {
     }
 
     fn bytes(&self) -> usize {
-        4 * (self.block_starts.len() + self.customer_starts.len() + self.option_starts.len() + self.combo.len())
+        4 * (self.block_starts.len() + self.customer_starts.len() + self.option_starts.len() + self.worst.len())
+            + 2 * self.combo.len()
             + self.caps.len()
             + 1
-            + 8 * (self.value.len() + self.cost.len() + self.worst.len())
+            + 8 * (self.value.len() + self.cost.len())
     }
 
     fn write(&self, out: &mut impl Write) -> io::Result<()> {
@@ -162,8 +182,9 @@ impl Part {
         out.write_all(&[u8::from(self.ordered)])?;
         f64s(out, &self.value)?;
         f64s(out, &self.cost)?;
-        f64s(out, &self.worst)?;
-        u32s(out, &self.combo)
+        u32s(out, &self.worst)?;
+        out.write_all(&(self.combo.len() as u64).to_le_bytes())?;
+        self.combo.iter().try_for_each(|x| out.write_all(&x.to_le_bytes()))
     }
 
     /// Reads what [`Part::write`] wrote into `self`, keeping what it has allocated.
@@ -178,8 +199,8 @@ impl Part {
         self.ordered = r.take(1)[0] == 1;
         r.f64s(&mut self.value);
         r.f64s(&mut self.cost);
-        r.f64s(&mut self.worst);
-        r.u32s(&mut self.combo);
+        r.u32s(&mut self.worst);
+        r.u16s(&mut self.combo);
     }
 }
 
@@ -204,6 +225,12 @@ impl<'a> Reader<'a> {
         let n = self.len();
         into.clear();
         into.extend(self.take(4 * n).chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))));
+    }
+
+    fn u16s(&mut self, into: &mut Vec<u16>) {
+        let n = self.len();
+        into.clear();
+        into.extend(self.take(2 * n).chunks_exact(2).map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes"))));
     }
 
     fn f64s(&mut self, into: &mut Vec<f64>) {
@@ -338,7 +365,7 @@ impl Parts {
     /// Option `o`'s value less its budgets at `prices`.
     fn reduced(p: &Part, o: usize, prices: &[(f64, f64)]) -> f64 {
         let (a, b) = prices[p.combo[o] as usize];
-        p.value[o] - (a * p.cost[o] + b * p.worst[o])
+        p.value[o] - (a * p.cost[o] + b * f64::from(p.worst[o]))
     }
 
     fn add_usage(&self, p: &Part, o: usize, usage: &mut [f64], sign: f64) {
@@ -346,7 +373,7 @@ impl Parts {
         let c = p.cost[o];
         if in_total {
             usage[0] += sign * c;
-            usage[1] += sign * p.worst[o];
+            usage[1] += sign * f64::from(p.worst[o]);
         }
         let mut bits = limits;
         while bits != 0 {
@@ -669,7 +696,7 @@ impl Parts {
             option: u32,
             customer: u32,
             cap: u8,
-            combo: u32,
+            combo: u16,
             cost: f64,
             worst: f64,
         }
@@ -723,7 +750,7 @@ impl Parts {
                                 continue;
                             }
                             single.iter_mut().for_each(|v| *v = 0.0);
-                            self.add_combo(p.combo[o], p.cost[o], p.worst[o], &mut single);
+                            self.add_combo(p.combo[o], p.cost[o], f64::from(p.worst[o]), &mut single);
                             if !usage_now.iter().zip(&single).zip(caps).all(|((u, s), cap)| u + s <= *cap) {
                                 continue;
                             }
@@ -733,7 +760,7 @@ impl Parts {
                                 cap: p.caps[c],
                                 combo: p.combo[o],
                                 cost: p.cost[o],
-                                worst: p.worst[o],
+                                worst: f64::from(p.worst[o]),
                             };
                             local.push(Ranked { key, at, what });
                         }
@@ -787,7 +814,7 @@ impl Parts {
         Ok(added)
     }
 
-    fn add_combo(&self, combo: u32, c: f64, w: f64, usage: &mut [f64]) {
+    fn add_combo(&self, combo: u16, c: f64, w: f64, usage: &mut [f64]) {
         let (limits, in_total) = self.combos[combo as usize];
         if in_total {
             usage[0] += c;
@@ -1035,5 +1062,51 @@ impl Diversifier {
         self.loss += loss;
         self.seen.insert(signature(set));
         self.changed += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assign::Mechanic;
+
+    fn option(worst_cost: i64) -> Option_ {
+        Option_ {
+            candidate: 0,
+            discount_cents: worst_cost,
+            percent: 0,
+            mechanic: Mechanic::Unit,
+            value: 1.5,
+            expected_cost: 0.25,
+            worst_cost,
+            incremental_margin: 1.5,
+            p_redeem: 0.5,
+            limits: 0,
+            in_total: true,
+        }
+    }
+
+    fn part(worst_cost: i64) -> io::Result<Part> {
+        let mut combos = Combos::default();
+        combos.id(0, true);
+        let budgets = Budgets { expected_basis: true, total: 1.0, worst_case: None, limits: vec![], per_customer: 1 };
+        Part::new(vec![0, 1], vec![0, 1], vec![0, 1], vec![1], &[option(worst_cost)], &budgets, &combos, true)
+    }
+
+    /// The compact worst case is exact up to 2^32 − 1 cents, kept bit for bit through a
+    /// temporary file, and a larger one is a clear error, not a wrong budget.
+    #[test]
+    fn compact_options_are_exact_or_refused() {
+        let p = part(4_294_967_295).expect("the largest worst case a part holds");
+        assert_eq!(f64::from(p.worst[0]), 4_294_967_295.0);
+        let mut bytes = Vec::new();
+        p.write(&mut bytes).expect("to memory");
+        let mut back = Part::default();
+        back.read_into(&bytes);
+        assert_eq!(back, p);
+        let err = part(4_294_967_296).expect_err("above 32 bits");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("4294967296 cents"), "{err}");
+        assert!(part(-1).is_err());
     }
 }
