@@ -173,6 +173,7 @@ impl Customers for Synthetic {
                 recent_offers: 0,
                 categories: Vec::new(),
                 spend: Vec::new(),
+                person: String::new(),
             };
             f(i, &c);
         }

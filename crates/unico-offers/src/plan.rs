@@ -103,6 +103,10 @@ pub struct CustomerInput {
     pub categories: Vec<CategoryCandidate>,
     /// Per spend reward of the policy, in its order (with profiling consent).
     pub spend: Vec<SpendInput>,
+    /// For one of several cards of one person, a key all of that person's cards share
+    /// (empty for a person with one card): the holdout is drawn per person, so a person's
+    /// cards are all treated or all held out.
+    pub person: String,
 }
 
 /// What happened to a customer.
@@ -644,14 +648,25 @@ pub fn plan_with(
     let mut strata: Vec<u32> = Vec::new();
     let mut stratum_names: Vec<String> = Vec::new();
     let mut stratum_ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    // People with several cards: the first eligible card's index by person, and the other
+    // cards with the card they follow (a few per cent of the customers).
+    let mut people: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut follows: Vec<(u32, u32)> = Vec::new();
     inputs.customers.read(0, n, &mut |i, c| {
         status[i] = if !c.marketing {
             Status::NoConsent
         } else if !policy.includes(&c.segment, c.clv_cents) {
             Status::Excluded
+        } else if let Some(&first) = (!c.person.is_empty()).then(|| people.get(c.person.as_str())).flatten() {
+            // Another card of a person already drawn: it follows that card.
+            follows.push((i as u32, first));
+            Status::NoOffer
         } else {
+            if !c.person.is_empty() {
+                people.insert(c.person.clone(), i as u32);
+            }
             eligible.push(i as u32);
-            keys.push_str(&c.key);
+            keys.push_str(if c.person.is_empty() { &c.key } else { &c.person });
             key_ends.push(keys.len());
             let name = holdout::stratum(&c.segment, c.store.as_deref());
             let next = stratum_names.len() as u32;
@@ -676,7 +691,12 @@ pub fn plan_with(
             status[*i as usize] = Status::Holdout;
         }
     }
-    drop((eligible, keys, key_ends, strata, held));
+    for (i, first) in follows {
+        if status[first as usize] == Status::Holdout {
+            status[i as usize] = Status::Holdout;
+        }
+    }
+    drop((eligible, keys, key_ends, strata, held, people));
 
     // Which budgets each product and category uses.
     let limit_bits_of = |p: &Product| {

@@ -193,6 +193,8 @@ fn world(
                 .collect(),
             blocked: Vec::new(),
             recent_offers: *recent,
+            // Every seventh card is a second card of the person five cards before.
+            person: if i % 7 == 6 { format!("k{}", i - 5) } else { String::new() },
             // Their categories: those of their candidates, with the candidates' figures.
             categories: cands
                 .iter()
@@ -495,4 +497,77 @@ spend_reward = [{ min_spend_cents = 4000, reward_cents = 400 }]
     assert!(reasons.iter().any(|r| r.contains("3 for the price of 2: product 1")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("20% off one item of Cat2")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.starts_with("usually; 4.00 € off when you spend 40.00 € or more")), "{reasons:?}");
+}
+
+/// A person with two or three cards (each card its own lake key, often its own segment and
+/// store) is held out or treated as one: a card treated beside a held-out card of the same
+/// person would leak the offers into the control group. The holdout keeps its share.
+#[test]
+fn a_persons_cards_are_held_out_together() {
+    let products = products(&[(400, 10), (900, 40)]);
+    let text = r#"[campaign]
+name = "people"
+valid_from = "2026-03-02"
+valid_to = "2026-03-15"
+holdout_share = 0.3
+[budget]
+total_cents = 1000000
+[offers]
+percent_off = [20]
+"#;
+    let policy = Policy::parse(text, &products).unwrap();
+    let segments = ["loyal", "new", "champions"];
+    // 3,000 people: every third has a second card, every ninth a third.
+    let mut customers = Vec::new();
+    let mut cards_of: Vec<Vec<usize>> = Vec::new();
+    for person in 0..3000usize {
+        let cards = 1 + usize::from(person % 3 == 0) + usize::from(person % 9 == 0);
+        let mut mine = Vec::new();
+        for card in 0..cards {
+            mine.push(customers.len());
+            customers.push(CustomerInput {
+                key: format!("p{person}c{card}"),
+                segment: segments[(person + card) % 3].into(),
+                store: Some(format!("S{}", (person * 7 + card) % 4)),
+                marketing: true,
+                profiling: true,
+                candidates: vec![CandidateInput {
+                    product: 1,
+                    kind: Kind::CrossSell,
+                    p0: 0.1,
+                    affinity: 0.5,
+                    reason: "why".into(),
+                }],
+                person: if cards > 1 { format!("p{person}c0") } else { String::new() },
+                ..Default::default()
+            });
+        }
+        cards_of.push(mine);
+    }
+    // The cards in a shuffled order: a person's cards are not next to each other.
+    let mut order: Vec<usize> = (0..customers.len()).collect();
+    order.sort_by_key(|i| (i * 7919) % customers.len());
+    let shuffled: Vec<CustomerInput> = order.iter().map(|i| customers[*i].clone()).collect();
+    let at: HashMap<usize, usize> = order.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+    let response = ResponseModel::default().response(&policy.percent_off, None);
+    let p = plan(&Inputs {
+        policy: &policy,
+        products: &products,
+        categories: &[],
+        margin_rate: 0.3,
+        customers: &shuffled,
+        generic: &[],
+        response: &response,
+        secret: b"s",
+        explain: None,
+    });
+    let held = |card: usize| p.status[at[&card]] == Status::Holdout;
+    let mut people_held = 0;
+    for cards in &cards_of {
+        let first = held(cards[0]);
+        assert!(cards.iter().all(|c| held(*c) == first), "a person split across the arms: {cards:?}");
+        people_held += usize::from(first);
+    }
+    // The share is drawn over people: 30 % of 3,000 within the rounding of 12 strata.
+    assert!((888..=912).contains(&people_held), "{people_held} people held out of 3000");
 }

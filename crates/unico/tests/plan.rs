@@ -152,6 +152,25 @@ fn a_campaign_keeps_every_rule() {
     let eligible = count("personal") + count("generic") + count("holdout") + count("no_offer");
     let held = count("holdout") as f64;
     assert!((held - 0.2 * eligible as f64).abs() <= 1.0 + 0.01 * eligible as f64, "{held} of {eligible}");
+    // A person registered with two cards (the simulator's planted duplicates, which the
+    // customer master merges) is held out or treated as one, in whichever status each card
+    // otherwise has.
+    let by_card: HashMap<String, String> =
+        customers.iter().map(|c| (c["customer_id"].clone(), c["status"].clone())).collect();
+    let mut pairs = 0;
+    for d in rows(&src.join("truth/duplicates.csv")) {
+        if let (Some(a), Some(b)) = (by_card.get(&d["card_a"]), by_card.get(&d["card_b"])) {
+            assert_eq!(
+                a == "holdout",
+                b == "holdout",
+                "cards {} and {} of one person split: {a}, {b}",
+                d["card_a"],
+                d["card_b"]
+            );
+            pairs += usize::from(a == "holdout");
+        }
+    }
+    assert!(pairs > 0, "no held-out person with two cards to check");
     let counts: Vec<(&str, usize)> = ["no_consent", "personal", "generic", "no_offer", "holdout", "excluded"]
         .iter()
         .map(|s| (*s, count(s)))

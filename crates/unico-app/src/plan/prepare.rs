@@ -298,6 +298,15 @@ fn prepare(
     }
     let recent = recent_by_key;
     let consents: HashMap<String, Vec<(unico_store::Purpose, bool)>> = consents.into_iter().collect();
+    // A person with several cards: every card's key maps to the least of them, so the
+    // holdout is drawn per person (rows come ordered by customer).
+    let mut person: HashMap<String, String> = HashMap::new();
+    for same in cards.chunk_by(|a, b| a.0 == b.0).filter(|c| c.len() > 1) {
+        let least = same.iter().map(|c| c.2.as_str()).min().unwrap_or_default();
+        for c in same {
+            person.insert(c.2.clone(), least.to_string());
+        }
+    }
     let cards: HashMap<String, String> = cards.into_iter().map(|(_, card, key)| (key, card)).collect();
     let granted = |key: &str, p: unico_store::Purpose| {
         consents.get(key).is_some_and(|list| list.iter().any(|(q, g)| *q == p && *g))
@@ -563,6 +572,7 @@ fn prepare(
                 b
             },
             recent_offers: recent_count.get(&p.key).copied().unwrap_or(0),
+            person: person.get(&p.key).cloned().unwrap_or_default(),
             ..Default::default()
         })
         .map(|mut c| {
