@@ -243,6 +243,11 @@ impl App {
         for (dataset, file) in [(Dataset::Stores, "stores.csv"), (Dataset::Products, "products.csv")] {
             imports.push(self.import_file(dataset, &out.join(file), &Mapping::default(), Some(0.0), progress)?);
         }
+        if config.history {
+            for (dataset, file) in HISTORY_FILES {
+                imports.push(self.import_file(dataset, &out.join(file), &Mapping::default(), Some(0.0), progress)?);
+            }
+        }
         Ok(GeneratedIntoLake { imports, generated: generated.into_inner() })
     }
 
@@ -300,8 +305,18 @@ pub fn chain_config(
     if days == 0 || customers == 0 {
         bail!(Code::InputInvalid, "--days and --customers must be at least 1");
     }
-    Ok(unico_sim::ChainConfig { customers, stores, products, days, start, seed })
+    Ok(unico_sim::ChainConfig { customers, stores, products, days, start, seed, history: false })
 }
+
+/// The simulator's promotion-history files, in the order they import best (what a row
+/// names is imported before it).
+pub const HISTORY_FILES: [(Dataset, &str); 5] = [
+    (Dataset::Campaigns, "campaigns.csv"),
+    (Dataset::Coupons, "coupons.csv"),
+    (Dataset::CouponProducts, "coupon_products.csv"),
+    (Dataset::CampaignMembers, "campaign_members.csv"),
+    (Dataset::Redemptions, "redemptions.csv"),
+];
 
 /// Generates a simulated chain (with its planted truth) as canonical import files.
 pub fn generate(config: &unico_sim::ChainConfig, out: &Path, progress: &dyn Progress) -> Result<Generated> {

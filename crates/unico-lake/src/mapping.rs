@@ -26,6 +26,16 @@ pub enum Dataset {
     Customers,
     /// Survey answers, CSAT and NPS (imported into the operational store).
     Surveys,
+    /// Past promotion campaigns (promotion history).
+    Campaigns,
+    /// The coupons of past campaigns.
+    Coupons,
+    /// The products each coupon covered.
+    CouponProducts,
+    /// Who received each past campaign.
+    CampaignMembers,
+    /// Redemptions of past coupons.
+    Redemptions,
 }
 
 impl Dataset {
@@ -37,6 +47,11 @@ impl Dataset {
             Dataset::Stores => "stores",
             Dataset::Customers => "customers",
             Dataset::Surveys => "surveys",
+            Dataset::Campaigns => "campaigns",
+            Dataset::Coupons => "coupons",
+            Dataset::CouponProducts => "coupon_products",
+            Dataset::CampaignMembers => "campaign_members",
+            Dataset::Redemptions => "redemptions",
         }
     }
 
@@ -48,6 +63,11 @@ impl Dataset {
             Dataset::Stores => "stores",
             Dataset::Customers => "customers",
             Dataset::Surveys => "surveys",
+            Dataset::Campaigns => "campaigns",
+            Dataset::Coupons => "coupons",
+            Dataset::CouponProducts => "coupon-products",
+            Dataset::CampaignMembers => "campaign-members",
+            Dataset::Redemptions => "redemptions",
         }
     }
 
@@ -110,11 +130,67 @@ impl Dataset {
                 ("channel", false),
                 ("comment", false),
             ],
+            Dataset::Campaigns => {
+                &[("campaign_id", true), ("name", false), ("kind", false), ("start", true), ("end", true)]
+            }
+            Dataset::Coupons => &[
+                ("coupon_id", true),
+                ("campaign_id", true),
+                ("percent_off", false),
+                ("amount_off", false),
+                ("buy_units", false),
+                ("pay_units", false),
+                ("min_spend", false),
+            ],
+            Dataset::CouponProducts => &[("coupon_id", true), ("sku", true)],
+            Dataset::CampaignMembers => &[("campaign_id", true), ("customer_id", true)],
+            Dataset::Redemptions => &[
+                ("customer_id", true),
+                ("coupon_id", false),
+                ("campaign_id", false),
+                ("ts", true),
+                ("store_id", false),
+                ("receipt_id", false),
+                ("discount", false),
+            ],
         }
     }
 
     /// The datasets kept in the lake.
-    pub const ALL: [Dataset; 3] = [Dataset::Receipts, Dataset::Products, Dataset::Stores];
+    pub const ALL: [Dataset; 8] = [
+        Dataset::Receipts,
+        Dataset::Products,
+        Dataset::Stores,
+        Dataset::Campaigns,
+        Dataset::Coupons,
+        Dataset::CouponProducts,
+        Dataset::CampaignMembers,
+        Dataset::Redemptions,
+    ];
+
+    /// Every dataset, lake and store.
+    pub const EVERY: [Dataset; 10] = [
+        Dataset::Receipts,
+        Dataset::Products,
+        Dataset::Stores,
+        Dataset::Customers,
+        Dataset::Surveys,
+        Dataset::Campaigns,
+        Dataset::Coupons,
+        Dataset::CouponProducts,
+        Dataset::CampaignMembers,
+        Dataset::Redemptions,
+    ];
+
+    /// The dataset a [`noun`](Dataset::noun) names (`receipts`, `coupon-products`, …).
+    pub fn from_noun(noun: &str) -> Option<Dataset> {
+        Dataset::EVERY.into_iter().find(|d| d.noun() == noun)
+    }
+
+    /// The promotion history's datasets (campaigns, coupons, what they covered, who got
+    /// them, what was redeemed), kept in the lake.
+    pub const HISTORY: [Dataset; 5] =
+        [Dataset::Campaigns, Dataset::Coupons, Dataset::CouponProducts, Dataset::CampaignMembers, Dataset::Redemptions];
 }
 
 /// File formats Unico reads.

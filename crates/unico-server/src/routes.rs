@@ -423,7 +423,7 @@ struct ImportQuery {
 /// extension gives the format: `.csv`, `.jsonl`, …) and an optional `mapping` part (the
 /// mapping file's TOML). Runs as a job.
 #[utoipa::path(post, path = "/api/v1/imports/{dataset}", tag = "data", security(("bearer" = [])),
-    params(("dataset" = String, Path, description = "receipts, products, stores, customers or surveys"), ImportQuery),
+    params(("dataset" = String, Path, description = "receipts, products, stores, customers, surveys, campaigns, coupons, coupon-products, campaign-members or redemptions"), ImportQuery),
     request_body(content_type = "multipart/form-data", content = Object),
     responses((status = 202, body = jobs::Accepted), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
 async fn import(
@@ -434,19 +434,12 @@ async fn import(
 ) -> ApiResult<Response> {
     use unico_lake::Dataset;
     let q = query(q)?;
-    let dataset = match dataset.as_str() {
-        "receipts" => Dataset::Receipts,
-        "products" => Dataset::Products,
-        "stores" => Dataset::Stores,
-        "customers" => Dataset::Customers,
-        "surveys" => Dataset::Surveys,
-        _ => {
-            return Err(ApiError::new(
-                Code::InputInvalid,
-                "dataset is receipts, products, stores, customers or surveys",
-            )
-            .field("dataset"));
-        }
+    let Some(dataset) = Dataset::from_noun(&dataset) else {
+        return Err(ApiError::new(
+            Code::InputInvalid,
+            "dataset is receipts, products, stores, customers, surveys, campaigns, coupons, coupon-products, campaign-members or redemptions",
+        )
+        .field("dataset"));
     };
     if let Some(r) = q.max_reject_rate.filter(|r| !(0.0..=1.0).contains(r)) {
         return Err(ApiError::new(Code::InputInvalid, format!("max_reject_rate is between 0 and 1, got {r}"))

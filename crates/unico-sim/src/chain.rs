@@ -1,5 +1,6 @@
 //! Generating a whole chain into files: master data, receipts, customers, and the truth.
 
+use crate::history;
 use crate::people;
 use crate::shop::{SimReceipt, shop};
 use crate::world::{ChainConfig, Stream, World};
@@ -132,6 +133,7 @@ pub fn generate_into(
     writeln!(t_cycles, "person_id,card_id,sku,category,cycle_days")?;
     let mut t_dups = create(&out.join("truth/duplicates.csv"))?;
     writeln!(t_dups, "person_id,card_a,card_b")?;
+    let mut hist = if config.history { Some(HistoryFiles::create(&world, out)?) } else { None };
 
     let mut summary = GenerateSummary::default();
     for pid in 0..config.customers {
@@ -180,7 +182,35 @@ pub fn generate_into(
                 s.cycle_days
             )?;
         }
-        let (_, run) = shop(&world, pid, &[], &mut |r| {
+        let (which, offers) = match &hist {
+            Some(h) if person.member => {
+                let which: Vec<usize> =
+                    (0..h.campaigns.len()).filter(|&c| history::receives(&world, pid, c, &h.campaigns[c])).collect();
+                let offers = history::offers(&h.campaigns, &which, &person.cards[0]);
+                (which, offers)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let mut redeemed: Vec<(usize, String)> = Vec::new();
+        let (_, run) = shop(&world, pid, &offers, &mut |r| {
+            if let Some(h) = hist.as_mut() {
+                for l in r.lines.iter().filter(|l| l.offer.is_some()) {
+                    let coupon = &offers[l.offer.expect("filtered")].code;
+                    let c = h.campaign_of(coupon);
+                    redeemed.push((c, coupon.clone()));
+                    let (hh, m, sec) = r.time;
+                    writeln!(
+                        h.redemptions,
+                        "{},{coupon},{},{} {hh:02}:{m:02}:{sec:02},{},{},{}",
+                        person.cards[0],
+                        h.campaigns[c].id,
+                        r.date,
+                        world.stores[r.store].id,
+                        r.receipt_id,
+                        cents(l.discount_cents)
+                    )?;
+                }
+            }
             receipts(&world, &r)?;
             summary.lines += r.lines.len() as u64;
             summary.receipts += 1;
@@ -189,6 +219,11 @@ pub fn generate_into(
             }
             Ok(())
         })?;
+        if let Some(h) = hist.as_mut()
+            && !which.is_empty()
+        {
+            h.member(&world, pid, &person.cards[0], &which, &redeemed)?;
+        }
         writeln!(
             t_people,
             "{pid},{},{},{:.6},{:.6},{:.2},{},{},{},{:.4},{:.4},{:.4},{:.3},{}",
@@ -211,6 +246,9 @@ pub fn generate_into(
     for w in [&mut customers, &mut t_people, &mut t_cycles, &mut t_dups] {
         w.flush()?;
     }
+    if let Some(h) = hist.as_mut() {
+        h.flush()?;
+    }
     let params = serde_json::json!({
         "time_unit": "days",
         "seed": config.seed,
@@ -221,4 +259,87 @@ pub fn generate_into(
     });
     std::fs::write(out.join("truth/params.json"), serde_json::to_vec_pretty(&params).map_err(std::io::Error::other)?)?;
     Ok(summary)
+}
+
+/// The promotion history's files, written as the people shop.
+struct HistoryFiles {
+    campaigns: Vec<history::HistoryCampaign>,
+    members: BufWriter<File>,
+    redemptions: BufWriter<File>,
+    truth: BufWriter<File>,
+}
+
+impl HistoryFiles {
+    fn create(world: &World, out: &Path) -> std::io::Result<HistoryFiles> {
+        let campaigns = history::campaigns(world);
+        let mut w = create(&out.join("campaigns.csv"))?;
+        writeln!(w, "campaign_id,name,kind,start,end")?;
+        for c in &campaigns {
+            writeln!(w, "{},Campaign {} ({}),{},{},{}", c.id, c.id, c.kind, c.kind, c.start, c.end)?;
+        }
+        w.flush()?;
+        let mut w = create(&out.join("coupons.csv"))?;
+        writeln!(w, "coupon_id,campaign_id,percent_off,amount_off,buy_units,pay_units,min_spend")?;
+        for c in &campaigns {
+            for k in &c.coupons {
+                writeln!(w, "{},{},{},,,,", k.id, c.id, k.percent)?;
+            }
+        }
+        w.flush()?;
+        let mut w = create(&out.join("coupon_products.csv"))?;
+        writeln!(w, "coupon_id,sku")?;
+        for c in &campaigns {
+            for k in &c.coupons {
+                for &p in &k.products {
+                    writeln!(w, "{},{}", k.id, world.products[p].sku)?;
+                }
+            }
+        }
+        w.flush()?;
+        let mut members = create(&out.join("campaign_members.csv"))?;
+        writeln!(members, "campaign_id,customer_id")?;
+        let mut redemptions = create(&out.join("redemptions.csv"))?;
+        writeln!(redemptions, "customer_id,coupon_id,campaign_id,ts,store_id,receipt_id,discount")?;
+        let mut truth = create(&out.join("truth/history_response.csv"))?;
+        writeln!(truth, "campaign_id,customer_id,person_id,p_redeem,redeemed")?;
+        Ok(HistoryFiles { campaigns, members, redemptions, truth })
+    }
+
+    fn campaign_of(&self, coupon: &str) -> usize {
+        self.campaigns.iter().position(|c| c.coupons.iter().any(|k| k.id == coupon)).expect("a coupon of the history")
+    }
+
+    /// A member's campaigns and the planted probability of each, from their visits as they
+    /// would have been without the coupons.
+    fn member(
+        &mut self,
+        world: &World,
+        pid: u64,
+        card: &str,
+        which: &[usize],
+        redeemed: &[(usize, String)],
+    ) -> std::io::Result<()> {
+        let mut baseline = Vec::new();
+        let windows: Vec<_> = which.iter().map(|&c| (self.campaigns[c].start, self.campaigns[c].end)).collect();
+        shop(world, pid, &[], &mut |r| {
+            if windows.iter().any(|(a, b)| *a <= r.date && r.date <= *b) {
+                baseline.push(r);
+            }
+            Ok(())
+        })?;
+        for &c in which {
+            let campaign = &self.campaigns[c];
+            writeln!(self.members, "{},{card}", campaign.id)?;
+            let p = history::planted_probability(world, pid, campaign, &baseline);
+            let did = redeemed.iter().any(|(rc, _)| *rc == c);
+            writeln!(self.truth, "{},{card},{pid},{p:.6},{}", campaign.id, u8::from(did))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.members.flush()?;
+        self.redemptions.flush()?;
+        self.truth.flush()
+    }
 }

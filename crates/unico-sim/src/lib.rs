@@ -20,6 +20,7 @@
 
 mod catalogue;
 mod chain;
+pub mod history;
 mod people;
 mod replay;
 mod shop;

@@ -26,6 +26,10 @@ pub struct ChainConfig {
     pub start: jiff::civil::Date,
     /// The seed: same seed, same files.
     pub seed: u64,
+    /// Run the chain's own past campaigns during the period and write their history
+    /// (campaigns, coupons, members, redemptions; see [`history`](crate::history)). Off,
+    /// the chain is exactly the one earlier versions generated.
+    pub history: bool,
 }
 
 impl Default for ChainConfig {
@@ -37,6 +41,7 @@ impl Default for ChainConfig {
             days: 365,
             start: jiff::civil::date(2025, 1, 1),
             seed: 42,
+            history: false,
         }
     }
 }

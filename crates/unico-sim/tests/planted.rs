@@ -5,7 +5,15 @@ use std::path::Path;
 use unico_sim::{ChainConfig, Offer, OfferValue, Target, World, generate, replay};
 
 fn config(seed: u64) -> ChainConfig {
-    ChainConfig { customers: 3_000, stores: 6, products: 900, days: 365, start: jiff::civil::date(2025, 1, 1), seed }
+    ChainConfig {
+        customers: 3_000,
+        stores: 6,
+        products: 900,
+        days: 365,
+        start: jiff::civil::date(2025, 1, 1),
+        seed,
+        history: false,
+    }
 }
 
 fn rows(path: &Path) -> Vec<HashMap<String, String>> {

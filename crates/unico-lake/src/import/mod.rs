@@ -7,11 +7,13 @@
 //! with its summary. Receipt lines stream in bounded memory; master data (products, stores)
 //! is small and is merged in memory, newest import winning.
 
+mod history;
 mod master;
 mod receipts;
 mod rejects;
 mod resolve;
 
+pub use history::history_schema;
 pub use resolve::resolve;
 
 use crate::error::{Error, ErrorKind};
@@ -203,6 +205,11 @@ pub fn import_file(
     match dataset {
         Dataset::Receipts => receipts::import(lake, &lock, &import_id, receipts::Input::File(path), options),
         Dataset::Products | Dataset::Stores => master::import(lake, &lock, dataset, &import_id, path, options),
+        Dataset::Campaigns
+        | Dataset::Coupons
+        | Dataset::CouponProducts
+        | Dataset::CampaignMembers
+        | Dataset::Redemptions => history::import(lake, &lock, dataset, &import_id, path, options),
         Dataset::Customers | Dataset::Surveys => Err(Error::new(
             ErrorKind::Internal,
             "customers and surveys are imported into the operational store (unico_store), not the lake",

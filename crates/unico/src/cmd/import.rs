@@ -16,6 +16,16 @@ pub enum DatasetArg {
     Stores,
     Customers,
     Surveys,
+    /// Past promotion campaigns: campaign_id, name, kind, start, end.
+    Campaigns,
+    /// Their coupons: coupon_id, campaign_id, percent_off, amount_off, buy_units, pay_units, min_spend.
+    Coupons,
+    /// What each coupon covered: coupon_id, sku.
+    CouponProducts,
+    /// Who received each campaign: campaign_id, customer_id.
+    CampaignMembers,
+    /// What was redeemed: customer_id, coupon_id and/or campaign_id, ts, store_id, receipt_id, discount.
+    Redemptions,
 }
 
 #[derive(Args)]
@@ -68,6 +78,11 @@ pub struct GenerateArgs {
     /// chain in bounded memory and disk.
     #[arg(long)]
     into_lake: bool,
+    /// Also run the chain's own past campaigns and write their history (campaigns.csv,
+    /// coupons.csv, coupon_products.csv, campaign_members.csv, redemptions.csv and
+    /// truth/history_response.csv); with --into-lake, import it too.
+    #[arg(long)]
+    history: bool,
 }
 
 /// `unico import DATASET FILE...`.
@@ -78,6 +93,11 @@ pub fn import(app: &App, args: ImportArgs) -> Result<()> {
         DatasetArg::Stores => Dataset::Stores,
         DatasetArg::Customers => Dataset::Customers,
         DatasetArg::Surveys => Dataset::Surveys,
+        DatasetArg::Campaigns => Dataset::Campaigns,
+        DatasetArg::Coupons => Dataset::Coupons,
+        DatasetArg::CouponProducts => Dataset::CouponProducts,
+        DatasetArg::CampaignMembers => Dataset::CampaignMembers,
+        DatasetArg::Redemptions => Dataset::Redemptions,
     };
     let req = ImportRequest {
         dataset,
@@ -100,8 +120,9 @@ pub fn import(app: &App, args: ImportArgs) -> Result<()> {
 
 /// `unico generate`.
 pub fn generate(data: &Path, args: &GenerateArgs) -> Result<()> {
-    let config =
+    let mut config =
         unico_app::import::chain_config(args.customers, args.stores, args.products, args.days, &args.start, args.seed)?;
+    config.history = args.history;
     if args.into_lake {
         let app = App::init(data)?;
         let done = app.generate_into_lake(&config, &args.out, &Bars::new())?;
