@@ -273,6 +273,17 @@ impl App {
                 progress,
             )?));
         }
+        if config.history {
+            for (dataset, file) in HISTORY_FILES {
+                on_step(ChainStep::Imported(&self.import_file(
+                    dataset,
+                    &source.join(file),
+                    &Mapping::default(),
+                    None,
+                    progress,
+                )?));
+            }
+        }
         let customers = self.import_customers(&[source.join("customers.csv")], &Mapping::default(), None)?;
         on_step(ChainStep::Merged(&self.merge_duplicates(None)?));
         for s in &customers {
@@ -305,7 +316,7 @@ pub fn chain_config(
     if days == 0 || customers == 0 {
         bail!(Code::InputInvalid, "--days and --customers must be at least 1");
     }
-    Ok(unico_sim::ChainConfig { customers, stores, products, days, start, seed, history: false })
+    Ok(unico_sim::ChainConfig { customers, stores, products, days, start, seed, history: false, history_before_day: 0 })
 }
 
 /// The simulator's promotion-history files, in the order they import best (what a row

@@ -14,6 +14,8 @@ pub enum Unit {
     People,
     /// Customers (a plan's).
     Customers,
+    /// Files of the lake.
+    Files,
     /// Passes over data whose number is not known before (a plan pricing its budgets).
     Passes,
 }

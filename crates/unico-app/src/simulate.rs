@@ -41,6 +41,9 @@ pub struct SimulateRequest {
     pub rounds: u32,
     /// Also write the results as JSON to this file.
     pub out: Option<PathBuf>,
+    /// The chain ran its own campaigns in the history period (a promotion history); it is
+    /// imported and learned from (`unico learn --history`) before the first round.
+    pub history: bool,
 }
 
 /// Every round of a simulation.
@@ -125,6 +128,8 @@ pub fn simulate_campaign(
         days: args.history_days + window * args.rounds.max(1),
         seed: args.seed,
         start,
+        history: args.history,
+        history_before_day: args.history_days,
         ..Default::default()
     };
     let tmp;
@@ -150,6 +155,10 @@ pub fn simulate_campaign(
     let last = to.checked_add(jiff::Span::new().days(i64::from(window * (args.rounds.max(1) - 1))))?;
     progress.message(&format!("simulating {} people from {start} to {last} (seed {}) ...", args.customers, args.seed));
     app.load_simulated_chain(&config, &source, progress, on_chain)?;
+    if args.history {
+        progress.message("learning from the promotion history ...");
+        app.learn_history(&crate::plan::HistoryRequest::default(), progress)?;
+    }
     let mut world = World::new(&config);
     world.extend_beyond_end(AFTER_DAYS);
     let mut rounds = Vec::new();

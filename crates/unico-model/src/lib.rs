@@ -16,6 +16,7 @@ pub mod lines;
 pub mod optimize;
 pub mod profiles;
 pub mod recommend;
+pub mod redemption;
 pub mod rfm;
 pub mod special;
 

@@ -66,7 +66,11 @@ pub fn campaigns(world: &World) -> Vec<HistoryCampaign> {
     let total: f64 = weights.iter().sum();
     let mut out = Vec::new();
     let mut day = FIRST_DAY;
-    while day + VALID_DAYS <= world.config.days {
+    let last = match world.config.history_before_day {
+        0 => world.config.days,
+        d => d.min(world.config.days),
+    };
+    while day + VALID_DAYS <= last {
         let n = out.len();
         let kind = if n % 3 == 2 { "mass" } else { "targeted" };
         let id = format!("H{:03}", n + 1);

@@ -30,6 +30,9 @@ pub struct ChainConfig {
     /// (campaigns, coupons, members, redemptions; see [`history`](crate::history)). Off,
     /// the chain is exactly the one earlier versions generated.
     pub history: bool,
+    /// With `history`: the past campaigns end before this day of the period (0: anywhere
+    /// in it), so that a later campaign window is free of them.
+    pub history_before_day: u32,
 }
 
 impl Default for ChainConfig {
@@ -42,6 +45,7 @@ impl Default for ChainConfig {
             start: jiff::civil::date(2025, 1, 1),
             seed: 42,
             history: false,
+            history_before_day: 0,
         }
     }
 }

@@ -33,6 +33,7 @@ impl Progress for Bars {
             Unit::Lines => "{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})",
             Unit::People => "{msg} [{bar:40}] {pos}/{len} ({eta})",
             Unit::Customers => "{msg} [{bar:40}] {human_pos}/{human_len} customers ({per_sec}, {eta})",
+            Unit::Files => "{msg} [{bar:40}] {pos}/{len} files ({eta})",
             Unit::Passes => "{msg}: {pos} passes ({elapsed})",
         };
         *self.unit.lock().unwrap_or_else(|p| p.into_inner()) = Some(unit);

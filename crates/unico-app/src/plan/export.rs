@@ -201,6 +201,7 @@ pub(super) fn write(
         objective_cents: planned.value.round() as i64,
         objective_upper_bound_cents: planned.upper_bound.round() as i64,
         offers,
+        response_learned_from: p.learned.campaigns(),
         seed: policy.seed,
         valid_from: &from,
         valid_to: &to,
@@ -253,6 +254,9 @@ struct CampaignFile<'a> {
     objective_cents: i64,
     objective_upper_bound_cents: i64,
     offers: usize,
+    /// The campaigns the response model had learned from (`history:<id>` for the imported
+    /// promotion history); empty: the priors.
+    response_learned_from: &'a [String],
     seed: u64,
     valid_from: &'a str,
     valid_to: &'a str,

@@ -4,12 +4,14 @@
 //! a campaign's redemptions teach the response model ([`learn`]).
 
 mod export;
+mod history;
 mod learn;
 pub(crate) mod prepare;
 mod preview;
 mod shopping;
 
 pub use export::distinct_sets;
+pub use history::{Evaluation, HistoryOutcome, HistoryRequest, REDEMPTION_FILE, Scored};
 pub use learn::{LearnRequest, Learned, LearnedCell};
 pub use prepare::{CANDIDATES_PER_CUSTOMER, Prepared, products};
 pub use preview::{Breakdown, CampaignPreview, Limit, SampleCustomer, SampleOffer};

@@ -31,6 +31,10 @@ pub struct SimulateArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Let the chain run its own campaigns during the history (a promotion history), and
+    /// learn from them (`unico learn --history`) before the first campaign.
+    #[arg(long)]
+    history: bool,
 }
 
 /// `unico simulate-campaign`.
@@ -43,6 +47,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         work: args.work,
         rounds: args.rounds,
         out: args.out,
+        history: args.history,
     };
     let on_chain = &mut |step: ChainStep<'_>| {
         if let ChainStep::Merged(m) = step {
