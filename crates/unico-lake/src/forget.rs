@@ -32,6 +32,8 @@ pub struct Forgotten {
     pub lines: u64,
     /// Parquet files rewritten.
     pub files: u64,
+    /// Rows of the promotion history (campaign members, redemptions) removed.
+    pub history_rows: u64,
 }
 
 /// Whether `path` holds one of `keys` in its `customer_key` column.
@@ -49,7 +51,8 @@ fn holds_any(path: &Path, keys: &HashSet<String>) -> Result<bool, Error> {
 /// Publishes a version of the receipt lines in which none of `keys` appears (their lines
 /// keep everything else, with a null key), then removes every older version of the
 /// receipt lines, waiting for pinned readers to finish with them. Nothing is published
-/// when no line holds a key.
+/// when no line holds a key. The same for the promotion history, whose rows of `keys`
+/// (campaign members, redemptions) are removed.
 pub fn forget_in_lake(
     lake: &Lake,
     lock: &WriteLock,
@@ -57,7 +60,38 @@ pub fn forget_in_lake(
     version_id: &str,
 ) -> Result<Forgotten, Error> {
     let mut out = Forgotten::default();
-    if keys.is_empty() || lake.current_version(Dataset::Receipts).is_none() {
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    // The promotion history names customers only in who received a campaign and what
+    // they redeemed: those rows go whole (they say nothing about the chain's sales).
+    for dataset in [Dataset::CampaignMembers, Dataset::Redemptions] {
+        if lake.current_version(dataset).is_none() {
+            continue;
+        }
+        let draft = lake.begin(dataset, version_id, true, lock)?;
+        let mut files = Vec::new();
+        walk_parquet(draft.dir(), &mut files)?;
+        let mut removed = 0;
+        let result = (|| {
+            for path in &files {
+                removed += drop_rows(path, keys)?;
+            }
+            Ok::<_, Error>(())
+        })();
+        if let Err(e) = result {
+            let _ = draft.abandon();
+            return Err(e);
+        }
+        if removed == 0 {
+            draft.abandon()?;
+        } else {
+            draft.publish(lock)?;
+            out.history_rows += removed;
+        }
+        lake.retire(dataset, lock)?;
+    }
+    if lake.current_version(Dataset::Receipts).is_none() {
         return Ok(out);
     }
     let draft = lake.begin(Dataset::Receipts, version_id, true, lock)?;

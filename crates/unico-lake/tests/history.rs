@@ -273,3 +273,42 @@ fn a_mapping_renames_columns_and_a_refused_file_changes_nothing() {
     let err = env.import(Dataset::Campaigns, "c.csv", "campaign_id,name\nC1,x\n").unwrap_err();
     assert!(err.to_string().contains("required column start is missing"), "{err}");
 }
+
+#[test]
+fn an_erased_customer_leaves_the_history_in_every_version() {
+    let env = Env::new();
+    env.import(Dataset::CampaignMembers, "m.csv", "campaign_id,customer_id\nC1,CARD-1\nC1,CARD-2\n").unwrap();
+    env.import(Dataset::CampaignMembers, "m2.csv", "campaign_id,customer_id\nC2,CARD-1\n").unwrap();
+    env.import(
+        Dataset::Redemptions,
+        "r.csv",
+        "customer_id,coupon_id,campaign_id,ts\nCARD-1,K1,C1,2025-03-05 10:00:00\nCARD-2,K1,C1,2025-03-06 10:00:00\n",
+    )
+    .unwrap();
+    let gone = key("CARD-1");
+    let files_holding = |key: &str| {
+        let mut n = 0;
+        let mut stack = vec![env.dir.path().join("lake")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    n += usize::from(std::fs::read(&p).unwrap().windows(key.len()).any(|w| w == key.as_bytes()));
+                }
+            }
+        }
+        n
+    };
+    assert!(files_holding(&gone) >= 2, "the key is readable in the files before");
+    let lock = env.lake.lock().unwrap();
+    let keys = std::collections::HashSet::from([gone.clone()]);
+    let f = unico_lake::forget::forget_in_lake(&env.lake, &lock, &keys, "erasure-1").unwrap();
+    drop(lock);
+    assert_eq!(f.history_rows, 3, "two memberships and a redemption");
+    assert_eq!(env.rows(Dataset::CampaignMembers), [["C1".to_string(), key("CARD-2")]]);
+    assert_eq!(env.rows(Dataset::Redemptions).len(), 1);
+    assert_eq!(files_holding(&gone), 0, "no file of any version keeps the key");
+    assert!(files_holding(&key("CARD-2")) >= 2);
+}

@@ -87,7 +87,16 @@ fn the_history_is_learned_evaluated_predicted_and_planned_with() {
     std::fs::write(&policy, POLICY).unwrap();
     let plan = |out: &str| -> serde_json::Value {
         let dir = tmp.path().join(out);
-        unico(&["--data", data_s, "plan", "--dry-run", "--policy", policy.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+        unico(&[
+            "--data",
+            data_s,
+            "plan",
+            "--dry-run",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
         serde_json::from_slice(&std::fs::read(dir.join("campaign.json")).unwrap()).unwrap()
     };
     assert_eq!(plan("before")["response_learned_from"], serde_json::json!([]), "no history: the priors");
