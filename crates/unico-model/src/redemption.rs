@@ -562,16 +562,12 @@ impl RedemptionModel {
         }
         let n = rows.len() as f64;
         let mut means = vec![0.0; NF];
-        let mut scales = vec![0.0; NF];
+        let mut scales = [0.0; NF];
         for r in rows {
-            for j in 0..NF {
-                means[j] += r.x[j] / n;
-            }
+            means.iter_mut().zip(&r.x).for_each(|(m, x)| *m += x / n);
         }
         for r in rows {
-            for j in 0..NF {
-                scales[j] += (r.x[j] - means[j]).powi(2) / n;
-            }
+            scales.iter_mut().zip(r.x.iter().zip(&means)).for_each(|(s, (x, m))| *s += (x - m).powi(2) / n);
         }
         let scales: Vec<f64> = scales.iter().map(|v| if v.sqrt() > 1e-12 { v.sqrt() } else { 1.0 }).collect();
         let z: Vec<[f64; NF]> = rows

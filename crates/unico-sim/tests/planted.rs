@@ -13,6 +13,7 @@ fn config(seed: u64) -> ChainConfig {
         start: jiff::civil::date(2025, 1, 1),
         seed,
         history: false,
+        history_before_day: 0,
     }
 }
 
@@ -403,4 +404,63 @@ fn extending_a_world_beyond_its_end_changes_nothing_before_it() {
     let after = replay(&longer, &[], &everyone, end.tomorrow().unwrap(), jiff::civil::date(2025, 5, 28));
     assert!(after.treated.len() > 100, "people go on shopping: {} receipts", after.treated.len());
     assert!(replay(&world, &[], &everyone, end.tomorrow().unwrap(), jiff::civil::date(2025, 5, 28)).treated.is_empty());
+}
+
+#[test]
+fn the_promotion_history_is_planted_in_the_receipts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    generate(&ChainConfig { customers: 2_000, history: true, ..config(42) }, out, &|_, _| {}).unwrap();
+    let campaigns = rows(&out.join("campaigns.csv"));
+    assert_eq!(campaigns.len(), 7, "every six weeks from day 70 while two weeks fit in the year");
+    assert_eq!(campaigns.iter().filter(|c| c["kind"] == "mass").count(), 2);
+    let members = rows(&out.join("campaign_members.csv"));
+    let cardholders = rows(&out.join("truth/people.csv")).into_iter().filter(|p| p["member"] == "true").count();
+    for c in &campaigns {
+        let n = members.iter().filter(|m| m["campaign_id"] == c["campaign_id"]).count() as f64;
+        let share = n / cardholders as f64;
+        match c["kind"].as_str() {
+            "mass" => assert_eq!(n as usize, cardholders, "a mass campaign reaches every member"),
+            _ => assert!((0.25..0.35).contains(&share), "a targeted campaign reaches 30 %: {share}"),
+        }
+    }
+    // Every redemption is on a receipt of its window, as a discounted line.
+    let receipts = rows(&out.join("receipts.csv"));
+    let discounted: std::collections::HashSet<&str> =
+        receipts.iter().filter(|r| r["discount"] != "0.00").map(|r| r["receipt_id"].as_str()).collect();
+    let window: HashMap<&str, (&str, &str)> =
+        campaigns.iter().map(|c| (c["campaign_id"].as_str(), (c["start"].as_str(), c["end"].as_str()))).collect();
+    let redemptions = rows(&out.join("redemptions.csv"));
+    assert!(redemptions.len() > 500, "{} redemptions", redemptions.len());
+    for r in &redemptions {
+        assert!(discounted.contains(r["receipt_id"].as_str()), "{r:?}");
+        let (from, to) = window[r["campaign_id"].as_str()];
+        let day = &r["ts"][..10];
+        assert!(from <= day && day <= to, "{r:?} outside {from}..{to}");
+    }
+    // The planted probability is what happened, on average, and ranks who redeemed.
+    let truth = rows(&out.join("truth/history_response.csv"));
+    assert_eq!(truth.len(), members.len());
+    let p: Vec<f64> = truth.iter().map(|t| t["p_redeem"].parse().unwrap()).collect();
+    let y: Vec<bool> = truth.iter().map(|t| t["redeemed"] == "1").collect();
+    let mean_p = p.iter().sum::<f64>() / p.len() as f64;
+    let observed = y.iter().filter(|y| **y).count() as f64 / y.len() as f64;
+    assert!((mean_p - observed).abs() < 0.02, "planted {mean_p} vs observed {observed}");
+    let (mut right, mut pairs) = (0.0, 0.0);
+    for (_, &pi) in p.iter().enumerate().filter(|(i, _)| y[*i]) {
+        for (_, &pj) in p.iter().enumerate().filter(|(j, _)| !y[*j]) {
+            pairs += 1.0;
+            right += if pi > pj {
+                1.0
+            } else if pi == pj {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    assert!(right / pairs > 0.9, "planted AUC {}", right / pairs);
+    let redeemed_pairs: std::collections::HashSet<(&str, &str)> =
+        redemptions.iter().map(|r| (r["campaign_id"].as_str(), r["customer_id"].as_str())).collect();
+    assert_eq!(redeemed_pairs.len(), y.iter().filter(|y| **y).count(), "the truth's redeemed are the redemptions'");
 }

@@ -357,14 +357,12 @@ impl Parser<'_> {
                 }
                 _ => {}
             },
-            Dataset::Redemptions => {
-                if cells[1] == Cell::Null && cells[2] == Cell::Null {
-                    return reject(
-                        "coupon_id",
-                        Reason::MissingValue,
-                        "a redemption names its coupon_id, its campaign_id or both".into(),
-                    );
-                }
+            Dataset::Redemptions if cells[1] == Cell::Null && cells[2] == Cell::Null => {
+                return reject(
+                    "coupon_id",
+                    Reason::MissingValue,
+                    "a redemption names its coupon_id, its campaign_id or both".into(),
+                );
             }
             _ => {}
         }
