@@ -1589,7 +1589,7 @@ pub(crate) async fn data(Extension(ctx): Extension<Ctx>, headers: HeaderMap) -> 
                         "dataset",
                         "What it holds",
                         "receipts",
-                        ["receipts", "products", "stores", "customers", "surveys"].iter().map(|s| (s.to_string(), s.to_string())).collect(),
+                        unico_lake::Dataset::EVERY.iter().map(|d| (d.noun().to_string(), d.noun().to_string())).collect(),
                     ),
                     Field::input("file", "file", "The file (CSV, JSON Lines or Parquet)", "").required(),
                     Field::textarea("mapping", "Its mapping (TOML, optional: docs/import.md)", "", 6),
@@ -1672,13 +1672,8 @@ pub(crate) async fn upload(
         // A form without a file chosen still sends an empty file part.
         let file = file.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0));
         let dataset = fields.get("dataset");
-        let dataset = match dataset.map(String::as_str) {
-            Some("receipts") => Dataset::Receipts,
-            Some("products") => Dataset::Products,
-            Some("stores") => Dataset::Stores,
-            Some("customers") => Dataset::Customers,
-            Some("surveys") => Dataset::Surveys,
-            _ => return Err(cleanup(ApiError::new(Code::InputInvalid, "choose what the file holds"))),
+        let Some(dataset) = dataset.and_then(|d| Dataset::from_noun(d)) else {
+            return Err(cleanup(ApiError::new(Code::InputInvalid, "choose what the file holds")));
         };
         let Some(file) = file else {
             return Err(cleanup(ApiError::new(Code::InputInvalid, "choose a file to upload")));
