@@ -244,6 +244,19 @@ fn reimporting_adds_nothing_and_a_newer_export_wins() {
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[1][1], "Summer sale");
 
+    let coupons = "coupon_id,campaign_id,percent_off\nK1,C1,20\nK2,C1,30\n";
+    env.import(Dataset::Coupons, "k.csv", coupons).unwrap();
+    let again = env.import(Dataset::Coupons, "k.csv", coupons).unwrap();
+    assert_eq!((again.rows_imported, again.rows_already_in_lake), (0, 2));
+    let changed = env.import(Dataset::Coupons, "k2.csv", "coupon_id,campaign_id,percent_off\nK2,C1,35\n").unwrap();
+    assert_eq!(changed.rows_updated, 1);
+    assert_eq!(env.rows(Dataset::Coupons)[1][2], "35");
+    let covered = "coupon_id,sku\nK1,A\nK1,B\n";
+    env.import(Dataset::CouponProducts, "cp.csv", covered).unwrap();
+    let again = env.import(Dataset::CouponProducts, "cp.csv", covered).unwrap();
+    assert_eq!((again.rows_imported, again.rows_already_in_lake), (0, 2));
+    assert_eq!(env.rows(Dataset::CouponProducts).len(), 2);
+
     let members = "campaign_id,customer_id\nC1,CARD-1\nC1,CARD-2\n";
     env.import(Dataset::CampaignMembers, "m.csv", members).unwrap();
     let again = env.import(Dataset::CampaignMembers, "m.csv", members).unwrap();

@@ -271,11 +271,7 @@ pub fn coupon_observations(h: &History, c: usize) -> Vec<unico_offers::response:
         .collect();
     let mut shares: Vec<f64> = stats.iter().map(|s| s.promo).collect();
     shares.sort_by(f64::total_cmp);
-    let rank = |v: f64| {
-        let below = shares.partition_point(|s| *s < v);
-        let upto = shares.partition_point(|s| *s <= v);
-        ((below + upto) as f64 / 2.0) / shares.len().max(1) as f64
-    };
+    let rank = |v: f64| super::prepare::mid_rank(&shares, v);
     let n_categories = h.categories.max(1) as f64;
     let mut out = Vec::new();
     for (coupon, (percent, items)) in campaign.coupons.iter().zip(&campaign.coupon_terms) {

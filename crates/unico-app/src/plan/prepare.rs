@@ -199,6 +199,14 @@ impl Prepared {
 }
 
 /// Reads and checks a policy against the product master: every problem with its line.
+/// The rank of `v` among `sorted` values as a share (0–1), ties at their middle: a
+/// customer's price sensitivity from their share of spend on promotion.
+pub(crate) fn mid_rank(sorted: &[f64], v: f64) -> f64 {
+    let below = sorted.partition_point(|s| *s < v);
+    let upto = sorted.partition_point(|s| *s <= v);
+    ((below + upto) as f64 / 2.0) / sorted.len().max(1) as f64
+}
+
 pub(crate) fn read_policy(policy_path: &Path, products: &[Product]) -> Result<Policy> {
     let text =
         std::fs::read_to_string(policy_path).with_context(|| format!("cannot read {}", policy_path.display()))?;
@@ -541,11 +549,7 @@ fn prepare(
     // Sensitivity: each customer's rank of discount share.
     let mut shares: Vec<f64> = profiles.iter().map(|p| p.discount_share).collect();
     shares.sort_by(f64::total_cmp);
-    let rank = |v: f64| {
-        let below = shares.partition_point(|s| *s < v);
-        let upto = shares.partition_point(|s| *s <= v);
-        ((below + upto) as f64 / 2.0) / shares.len().max(1) as f64
-    };
+    let rank = |v: f64| mid_rank(&shares, v);
     let mut whys: Vec<Vec<Why>> = Vec::with_capacity(profiles.len());
     let customers: Vec<CustomerInput> = profiles
         .iter()

@@ -13,10 +13,11 @@
 //! warning `unknown_campaign` / `unknown_coupon` (the files may come in any order).
 
 use super::{
-    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, resolve::resolve,
+    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, publish_whole,
+    resolve::resolve,
 };
 use crate::error::{Error, ErrorKind};
-use crate::lake::{Lake, PartitionWriter, WriteLock};
+use crate::lake::{Lake, WriteLock};
 use crate::mapping::Dataset;
 use crate::parse::{self, TimestampParser};
 use crate::read;
@@ -370,10 +371,10 @@ impl Parser<'_> {
     }
 }
 
-fn to_batch(schema: &SchemaRef, cols: &[Col], rows: &BTreeMap<String, Vec<Cell>>) -> RecordBatch {
+fn to_batch(schema: &SchemaRef, cols: &[Col], rows: &[&Vec<Cell>]) -> RecordBatch {
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (c, spec) in cols.iter().enumerate() {
-        let values = rows.values().map(|r| &r[c]);
+        let values = rows.iter().map(|r| &r[c]);
         columns.push(match data_type(spec.kind) {
             DataType::Utf8 => {
                 let mut b = StringBuilder::new();
@@ -509,26 +510,13 @@ pub(super) fn import(
     };
     check_outcome(&summary, options.max_reject_rate)?;
     (options.progress)(Progress { phase: Phase::Publishing, done: 0, total: 1 });
-    let draft = lake.begin(dataset, import_id, false, lock)?;
-    let result = (|| {
-        let mut w =
-            PartitionWriter::create(&draft.dir().join(format!("{}.parquet", dataset.dir_name())), schema.clone())?;
+    publish_whole(lake, lock, dataset, schema.clone(), &summary, |w| {
         // Batches of 64k rows keep the writer's buffers small.
-        let all: Vec<(&String, &Vec<Cell>)> = merged.iter().collect();
+        let all: Vec<&Vec<Cell>> = merged.values().collect();
         for chunk in all.chunks(65_536) {
-            let part: BTreeMap<String, Vec<Cell>> = chunk.iter().map(|(k, v)| ((*k).clone(), (*v).clone())).collect();
-            w.write(&to_batch(&schema, cols, &part))?;
+            w.write(&to_batch(&schema, cols, chunk))?;
         }
-        w.finish()?;
-        let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        draft.write_summary(import_id, &json)
-    })();
-    match result {
-        Ok(()) => draft.publish(lock)?,
-        Err(e) => {
-            let _ = draft.abandon();
-            return Err(e);
-        }
-    }
+        Ok(())
+    })?;
     Ok(summary)
 }

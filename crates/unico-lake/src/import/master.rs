@@ -7,10 +7,11 @@
 //! as updated.
 
 use super::{
-    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, resolve::resolve,
+    ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, publish_whole,
+    resolve::resolve,
 };
 use crate::error::{Error, ErrorKind};
-use crate::lake::{Lake, PartitionWriter, WriteLock, products_schema, stores_schema};
+use crate::lake::{Lake, WriteLock, products_schema, stores_schema};
 use crate::mapping::Dataset;
 use crate::parse;
 use crate::read;
@@ -240,21 +241,6 @@ pub(super) fn import(
     };
     check_outcome(&summary, options.max_reject_rate)?;
     (options.progress)(Progress { phase: Phase::Publishing, done: 0, total: 1 });
-    let draft = lake.begin(dataset, import_id, false, lock)?;
-    let result = (|| {
-        let mut w =
-            PartitionWriter::create(&draft.dir().join(format!("{}.parquet", dataset.dir_name())), schema.clone())?;
-        w.write(&to_batch(&schema, &merged))?;
-        w.finish()?;
-        let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        draft.write_summary(import_id, &json)
-    })();
-    match result {
-        Ok(()) => draft.publish(lock)?,
-        Err(e) => {
-            let _ = draft.abandon();
-            return Err(e);
-        }
-    }
+    publish_whole(lake, lock, dataset, schema.clone(), &summary, |w| w.write(&to_batch(&schema, &merged)))?;
     Ok(summary)
 }

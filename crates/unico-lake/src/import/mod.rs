@@ -231,6 +231,35 @@ pub fn import_receipts_from(
     receipts::import(lake, &lock, &import_id, receipts::Input::Source(source, label.to_string()), options)
 }
 
+/// Publishes a dataset rebuilt whole (master data, the promotion history): one
+/// `<dataset>.parquet` whose batches `write` gives, and the import's summary, visible
+/// together or not at all.
+pub(crate) fn publish_whole(
+    lake: &Lake,
+    lock: &crate::lake::WriteLock,
+    dataset: Dataset,
+    schema: arrow_schema::SchemaRef,
+    summary: &ImportSummary,
+    write: impl FnOnce(&mut crate::lake::PartitionWriter) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let draft = lake.begin(dataset, &summary.import_id, false, lock)?;
+    let result = (|| {
+        let path = draft.dir().join(format!("{}.parquet", dataset.dir_name()));
+        let mut w = crate::lake::PartitionWriter::create(&path, schema)?;
+        write(&mut w)?;
+        w.finish()?;
+        let json = serde_json::to_vec_pretty(summary).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        draft.write_summary(&summary.import_id, &json)
+    })();
+    match result {
+        Ok(()) => draft.publish(lock),
+        Err(e) => {
+            let _ = draft.abandon();
+            Err(e)
+        }
+    }
+}
+
 /// Refuses to publish an import that rejected every row, or more than `max` of them.
 pub fn check_outcome(summary: &ImportSummary, max: Option<f64>) -> Result<(), Error> {
     let kept = summary.rows_imported + summary.rows_updated + summary.rows_already_in_lake;
