@@ -267,6 +267,22 @@ fn an_import_runs_as_a_job_and_a_campaign_lives_planned_published_stopped() {
     );
     assert!(!app.root().join("uploads").read_dir().unwrap().any(|_| true), "the upload is removed after its import");
 
+    // The promotion history goes through the same route, by its dataset's name.
+    let campaigns = "campaign_id,name,kind,start,end\nC1,Spring,targeted,2025-03-01,2025-03-14\nC2,Bad,mass,2025-05-10,2025-05-01\n";
+    let accepted = server.upload("/api/v1/imports/campaigns", &token, "campaigns.csv", campaigns);
+    let job = server.wait_job(&token, &accepted);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["summaries"][0]["dataset"], "campaigns", "{job}");
+    assert_eq!(job["result"]["summaries"][0]["rows_imported"], 1, "{job}");
+    assert_eq!(job["result"]["summaries"][0]["rejected"]["out_of_range"], 1, "{job}");
+    let unknown = server.upload("/api/v1/imports/promotions", &token, "x.csv", campaigns);
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["code"].as_str()),
+        (400, Some("input.invalid")),
+        "{}",
+        unknown.body
+    );
+
     // Recommendations, as a job writing a CSV to download.
     let job =
         server.wait_job(&token, &server.call("POST", "/api/v1/recommendations", Some(&token), Some(r#"{"k": 3}"#)));
