@@ -316,7 +316,17 @@ pub fn chain_config(
     if days == 0 || customers == 0 {
         bail!(Code::InputInvalid, "--days and --customers must be at least 1");
     }
-    Ok(unico_sim::ChainConfig { customers, stores, products, days, start, seed, history: false, history_before_day: 0 })
+    Ok(unico_sim::ChainConfig {
+        customers,
+        stores,
+        products,
+        days,
+        start,
+        seed,
+        history: false,
+        history_before_day: 0,
+        shoppers: unico_sim::Shoppers::Basic,
+    })
 }
 
 /// The simulator's promotion-history files, in the order they import best (what a row

@@ -79,6 +79,16 @@ const BRANDS: &[&str] = &[
 const SUPPLIERS: &[&str] =
     &["Alfa Foods", "Beta Distribuzione", "Gamma Group", "Delta Spa", "Epsilon Srl", "Zeta Import"];
 
+/// The index of a brand in the catalogue's brands.
+pub(crate) fn brand_index(brand: &str) -> u8 {
+    BRANDS.iter().position(|b| *b == brand).unwrap_or(0) as u8
+}
+
+/// The catalogue's brands.
+pub(crate) fn brand_name(index: u8) -> &'static str {
+    BRANDS.get(index as usize).copied().unwrap_or(BRANDS[0])
+}
+
 /// One product.
 #[derive(Debug, Clone)]
 pub(crate) struct Product {

@@ -1,8 +1,10 @@
 //! Generating a whole chain into files: master data, receipts, customers, and the truth.
 
+use crate::catalogue;
 use crate::history;
 use crate::people;
-use crate::shop::{SimReceipt, shop};
+use crate::rich;
+use crate::shop::{SimReceipt, shop, shop_as};
 use crate::world::{ChainConfig, Stream, World};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -38,11 +40,15 @@ impl std::fmt::Display for Cents {
 }
 
 fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
+    create_with(path, 1 << 20)
+}
+
+fn create_with(path: &Path, capacity: usize) -> std::io::Result<BufWriter<File>> {
     let with_path = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(with_path)?;
     }
-    Ok(BufWriter::with_capacity(1 << 20, File::create(path).map_err(with_path)?))
+    Ok(BufWriter::with_capacity(capacity, File::create(path).map_err(with_path)?))
 }
 
 /// The header of receipts CSV files (the canonical import columns).
@@ -134,6 +140,10 @@ pub fn generate_into(
     let mut t_dups = create(&out.join("truth/duplicates.csv"))?;
     writeln!(t_dups, "person_id,card_a,card_b")?;
     let mut hist = if config.history { Some(HistoryFiles::create(&world, out)?) } else { None };
+    let mut rich = match &world.structure {
+        Some(st) => Some(RichFiles::create(&world, st, out)?),
+        None => None,
+    };
 
     let mut summary = GenerateSummary::default();
     for pid in 0..config.customers {
@@ -141,6 +151,17 @@ pub fn generate_into(
             progress(pid, config.customers);
         }
         let person = world.person(pid);
+        if let (Some(files), Some(tastes)) = (rich.as_mut(), person.tastes.as_ref()) {
+            let brands: Vec<&str> = tastes.brand.iter().map(|&b| catalogue::brand_name(b)).collect();
+            writeln!(
+                files.households,
+                "{pid},{},{},{:.4},{}",
+                person.cards.first().map_or("", |c| c.as_str()),
+                tastes.household,
+                tastes.loyalty,
+                brands.join("|")
+            )?;
+        }
         if person.cards.len() > 1 {
             summary.duplicate_people += 1;
             writeln!(t_dups, "{pid},{},{}", person.cards[0], person.cards[1])?;
@@ -192,7 +213,7 @@ pub fn generate_into(
             _ => (Vec::new(), Vec::new()),
         };
         let mut redeemed: Vec<(usize, String)> = Vec::new();
-        let (_, run) = shop(&world, pid, &offers, &mut |r| {
+        let (_, run) = shop_as(&world, pid, person.clone(), &offers, &mut |r| {
             if let Some(h) = hist.as_mut() {
                 for l in r.lines.iter().filter(|l| l.offer.is_some()) {
                     let coupon = &offers[l.offer.expect("filtered")].code;
@@ -219,6 +240,18 @@ pub fn generate_into(
             }
             Ok(())
         })?;
+        if let Some(files) = rich.as_mut() {
+            let cats = catalogue::categories();
+            for &(day, c, from, to) in &run.switches {
+                writeln!(
+                    files.switches,
+                    "{pid},{day:.2},{},{},{}",
+                    cats[c].1,
+                    catalogue::brand_name(from),
+                    catalogue::brand_name(to)
+                )?;
+            }
+        }
         if let Some(h) = hist.as_mut()
             && !which.is_empty()
         {
@@ -249,16 +282,87 @@ pub fn generate_into(
     if let Some(h) = hist.as_mut() {
         h.flush()?;
     }
+    if let Some(files) = rich.as_mut() {
+        files.households.flush()?;
+        files.switches.flush()?;
+    }
     let params = serde_json::json!({
         "time_unit": "days",
         "seed": config.seed,
         "start": config.start.to_string(),
         "days": config.days,
         "population": world.population,
+        "shoppers": config.shoppers,
         "summary": summary,
     });
     std::fs::write(out.join("truth/params.json"), serde_json::to_vec_pretty(&params).map_err(std::io::Error::other)?)?;
     Ok(summary)
+}
+
+/// The richer shoppers' truth: the world's structure at once, people's tastes and brand
+/// switches as they shop.
+struct RichFiles {
+    households: BufWriter<File>,
+    switches: BufWriter<File>,
+}
+
+impl RichFiles {
+    fn create(world: &World, st: &rich::Structure, out: &Path) -> std::io::Result<RichFiles> {
+        let cats = catalogue::categories();
+        let mut w = create_with(&out.join("truth/product_structure.csv"), 1 << 16)?;
+        writeln!(
+            w,
+            "sku,category,brand,substitute_sku,complement_sku,season_peak_day_of_year,season_width_days,launch_date"
+        )?;
+        for (p, pr) in world.products.iter().enumerate() {
+            let sku = |q: Option<usize>| q.map(|q| world.products[q].sku.clone()).unwrap_or_default();
+            let (peak, width) = st.season[p].map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}"))).unwrap_or_default();
+            let launch = st.launch[p].map(|d| world.date_of(d).to_string()).unwrap_or_default();
+            writeln!(
+                w,
+                "{},{},{},{},{},{peak},{width},{launch}",
+                pr.sku,
+                pr.category,
+                pr.brand,
+                sku(st.substitute[p]),
+                sku(st.complement[p])
+            )?;
+        }
+        w.flush()?;
+        let mut w = create_with(&out.join("truth/household_products.csv"), 1 << 16)?;
+        writeln!(w, "household,sku")?;
+        for h in 0..rich::HOUSEHOLDS {
+            for (p, pr) in world.products.iter().enumerate() {
+                if st.favoured[p] & (1 << h) != 0 {
+                    writeln!(w, "{h},{}", pr.sku)?;
+                }
+            }
+        }
+        w.flush()?;
+        let mut w = create_with(&out.join("truth/household_tilts.csv"), 1 << 16)?;
+        writeln!(w, "household,category,tilt")?;
+        for h in 0..rich::HOUSEHOLDS {
+            for (c, t) in st.tilt[h].iter().enumerate() {
+                writeln!(w, "{h},{},{t:.4}", cats[c].1)?;
+            }
+        }
+        w.flush()?;
+        let mut w = create_with(&out.join("truth/chain_promotions.csv"), 1 << 16)?;
+        writeln!(w, "week_start,week_end,category,percent_off")?;
+        let weeks = i64::from((world.config.days + world.tail_days).div_ceil(7));
+        for week in 0..weeks {
+            if let Some((c, pct)) = st.event(week) {
+                let from = world.date_of((week * 7) as f64);
+                writeln!(w, "{from},{},{},{pct}", world.date_of((week * 7 + 6) as f64), cats[c].1)?;
+            }
+        }
+        w.flush()?;
+        let mut households = create_with(&out.join("truth/households.csv"), 1 << 16)?;
+        writeln!(households, "person_id,card_id,household,brand_loyalty,favourite_brands")?;
+        let mut switches = create_with(&out.join("truth/brand_switches.csv"), 1 << 16)?;
+        writeln!(switches, "person_id,day,category,from_brand,to_brand")?;
+        Ok(RichFiles { households, switches })
+    }
 }
 
 /// The promotion history's files, written as the people shop.

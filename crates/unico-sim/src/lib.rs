@@ -7,7 +7,9 @@
 //! category preferences, staples bought on a personal cycle, a preferred store and channel,
 //! a price sensitivity, and a probability of forgetting the card; the chain has weekly and
 //! yearly seasonality, non-members who never show a card, and people registered twice with
-//! two cards and different spellings. Everything planted is written to `truth/`.
+//! two cards and different spellings. Everything planted is written to `truth/`. With
+//! [`Shoppers::Rich`] the people also have household tastes, brand loyalty, substitutes and
+//! complements, seasonal and new products and the chain's mass promotions ([`rich`]).
 //!
 //! Read in this order: [`world`](World) (the chain and its people), `shop` (one person's
 //! visits and baskets, and how they react to offers), [`generate`] (files), [`replay`]
@@ -23,10 +25,11 @@ mod chain;
 pub mod history;
 mod people;
 mod replay;
+pub mod rich;
 mod shop;
 mod world;
 
 pub use chain::{GenerateSummary, RECEIPTS_HEADER, generate, generate_into, write_receipt_csv};
 pub use replay::{OfferOutcome, PersonOutcome, Replay, margin as receipt_margin, replay};
 pub use shop::{MULTI_BUY_REACH, Offer, OfferValue, RESPONSE_STEEPNESS, SimLine, SimReceipt, Target, moved_share};
-pub use world::{ChainConfig, World};
+pub use world::{ChainConfig, Shoppers, World};

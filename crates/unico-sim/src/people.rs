@@ -216,6 +216,8 @@ pub(crate) struct Person {
     pub staples: Vec<Staple>,
     /// Day (from the start) of the first visit.
     pub birth_day: f64,
+    /// The richer shoppers' tastes (household, brands), if the chain has them.
+    pub tastes: Option<crate::rich::Tastes>,
 }
 
 pub(crate) fn draw_person(
@@ -281,6 +283,7 @@ pub(crate) fn draw_person(
         category_prefs: prefs,
         staples,
         birth_day,
+        tastes: None,
     }
 }
 

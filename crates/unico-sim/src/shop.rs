@@ -169,6 +169,8 @@ pub(crate) struct PersonRun {
     pub visits: u64,
     pub last_visit: Option<f64>,
     pub dropped: bool,
+    /// Brand switches (rich shoppers).
+    pub switches: Vec<crate::rich::Switch>,
 }
 
 fn hour(rng: &mut ChaCha8Rng) -> (u32, u32, u32) {
@@ -202,7 +204,17 @@ pub(crate) fn shop(
     offers: &[Offer],
     sink: &mut dyn FnMut(SimReceipt) -> std::io::Result<()>,
 ) -> std::io::Result<(Person, PersonRun)> {
-    let mut person = world.person(pid);
+    shop_as(world, pid, world.person(pid), offers, sink)
+}
+
+/// [`shop`] for a person already drawn (`world.person(pid)`).
+pub(crate) fn shop_as(
+    world: &World,
+    pid: u64,
+    mut person: Person,
+    offers: &[Offer],
+    sink: &mut dyn FnMut(SimReceipt) -> std::io::Result<()>,
+) -> std::io::Result<(Person, PersonRun)> {
     let mut rng = world.rng(pid, Stream::Shopping);
     let mut offer_rng = world.rng(pid, Stream::Offers);
     let n_cat = world.by_category.len() as f64;
@@ -255,7 +267,7 @@ pub(crate) fn shop(
         first = false;
         run.visits += 1;
         run.last_visit = Some(t);
-        let receipt = basket(world, pid, &mut person, t, run.visits, &mut rng);
+        let receipt = basket(world, pid, &mut person, t, run.visits, &mut run.switches, &mut rng);
         let receipt = if active.is_empty() {
             receipt
         } else {
@@ -278,7 +290,15 @@ pub(crate) fn shop(
 }
 
 /// The baseline basket of a visit at day `t`.
-fn basket(world: &World, pid: u64, person: &mut Person, t: f64, visit: u64, rng: &mut ChaCha8Rng) -> SimReceipt {
+fn basket(
+    world: &World,
+    pid: u64,
+    person: &mut Person,
+    t: f64,
+    visit: u64,
+    switches: &mut Vec<crate::rich::Switch>,
+    rng: &mut ChaCha8Rng,
+) -> SimReceipt {
     let cfg = &world.config;
     let day = t.floor();
     let date = world.date_of(t);
@@ -310,32 +330,50 @@ fn basket(world: &World, pid: u64, person: &mut Person, t: f64, visit: u64, rng:
             s.next_due = t + s.cycle_days * rng.random_range(0.85..1.15);
         }
     }
-    let extra = {
-        // Poisson(basket_mean - 1) by inversion (small means).
-        let lambda = (person.basket_mean - 1.0).max(0.0);
-        let (mut k, mut p, l) = (0u32, 1.0f64, (-lambda).exp());
-        loop {
-            p *= rng.random::<f64>();
-            if p <= l {
-                break k;
+    let mut event = None;
+    if let Some(st) = &world.structure {
+        let doy = f64::from(date.day_of_year());
+        event = st.fill(
+            &world.products,
+            &world.by_category,
+            pid,
+            person,
+            t,
+            doy,
+            week,
+            cfg.seed,
+            &mut items,
+            switches,
+            rng,
+        );
+    } else {
+        let extra = {
+            // Poisson(basket_mean - 1) by inversion (small means).
+            let lambda = (person.basket_mean - 1.0).max(0.0);
+            let (mut k, mut p, l) = (0u32, 1.0f64, (-lambda).exp());
+            loop {
+                p *= rng.random::<f64>();
+                if p <= l {
+                    break k;
+                }
+                k += 1;
             }
-            k += 1;
-        }
-    };
-    for _ in 0..extra {
-        let ci = people::weighted(&person.category_prefs, rng);
-        let cands = &world.by_category[ci];
-        // Price-sensitive people lean towards what is on promotion this week.
-        let weights: Vec<f64> = cands
-            .iter()
-            .map(|&p| {
-                world.products[p].weight
-                    * if on_promo(p, week, cfg.seed).is_some() { 1.0 + 6.0 * person.price_sensitivity } else { 1.0 }
-            })
-            .collect();
-        let product = cands[people::weighted(&weights, rng)];
-        if !items.contains(&product) {
-            items.push(product);
+        };
+        for _ in 0..extra {
+            let ci = people::weighted(&person.category_prefs, rng);
+            let cands = &world.by_category[ci];
+            // Price-sensitive people lean towards what is on promotion this week.
+            let weights: Vec<f64> = cands
+                .iter()
+                .map(|&p| {
+                    world.products[p].weight
+                        * if on_promo(p, week, cfg.seed).is_some() { 1.0 + 6.0 * person.price_sensitivity } else { 1.0 }
+                })
+                .collect();
+            let product = cands[people::weighted(&weights, rng)];
+            if !items.contains(&product) {
+                items.push(product);
+            }
         }
     }
     if items.is_empty() {
@@ -351,7 +389,9 @@ fn basket(world: &World, pid: u64, person: &mut Person, t: f64, visit: u64, rng:
                 _ => 3,
             };
             let gross = pr.list_price_cents * quantity;
-            let discount = on_promo(p, week, cfg.seed).map_or(0, |pct| (gross * pct as i64 + 50) / 100);
+            let promo = on_promo(p, week, cfg.seed);
+            let mass = event.filter(|(c, _)| *c == pr.category_index()).map(|(_, pct)| pct);
+            let discount = promo.max(mass).map_or(0, |pct| (gross * pct as i64 + 50) / 100);
             SimLine {
                 product: p,
                 quantity,

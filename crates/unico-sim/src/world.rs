@@ -33,6 +33,34 @@ pub struct ChainConfig {
     /// With `history`: the past campaigns end before this day of the period (0: anywhere
     /// in it), so that a later campaign window is free of them.
     pub history_before_day: u32,
+    /// How much structure the shoppers have: [`Shoppers::Basic`] (staples, category
+    /// preferences, popularity: the chain of earlier versions, byte for byte) or
+    /// [`Shoppers::Rich`] (households, brands, substitutes, complements, seasons, launches,
+    /// mass promotions: see [`rich`](crate::rich)).
+    pub shoppers: Shoppers,
+}
+
+/// How much structure the simulated shoppers have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shoppers {
+    /// Staples on a cycle, category preferences, product popularity.
+    #[default]
+    Basic,
+    /// Basic, plus household tastes, brand loyalty and switching, substitutes, complements,
+    /// seasonal and new products, and the chain's mass promotions.
+    Rich,
+}
+
+impl std::str::FromStr for Shoppers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "basic" => Ok(Shoppers::Basic),
+            "rich" => Ok(Shoppers::Rich),
+            other => Err(format!("unknown shoppers `{other}` (basic or rich)")),
+        }
+    }
 }
 
 impl Default for ChainConfig {
@@ -46,6 +74,7 @@ impl Default for ChainConfig {
             seed: 42,
             history: false,
             history_before_day: 0,
+            shoppers: Shoppers::Basic,
         }
     }
 }
@@ -57,6 +86,7 @@ pub(crate) enum Stream {
     Master = 2,
     Shopping = 3,
     Offers = 4,
+    Tastes = 5,
 }
 
 /// The chain and its population.
@@ -73,6 +103,8 @@ pub struct World {
     /// Days people go on shopping after the configured period (for replays that look at
     /// what offers did after it); the people and the period's receipts do not change.
     pub(crate) tail_days: u32,
+    /// The richer shoppers' structure, with [`Shoppers::Rich`].
+    pub(crate) structure: Option<crate::rich::Structure>,
 }
 
 /// Card numbers are derived from the person: members get `4…`, a second registration `5…`.
@@ -96,6 +128,8 @@ impl World {
         });
         let online = stores.len() - 1;
         let category_popularity = catalogue::categories().iter().map(|c| if c.4 { 0.3 } else { 1.0 }).collect();
+        let structure = (config.shoppers == Shoppers::Rich)
+            .then(|| crate::rich::Structure::new(&products, &by_category, config.days, config.seed));
         World {
             config: config.clone(),
             products,
@@ -106,6 +140,7 @@ impl World {
             category_popularity,
             population: Population::default(),
             tail_days: 0,
+            structure,
         }
     }
 
@@ -145,6 +180,10 @@ impl World {
             if rand::Rng::random::<f64>(&mut rng) < self.population.duplicate_share {
                 p.cards.push(card_of(pid, true));
             }
+        }
+        if let Some(st) = &self.structure {
+            let mut rng = self.rng(pid, Stream::Tastes);
+            st.shape(&self.products, &self.by_category, pid, &mut p, &mut rng);
         }
         p
     }

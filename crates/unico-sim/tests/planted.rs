@@ -14,6 +14,7 @@ fn config(seed: u64) -> ChainConfig {
         seed,
         history: false,
         history_before_day: 0,
+        shoppers: unico_sim::Shoppers::Basic,
     }
 }
 

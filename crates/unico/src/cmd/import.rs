@@ -83,6 +83,12 @@ pub struct GenerateArgs {
     /// truth/history_response.csv); with --into-lake, import it too.
     #[arg(long)]
     history: bool,
+    /// How much structure the shoppers have: `basic` (staples, category preferences,
+    /// popularity; the chain of earlier versions, byte for byte) or `rich` (also household
+    /// tastes, brand loyalty and switching, substitutes, complements, seasonal and new
+    /// products, the chain's mass promotions; docs/simulator.md).
+    #[arg(long, default_value = "basic")]
+    shoppers: unico_sim::Shoppers,
 }
 
 /// `unico import DATASET FILE...`.
@@ -123,6 +129,7 @@ pub fn generate(data: &Path, args: &GenerateArgs) -> Result<()> {
     let mut config =
         unico_app::import::chain_config(args.customers, args.stores, args.products, args.days, &args.start, args.seed)?;
     config.history = args.history;
+    config.shoppers = args.shoppers;
     if args.into_lake {
         let app = App::init(data)?;
         let done = app.generate_into_lake(&config, &args.out, &Bars::new())?;
