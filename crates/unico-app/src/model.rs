@@ -42,9 +42,15 @@ pub struct Recommended {
     pub out: PathBuf,
     /// Customers written by their pseudonymous key for want of a card.
     pub without_card: u64,
+    /// The weights chosen on a time split (`[model.recommend] tune_on_time_split`).
+    pub tuning: Option<unico_model::recommend::Tuning>,
     /// Time spent: reading the lake, fitting, recommending (seconds).
     pub seconds: Seconds,
 }
+
+/// Customers `unico recommend` judges the blend's weights on (a sample; see
+/// `unico_model::recommend::tune`).
+pub const TUNING_CUSTOMERS: usize = 2000;
 
 /// Time spent by the steps of a pass, seconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -296,7 +302,22 @@ impl App {
         let read = started.elapsed().as_secs_f64();
         let catalogue = Catalogue::load(&lake)?;
         let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
-        let model = Recommender::fit(&parts, &category_of_item, &settings.recommend)?;
+        let tuning = if settings.recommend.tune_on_time_split {
+            Some(recommend::tune(
+                &parts,
+                &category_of_item,
+                &settings.recommend,
+                &settings.habits,
+                as_of_day,
+                req.k,
+                req.exclude_purchased,
+                TUNING_CUSTOMERS,
+            )?)
+        } else {
+            None
+        };
+        let weights = tuning.as_ref().map_or(&settings.recommend, |t| &t.settings);
+        let model = Recommender::fit(&parts, &category_of_item, weights)?;
         let fit = started.elapsed().as_secs_f64() - read;
         let (mut customers, mut without_card) = (0u64, 0u64);
         let mut failed: Option<unico_model::Error> = None;
@@ -349,6 +370,7 @@ impl App {
             exclude_purchased: req.exclude_purchased,
             out: req.out.clone(),
             without_card,
+            tuning,
             seconds: Seconds { read, fit, score: started.elapsed().as_secs_f64() - read - fit },
         })
     }

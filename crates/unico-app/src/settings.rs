@@ -245,6 +245,22 @@ popularity_weight = 0.3
 category_weight = 0.5
 # Best sellers taking part in item-item similarity (4 bytes per pair of them in memory).
 max_items = 8000
+# Half-life of a purchase in days (0: old purchases count as much as new ones).
+recency_days = 0.0
+# How much a product selling more in the last four weeks than on average is raised (0–1),
+# and how much its sales in the same weeks a year before count (0–1).
+trend_weight = 0.0
+season_weight = 0.0
+# Share of "people who buy like you" in the collaborative part of the prior (the rest is
+# item-item): what the people_neighbours shoppers most like the customer bought, found in a
+# fixed sample of people_pool shoppers (16 bytes per product of theirs in memory).
+people_weight = 0.0
+people_neighbours = 200
+people_pool = 10000
+# Choose prior_strength, popularity_weight, category_weight, recency_days, trend_weight,
+# season_weight and people_weight before each `unico recommend` on a time split of the data (train to horizon_days before the as-of
+# day, judge on the days after); false uses the values above as they are.
+tune_on_time_split = true
 
 # The shoppers' app (`unico serve`, /app).
 [app]
@@ -408,6 +424,8 @@ impl Settings {
             ("model.recommend.horizon_days", u64::from(m.recommend.horizon_days)),
             ("model.recommend.neighbours", m.recommend.neighbours as u64),
             ("model.recommend.max_items", m.recommend.max_items as u64),
+            ("model.recommend.people_neighbours", m.recommend.people_neighbours as u64),
+            ("model.recommend.people_pool", m.recommend.people_pool as u64),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -421,11 +439,17 @@ impl Settings {
             ("model.monthly_discount", m.monthly_discount),
             ("model.recommend.popularity_weight", m.recommend.popularity_weight),
             ("model.recommend.category_weight", m.recommend.category_weight),
+            ("model.recommend.trend_weight", m.recommend.trend_weight),
+            ("model.recommend.season_weight", m.recommend.season_weight),
+            ("model.recommend.people_weight", m.recommend.people_weight),
         ];
         for (key, v) in shares {
             if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
                 return bad(format!("{key} {v} must be between 0 and 1"));
             }
+        }
+        if !(m.recommend.recency_days.is_finite() && m.recommend.recency_days >= 0.0) {
+            return bad(format!("model.recommend.recency_days {} must be 0 or more", m.recommend.recency_days));
         }
         if !(m.recommend.prior_strength.is_finite() && m.recommend.prior_strength >= 0.0) {
             return bad(format!("model.recommend.prior_strength {} must be 0 or more", m.recommend.prior_strength));

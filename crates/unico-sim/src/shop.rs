@@ -347,18 +347,8 @@ fn basket(
             rng,
         );
     } else {
-        let extra = {
-            // Poisson(basket_mean - 1) by inversion (small means).
-            let lambda = (person.basket_mean - 1.0).max(0.0);
-            let (mut k, mut p, l) = (0u32, 1.0f64, (-lambda).exp());
-            loop {
-                p *= rng.random::<f64>();
-                if p <= l {
-                    break k;
-                }
-                k += 1;
-            }
-        };
+        // Poisson(basket_mean - 1) by inversion (small means).
+        let extra = crate::rich::poisson((person.basket_mean - 1.0).max(0.0), rng);
         for _ in 0..extra {
             let ci = people::weighted(&person.category_prefs, rng);
             let cands = &world.by_category[ci];

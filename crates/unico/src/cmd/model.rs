@@ -154,6 +154,25 @@ pub fn recommend(app: &App, args: RecommendArgs) -> Result<()> {
             r.without_card
         );
     }
+    if let Some(t) = &r.tuning {
+        let w = &t.settings;
+        eprintln!(
+            "weights chosen on a time split (training to {}, judged on the next {} days, {} customers): recency half-life {} days, trend {}, season {}, people like them {}, prior strength {}, popularity {}, category {} — precision@{} {:.4} (given weights {:.4})",
+            unico_core::day::date_of(t.cut_day),
+            w.horizon_days,
+            t.customers,
+            w.recency_days,
+            w.trend_weight,
+            w.season_weight,
+            w.people_weight,
+            w.prior_strength,
+            w.popularity_weight,
+            w.category_weight,
+            r.k,
+            t.precision_chosen,
+            t.precision_given
+        );
+    }
     eprintln!("read {:.1} s, fit {:.1} s, recommend {:.1} s", r.seconds.read, r.seconds.fit, r.seconds.score);
     Ok(())
 }
