@@ -74,12 +74,15 @@ def main():
     ap.add_argument("--customers", type=int, default=20000)
     ap.add_argument("--days", type=int, default=540)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--shoppers", choices=["basic", "rich"], default="basic",
+                    help="the simulator's shoppers (docs/simulator.md)")
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="unico-rec-"))
     src, data = work / "chain", work / "data"
     if not (data / "lake").exists():
-        unico("generate", "--customers", args.customers, "--days", args.days, "--seed", args.seed, "--out", src)
+        unico("generate", "--customers", args.customers, "--days", args.days, "--seed", args.seed,
+              "--shoppers", args.shoppers, "--out", src)
         unico("--data", data, "init")
         for what in ["stores", "products", "receipts"]:
             unico("--data", data, "import", what, src / f"{what}.csv")
@@ -105,7 +108,7 @@ def main():
         owned.setdefault(k, {})[s] = n
     n_lines = con.execute(f"select count(*) from {lines} where customer_key is not null").fetchone()[0]
 
-    results = {"customers_evaluated": len(truth), "card_lines": n_lines, "as_of": str(as_of), "test_days": 91}
+    results = {"shoppers": args.shoppers, "customers_evaluated": len(truth), "card_lines": n_lines, "as_of": str(as_of), "test_days": 91}
     timings = {}
 
     # Unico.
