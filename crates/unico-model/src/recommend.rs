@@ -316,7 +316,12 @@ impl Recommender {
         if total == 0 {
             return Err(Error::new(ErrorKind::Input, "no purchase with a card to learn recommendations from"));
         }
-        let (trend, season, rising) = timing(parts, n_items, last_day, settings.horizon_days as i32)?;
+        // Two more passes over the lines, only when the trend or the season counts.
+        let (trend, season, rising) = if settings.trend_weight > 0.0 || settings.season_weight > 0.0 {
+            timing(parts, n_items, last_day, settings.horizon_days as i32)?
+        } else {
+            (vec![1.0; n_items], vec![1.0; n_items], Vec::new())
+        };
         let popularity: Vec<f64> = customers_of.iter().map(|&c| c as f64 / total as f64).collect();
         let mut best_sellers: Vec<u32> = (0..n_items as u32).collect();
         best_sellers.sort_by(|&a, &b| customers_of[b as usize].cmp(&customers_of[a as usize]).then(a.cmp(&b)));
@@ -777,8 +782,14 @@ pub fn tune(
     if sample.len() < 30 {
         return Ok(tuning);
     }
-    // The pool of people like them is built whatever the given weight: the tuning tries it.
-    let with_people = RecommendSettings { people_weight: settings.people_weight.max(1.0), ..settings.clone() };
+    // The pool of people like them, the trends and the seasons are built whatever the
+    // given weights: the tuning tries them.
+    let with_people = RecommendSettings {
+        people_weight: settings.people_weight.max(1.0),
+        trend_weight: settings.trend_weight.max(1.0),
+        season_weight: settings.season_weight.max(1.0),
+        ..settings.clone()
+    };
     let model = match Recommender::fit_until(parts, category_of_item, &with_people, cut) {
         Ok(m) => m,
         Err(e) if e.kind() == ErrorKind::Input => return Ok(tuning),
