@@ -14,13 +14,10 @@ use crate::features::{self, Features};
 use crate::habits::{self, Catalogue, HabitCounts, HabitSettings};
 use crate::lines;
 use crate::rfm::{self, RfmSettings, RfmValues};
-use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt8Array};
-use arrow_schema::{DataType, Field, Schema};
 use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use unico_core::day::day_of;
 use unico_lake::Lake;
 
@@ -164,7 +161,7 @@ pub fn build(
         settings: settings.clone(),
     };
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir.display(), e))?;
-    write_profiles(&out_dir.join(PROFILES_FILE), &f, &summaries, &rfm_values, &rfm_scores, &scores, settings)?;
+    write_profiles(&out_dir.join(PROFILES_FILE), &f, as_of_day, &rfm_scores, &scores, settings)?;
     drop(f);
     lap("profiles");
     // Second pass: each customer's lines by product, for habits.
@@ -194,7 +191,7 @@ pub fn read_params(out_dir: &Path) -> Result<ModelParams, Error> {
     serde_json::from_slice(&text).map_err(|e| Error::io(path.display(), e))
 }
 
-fn summary_of(c: &features::CustomerState, as_of_day: i32, unit: TimeUnit) -> Summary {
+pub(crate) fn summary_of(c: &features::CustomerState, as_of_day: i32, unit: TimeUnit) -> Summary {
     let frequency = c.purchase_days - 1;
     let monetary = if frequency == 0 {
         0.0
@@ -292,104 +289,37 @@ pub fn score_all(model: &BgNbd, spend: &GammaGamma, summaries: &[Summary], setti
     })
 }
 
-fn cents(v: f64) -> i64 {
-    (v * 100.0).round() as i64
-}
-
 fn write_profiles(
     path: &Path,
     f: &Features,
-    summaries: &[Summary],
-    rfm_values: &[RfmValues],
+    as_of_day: i32,
     rfm_scores: &[rfm::RfmScore],
     scores: &[Scores],
     settings: &ModelSettings,
 ) -> Result<(), Error> {
-    let unit = settings.unit.name();
-    let c = &f.customers;
-    let col = |name: String, t: DataType, nullable: bool| Field::new(name, t, nullable);
-    let schema = Arc::new(Schema::new(vec![
-        col("customer_key".into(), DataType::Utf8, false),
-        col("first_purchase_date".into(), DataType::Date32, false),
-        col("last_purchase_date".into(), DataType::Date32, false),
-        col("receipts".into(), DataType::Int64, false),
-        col("purchase_days".into(), DataType::Int64, false),
-        col("spend_cents".into(), DataType::Int64, false),
-        col("average_receipt_cents".into(), DataType::Int64, false),
-        col("items_per_receipt".into(), DataType::Float64, false),
-        col("discount_share".into(), DataType::Float64, false),
-        col("preferred_store_id".into(), DataType::Utf8, true),
-        col("preferred_channel".into(), DataType::Utf8, false),
-        col("preferred_weekday".into(), DataType::Utf8, false),
-        col("preferred_hour".into(), DataType::UInt8, false),
-        col("recency_days".into(), DataType::Int64, false),
-        col("rfm_frequency".into(), DataType::Int64, false),
-        col("rfm_monetary_cents".into(), DataType::Int64, false),
-        col("r_score".into(), DataType::UInt8, false),
-        col("f_score".into(), DataType::UInt8, false),
-        col("m_score".into(), DataType::UInt8, false),
-        col("segment".into(), DataType::Utf8, false),
-        col("repeat_purchases".into(), DataType::Int64, false),
-        col(format!("bgnbd_recency_{unit}"), DataType::Float64, false),
-        col(format!("bgnbd_age_{unit}"), DataType::Float64, false),
-        col("p_alive".into(), DataType::Float64, false),
-        col(format!("expected_purchases_{}_days", settings.horizon_days), DataType::Float64, false),
-        col("expected_spend_cents".into(), DataType::Int64, false),
-        col(format!("clv_{}_months_cents", settings.clv_months), DataType::Int64, false),
-    ]));
-    let arr = |v: ArrayRef| v;
-    let columns: Vec<ArrayRef> = vec![
-        arr(Arc::new(StringArray::from_iter_values(f.keys.iter()))),
-        arr(Arc::new(Date32Array::from_iter_values(c.iter().map(|c| c.first_day)))),
-        arr(Arc::new(Date32Array::from_iter_values(c.iter().map(|c| c.last_day)))),
-        arr(Arc::new(Int64Array::from_iter_values(c.iter().map(|c| i64::from(c.receipts))))),
-        arr(Arc::new(Int64Array::from_iter_values(c.iter().map(|c| i64::from(c.purchase_days))))),
-        arr(Arc::new(Int64Array::from_iter_values(c.iter().map(|c| c.spend_cents)))),
-        arr(Arc::new(Int64Array::from_iter_values(
-            c.iter().map(|c| (c.spend_cents as f64 / f64::from(c.receipts.max(1))).round() as i64),
-        ))),
-        arr(Arc::new(Float64Array::from_iter_values(c.iter().map(|c| c.lines as f64 / f64::from(c.receipts.max(1)))))),
-        arr(Arc::new(Float64Array::from_iter_values(c.iter().map(|c| {
-            let gross = c.spend_cents + c.discount_cents;
-            if gross > 0 { c.discount_cents as f64 / gross as f64 } else { 0.0 }
-        })))),
-        arr(Arc::new(StringArray::from_iter(
-            c.iter().map(|c| c.preferred_store().map(|s| f.stores[s as usize].as_str())),
-        ))),
-        arr(Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.preferred_channel())))),
-        arr(Arc::new(StringArray::from_iter_values(c.iter().map(|c| c.preferred_weekday())))),
-        arr(Arc::new(UInt8Array::from_iter_values(c.iter().map(|c| c.preferred_hour())))),
-        arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| i64::from(v.recency_days))))),
-        arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| i64::from(v.frequency))))),
-        arr(Arc::new(Int64Array::from_iter_values(rfm_values.iter().map(|v| v.monetary_cents)))),
-        arr(Arc::new(UInt8Array::from_iter_values(rfm_scores.iter().map(|s| s.r)))),
-        arr(Arc::new(UInt8Array::from_iter_values(rfm_scores.iter().map(|s| s.f)))),
-        arr(Arc::new(UInt8Array::from_iter_values(rfm_scores.iter().map(|s| s.m)))),
-        arr(Arc::new(StringArray::from_iter_values(rfm_scores.iter().map(|s| s.segment.name())))),
-        arr(Arc::new(Int64Array::from_iter_values(summaries.iter().map(|s| i64::from(s.frequency))))),
-        arr(Arc::new(Float64Array::from_iter_values(summaries.iter().map(|s| s.recency)))),
-        arr(Arc::new(Float64Array::from_iter_values(summaries.iter().map(|s| s.age)))),
-        arr(Arc::new(Float64Array::from_iter_values(scores.iter().map(|s| s.p_alive)))),
-        arr(Arc::new(Float64Array::from_iter_values(scores.iter().map(|s| s.expected_purchases)))),
-        arr(Arc::new(Int64Array::from_iter_values(scores.iter().map(|s| cents(s.expected_spend))))),
-        arr(Arc::new(Int64Array::from_iter_values(scores.iter().map(|s| cents(s.clv))))),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::io(path.display(), e))?;
-    let tmp = path;
+    let schema = crate::passes::profile_schema(settings);
     let out = unico_core::fs::AtomicFile::create(path).map_err(|e| Error::io(path.display(), e))?;
     let file = out.writer().map_err(|e| Error::io(path.display(), e))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
     let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::io(tmp.display(), e))?;
-    // Row groups of 128K customers keep the writer's buffers small.
-    for off in (0..batch.num_rows()).step_by(128 * 1024) {
-        let len = (128 * 1024).min(batch.num_rows() - off);
-        w.write(&batch.slice(off, len)).map_err(|e| Error::io(tmp.display(), e))?;
-        w.flush().map_err(|e| Error::io(tmp.display(), e))?;
+        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::io(path.display(), e))?;
+    // Row groups of 128K customers keep the writer's buffers small. The rows are assembled
+    // as the customer-sorted passes assemble them (crate::passes), so both write the same.
+    const ROWS: usize = 128 * 1024;
+    let mut states = crate::passes::StateColumns::new(settings.unit);
+    for off in (0..f.customers.len()).step_by(ROWS) {
+        let end = (off + ROWS).min(f.customers.len());
+        for i in off..end {
+            states.append(&f.keys[i], &f.customers[i], &f.stores, as_of_day, settings.unit);
+        }
+        let batch =
+            crate::passes::profile_batch(&states.finish()?, &rfm_scores[off..end], &scores[off..end], settings)?;
+        w.write(&batch).map_err(|e| Error::io(path.display(), e))?;
+        w.flush().map_err(|e| Error::io(path.display(), e))?;
     }
-    w.close().map_err(|e| Error::io(tmp.display(), e))?;
+    w.close().map_err(|e| Error::io(path.display(), e))?;
     out.commit().map_err(|e| Error::io(path.display(), e))
 }
 

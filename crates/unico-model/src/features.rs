@@ -108,15 +108,16 @@ pub struct Features {
     pub lines_read: u64,
 }
 
-struct ReceiptAgg {
-    day: i32,
-    customer: u32,
-    store: u32,
-    channel: u8,
-    hour: u8,
-    lines: u32,
-    net_cents: i64,
-    discount_cents: i64,
+/// One receipt of one customer, summed over its lines.
+pub(crate) struct ReceiptAgg {
+    pub(crate) day: i32,
+    pub(crate) customer: u32,
+    pub(crate) store: u32,
+    pub(crate) channel: u8,
+    pub(crate) hour: u8,
+    pub(crate) lines: u32,
+    pub(crate) net_cents: i64,
+    pub(crate) discount_cents: i64,
 }
 
 /// Reads the receipt lines up to `as_of_day` (inclusive) and returns each customer's state;
@@ -267,40 +268,40 @@ fn fold_month(receipts: HashMap<(u32, u64), ReceiptAgg>, customers: &mut [Custom
     let mut keyed: Vec<(u64, ReceiptAgg)> = receipts.into_iter().map(|((_, h), r)| (h, r)).collect();
     keyed.sort_unstable_by_key(|(h, r)| (r.customer, r.day, *h));
     let month: Vec<ReceiptAgg> = keyed.into_iter().map(|(_, r)| r).collect();
-    let mut i = 0;
-    while i < month.len() {
-        // One customer-day.
-        let (c, day) = (month[i].customer, month[i].day);
-        let mut j = i;
-        let mut day_net = 0i64;
-        let st = &mut customers[c as usize];
-        while j < month.len() && month[j].customer == c && month[j].day == day {
-            let r = &month[j];
-            st.receipts += 1;
-            st.lines += u64::from(r.lines);
-            st.spend_cents += r.net_cents;
-            st.discount_cents += r.discount_cents;
-            day_net += r.net_cents;
-            st.channel_receipts[usize::from(r.channel)] += 1;
-            st.weekday_receipts[weekday_of(r.day)] += 1;
-            st.hour_receipts[usize::from(r.hour)] += 1;
-            match st.store_receipts.iter_mut().find(|s| s.0 == r.store) {
-                Some(s) => s.1 += 1,
-                None => st.store_receipts.push((r.store, 1)),
-            }
-            j += 1;
+    for day in month.chunk_by(|a, b| a.customer == b.customer && a.day == b.day) {
+        fold_day(&mut customers[day[0].customer as usize], day, window_start_day);
+    }
+}
+
+/// Folds one customer-day's receipts (in receipt-hash order) into the customer's state; days
+/// come in calendar order. The one fold of both the month-ordered build and the
+/// customer-sorted passes of [`crate::passes`].
+pub(crate) fn fold_day(st: &mut CustomerState, receipts: &[ReceiptAgg], window_start_day: i32) {
+    let day = receipts[0].day;
+    let mut day_net = 0i64;
+    for r in receipts {
+        st.receipts += 1;
+        st.lines += u64::from(r.lines);
+        st.spend_cents += r.net_cents;
+        st.discount_cents += r.discount_cents;
+        day_net += r.net_cents;
+        st.channel_receipts[usize::from(r.channel)] += 1;
+        st.weekday_receipts[weekday_of(r.day)] += 1;
+        st.hour_receipts[usize::from(r.hour)] += 1;
+        match st.store_receipts.iter_mut().find(|s| s.0 == r.store) {
+            Some(s) => s.1 += 1,
+            None => st.store_receipts.push((r.store, 1)),
         }
-        if st.purchase_days == 0 {
-            st.first_day = day;
-            st.first_day_spend_cents = day_net;
-        }
-        st.purchase_days += 1;
-        st.last_day = day;
-        if day >= window_start_day {
-            st.window_days += 1;
-            st.window_spend_cents += day_net;
-        }
-        i = j;
+    }
+    if st.purchase_days == 0 {
+        st.first_day = day;
+        st.first_day_spend_cents = day_net;
+    }
+    st.purchase_days += 1;
+    st.last_day = day;
+    if day >= window_start_day {
+        st.window_days += 1;
+        st.window_spend_cents += day_net;
     }
 }
 
@@ -316,13 +317,13 @@ pub(crate) fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>,
 }
 
 /// The hour of the day of a UTC instant (microseconds) in `tz`.
-fn local_hour(micros: i64, tz: &jiff::tz::TimeZone) -> u8 {
+pub(crate) fn local_hour(micros: i64, tz: &jiff::tz::TimeZone) -> u8 {
     let Ok(ts) = jiff::Timestamp::from_microsecond(micros) else { return 0 };
     let offset = tz.to_offset(ts).seconds() as i64;
     ((micros.div_euclid(1_000_000) + offset).rem_euclid(86_400) / 3600) as u8
 }
 
-fn receipt_hash(s: &str) -> u64 {
+pub(crate) fn receipt_hash(s: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::quality::FixedState::with_seed(0x0075_6e69_636f).hash_one(s)
 }

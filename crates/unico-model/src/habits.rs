@@ -58,20 +58,50 @@ impl Catalogue {
         let mut index: HashMap<String, u32> = HashMap::default();
         for file in lake.parquet_files(Dataset::Products)? {
             unico_lake::read::for_each_batch(&file, &["sku", "name", "category"], |b| {
-                let sku = b.column(0).as_string::<i32>();
-                let name = b.column(1).as_string::<i32>();
-                let cat = b.column(2).as_string::<i32>();
-                for i in 0..b.num_rows() {
-                    let category = if cat.is_valid(i) { cat.value(i) } else { UNKNOWN_CATEGORY };
-                    let ci = crate::features::intern(&mut index, &mut c.categories, category);
-                    let name = if name.is_valid(i) { name.value(i).to_string() } else { sku.value(i).to_string() };
-                    c.by_sku.insert(sku.value(i).to_string(), (ci, name));
-                }
+                c.add(
+                    &mut index,
+                    b.column(0).as_string::<i32>(),
+                    b.column(1).as_string::<i32>(),
+                    b.column(2).as_string::<i32>(),
+                );
                 Ok(())
             })?;
         }
         crate::features::intern(&mut index, &mut c.categories, UNKNOWN_CATEGORY);
         Ok(c)
+    }
+
+    /// The catalogue of products batches with `sku`, `name` and `category` columns (the
+    /// lake's `products` dataset, handed over by another engine).
+    pub fn from_batches(batches: &[arrow_array::RecordBatch]) -> Result<Catalogue, Error> {
+        let mut c = Catalogue::default();
+        let mut index: HashMap<String, u32> = HashMap::default();
+        for b in batches {
+            let column = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|a| a.as_string_opt::<i32>())
+                    .ok_or_else(|| Error::new(crate::ErrorKind::Input, format!("products: no text column {name}")))
+            };
+            let (sku, name, cat) = (column("sku")?, column("name")?, column("category")?);
+            c.add(&mut index, sku, name, cat);
+        }
+        crate::features::intern(&mut index, &mut c.categories, UNKNOWN_CATEGORY);
+        Ok(c)
+    }
+
+    fn add(
+        &mut self,
+        index: &mut HashMap<String, u32>,
+        sku: &arrow_array::StringArray,
+        name: &arrow_array::StringArray,
+        cat: &arrow_array::StringArray,
+    ) {
+        for i in 0..sku.len() {
+            let category = if cat.is_valid(i) { cat.value(i) } else { UNKNOWN_CATEGORY };
+            let ci = crate::features::intern(index, &mut self.categories, category);
+            let name = if name.is_valid(i) { name.value(i).to_string() } else { sku.value(i).to_string() };
+            self.by_sku.insert(sku.value(i).to_string(), (ci, name));
+        }
     }
 
     /// The category index of a sku.
@@ -243,24 +273,11 @@ pub struct HabitCounts {
     pub overdue: u64,
 }
 
-/// Computes every customer's habits from the partitioned lines and writes them to `path`
-/// (Parquet, one row per customer and category or frequent product), under a temporary
-/// name renamed into place.
-pub fn write(
-    parts: &crate::lines::Partitioned,
-    catalogue: &Catalogue,
-    as_of_day: i32,
-    settings: &HabitSettings,
-    path: &std::path::Path,
-) -> Result<HabitCounts, Error> {
-    use arrow_array::builder::{Date32Builder, Float64Builder, Int64Builder, StringBuilder};
-    use arrow_array::{ArrayRef, RecordBatch};
+/// The schema of `habits.parquet`.
+pub fn habits_schema() -> arrow_schema::SchemaRef {
     use arrow_schema::{DataType, Field, Schema};
-    use std::sync::Arc;
-
-    let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
     let f = |n: &str, t: DataType, nullable: bool| Field::new(n, t, nullable);
-    let schema = Arc::new(Schema::new(vec![
+    std::sync::Arc::new(Schema::new(vec![
         f("customer_key", DataType::Utf8, false),
         f("level", DataType::Utf8, false),
         f("category", DataType::Utf8, false),
@@ -276,74 +293,147 @@ pub fn write(
         f("cycle_days", DataType::Float64, true),
         f("next_due_date", DataType::Date32, true),
         f("overdue_days", DataType::Int64, true),
-    ]));
-    struct Cols {
-        key: StringBuilder,
-        level: StringBuilder,
-        category: StringBuilder,
-        sku: StringBuilder,
-        days: Int64Builder,
-        spend: Int64Builder,
-        share: Float64Builder,
-        first: Date32Builder,
-        last: Date32Builder,
-        median: Float64Builder,
-        p25: Float64Builder,
-        p75: Float64Builder,
-        cycle: Float64Builder,
-        due: Date32Builder,
-        overdue: Int64Builder,
-        rows: usize,
+    ]))
+}
+
+/// Habit rows being built into a record batch of [`habits_schema`]: the one writer of the
+/// rows, for `unico model build` and for the customer-sorted pass of [`crate::passes`].
+pub(crate) struct HabitColumns {
+    key: arrow_array::builder::StringBuilder,
+    level: arrow_array::builder::StringBuilder,
+    category: arrow_array::builder::StringBuilder,
+    sku: arrow_array::builder::StringBuilder,
+    days: arrow_array::builder::Int64Builder,
+    spend: arrow_array::builder::Int64Builder,
+    share: arrow_array::builder::Float64Builder,
+    first: arrow_array::builder::Date32Builder,
+    last: arrow_array::builder::Date32Builder,
+    median: arrow_array::builder::Float64Builder,
+    p25: arrow_array::builder::Float64Builder,
+    p75: arrow_array::builder::Float64Builder,
+    cycle: arrow_array::builder::Float64Builder,
+    due: arrow_array::builder::Date32Builder,
+    overdue: arrow_array::builder::Int64Builder,
+    /// Rows appended since the last [`HabitColumns::finish`].
+    pub(crate) rows: usize,
+    /// Counts over every row appended.
+    pub(crate) counts: HabitCounts,
+}
+
+impl HabitColumns {
+    pub(crate) fn new() -> HabitColumns {
+        use arrow_array::builder::{Date32Builder, Float64Builder, Int64Builder, StringBuilder};
+        HabitColumns {
+            key: StringBuilder::new(),
+            level: StringBuilder::new(),
+            category: StringBuilder::new(),
+            sku: StringBuilder::new(),
+            days: Int64Builder::new(),
+            spend: Int64Builder::new(),
+            share: Float64Builder::new(),
+            first: Date32Builder::new(),
+            last: Date32Builder::new(),
+            median: Float64Builder::new(),
+            p25: Float64Builder::new(),
+            p75: Float64Builder::new(),
+            cycle: Float64Builder::new(),
+            due: Date32Builder::new(),
+            overdue: Int64Builder::new(),
+            rows: 0,
+            counts: HabitCounts::default(),
+        }
     }
-    let new_cols = || Cols {
-        key: StringBuilder::new(),
-        level: StringBuilder::new(),
-        category: StringBuilder::new(),
-        sku: StringBuilder::new(),
-        days: Int64Builder::new(),
-        spend: Int64Builder::new(),
-        share: Float64Builder::new(),
-        first: Date32Builder::new(),
-        last: Date32Builder::new(),
-        median: Float64Builder::new(),
-        p25: Float64Builder::new(),
-        p75: Float64Builder::new(),
-        cycle: Float64Builder::new(),
-        due: Date32Builder::new(),
-        overdue: Int64Builder::new(),
-        rows: 0,
-    };
-    let finish = |c: &mut Cols| -> Result<RecordBatch, Error> {
+
+    /// Appends one customer's habits; `skus` names the habits' item indices.
+    pub(crate) fn append(
+        &mut self,
+        key: &str,
+        habits: Vec<Habit>,
+        skus: &[String],
+        catalogue: &Catalogue,
+        as_of_day: i32,
+    ) {
+        for h in habits {
+            self.key.append_value(key);
+            match h.item {
+                Some(item) => {
+                    self.counts.products += 1;
+                    self.level.append_value("product");
+                    self.sku.append_value(&skus[item as usize]);
+                }
+                None => {
+                    self.counts.categories += 1;
+                    self.level.append_value("category");
+                    self.sku.append_null();
+                }
+            }
+            self.category.append_value(&catalogue.categories[h.category as usize]);
+            self.days.append_value(i64::from(h.purchase_days));
+            self.spend.append_value(h.spend_cents);
+            self.share.append_value(h.share_of_wallet);
+            self.first.append_value(h.first_day);
+            self.last.append_value(h.last_day);
+            let c = h.cycle;
+            self.median.append_option(c.map(|c| c.interval_median_days));
+            self.p25.append_option(c.map(|c| c.interval_p25_days));
+            self.p75.append_option(c.map(|c| c.interval_p75_days));
+            self.cycle.append_option(c.map(|c| c.cycle_days));
+            self.due.append_option(c.map(|c| c.next_due_day));
+            self.overdue.append_option(c.map(|c| i64::from(as_of_day - c.next_due_day)));
+            if let Some(c) = c {
+                self.counts.with_cycle += 1;
+                self.counts.overdue += u64::from(as_of_day > c.next_due_day);
+            }
+            self.rows += 1;
+        }
+    }
+
+    /// The rows appended since the last call, as one batch.
+    pub(crate) fn finish(&mut self) -> Result<arrow_array::RecordBatch, Error> {
+        use arrow_array::ArrayRef;
+        use std::sync::Arc;
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(c.key.finish()),
-            Arc::new(c.level.finish()),
-            Arc::new(c.category.finish()),
-            Arc::new(c.sku.finish()),
-            Arc::new(c.days.finish()),
-            Arc::new(c.spend.finish()),
-            Arc::new(c.share.finish()),
-            Arc::new(c.first.finish()),
-            Arc::new(c.last.finish()),
-            Arc::new(c.median.finish()),
-            Arc::new(c.p25.finish()),
-            Arc::new(c.p75.finish()),
-            Arc::new(c.cycle.finish()),
-            Arc::new(c.due.finish()),
-            Arc::new(c.overdue.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.level.finish()),
+            Arc::new(self.category.finish()),
+            Arc::new(self.sku.finish()),
+            Arc::new(self.days.finish()),
+            Arc::new(self.spend.finish()),
+            Arc::new(self.share.finish()),
+            Arc::new(self.first.finish()),
+            Arc::new(self.last.finish()),
+            Arc::new(self.median.finish()),
+            Arc::new(self.p25.finish()),
+            Arc::new(self.p75.finish()),
+            Arc::new(self.cycle.finish()),
+            Arc::new(self.due.finish()),
+            Arc::new(self.overdue.finish()),
         ];
-        c.rows = 0;
-        RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::io("habits", e))
-    };
+        self.rows = 0;
+        arrow_array::RecordBatch::try_new(habits_schema(), cols).map_err(|e| Error::io("habits", e))
+    }
+}
+
+/// Computes every customer's habits from the partitioned lines and writes them to `path`
+/// (Parquet, one row per customer and category or frequent product), under a temporary
+/// name renamed into place.
+pub fn write(
+    parts: &crate::lines::Partitioned,
+    catalogue: &Catalogue,
+    as_of_day: i32,
+    settings: &HabitSettings,
+    path: &std::path::Path,
+) -> Result<HabitCounts, Error> {
+    let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
     let tmp = path;
     let out = unico_core::fs::AtomicFile::create(path).map_err(|e| Error::io(path.display(), e))?;
     let file = out.writer().map_err(|e| Error::io(path.display(), e))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, habits_schema(), Some(props))
         .map_err(|e| Error::io(tmp.display(), e))?;
-    let mut cols = new_cols();
-    let mut counts = HabitCounts::default();
+    let mut cols = HabitColumns::new();
     let mut failed: Option<Error> = None;
     crate::lines::map_customers(
         parts,
@@ -352,42 +442,9 @@ pub fn write(
             if failed.is_some() {
                 return;
             }
-            let key = parts.keys[customer as usize].as_str();
-            for h in habits {
-                cols.key.append_value(key);
-                match h.item {
-                    Some(item) => {
-                        counts.products += 1;
-                        cols.level.append_value("product");
-                        cols.sku.append_value(&parts.skus[item as usize]);
-                    }
-                    None => {
-                        counts.categories += 1;
-                        cols.level.append_value("category");
-                        cols.sku.append_null();
-                    }
-                }
-                cols.category.append_value(&catalogue.categories[h.category as usize]);
-                cols.days.append_value(i64::from(h.purchase_days));
-                cols.spend.append_value(h.spend_cents);
-                cols.share.append_value(h.share_of_wallet);
-                cols.first.append_value(h.first_day);
-                cols.last.append_value(h.last_day);
-                let c = h.cycle;
-                cols.median.append_option(c.map(|c| c.interval_median_days));
-                cols.p25.append_option(c.map(|c| c.interval_p25_days));
-                cols.p75.append_option(c.map(|c| c.interval_p75_days));
-                cols.cycle.append_option(c.map(|c| c.cycle_days));
-                cols.due.append_option(c.map(|c| c.next_due_day));
-                cols.overdue.append_option(c.map(|c| i64::from(as_of_day - c.next_due_day)));
-                if let Some(c) = c {
-                    counts.with_cycle += 1;
-                    counts.overdue += u64::from(as_of_day > c.next_due_day);
-                }
-                cols.rows += 1;
-            }
+            cols.append(parts.keys[customer as usize].as_str(), habits, &parts.skus, catalogue, as_of_day);
             if cols.rows >= 64 * 1024
-                && let Err(e) = finish(&mut cols).and_then(|b| w.write(&b).map_err(|e| Error::io(tmp.display(), e)))
+                && let Err(e) = cols.finish().and_then(|b| w.write(&b).map_err(|e| Error::io(tmp.display(), e)))
             {
                 failed = Some(e);
             }
@@ -396,11 +453,11 @@ pub fn write(
     if let Some(e) = failed {
         return Err(e);
     }
-    let b = finish(&mut cols)?;
+    let b = cols.finish()?;
     w.write(&b).map_err(|e| Error::io(tmp.display(), e))?;
     w.close().map_err(|e| Error::io(tmp.display(), e))?;
     out.commit().map_err(|e| Error::io(path.display(), e))?;
-    Ok(counts)
+    Ok(cols.counts)
 }
 
 #[cfg(test)]

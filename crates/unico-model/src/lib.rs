@@ -14,6 +14,7 @@ pub mod features;
 pub mod habits;
 pub mod lines;
 pub mod optimize;
+pub mod passes;
 pub mod profiles;
 pub mod recommend;
 pub mod redemption;

@@ -142,11 +142,18 @@ pub fn quantile_scores<T: PartialOrd + Copy>(values: &[T], bins: u8) -> Vec<u8> 
     for (rank, &i) in order.iter().enumerate() {
         let tied = rank > 0 && values[i].partial_cmp(&values[order[rank - 1]]) == Some(std::cmp::Ordering::Equal);
         if !tied {
-            run_score = 1 + ((rank * usize::from(bins)) / n) as u8;
+            run_score = score_of_rank(rank as u64, n as u64, bins);
         }
         scores[i] = run_score;
     }
     scores
+}
+
+/// The score of a value with `below` of the `n` values strictly below it: what
+/// [`quantile_scores`] gives, for an engine that counts the ranks itself (a window over the
+/// distinct values and their counts).
+pub fn score_of_rank(below: u64, n: u64, bins: u8) -> u8 {
+    1 + ((below * u64::from(bins)) / n.max(1)) as u8
 }
 
 /// Scores every customer and names their segment.

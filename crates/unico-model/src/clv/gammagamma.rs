@@ -33,21 +33,31 @@ impl GammaGamma {
     /// Fits the model on `(repeat transactions, mean repeat value)` pairs; pairs with no
     /// repeat transaction or a non-positive mean are skipped.
     pub fn fit(customers: impl IntoIterator<Item = (u32, f64)>) -> Result<GammaGamma, Error> {
+        GammaGamma::fit_grouped(customers.into_iter().map(|(x, m)| (x, m, 1.0)))
+    }
+
+    /// Fits the model on `(repeat transactions, mean repeat value, customers)` rows, grouped
+    /// or not, in any order: rows are summed in one canonical order, so the fit is the same
+    /// to the last bit however a distributed engine grouped them.
+    pub fn fit_grouped(rows: impl IntoIterator<Item = (u32, f64, f64)>) -> Result<GammaGamma, Error> {
         let mut index: HashMap<(u32, u64), usize> = HashMap::default();
-        let (mut xs, mut ms, mut ws) = (Vec::new(), Vec::new(), Vec::new());
-        for (x, m) in customers {
+        let mut distinct: Vec<((u32, u64), f64)> = Vec::new();
+        for (x, m, w) in rows {
             if x == 0 || m.is_nan() || m <= 0.0 {
                 continue;
             }
             let i = *index.entry((x, m.to_bits())).or_insert_with(|| {
-                xs.push(x);
-                ms.push(m);
-                ws.push(0.0);
-                xs.len() - 1
+                distinct.push(((x, m.to_bits()), 0.0));
+                distinct.len() - 1
             });
-            ws[i] += 1.0;
+            distinct[i].1 += w;
         }
         drop(index);
+        distinct.sort_unstable_by_key(|r| r.0);
+        let xs: Vec<u32> = distinct.iter().map(|r| r.0.0).collect();
+        let ms: Vec<f64> = distinct.iter().map(|r| f64::from_bits(r.0.1)).collect();
+        let ws: Vec<f64> = distinct.iter().map(|r| r.1).collect();
+        drop(distinct);
         let n: f64 = ws.iter().sum();
         if n < 2.0 {
             return Err(Error::new(ErrorKind::Input, "Gamma-Gamma: fewer than two customers with a repeat purchase"));

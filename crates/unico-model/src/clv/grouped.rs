@@ -54,20 +54,34 @@ impl Grouped {
 
     /// Groups the summaries.
     pub fn new<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> Grouped {
+        Grouped::from_rows(summaries.into_iter().map(|s| (s.frequency, s.recency, s.age, 1.0)))
+    }
+
+    /// Groups `(x, t_x, T, customers)` rows, already grouped or not (a distributed engine's
+    /// group-by hands them over in any order). Rows are kept in one canonical order, by
+    /// `(x, t_x, T)`, so that the likelihood's sums, and so the fit, are the same to the
+    /// last bit whatever order the customers came in.
+    pub fn from_rows(rows: impl IntoIterator<Item = (u32, f64, f64, f64)>) -> Grouped {
         let mut index: HashMap<(u32, u64, u64), usize> = HashMap::default();
-        let mut g = Grouped::default();
-        for s in summaries {
-            let key = (s.frequency, s.recency.to_bits(), s.age.to_bits());
+        let mut distinct: Vec<((u32, u64, u64), f64)> = Vec::new();
+        for (x, recency, age, weight) in rows {
+            let key = (x, recency.to_bits(), age.to_bits());
             let i = *index.entry(key).or_insert_with(|| {
-                g.x.push(s.frequency);
-                g.recency.push(s.recency);
-                g.age.push(s.age);
-                g.weight.push(0.0);
-                g.x.len() - 1
+                distinct.push((key, 0.0));
+                distinct.len() - 1
             });
-            g.weight[i] += 1.0;
-            g.customers += 1.0;
-            g.max_x = g.max_x.max(s.frequency);
+            distinct[i].1 += weight;
+        }
+        drop(index);
+        distinct.sort_unstable_by_key(|r| r.0);
+        let mut g = Grouped::default();
+        for ((x, recency, age), weight) in distinct {
+            g.x.push(x);
+            g.recency.push(f64::from_bits(recency));
+            g.age.push(f64::from_bits(age));
+            g.weight.push(weight);
+            g.customers += weight;
+            g.max_x = g.max_x.max(x);
         }
         // Times measured in whole days take few distinct values: per-evaluation terms that
         // depend on one time only (ln(α + T)) are computed once per value, not per row.
