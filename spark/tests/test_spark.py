@@ -1,0 +1,58 @@
+"""The Spark job finds what `unico model build` finds on the same lake: profiles and habits
+equal (integers and text exactly, floats within 1e-9), with 1 and with 4 partitions, Arrow
+batches of 50 records so that customers' lines straddle batches.
+
+Needs pyspark and Java, the `unico` package installed, and the `unico` binary in UNICO_BIN
+(`cargo test` sets it; crates/unico/tests/python.rs). Run: `python -m pytest spark/tests`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compare import compare  # noqa: E402
+
+pytest.importorskip("pyspark")
+UNICO = os.environ.get("UNICO_BIN")
+JOB = Path(__file__).resolve().parents[1] / "unico_spark.py"
+AS_OF = "2025-07-15"
+
+pytestmark = pytest.mark.skipif(not UNICO, reason="UNICO_BIN (the unico binary) is not set")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("chain")
+    data = root / "data"
+
+    def unico(*args: str) -> None:
+        subprocess.run([UNICO, "--data", str(data), *args], check=True, capture_output=True)
+
+    # 200 days from 2025-01-01: lines after the as-of day are left out by both.
+    unico("generate", "--customers", "600", "--days", "200", "--products", "300", "--into-lake", "--out", str(root / "gen"))
+    unico("model", "build", "--as-of", AS_OF)
+    return data
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_spark_finds_what_the_model_build_finds(built: Path, tmp_path: Path, partitions: int):
+    out = tmp_path / "spark-model"
+    subprocess.run(
+        [sys.executable, str(JOB), "--lake", str(built / "lake"), "--out", str(out), "--as-of", AS_OF,
+         "--time-zone", "Europe/Rome", "--partitions", str(partitions), "--master", "local[2]",
+         "--max-records-per-batch", "50"],
+        check=True,
+    )
+    expected = built / "model" / "current"
+    params = json.loads((expected / "model.json").read_text())
+    # Customers have more lines than a batch holds: their lines straddle batches.
+    assert params["lines"] / params["customers"] > 50
+    assert params["customers"] > 400 and params["habits"]["products"] > 0
+    problems = compare(expected, out)
+    assert not problems, "\n".join(problems)
