@@ -12,6 +12,8 @@ Reports each tool's parameters, the largest relative difference between them, th
 difference of per-customer scores, wall time and peak memory, and the speed ratio.
 
 usage: cargo build --release && python3 bench/clv_vs_lifetimes.py [--customers N]
+       python3 bench/clv_vs_lifetimes.py --python-package [PYTHON]   (the `unico` Python package instead
+       of the CLI, on the simulated customers; PYTHON defaults to ~/.cache/unico/py-venv/bin/python)
 """
 import argparse
 import csv
@@ -121,12 +123,19 @@ def compare_scores(a_path, b_path, keys):
     return worst
 
 
-def run_case(name, summary, horizon, clv_freq, unit, py, tmp, truth=None):
+def run_case(name, summary, horizon, clv_freq, unit, py, tmp, truth=None, ours_python=None):
+    """Unico (the CLI, or the Python package when `ours_python` names an interpreter that has
+    it) vs lifetimes on one summary file."""
     ours_out, theirs_out = tmp / f"{name}-unico.csv", tmp / f"{name}-lifetimes.csv"
     ours_json, theirs_json = tmp / f"{name}-unico.json", tmp / f"{name}-lifetimes.json"
+    if ours_python:
+        ours_cmd = [ours_python, str(ROOT / "bench" / "unico_py_fit.py"), str(summary), str(horizon), clv_freq,
+                    str(ours_out)]
+    else:
+        ours_cmd = [str(UNICO), "model", "fit-summary", str(summary), "--unit", unit, "--horizon", str(horizon),
+                    "--out", str(ours_out)]
     with open(ours_json, "w") as f:
-        t_ours, m_ours = measure.run_to([str(UNICO), "model", "fit-summary", str(summary), "--unit", unit,
-                                         "--horizon", str(horizon), "--out", str(ours_out)], f)
+        t_ours, m_ours = measure.run_to(ours_cmd, f)
     with open(theirs_json, "w") as f:
         t_theirs, m_theirs = measure.run_to([py, str(ROOT / "bench" / "lifetimes_fit.py"), str(summary), str(horizon),
                                              clv_freq, str(theirs_out)], f)
@@ -155,10 +164,20 @@ def run_case(name, summary, horizon, clv_freq, unit, py, tmp, truth=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--python-package", metavar="PYTHON", nargs="?", const=str(Path.home() / ".cache" / "unico" / "py-venv" / "bin" / "python"),
+                    help="run Unico's Python package (installed in PYTHON's environment, docs/scale-out.md) instead of the CLI, on the simulated customers only")
     args = ap.parse_args()
+    py = venv_python()
+    if args.python_package:
+        with tempfile.TemporaryDirectory() as t:
+            sim = Path(t) / "simulated.csv"
+            print(f"drawing {args.customers:,} simulated customers ...", flush=True)
+            truth = simulated_summary_fast(args.customers, sim, py)
+            run_case(f"{args.customers:,} simulated customers, the unico Python package", sim, 30, "D", "days", py,
+                     Path(t), truth, ours_python=args.python_package)
+        return
     if not UNICO.exists():
         sys.exit("build first: cargo build --release")
-    py = venv_python()
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         s = tmp / "cdnow-sample.csv"

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 import unico
@@ -62,17 +63,23 @@ def arrow_for_spark(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, pa.int16() if pa.types.is_uint8(f.type) else f.type, f.nullable) for f in schema])
 
 
-def merge_parts(parts_dir: Path, schema: pa.Schema, out: Path) -> int:
-    """Streams Spark's part files into one Parquet file of Unico's exact schema, written
-    under a temporary name and renamed into place (a reader never sees half of it)."""
+def merge_parts(parts_dir: str, schema: pa.Schema, out: Path) -> int:
+    """Streams Spark's part files (a local folder or any URI pyarrow reads: hdfs://, s3://,
+    gs://) into one Parquet file of Unico's exact schema, written under a temporary name and
+    renamed into place (a reader never sees half of it)."""
+    fs, root = pafs.FileSystem.from_uri(parts_dir) if "://" in parts_dir else (pafs.LocalFileSystem(), parts_dir)
+    parts = sorted(
+        i.path for i in fs.get_file_info(pafs.FileSelector(root))
+        if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")
+    )
     tmp = out.with_name(out.name + ".tmp")
     rows = 0
     with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-        for part in sorted(parts_dir.glob("part-*.parquet")):
-            f = pq.ParquetFile(part)
-            for b in f.iter_batches(batch_size=128 * 1024):
-                w.write_batch(unico.conform(b, schema))
-                rows += b.num_rows
+        for part in parts:
+            with fs.open_input_file(part) as f:
+                for b in pq.ParquetFile(f).iter_batches(batch_size=128 * 1024):
+                    w.write_batch(unico.conform(b, schema))
+                    rows += b.num_rows
     os.replace(tmp, out)
     return rows
 
@@ -95,9 +102,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     settings_text = json.dumps(settings)
     unit = settings["unit"]
     out = Path(args.out)
-    work = out / "_spark"
-    shutil.rmtree(work, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    # Intermediate Parquet every executor writes and the driver reads back: a local folder
+    # in local mode, shared storage on a cluster (--work).
+    work = (args.work or str(out.resolve() / "_spark")).rstrip("/")
     seconds: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -107,7 +115,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         clock = time.monotonic()
 
     as_of = args.as_of
-    lines = spark.read.parquet(str(Path(args.lake) / "receipt_lines"))
+    lines = spark.read.parquet(f"{args.lake.rstrip('/')}/receipt_lines")
     lines = lines.where(F.col("local_date") <= F.lit(as_of).cast("date")).where(F.col("customer_key").isNotNull())
     by_customer = lines.repartition(args.partitions, "customer_key").sortWithinPartitions("customer_key")
 
@@ -123,9 +131,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
             yield u.conform(b, state_back)
 
     profile_cols = ["local_date", "customer_key", "receipt_id", "net_amount_cents", "discount_cents", "store_id", "channel", "ts"]
-    states_dir = work / "states"
-    by_customer.select(*profile_cols).mapInArrow(states_of, spark_schema(state_arrow)).write.parquet(str(states_dir))
-    states = spark.read.parquet(str(states_dir))
+    states_dir = f"{work}/states"
+    by_customer.select(*profile_cols).mapInArrow(states_of, spark_schema(state_arrow)).write.mode("overwrite").parquet(states_dir)
+    states = spark.read.parquet(states_dir)
     lap("states")
 
     # The population: fits on grouped counts, on the driver.
@@ -166,12 +174,12 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         for b in batches:
             yield u.conform(u.score_profiles(u.conform(b, state_in), bg_json, gg_json, settings), profile_back)
 
-    profiles_dir = work / "profiles"
-    scored.select(*state_in.names).mapInArrow(profiles_of, spark_schema(profile_arrow)).write.parquet(str(profiles_dir))
+    profiles_dir = f"{work}/profiles"
+    scored.select(*state_in.names).mapInArrow(profiles_of, spark_schema(profile_arrow)).write.mode("overwrite").parquet(profiles_dir)
     lap("profiles")
 
     # Habits, from the same customer-sorted lines.
-    products = spark.read.parquet(str(Path(args.lake) / "products")).select("sku", "name", "category").toArrow()
+    products = spark.read.parquet(f"{args.lake.rstrip('/')}/products").select("sku", "name", "category").toArrow()
     habits_arrow = unico.habits_schema()
 
     def habits_of(batches):
@@ -179,11 +187,11 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 
         yield from u.habits(batches, products, as_of, settings)
 
-    habits_dir = work / "habits"
+    habits_dir = f"{work}/habits"
     by_customer.select("local_date", "customer_key", "sku", "net_amount_cents").mapInArrow(
         habits_of, spark_schema(habits_arrow)
-    ).write.parquet(str(habits_dir))
-    habit_rows = spark.read.parquet(str(habits_dir))
+    ).write.mode("overwrite").parquet(habits_dir)
+    habit_rows = spark.read.parquet(habits_dir)
     habit_counts = habit_rows.agg(
         F.sum(F.when(F.col("level") == "category", 1).otherwise(0)).alias("categories"),
         F.sum(F.when(F.col("level") == "product", 1).otherwise(0)).alias("products"),
@@ -192,7 +200,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     ).first()
     lap("habits")
 
-    segments = {r["segment"]: r["count"] for r in spark.read.parquet(str(profiles_dir)).groupBy("segment").count().collect()}
+    segments = {r["segment"]: r["count"] for r in spark.read.parquet(profiles_dir).groupBy("segment").count().collect()}
     totals = states.agg(F.sum("lines").alias("lines"), F.sum(F.when(F.col("repeat_purchases") > 0, 1).otherwise(0)).alias("repeat")).first()
     merge_parts(profiles_dir, profile_arrow, out / "profiles.parquet")
     merge_parts(habits_dir, habits_arrow, out / "habits.parquet")
@@ -213,7 +221,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     tmp = out / "model.json.tmp"
     tmp.write_text(json.dumps(params, indent=2))
     os.replace(tmp, out / "model.json")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
     return params
 
 
@@ -222,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lake", required=True, help="the lake folder (DATA/lake), local or any path Spark reads")
     p.add_argument("--out", required=True, help="the model folder to write (a local path on the driver)")
     p.add_argument("--as-of", required=True, help="last day of data, YYYY-MM-DD (the chain's calendar)")
+    p.add_argument("--work", default=None,
+                   help="folder for the intermediate Parquet, shared by every executor (default OUT/_spark: local mode only)")
     p.add_argument("--time-zone", default="Europe/Rome", help="the chain's time zone (unico.toml's timezone)")
     p.add_argument("--unit", default="days", choices=["days", "weeks"], help="time unit of the BG/NBD model")
     p.add_argument("--partitions", type=int, default=200, help="customer partitions (tasks) of the passes")
@@ -232,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     builder = SparkSession.builder.appName("unico model build")
     if args.master:
         builder = builder.master(args.master)
+        if args.master.startswith("local"):
+            # Local workers run this interpreter, the one with the unico package.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Arrow strings as Unico's passes read them; timestamps as instants.
     builder = builder.config("spark.sql.execution.arrow.useLargeVarTypes", "false")
     builder = builder.config("spark.sql.session.timeZone", "UTC")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def built(tmp_path_factory) -> Path:
     # 200 days from 2025-01-01: lines after the as-of day are left out by both.
     unico("generate", "--customers", "600", "--days", "200", "--products", "300", "--into-lake", "--out", str(root / "gen"))
     unico("model", "build", "--as-of", AS_OF)
+    # What the build wrote, apart: a test below publishes the Spark model over it.
+    shutil.copytree((data / "model" / "current").resolve(), root / "expected")
     return data
 
 
@@ -49,10 +52,20 @@ def test_spark_finds_what_the_model_build_finds(built: Path, tmp_path: Path, par
          "--max-records-per-batch", "50"],
         check=True,
     )
-    expected = built / "model" / "current"
+    expected = built.parent / "expected"
     params = json.loads((expected / "model.json").read_text())
     # Customers have more lines than a batch holds: their lines straddle batches.
     assert params["lines"] / params["customers"] > 50
     assert params["customers"] > 400 and params["habits"]["products"] > 0
     problems = compare(expected, out)
     assert not problems, "\n".join(problems)
+    # The rest of Unico takes the Spark model as its own.
+    done = subprocess.run([UNICO, "--data", str(built), "model", "import", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "published" in done.stderr and f"{params['customers']} customers" in done.stdout
+
+
+def test_a_folder_that_is_not_a_model_is_refused(built: Path, tmp_path: Path):
+    (tmp_path / "model.json").write_text("{}")
+    done = subprocess.run([UNICO, "--data", str(built), "model", "import", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "model.json" in done.stderr

@@ -145,11 +145,7 @@ impl App {
         // model as it was, never profiles of one build beside habits of another.
         let versions = self.model_root().join(VERSIONS);
         std::fs::create_dir_all(&versions).with_context(|| format!("cannot create {}", versions.display()))?;
-        let id = format!(
-            "{}-{:06x}",
-            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%6f"),
-            rand::random::<u32>() & 0xff_ffff
-        );
+        let id = new_version_id();
         let dir = versions.join(&id);
         progress.begin(&format!("reading receipts up to {as_of}"), Unit::Lines, 0);
         let spill = self.model_root().join("tmp");
@@ -164,6 +160,38 @@ impl App {
             }
         };
         progress.message(crate::progress::PUBLISHING);
+        self.publish_model(&id)?;
+        let published = self.publish(&dir, &params)?;
+        Ok(Built { params, published })
+    }
+
+    /// Publishes a model built elsewhere (the Spark job of `spark/`, docs/scale-out.md) like a
+    /// build of its own: `from` must hold `model.json`, `profiles.parquet` and
+    /// `habits.parquet` that Unico reads; they are copied into a version of their own, then
+    /// `model/current` points at it and the cardholders' profiles reach the operational store.
+    pub fn import_model(&self, from: &Path) -> Result<Built> {
+        let invalid = |what: String, e: unico_model::Error| Error::with_source(Code::InputInvalid, what, e);
+        let params =
+            build::read_params(from).map_err(|e| invalid(format!("{}: no readable model.json", from.display()), e))?;
+        let found = unico_model::profiles::for_each_profile(from, |_| ())
+            .map_err(|e| invalid(format!("{}: profiles.parquet is not a Unico profiles file", from.display()), e))?;
+        if found.is_none() {
+            return Err(Error::new(Code::InputInvalid, format!("{}: no profiles.parquet", from.display())));
+        }
+        unico_model::habits::due_products(from)
+            .map_err(|e| invalid(format!("{}: habits.parquet is not a Unico habits file", from.display()), e))?;
+        let versions = self.model_root().join(VERSIONS);
+        std::fs::create_dir_all(&versions).with_context(|| format!("cannot create {}", versions.display()))?;
+        let id = new_version_id();
+        let dir = versions.join(&id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for file in [build::PARAMS_FILE, build::PROFILES_FILE, unico_model::habits::HABITS_FILE] {
+            if let Err(e) = std::fs::copy(from.join(file), dir.join(file)) {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e).with_context(|| format!("cannot copy {}", from.join(file).display()));
+            }
+        }
+        unico_core::fs::sync_dir(&dir)?;
         self.publish_model(&id)?;
         let published = self.publish(&dir, &params)?;
         Ok(Built { params, published })
@@ -612,4 +640,9 @@ impl App {
         }
         Ok(path)
     }
+}
+
+/// A new model version's folder name: its time and a random tail.
+fn new_version_id() -> String {
+    format!("{}-{:06x}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%6f"), rand::random::<u32>() & 0xff_ffff)
 }

@@ -23,6 +23,12 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Publish a model built elsewhere (the Spark job `spark/unico_spark.py` writes
+    /// model.json, profiles.parquet and habits.parquet into a folder) as the current model.
+    Import {
+        /// The folder with model.json, profiles.parquet and habits.parquet.
+        dir: PathBuf,
+    },
     /// Print the fitted population parameters of the last build.
     Params {
         /// Print JSON.
@@ -74,6 +80,12 @@ pub fn run(data: &Path, command: ModelCommand) -> Result<()> {
             let built = app.build_model(as_of.as_deref(), unit, &Bars::new())?;
             print_published(&built.published);
             if json { print_json(&built.params) } else { print_params(&built.params, &app.model_path()) }
+        }
+        ModelCommand::Import { dir } => {
+            let app = App::open(data)?;
+            let built = app.import_model(&dir)?;
+            print_published(&built.published);
+            print_params(&built.params, &app.model_path());
         }
         ModelCommand::Params { json } => {
             let app = App::open(data)?;
