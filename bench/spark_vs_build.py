@@ -71,6 +71,7 @@ def main():
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--data", help="an existing data directory with a lake (skips the generation)")
     ap.add_argument("--as-of", default=None, help="default: the start + days − 1")
+    ap.add_argument("--driver-memory", default="4g", help="heap of Spark's JVM (local mode: driver and executors)")
     ap.add_argument("--python", default=str(Path.home() / ".cache" / "unico" / "py-venv" / "bin" / "python"))
     args = ap.parse_args()
     if not UNICO.exists():
@@ -90,11 +91,16 @@ def main():
         t_build, m_build = measure([str(UNICO), "--data", str(data), "model", "build", "--as-of", as_of])
         print(f"unico model build: {t_build:8.1f} s  peak {m_build:7.0f} MiB", flush=True)
         out = tmp / "spark-model"
-        env = dict(os.environ, PYSPARK_PYTHON=args.python, SPARK_LOCAL_DIRS=str(tmp / "spark-local"))
+        # Local mode runs the executors inside the driver's JVM: give it 4 GiB of heap.
+        env = dict(os.environ, PYSPARK_PYTHON=args.python, SPARK_LOCAL_DIRS=str(tmp / "spark-local"),
+                   PYSPARK_SUBMIT_ARGS=f"--driver-memory {args.driver_memory} pyspark-shell")
         t_spark, m_spark = measure([args.python, str(ROOT / "spark" / "unico_spark.py"), "--master", "local[2]",
                                     "--lake", str(data / "lake"), "--out", str(out), "--as-of", as_of,
                                     "--time-zone", "Europe/Rome", "--partitions", str(args.partitions)], env=env)
-        print(f"Spark local[2]:    {t_spark:8.1f} s  peak {m_spark:7.0f} MiB  ({args.partitions} partitions)")
+        print(f"Spark local[2]:    {t_spark:8.1f} s  peak {m_spark:7.0f} MiB  ({args.partitions} partitions, "
+              f"driver memory {args.driver_memory})")
+        phases = __import__("json").loads((out / "model.json").read_text())["seconds"]
+        print(f"Spark phases (s): {phases}")
         problems = compare(data / "model" / "current", out)
         print("same profiles and habits: " + ("yes" if not problems else "NO\n" + "\n".join(problems[:10])))
         lines = __import__("json").loads((out / "model.json").read_text())["lines"]

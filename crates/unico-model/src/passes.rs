@@ -57,6 +57,16 @@ fn small<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a UInt8Array, Error> {
     column(b, name)?.as_primitive_opt::<UInt8Type>().ok_or_else(|| input(format!("column {name} is not uint8")))
 }
 
+/// Whether a line of `key` starts a new customer after `current`; an error when the lines
+/// are not sorted by customer.
+fn starts_customer(current: Option<&str>, key: &str) -> Result<bool, Error> {
+    match current {
+        Some(c) if c == key => Ok(false),
+        Some(c) if c > key => Err(input(format!("lines are not sorted by customer_key ({c} came before {key})"))),
+        _ => Ok(true),
+    }
+}
+
 /// Receipt-line columns [`ProfilePass`] reads.
 pub const PROFILE_INPUT_COLUMNS: [&str; 8] =
     ["local_date", "customer_key", "receipt_id", "net_amount_cents", "discount_cents", "store_id", "channel", "ts"];
@@ -353,15 +363,7 @@ impl ProfilePass {
             if day > self.as_of_day || key.is_null(i) {
                 continue;
             }
-            if self.current.as_deref() != Some(key.value(i)) {
-                if let Some(previous) = &self.current
-                    && previous.as_str() > key.value(i)
-                {
-                    return Err(input(format!(
-                        "lines are not sorted by customer_key ({previous} came before {})",
-                        key.value(i)
-                    )));
-                }
+            if starts_customer(self.current.as_deref(), key.value(i))? {
                 self.close_customer();
                 self.current = Some(key.value(i).to_string());
             }
@@ -438,15 +440,7 @@ impl HabitPass {
             if day > self.as_of_day || key.is_null(i) {
                 continue;
             }
-            if self.current.as_deref() != Some(key.value(i)) {
-                if let Some(previous) = &self.current
-                    && previous.as_str() > key.value(i)
-                {
-                    return Err(input(format!(
-                        "lines are not sorted by customer_key ({previous} came before {})",
-                        key.value(i)
-                    )));
-                }
+            if starts_customer(self.current.as_deref(), key.value(i))? {
                 self.close_customer();
                 self.current = Some(key.value(i).to_string());
             }

@@ -317,6 +317,17 @@ def summary(
 # --- the per-customer passes on sorted batches -------------------------------------------
 
 
+def _drive(p: Any, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Pushes every batch through a pass, yielding the rows of the customers it finished."""
+    for b in batches:
+        out = p.push(_normalise(b))
+        if out.num_rows:
+            yield out
+    out = p.finish()
+    if out.num_rows:
+        yield out
+
+
 def profile_states(
     batches: Iterable[pa.RecordBatch],
     as_of: str,
@@ -328,14 +339,7 @@ def profile_states(
     ``net_amount_cents``, ``discount_cents``, ``store_id``, ``channel``, ``ts``), up to
     ``as_of`` (YYYY-MM-DD, inclusive); hours are read in ``time_zone``, the chain's zone.
     A customer's lines may straddle batches; an unsorted input is an error."""
-    p = _native.ProfilePass(as_of, time_zone, _settings_json(settings))
-    for b in batches:
-        out = p.push(_normalise(b))
-        if out.num_rows:
-            yield out
-    out = p.finish()
-    if out.num_rows:
-        yield out
+    return _drive(_native.ProfilePass(as_of, time_zone, _settings_json(settings)), batches)
 
 
 def habits(
@@ -348,14 +352,7 @@ def habits(
     (``local_date``, ``customer_key``, ``sku``, ``net_amount_cents``) up to ``as_of``;
     ``products`` has ``sku``, ``name`` and ``category``."""
     catalogue = [_normalise(b) for b in _table(products).select(["sku", "name", "category"]).to_batches()]
-    p = _native.HabitPass(catalogue, as_of, _settings_json(settings))
-    for b in batches:
-        out = p.push(_normalise(b))
-        if out.num_rows:
-            yield out
-    out = p.finish()
-    if out.num_rows:
-        yield out
+    return _drive(_native.HabitPass(catalogue, as_of, _settings_json(settings)), batches)
 
 
 def score_profiles(
