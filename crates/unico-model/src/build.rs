@@ -127,8 +127,11 @@ pub fn build(
     }
     let unit = settings.unit;
     let summaries: Vec<Summary> = f.customers.iter().map(|c| summary_of(c, as_of_day, unit)).collect();
-    let bgnbd = BgNbd::fit_grouped(&Grouped::new(&summaries), unit)?;
-    let gamma_gamma = GammaGamma::fit(summaries.iter().map(|s| (s.frequency, s.monetary)))?;
+    // Both fits sum their rows in one canonical order, so the Spark job, which hands them
+    // over in any order, fits the same model to the last bit (crate::passes).
+    let bgnbd =
+        BgNbd::fit_grouped(&Grouped::from_rows(summaries.iter().map(|s| (s.frequency, s.recency, s.age, 1.0))), unit)?;
+    let gamma_gamma = GammaGamma::fit_grouped(summaries.iter().map(|s| (s.frequency, s.monetary, 1.0)))?;
     let rfm_values: Vec<RfmValues> = f
         .customers
         .iter()

@@ -4,6 +4,7 @@
 //! on the mean value of their repeat transactions.
 
 use super::grouped::Grouped;
+use super::grouped::canonical_rank;
 use crate::error::{Error, ErrorKind};
 use crate::optimize::minimize_joint;
 use crate::special::{digamma, ln_gamma};
@@ -33,13 +34,17 @@ impl GammaGamma {
     /// Fits the model on `(repeat transactions, mean repeat value)` pairs; pairs with no
     /// repeat transaction or a non-positive mean are skipped.
     pub fn fit(customers: impl IntoIterator<Item = (u32, f64)>) -> Result<GammaGamma, Error> {
-        GammaGamma::fit_grouped(customers.into_iter().map(|(x, m)| (x, m, 1.0)))
+        GammaGamma::fit_rows(customers.into_iter().map(|(x, m)| (x, m, 1.0)), false)
     }
 
     /// Fits the model on `(repeat transactions, mean repeat value, customers)` rows, grouped
     /// or not, in any order: rows are summed in one canonical order, so the fit is the same
     /// to the last bit however a distributed engine grouped them.
     pub fn fit_grouped(rows: impl IntoIterator<Item = (u32, f64, f64)>) -> Result<GammaGamma, Error> {
+        GammaGamma::fit_rows(rows, true)
+    }
+
+    fn fit_rows(rows: impl IntoIterator<Item = (u32, f64, f64)>, canonical: bool) -> Result<GammaGamma, Error> {
         let mut index: HashMap<(u32, u64), usize> = HashMap::default();
         let mut distinct: Vec<((u32, u64), f64)> = Vec::new();
         for (x, m, w) in rows {
@@ -53,7 +58,14 @@ impl GammaGamma {
             distinct[i].1 += w;
         }
         drop(index);
-        distinct.sort_unstable_by_key(|r| r.0);
+        // The most common first, ties in a fixed scattered order: of the canonical orders
+        // measured, the one that fits about as fast as the order of first appearance (1M
+        // customers: 0.7 s against 0.5 s; by key 1.7 s; decision 0029).
+        if canonical {
+            distinct.sort_unstable_by(|a, b| {
+                b.1.total_cmp(&a.1).then(canonical_rank(&a.0).cmp(&canonical_rank(&b.0))).then(a.0.cmp(&b.0))
+            });
+        }
         let xs: Vec<u32> = distinct.iter().map(|r| r.0.0).collect();
         let ms: Vec<f64> = distinct.iter().map(|r| f64::from_bits(r.0.1)).collect();
         let ws: Vec<f64> = distinct.iter().map(|r| r.1).collect();

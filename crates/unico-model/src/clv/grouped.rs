@@ -8,6 +8,12 @@
 use super::summary::Summary;
 use foldhash::HashMap;
 
+/// A fixed pseudo-random rank of a row's key, for a canonical order that scatters the keys.
+pub(crate) fn canonical_rank<K: std::hash::Hash>(key: &K) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x0067_726f_7570).hash_one(key)
+}
+
 /// Distinct repeat-purchase summaries with how many customers share each.
 #[derive(Debug, Clone, Default)]
 pub struct Grouped {
@@ -41,27 +47,41 @@ impl Grouped {
             return None;
         }
         let k = self.x.len().div_ceil(rows);
-        let kept: Vec<usize> = (0..self.x.len()).step_by(k).collect();
-        let summaries: Vec<Summary> = kept
-            .iter()
-            .map(|&i| Summary { frequency: self.x[i], recency: self.recency[i], age: self.age[i], monetary: 0.0 })
-            .collect();
-        let mut g = Grouped::new(&summaries);
-        g.weight = kept.iter().map(|&i| self.weight[i]).collect();
-        g.customers = g.weight.iter().sum();
+        // The kept rows keep their weights and, being a subsequence of the canonical order,
+        // their order.
+        let g = Grouped::from_rows_in_order(
+            (0..self.x.len()).step_by(k).map(|i| (self.x[i], self.recency[i], self.age[i], self.weight[i])),
+        );
         Some(g)
     }
 
-    /// Groups the summaries.
+    /// Groups the summaries, in the order each distinct row first appears.
     pub fn new<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> Grouped {
-        Grouped::from_rows(summaries.into_iter().map(|s| (s.frequency, s.recency, s.age, 1.0)))
+        Grouped::from_rows_in_order(summaries.into_iter().map(|s| (s.frequency, s.recency, s.age, 1.0)))
     }
 
     /// Groups `(x, t_x, T, customers)` rows, already grouped or not (a distributed engine's
-    /// group-by hands them over in any order). Rows are kept in one canonical order, by
-    /// `(x, t_x, T)`, so that the likelihood's sums, and so the fit, are the same to the
-    /// last bit whatever order the customers came in.
+    /// group-by hands them over in any order). Rows are kept in one canonical order — the
+    /// most common first, ties by `(x, t_x, T)` — so that the likelihood's sums, and so the
+    /// fit, are the same to the last bit whatever order the customers came in: what
+    /// `unico model build` and the Spark job use. The price, measured on 1M simulated
+    /// customers: BG/NBD fits in 1.9 s where the order of first appearance
+    /// ([`Grouped::from_rows_in_order`], which no other engine can reproduce) takes 0.65 s,
+    /// with about as many iterations; sorted by key alone 2.6 s, by a hash of the key 2.0 s
+    /// (decision 0029).
     pub fn from_rows(rows: impl IntoIterator<Item = (u32, f64, f64, f64)>) -> Grouped {
+        let mut distinct = Self::distinct(rows);
+        distinct.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Self::of_distinct(distinct)
+    }
+
+    /// Groups rows keeping the order in which each distinct row first appears (the order of
+    /// one machine's pass, and the fastest to fit).
+    pub fn from_rows_in_order(rows: impl IntoIterator<Item = (u32, f64, f64, f64)>) -> Grouped {
+        Self::of_distinct(Self::distinct(rows))
+    }
+
+    fn distinct(rows: impl IntoIterator<Item = (u32, f64, f64, f64)>) -> Vec<((u32, u64, u64), f64)> {
         let mut index: HashMap<(u32, u64, u64), usize> = HashMap::default();
         let mut distinct: Vec<((u32, u64, u64), f64)> = Vec::new();
         for (x, recency, age, weight) in rows {
@@ -72,8 +92,10 @@ impl Grouped {
             });
             distinct[i].1 += weight;
         }
-        drop(index);
-        distinct.sort_unstable_by_key(|r| r.0);
+        distinct
+    }
+
+    fn of_distinct(distinct: Vec<((u32, u64, u64), f64)>) -> Grouped {
         let mut g = Grouped::default();
         for ((x, recency, age), weight) in distinct {
             g.x.push(x);
