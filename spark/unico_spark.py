@@ -26,9 +26,11 @@ import os
 import shutil
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -94,6 +96,58 @@ def rfm_score(states: DataFrame, column: str, score: str, descending: bool, bins
         column, (F.lit(1) + F.expr(f"(coalesce(below, 0) * {bins}) div {n}")).cast("short").alias(score)
     )
     return states.join(levels, column)
+
+
+def kpi_from(to: str, by: str) -> str:
+    """``unico kpi``'s default first day: 28 days, 12 weeks or 12 months back from ``to``."""
+    end = date.fromisoformat(to)
+    if by == "day":
+        return (end - timedelta(days=27)).isoformat()
+    if by == "week":
+        return (end - timedelta(days=7 * 12 - 1)).isoformat()
+    months = end.year * 12 + end.month - 1 - 11
+    return date(months // 12, months % 12 + 1, 1).isoformat()
+
+
+def kpi_cube(spark: SparkSession, args: argparse.Namespace, out: Path) -> dict:
+    """The programme's lake KPIs: each partition folds its lines into a partial cube
+    (every cardholder's lines, and every receipt without a card, in one partition), Spark
+    sums the partial cubes by period and group, and the driver turns the merged cube into
+    ``unico kpi``'s figures. Writes ``kpi_cube.parquet`` (the merged cube) and ``kpis.csv``."""
+    to = args.kpi_to or args.as_of
+    start = args.kpi_from or kpi_from(to, args.kpi_by)
+    by, by_store, by_channel = args.kpi_by, args.kpi_by_store, args.kpi_by_channel
+    lake = args.lake.rstrip("/")
+    products = spark.read.parquet(f"{lake}/products").select("sku", "unit_cost_cents").toArrow()
+    columns = ["local_date", "customer_key", "receipt_id", "store_id", "channel", "sku", "quantity",
+               "net_amount_cents", "discount_cents"]
+    lines = spark.read.parquet(f"{lake}/receipt_lines").where(F.col("local_date") <= F.lit(to).cast("date"))
+    sliced = lines.select(*columns).repartition(args.partitions, F.coalesce("customer_key", "receipt_id"))
+    cube_arrow = unico.cube_schema()
+
+    def cube_of(batches):
+        import unico as u
+
+        part = u.cube_part(batches, start, to, by, by_store, by_channel, products)
+        yield from part.to_batches()
+
+    counters = [f.name for f in cube_arrow][4:]
+    keys = ["period_start", "store", "channel", "segment"]
+    merged = (
+        sliced.mapInArrow(cube_of, spark_schema(cube_arrow))
+        .groupBy(*keys).agg(*[F.sum(c).alias(c) for c in counters])
+        .toArrow()
+    )
+    merged = pa.Table.from_batches([unico.conform(b, cube_arrow) for b in merged.to_batches()], schema=cube_arrow)
+    kpis = unico.cube_kpis(merged, start, to, by)
+    pq.write_table(merged.sort_by([(k, "ascending") for k in keys]), out / "kpi_cube.parquet.tmp", compression="zstd")
+    os.replace(out / "kpi_cube.parquet.tmp", out / "kpi_cube.parquet")
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(kpis, out / "kpis.csv.tmp")
+    os.replace(out / "kpis.csv.tmp", out / "kpis.csv")
+    lines_read = sum(int(pc.sum(merged[c]).as_py() or 0) for c in ("card_lines", "no_card_lines"))
+    return {"from": start, "to": to, "by": by, "rows": kpis.num_rows, "lines": lines_read}
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -200,6 +254,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     ).first()
     lap("habits")
 
+    if args.kpi_by:
+        params_kpi = kpi_cube(spark, args, out)
+        lap("kpis")
+
     segments = {r["segment"]: r["count"] for r in spark.read.parquet(profiles_dir).groupBy("segment").count().collect()}
     totals = states.agg(F.sum("lines").alias("lines"), F.sum(F.when(F.col("repeat_purchases") > 0, 1).otherwise(0)).alias("repeat")).first()
     merge_parts(profiles_dir, profile_arrow, out / "profiles.parquet")
@@ -218,6 +276,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         "seconds": seconds,
         "settings": settings,
     }
+    if args.kpi_by:
+        params["kpis"] = params_kpi
     tmp = out / "model.json.tmp"
     tmp.write_text(json.dumps(params, indent=2))
     os.replace(tmp, out / "model.json")
@@ -238,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partitions", type=int, default=200, help="customer partitions (tasks) of the passes")
     p.add_argument("--master", default=None, help="Spark master when not run through spark-submit (local[2], …)")
     p.add_argument("--max-records-per-batch", type=int, default=None, help="Arrow batch size of mapInArrow")
+    p.add_argument("--kpi-by", default=None, choices=["day", "week", "month"],
+                   help="also compute the lake KPIs by this period (kpis.csv, kpi_cube.parquet), as `unico kpi --by`")
+    p.add_argument("--kpi-from", default=None, help="first day of the KPIs (default: as `unico kpi`)")
+    p.add_argument("--kpi-to", default=None, help="last day of the KPIs (default: --as-of)")
+    p.add_argument("--kpi-by-store", action="store_true", help="KPIs split by store")
+    p.add_argument("--kpi-by-channel", action="store_true", help="KPIs split by channel")
     args = p.parse_args(argv)
 
     builder = SparkSession.builder.appName("unico model build")

@@ -49,7 +49,7 @@ def test_spark_finds_what_the_model_build_finds(built: Path, tmp_path: Path, par
     subprocess.run(
         [sys.executable, str(JOB), "--lake", str(built / "lake"), "--out", str(out), "--as-of", AS_OF,
          "--time-zone", "Europe/Rome", "--partitions", str(partitions), "--master", "local[2]",
-         "--max-records-per-batch", "50"],
+         "--max-records-per-batch", "50", "--kpi-by", "week", "--kpi-by-store", "--kpi-by-channel"],
         check=True,
     )
     expected = built.parent / "expected"
@@ -59,10 +59,40 @@ def test_spark_finds_what_the_model_build_finds(built: Path, tmp_path: Path, par
     assert params["customers"] > 400 and params["habits"]["products"] > 0
     problems = compare(expected, out)
     assert not problems, "\n".join(problems)
+    # The KPI cube, merged from the partitions' partial cubes: `unico kpi`'s figures.
+    cli = subprocess.run(
+        [UNICO, "--data", str(built), "kpi", "--by", "week", "--by-store", "--by-channel", "--to", AS_OF, "--format", "csv"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    expected_kpis, actual_kpis = kpi_rows(cli), kpi_rows((out / "kpis.csv").read_text())
+    assert len(expected_kpis) > 30 and set(actual_kpis) == set(expected_kpis)
+    some = next(iter(actual_kpis.values()))
+    assert len(some) > 20, sorted(some)
+    assert any((r["retention_rate"] or 0) > 0 and (r["margin_card_cents"] or 0) > 0 for r in actual_kpis.values())
+    for key, row in actual_kpis.items():
+        for name, value in row.items():
+            want = expected_kpis[key][name]
+            assert (value is None and want is None) or (
+                value is not None and want is not None and abs(value - want) <= 1e-9 * max(1.0, abs(want))
+            ), f"{key} {name}: {value} vs {want}"
     # The rest of Unico takes the Spark model as its own.
     done = subprocess.run([UNICO, "--data", str(built), "model", "import", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "published" in done.stderr and f"{params['customers']} customers" in done.stdout
+
+
+def kpi_rows(text: str) -> dict[tuple, dict[str, float | None]]:
+    """KPI rows of a CSV by (period, store, channel): every number, blank as None."""
+    import csv
+    import io
+
+    out = {}
+    for r in csv.DictReader(io.StringIO(text)):
+        key = (r.pop("period"), r.pop("store"), r.pop("channel"))
+        for k in ("period_start", "days", "segment"):
+            r.pop(k, None)
+        out[key] = {k: (float(v) if v != "" else None) for k, v in r.items()}
+    return out
 
 
 def test_a_folder_that_is_not_a_model_is_refused(built: Path, tmp_path: Path):

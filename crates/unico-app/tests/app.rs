@@ -230,3 +230,124 @@ fn the_review_compares_four_weeks_with_the_four_before_from_the_same_daily_figur
     assert_eq!((ls.last_year, rev.last_year), (None, None));
     assert_eq!((active.now, active.previous), (None, None));
 }
+
+/// The KPI cube folded slice by slice (as Spark folds it through the Python package: every
+/// cardholder's lines in one slice, a receipt without a card in one slice, batches cut
+/// anywhere) adds up to the cube of the whole lake, for every grain and split; and its rows
+/// read back to the same cube.
+#[test]
+fn the_cubes_of_customer_slices_add_up_to_the_cube_of_the_lake() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Array, BooleanArray};
+    use std::collections::BTreeMap;
+    use unico_kpi::cube::{self, Cube, CubePass, Query, Segments, Split, key_hash};
+    use unico_kpi::days::day_of;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let app = chain(tmp.path());
+    let lake = app.lake_view().unwrap();
+    let costs = cube::unit_costs(&lake).unwrap();
+    let files = lake.parquet_files(unico_lake::Dataset::Receipts).unwrap();
+    let mut batches = Vec::new();
+    for f in &files {
+        unico_lake::read::for_each_batch(f, &[], |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    }
+    // Two segments and some cardholders left unscored.
+    let mut segments = Segments { names: vec!["a".into(), "b".into()], ..Default::default() };
+    for b in &batches {
+        let key = b.column_by_name("customer_key").unwrap().as_string::<i32>();
+        for k in key.iter().flatten() {
+            let h = key_hash(k);
+            if h % 3 != 2 {
+                segments.of.insert(h, (h % 3) as u16);
+            }
+        }
+    }
+    assert!(segments.of.len() > 100, "cardholders: {}", segments.of.len());
+    let slice_of = |b: &arrow_array::RecordBatch, i: usize| -> u64 {
+        let key = b.column_by_name("customer_key").unwrap().as_string::<i32>();
+        let rid = b.column_by_name("receipt_id").unwrap().as_string::<i32>();
+        if key.is_null(i) { key_hash(rid.value(i)) % 3 } else { key_hash(key.value(i)) % 3 }
+    };
+    type Labelled = BTreeMap<(i32, Option<String>, Option<u16>, Option<String>), cube::Cell>;
+    let by_names = |c: &Cube| -> Labelled {
+        let name = |i: u16, names: &[String]| (i != cube::ALL).then(|| names[i as usize].clone());
+        c.cells
+            .iter()
+            .map(|(&(p, g), cell)| {
+                (
+                    (
+                        p,
+                        name(g.store, &c.stores),
+                        (g.channel != cube::ALL).then_some(g.channel),
+                        name(g.segment, &c.segments),
+                    ),
+                    *cell,
+                )
+            })
+            .collect()
+    };
+    let start = day_of(jiff::civil::date(2025, 1, 1));
+    let cases = [
+        (unico_kpi::days::Grain::Week, Split { store: true, channel: true, segment: false }),
+        (unico_kpi::days::Grain::Month, Split { store: false, channel: false, segment: true }),
+        (unico_kpi::days::Grain::Day, Split::default()),
+    ];
+    for (grain, split) in cases {
+        let q =
+            Query { from: start + 45, to: start + 100, grain, split, costs: &costs, segments: &segments, threads: 2 };
+        let whole = cube::compute(&lake, &q, &|_, _| {}).unwrap();
+        let mut passes: Vec<CubePass> = (0..3).map(|_| CubePass::new(&q)).collect();
+        for b in &batches {
+            // Cut into batches of 37 lines: a receipt and a customer straddle batches.
+            for at in (0..b.num_rows()).step_by(37) {
+                let chunk = b.slice(at, 37.min(b.num_rows() - at));
+                for (s, pass) in passes.iter_mut().enumerate() {
+                    let mask: BooleanArray =
+                        (0..chunk.num_rows()).map(|i| Some(slice_of(&chunk, i) == s as u64)).collect();
+                    let part = arrow_select::filter::filter_record_batch(&chunk, &mask).unwrap();
+                    pass.push(&part).unwrap();
+                }
+            }
+        }
+        let mut merged = Cube::default();
+        for p in passes {
+            let c = p.finish();
+            assert!(!c.cells.is_empty());
+            merged.add(&c);
+        }
+        let label = format!("{grain:?} {split:?}");
+        assert!(whole.cells.values().any(|c| c.retained > 0 && c.new > 0 && c.card.cost_cents > 0), "{label}");
+        assert_eq!(by_names(&merged), by_names(&whole), "{label}");
+        assert_eq!(
+            (merged.lines, merged.first_period, merged.data_days),
+            (whole.lines, whole.first_period, whole.data_days)
+        );
+        // The rows, cut in two and read back, are the same cube.
+        let rows = merged.to_batch();
+        let half = rows.num_rows() / 2;
+        let back =
+            Cube::from_batches(merged.first_period, [&rows.slice(0, half), &rows.slice(half, rows.num_rows() - half)])
+                .unwrap();
+        assert_eq!(by_names(&back), by_names(&whole), "{label}");
+        assert_eq!(back.lines, whole.lines);
+    }
+    // A batch without a needed column is refused with its name.
+    let segments = Segments::default();
+    let q = Query {
+        from: start,
+        to: start + 10,
+        grain: unico_kpi::days::Grain::Day,
+        split: Split::default(),
+        costs: &costs,
+        segments: &segments,
+        threads: 1,
+    };
+    let mut pass = CubePass::new(&q);
+    let err = pass.push(&batches[0].project(&[0, 1]).unwrap()).unwrap_err();
+    assert!(err.to_string().contains('`'), "{err}");
+}

@@ -15,13 +15,15 @@
 
 use crate::days::Grain;
 use crate::error::Error;
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
+use arrow_array::cast::AsArray as _;
 use arrow_array::types::{Date32Type, Float64Type, Int64Type};
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use arrow_array::{Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use unico_lake::lake::Month;
@@ -241,17 +243,10 @@ pub fn rows_of(path: &std::path::Path) -> u64 {
 /// Folds the lake into the cube. `progress(lines done, lines total)` is called after each
 /// month.
 pub fn compute(lake: &Lake, q: &Query<'_>, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Cube, Error> {
-    let first_period = q.grain.previous(q.grain.start(q.from));
     let months = months_up_to(lake, q.to)?;
     let total: u64 = months.iter().flat_map(|(_, fs)| fs.iter()).map(|f| rows_of(f)).sum();
-    let mut segments = q.segments.names.clone();
-    let no_card = segments.len() as u16;
-    segments.push(NO_CARD_SEGMENT.into());
-    let unscored = segments.len() as u16;
-    segments.push(UNSCORED_SEGMENT.into());
-    let ctx = Ctx { q, first_period, no_card, unscored };
-
-    let mut cube = Cube { first_period, segments, ..Default::default() };
+    let ctx = Ctx::new(q);
+    let mut cube = ctx.empty_cube();
     let mut store_index: HashMap<String, u16> = HashMap::new();
     let mut first_day: HashMap<u64, i32> = HashMap::new();
     let mut last_period: HashMap<(u64, Group), i32> = HashMap::new();
@@ -323,14 +318,259 @@ pub fn compute(lake: &Lake, q: &Query<'_>, progress: &(dyn Fn(u64, u64) + Sync))
         }
         result
     })?;
-    cube.stores = {
-        let mut s = vec![String::new(); store_index.len()];
-        for (name, i) in store_index {
-            s[i as usize] = name;
-        }
-        s
-    };
+    cube.stores = names_by_index(store_index);
     Ok(cube)
+}
+
+/// The cube of one slice of the receipt lines, folded batch by batch, for an engine that
+/// splits the lines itself (Spark through the `unico` Python package): the cubes of disjoint
+/// slices add up ([`Cube::add`]) to the cube [`compute`] folds from the whole lake, provided
+/// every cardholder's lines are in one slice (their first purchase and their previous period
+/// are theirs alone) and every receipt's lines too (receipts are counted once). Repartitioning
+/// by the customer key, and by the receipt id where there is no card, does both.
+///
+/// Batches come in any order and hold at least the columns [`COLUMNS`] names (by name, any
+/// order, more allowed). Memory is the slice's cells, its receipts and its customer-days.
+pub struct CubePass<'a> {
+    ctx: Ctx<'a>,
+    fold: Fold,
+}
+
+impl<'a> CubePass<'a> {
+    /// A pass computing what `q` asks (its `threads` are not used).
+    pub fn new(q: &'a Query<'a>) -> Self {
+        CubePass { ctx: Ctx::new(q), fold: Fold::default() }
+    }
+
+    /// Folds a batch of receipt lines.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let schema = batch.schema();
+        let mut columns = Vec::with_capacity(COLUMNS.len());
+        for name in COLUMNS {
+            let i = schema.index_of(name).map_err(|_| {
+                Error::new(crate::error::ErrorKind::Input, format!("receipt lines need a `{name}` column"))
+            })?;
+            let want = match name {
+                "local_date" => DataType::Date32,
+                "quantity" => DataType::Float64,
+                "net_amount_cents" | "discount_cents" => DataType::Int64,
+                _ => DataType::Utf8,
+            };
+            if schema.field(i).data_type() != &want {
+                return Err(Error::new(
+                    crate::error::ErrorKind::Input,
+                    format!("column `{name}` is {}, not {want}", schema.field(i).data_type()),
+                ));
+            }
+            columns.push(i);
+        }
+        let b = batch.project(&columns).map_err(|e| Error::new(crate::error::ErrorKind::Input, e.to_string()))?;
+        self.fold.lines_of(&b, &self.ctx);
+        Ok(())
+    }
+
+    /// The slice's cube.
+    pub fn finish(self) -> Cube {
+        let mut cube = self.ctx.empty_cube();
+        let mut store_index = HashMap::new();
+        merge(&mut cube, self.fold.into_part(), &self.ctx, &mut store_index, &mut HashMap::new(), &mut HashMap::new());
+        cube.stores = names_by_index(store_index);
+        cube
+    }
+}
+
+fn names_by_index(index: HashMap<String, u16>) -> Vec<String> {
+    let mut s = vec![String::new(); index.len()];
+    for (name, i) in index {
+        s[i as usize] = name;
+    }
+    s
+}
+
+/// The cube's counters as columns, in this order after the group's labels.
+const COUNTERS: [&str; 15] = [
+    "card_receipts",
+    "card_lines",
+    "card_revenue_cents",
+    "card_discount_cents",
+    "card_costed_revenue_cents",
+    "card_cost_cents",
+    "no_card_receipts",
+    "no_card_lines",
+    "no_card_revenue_cents",
+    "no_card_discount_cents",
+    "no_card_costed_revenue_cents",
+    "no_card_cost_cents",
+    "active",
+    "new",
+    "retained",
+];
+
+fn counters(c: &Cell) -> [i64; 15] {
+    let s = |s: &Sales| {
+        [s.receipts as i64, s.lines as i64, s.revenue_cents, s.discount_cents, s.costed_revenue_cents, s.cost_cents]
+    };
+    let (a, b) = (s(&c.card), s(&c.no_card));
+    [
+        a[0],
+        a[1],
+        a[2],
+        a[3],
+        a[4],
+        a[5],
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        c.active as i64,
+        c.new as i64,
+        c.retained as i64,
+    ]
+}
+
+fn cell_of(v: &[i64; 15]) -> Cell {
+    let s = |o: usize| Sales {
+        receipts: v[o] as u64,
+        lines: v[o + 1] as u64,
+        revenue_cents: v[o + 2],
+        discount_cents: v[o + 3],
+        costed_revenue_cents: v[o + 4],
+        cost_cents: v[o + 5],
+    };
+    Cell { card: s(0), no_card: s(6), active: v[12] as u64, new: v[13] as u64, retained: v[14] as u64 }
+}
+
+impl Cube {
+    /// Adds the cube of a disjoint slice of the lines computed for the same query (see
+    /// [`CubePass`]): stores and segments are matched by name.
+    pub fn add(&mut self, other: &Cube) {
+        if self.cells.is_empty() && self.stores.is_empty() && self.lines == 0 {
+            self.first_period = other.first_period;
+        }
+        let stores: Vec<u16> = other.stores.iter().map(|s| intern_name(&mut self.stores, s)).collect();
+        let segments: Vec<u16> = other.segments.iter().map(|s| intern_name(&mut self.segments, s)).collect();
+        let map = |i: u16, to: &[u16]| if i == ALL { ALL } else { to[i as usize] };
+        for (&(p, g), cell) in &other.cells {
+            let g = Group { store: map(g.store, &stores), channel: g.channel, segment: map(g.segment, &segments) };
+            self.cells.entry((p, g)).or_default().add(cell);
+        }
+        self.lines += other.lines;
+        if let Some((a, b)) = other.data_days {
+            self.data_days = Some(self.data_days.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+        }
+    }
+
+    /// The Arrow schema of [`Cube::to_batch`]: the period's first day, the group's labels
+    /// (null where not split) and the additive counters (money in cents).
+    pub fn schema() -> Arc<Schema> {
+        let mut fields = vec![
+            Field::new("period_start", DataType::Date32, false),
+            Field::new("store", DataType::Utf8, true),
+            Field::new("channel", DataType::Utf8, true),
+            Field::new("segment", DataType::Utf8, true),
+        ];
+        fields.extend(COUNTERS.iter().map(|c| Field::new(*c, DataType::Int64, false)));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The cells as one row each, in period and group order. Rows of several cubes with the
+    /// same period and labels add up column by column (a `GROUP BY … SUM` merges them).
+    pub fn to_batch(&self) -> RecordBatch {
+        let label = |i: u16, names: &[String]| (i != ALL).then(|| names.get(i as usize).cloned().unwrap_or_default());
+        let keys = self.cells.keys();
+        let period = Date32Array::from_iter_values(keys.clone().map(|k| k.0));
+        let store: StringArray = keys.clone().map(|k| label(k.1.store, &self.stores)).collect();
+        let channel: StringArray = keys
+            .clone()
+            .map(|k| (k.1.channel != ALL).then(|| CHANNELS.get(k.1.channel as usize).copied().unwrap_or("store")))
+            .collect();
+        let segment: StringArray = keys.map(|k| label(k.1.segment, &self.segments)).collect();
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(period), Arc::new(store), Arc::new(channel), Arc::new(segment)];
+        let values: Vec<[i64; 15]> = self.cells.values().map(counters).collect();
+        for j in 0..COUNTERS.len() {
+            columns.push(Arc::new(values.iter().map(|v| v[j]).collect::<Int64Array>()));
+        }
+        RecordBatch::try_new(Cube::schema(), columns).expect("columns match the schema")
+    }
+
+    /// A cube from rows of [`Cube::to_batch`] (rows with the same period and labels add up).
+    /// `first_period` is the first period held ([`Cube::first_period`] of the query); the
+    /// lake's data days are not in the rows and stay unknown.
+    pub fn from_batches<'b>(
+        first_period: i32,
+        batches: impl IntoIterator<Item = &'b RecordBatch>,
+    ) -> Result<Cube, Error> {
+        let mut cube = Cube { first_period, ..Default::default() };
+        let want = Cube::schema();
+        for b in batches {
+            let s = b.schema();
+            let mut idx = Vec::with_capacity(want.fields().len());
+            for f in want.fields() {
+                let i = s.index_of(f.name()).map_err(|_| {
+                    Error::new(crate::error::ErrorKind::Input, format!("cube rows need a `{}` column", f.name()))
+                })?;
+                if s.field(i).data_type() != f.data_type() {
+                    return Err(Error::new(
+                        crate::error::ErrorKind::Input,
+                        format!("cube column `{}` is {}, not {}", f.name(), s.field(i).data_type(), f.data_type()),
+                    ));
+                }
+                idx.push(i);
+            }
+            let period = b.column(idx[0]).as_primitive::<Date32Type>();
+            let text = |j: usize| b.column(idx[j]).as_string::<i32>();
+            let (store, channel, segment) = (text(1), text(2), text(3));
+            let ints: Vec<&Int64Array> = (4..idx.len()).map(|j| b.column(idx[j]).as_primitive::<Int64Type>()).collect();
+            for i in 0..b.num_rows() {
+                if period.is_null(i) || ints.iter().any(|a| a.is_null(i)) {
+                    return Err(Error::new(
+                        crate::error::ErrorKind::Input,
+                        format!("cube row {i} has a null period or counter"),
+                    ));
+                }
+                let g = Group {
+                    store: if store.is_null(i) { ALL } else { intern_name(&mut cube.stores, store.value(i)) },
+                    channel: if channel.is_null(i) {
+                        ALL
+                    } else {
+                        CHANNELS.iter().position(|c| *c == channel.value(i)).ok_or_else(|| {
+                            Error::new(
+                                crate::error::ErrorKind::Input,
+                                format!("cube row {i}: unknown channel `{}`", channel.value(i)),
+                            )
+                        })? as u16
+                    },
+                    segment: if segment.is_null(i) { ALL } else { intern_name(&mut cube.segments, segment.value(i)) },
+                };
+                let mut v = [0i64; 15];
+                for (j, a) in ints.iter().enumerate() {
+                    v[j] = a.value(i);
+                }
+                let cell = cell_of(&v);
+                cube.lines += cell.card.lines + cell.no_card.lines;
+                cube.cells.entry((period.value(i), g)).or_default().add(&cell);
+            }
+        }
+        Ok(cube)
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(q: &'a Query<'a>) -> Self {
+        let first_period = q.grain.previous(q.grain.start(q.from));
+        let no_card = q.segments.names.len() as u16;
+        Ctx { q, first_period, no_card, unscored: no_card + 1 }
+    }
+
+    /// A cube with no cells yet, its segments named.
+    fn empty_cube(&self) -> Cube {
+        let mut segments = self.q.segments.names.clone();
+        segments.push(NO_CARD_SEGMENT.into());
+        segments.push(UNSCORED_SEGMENT.into());
+        Cube { first_period: self.first_period, segments, ..Default::default() }
+    }
 }
 
 struct Ctx<'a> {
@@ -346,120 +586,152 @@ fn fold_month(month: Month, files: &[PathBuf], ctx: &Ctx<'_>) -> Result<Part, Er
     let month_end = Grain::Month.next(month_start) - 1;
     // A month entirely before the periods held only tells first purchases.
     let early = month_end < ctx.first_period;
-    let mut part = Part { cells: HashMap::new(), visits: Vec::new(), stores: Vec::new(), lines: 0, days: None };
-    let mut store_index: HashMap<String, u16> = HashMap::new();
-    let mut receipts: HashSet<u64> = HashSet::new();
-    let mut cell_index: HashMap<(i32, Group), usize> = HashMap::new();
-    let mut cells: Vec<((i32, Group), Cell)> = Vec::new();
+    let mut fold = Fold::default();
     let columns: &[&str] = if early { &COLUMNS[..2] } else { &COLUMNS };
     for file in files {
         unico_lake::read::for_each_batch(file, columns, |b| {
-            let date = b.column(0).as_primitive::<Date32Type>();
-            let key = b.column(1).as_string::<i32>();
-            part.lines += b.num_rows() as u64;
-            if early {
-                let mut last: Option<(usize, i32)> = None;
-                for i in 0..b.num_rows() {
-                    let day = date.value(i);
-                    if day > q.to || key.is_null(i) {
-                        continue;
-                    }
-                    part.days = widen(part.days, day);
-                    if let Some((j, d)) = last
-                        && d == day
-                        && key.value(j) == key.value(i)
-                    {
-                        continue;
-                    }
-                    last = Some((i, day));
-                    part.visits.push((key_hash(key.value(i)), day, Group::TOTAL));
-                }
+            if !early {
+                fold.lines_of(&b, ctx);
                 return Ok(());
             }
-            let rid = b.column(2).as_string::<i32>();
-            let store = b.column(3).as_string::<i32>();
-            let channel = b.column(4).as_string::<i32>();
-            let sku = b.column(5).as_string::<i32>();
-            let qty = b.column(6).as_primitive::<Float64Type>();
-            let net = b.column(7).as_primitive::<Int64Type>();
-            let disc = b.column(8).as_primitive::<Int64Type>();
-            // Lines of one receipt are adjacent: what depends on the receipt alone is reused.
-            let mut last: Option<(usize, usize, u64)> = None; // (line, cell, customer hash)
+            let date = b.column(0).as_primitive::<Date32Type>();
+            let key = b.column(1).as_string::<i32>();
+            fold.lines += b.num_rows() as u64;
+            let mut last: Option<(usize, i32)> = None;
             for i in 0..b.num_rows() {
                 let day = date.value(i);
-                if day > q.to {
+                if day > q.to || key.is_null(i) {
                     continue;
                 }
-                part.days = widen(part.days, day);
-                let card = !key.is_null(i);
-                let same_receipt = last.is_some_and(|(j, _, _)| rid.value(j) == rid.value(i));
-                let (ci, customer) = match last {
-                    Some((_, ci, customer)) if same_receipt => (ci, customer),
-                    _ => {
-                        let customer = if card { key_hash(key.value(i)) } else { 0 };
-                        if day < ctx.first_period {
-                            // Before the periods held (in this month): first purchases only.
-                            if card {
-                                part.visits.push((customer, day, Group::TOTAL));
-                            }
-                            last = None;
-                            continue;
-                        }
-                        let group = Group {
-                            store: if q.split.store {
-                                intern(&mut store_index, &mut part.stores, store.value(i))
-                            } else {
-                                ALL
-                            },
-                            channel: if q.split.channel {
-                                CHANNELS.iter().position(|c| *c == channel.value(i)).unwrap_or(0) as u16
-                            } else {
-                                ALL
-                            },
-                            segment: if !q.split.segment {
-                                ALL
-                            } else if !card {
-                                ctx.no_card
-                            } else {
-                                q.segments.of.get(&customer).copied().unwrap_or(ctx.unscored)
-                            },
-                        };
-                        let k = (q.grain.start(day), group);
-                        let ci = *cell_index.entry(k).or_insert_with(|| {
-                            cells.push((k, Cell::default()));
-                            cells.len() - 1
-                        });
-                        let side = if card { &mut cells[ci].1.card } else { &mut cells[ci].1.no_card };
-                        if receipts.insert(receipt_hash(rid.value(i))) {
-                            side.receipts += 1;
-                        }
-                        if card {
-                            part.visits.push((customer, day, group));
-                        }
-                        (ci, customer)
-                    }
-                };
-                if day < ctx.first_period {
+                fold.days = widen(fold.days, day);
+                if let Some((j, d)) = last
+                    && d == day
+                    && key.value(j) == key.value(i)
+                {
                     continue;
                 }
-                last = Some((i, ci, customer));
-                let side = if card { &mut cells[ci].1.card } else { &mut cells[ci].1.no_card };
-                side.lines += 1;
-                let n = net.value(i);
-                side.revenue_cents += n;
-                side.discount_cents += disc.value(i);
-                if let Some(&c) = q.costs.get(sku.value(i)) {
-                    side.costed_revenue_cents += n;
-                    side.cost_cents += (qty.value(i) * c as f64).round() as i64;
-                }
+                last = Some((i, day));
+                fold.visits.push((key_hash(key.value(i)), day, Group::TOTAL));
             }
             Ok(())
         })?;
     }
-    part.cells = cells.into_iter().collect();
-    part.visits.sort_unstable();
-    part.visits.dedup();
-    Ok(part)
+    Ok(fold.into_part())
+}
+
+/// What a fold of receipt lines accumulates: a month's in [`compute`], a partition's in a
+/// [`CubePass`].
+#[derive(Default)]
+struct Fold {
+    cells: Vec<((i32, Group), Cell)>,
+    cell_index: HashMap<(i32, Group), usize>,
+    store_index: HashMap<String, u16>,
+    stores: Vec<String>,
+    receipts: HashSet<u64>,
+    visits: Vec<(u64, i32, Group)>,
+    lines: u64,
+    days: Option<(i32, i32)>,
+}
+
+impl Fold {
+    /// Folds a batch whose columns are [`COLUMNS`], in that order.
+    fn lines_of(&mut self, b: &RecordBatch, ctx: &Ctx<'_>) {
+        let q = ctx.q;
+        let date = b.column(0).as_primitive::<Date32Type>();
+        let key = b.column(1).as_string::<i32>();
+        let rid = b.column(2).as_string::<i32>();
+        let store = b.column(3).as_string::<i32>();
+        let channel = b.column(4).as_string::<i32>();
+        let sku = b.column(5).as_string::<i32>();
+        let qty = b.column(6).as_primitive::<Float64Type>();
+        let net = b.column(7).as_primitive::<Int64Type>();
+        let disc = b.column(8).as_primitive::<Int64Type>();
+        self.lines += b.num_rows() as u64;
+        // Lines of one receipt are adjacent: what depends on the receipt alone is reused.
+        let mut last: Option<(usize, usize, u64)> = None; // (line, cell, customer hash)
+        for i in 0..b.num_rows() {
+            let day = date.value(i);
+            if day > q.to {
+                continue;
+            }
+            self.days = widen(self.days, day);
+            let card = !key.is_null(i);
+            let same_receipt = last.is_some_and(|(j, _, _)| rid.value(j) == rid.value(i));
+            let (ci, customer) = match last {
+                Some((_, ci, customer)) if same_receipt => (ci, customer),
+                _ => {
+                    let customer = if card { key_hash(key.value(i)) } else { 0 };
+                    if day < ctx.first_period {
+                        // Before the periods held: first purchases only.
+                        if card {
+                            self.visits.push((customer, day, Group::TOTAL));
+                        }
+                        last = None;
+                        continue;
+                    }
+                    let group = Group {
+                        store: if q.split.store {
+                            intern(&mut self.store_index, &mut self.stores, store.value(i))
+                        } else {
+                            ALL
+                        },
+                        channel: if q.split.channel {
+                            CHANNELS.iter().position(|c| *c == channel.value(i)).unwrap_or(0) as u16
+                        } else {
+                            ALL
+                        },
+                        segment: if !q.split.segment {
+                            ALL
+                        } else if !card {
+                            ctx.no_card
+                        } else {
+                            q.segments.of.get(&customer).copied().unwrap_or(ctx.unscored)
+                        },
+                    };
+                    let k = (q.grain.start(day), group);
+                    let cells = &mut self.cells;
+                    let ci = *self.cell_index.entry(k).or_insert_with(|| {
+                        cells.push((k, Cell::default()));
+                        cells.len() - 1
+                    });
+                    let side = if card { &mut cells[ci].1.card } else { &mut cells[ci].1.no_card };
+                    if self.receipts.insert(receipt_hash(rid.value(i))) {
+                        side.receipts += 1;
+                    }
+                    if card {
+                        self.visits.push((customer, day, group));
+                    }
+                    (ci, customer)
+                }
+            };
+            if day < ctx.first_period {
+                continue;
+            }
+            last = Some((i, ci, customer));
+            let side = if card { &mut self.cells[ci].1.card } else { &mut self.cells[ci].1.no_card };
+            side.lines += 1;
+            let n = net.value(i);
+            side.revenue_cents += n;
+            side.discount_cents += disc.value(i);
+            if let Some(&c) = q.costs.get(sku.value(i)) {
+                side.costed_revenue_cents += n;
+                side.cost_cents += (qty.value(i) * c as f64).round() as i64;
+            }
+        }
+    }
+
+    fn into_part(self) -> Part {
+        let mut visits = self.visits;
+        visits.sort_unstable();
+        visits.dedup();
+        Part {
+            cells: self.cells.into_iter().collect(),
+            visits,
+            stores: self.stores,
+            lines: self.lines,
+            days: self.days,
+        }
+    }
 }
 
 fn widen(days: Option<(i32, i32)>, day: i32) -> Option<(i32, i32)> {

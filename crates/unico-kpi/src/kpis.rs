@@ -237,6 +237,25 @@ kpis! {
 }
 
 impl Kpi {
+    /// Whether the KPI comes from the lake's receipt lines alone (the cube), not from the
+    /// operational store's offers, campaigns and surveys.
+    pub fn from_lake(self) -> bool {
+        use Kpi::*;
+        !matches!(
+            self,
+            OffersIssued
+                | OffersActivated
+                | OffersRedeemed
+                | RedemptionRate
+                | OfferDiscount
+                | IncrementalRevenue
+                | IncrementalMargin
+                | SurveyAnswers
+                | Csat
+                | Nps
+        )
+    }
+
     /// The KPI named `name`.
     pub fn parse(name: &str) -> Option<Kpi> {
         ALL_KPIS.iter().copied().find(|k| k.name() == name)
@@ -331,4 +350,52 @@ pub fn rows(cube: &Cube, facts: &BTreeMap<(i32, Group), Facts>, grain: Grain, fr
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cube::Sales;
+
+    /// The KPIs said to come from the lake are those the store's facts never change.
+    #[test]
+    fn lake_kpis_are_those_the_facts_do_not_move() {
+        let sales = Sales {
+            receipts: 7,
+            lines: 20,
+            revenue_cents: 9_000,
+            discount_cents: 300,
+            costed_revenue_cents: 8_000,
+            cost_cents: 5_000,
+        };
+        let cell = Cell {
+            card: sales,
+            no_card: Sales { receipts: 3, revenue_cents: 2_000, ..sales },
+            active: 5,
+            new: 2,
+            retained: 1,
+        };
+        let bare = Measures { cell, facts: Facts::default() };
+        let mut facts = Facts {
+            offers_issued: 4,
+            issued_redeemed: 1,
+            offers_activated: 2,
+            offers_redeemed: 1,
+            offer_discount_cents: 90,
+            csat_answers: 3,
+            csat_satisfied: 2,
+            nps_answers: 3,
+            promoters: 2,
+            detractors: 1,
+            incremental_revenue_cents: 500.0,
+            incremental_margin_cents: 200.0,
+            measured: true,
+        };
+        facts.add(&Facts::default());
+        let full = Measures { cell, facts };
+        for k in ALL_KPIS {
+            let same = bare.value(*k, Some(&bare)) == full.value(*k, Some(&full));
+            assert_eq!(k.from_lake(), same, "{}", k.name());
+        }
+    }
 }

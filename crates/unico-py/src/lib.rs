@@ -318,6 +318,131 @@ fn rfm_scores(batch: Batch, bins: u8, older_is_better: bool) -> PyResult<Batch> 
     RecordBatch::try_new(Arc::new(schema), columns).map(PyArrowType).map_err(err)
 }
 
+fn grain_of(by: &str) -> PyResult<unico_kpi::days::Grain> {
+    unico_kpi::days::Grain::parse(by).ok_or_else(|| err(format!("by {by:?}: day, week or month")))
+}
+
+fn texts<'a>(b: &'a RecordBatch, name: &str) -> PyResult<&'a StringArray> {
+    let c = column(b, name)?;
+    c.as_string_opt::<i32>().ok_or_else(|| err(format!("column {name} is {}, not text", c.data_type())))
+}
+
+/// The KPI cube of one slice of the receipt lines (an iterable of batches with the lake's
+/// columns, in any order): one row per period and group with additive counters. Cubes of
+/// slices that keep each cardholder's lines, and each receipt without a card, together add
+/// up row by row to the cube of the whole lake; `cube_kpis` reads such rows.
+#[pyfunction]
+#[pyo3(signature = (batches, from_day, to_day, by="week", by_store=false, by_channel=false, products=None, segments=None))]
+#[allow(clippy::too_many_arguments)]
+fn cube_part(
+    py: Python<'_>,
+    batches: &Bound<'_, PyAny>,
+    from_day: &str,
+    to_day: &str,
+    by: &str,
+    by_store: bool,
+    by_channel: bool,
+    products: Option<Vec<Batch>>,
+    segments: Option<Vec<Batch>>,
+) -> PyResult<Batch> {
+    use unico_kpi::cube::{self, Segments, Split};
+    let mut costs: foldhash::HashMap<String, i64> = foldhash::HashMap::default();
+    for b in products.iter().flatten() {
+        let (sku, cost) = (texts(&b.0, "sku")?, column(&b.0, "unit_cost_cents")?);
+        let cost = cost.as_primitive_opt::<Int64Type>().ok_or_else(|| err("column unit_cost_cents is not int64"))?;
+        for i in 0..b.0.num_rows() {
+            if !cost.is_null(i) && !sku.is_null(i) {
+                costs.insert(sku.value(i).to_string(), cost.value(i));
+            }
+        }
+    }
+    let mut seg = Segments::default();
+    for b in segments.iter().flatten() {
+        let (key, name) = (texts(&b.0, "customer_key")?, texts(&b.0, "segment")?);
+        for i in 0..b.0.num_rows() {
+            if !key.is_null(i) && !name.is_null(i) {
+                let s = seg.intern(name.value(i));
+                seg.of.insert(cube::key_hash(key.value(i)), s);
+            }
+        }
+    }
+    let split = Split { store: by_store, channel: by_channel, segment: segments.is_some() };
+    let q = cube::Query {
+        from: day_of(from_day)?,
+        to: day_of(to_day)?,
+        grain: grain_of(by)?,
+        split,
+        costs: &costs,
+        segments: &seg,
+        threads: 1,
+    };
+    if q.from > q.to {
+        return Err(err(format!("from_day {from_day} is after to_day {to_day}")));
+    }
+    let mut pass = cube::CubePass::new(&q);
+    for item in batches.try_iter()? {
+        let b: Batch = item?.extract()?;
+        py.detach(|| pass.push(&b.0)).map_err(err)?;
+    }
+    Ok(PyArrowType(py.detach(|| pass.finish().to_batch())))
+}
+
+/// The schema of `cube_part`'s rows.
+#[pyfunction]
+fn cube_schema() -> PyArrowType<Schema> {
+    PyArrowType(unico_kpi::cube::Cube::schema().as_ref().clone())
+}
+
+/// The programme's KPIs that come from the receipt lines (revenue, receipts, average
+/// receipt with and without card, loyalty share, margins, discounts, active, new and
+/// retained cardholders, …: `unico kpi`'s columns and definitions, rounded alike) of cube
+/// rows, summed by period and group first (the rows of several slices may simply be
+/// concatenated). Periods from `from_day` to `to_day`.
+#[pyfunction]
+#[pyo3(signature = (rows, from_day, to_day, by="week"))]
+fn cube_kpis(py: Python<'_>, rows: Vec<Batch>, from_day: &str, to_day: &str, by: &str) -> PyResult<Batch> {
+    use arrow_array::{Date32Array, Int64Array};
+    use unico_kpi::kpis::{ALL_KPIS, Unit};
+    let (from, to, grain) = (day_of(from_day)?, day_of(to_day)?, grain_of(by)?);
+    let first_period = grain.previous(grain.start(from));
+    let batches: Vec<RecordBatch> = rows.into_iter().map(|b| b.0).collect();
+    let rows = py.detach(|| {
+        let cube = unico_kpi::cube::Cube::from_batches(first_period, &batches)?;
+        Ok::<_, unico_kpi::Error>(unico_kpi::kpis::rows(&cube, &Default::default(), grain, from, to))
+    });
+    let rows = rows.map_err(err)?;
+    let text = |f: &dyn Fn(&unico_kpi::kpis::Row) -> Option<String>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let mut fields = vec![
+        Field::new("period", DataType::Utf8, false),
+        Field::new("period_start", DataType::Date32, false),
+        Field::new("days", DataType::Int64, false),
+        Field::new("store", DataType::Utf8, true),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("segment", DataType::Utf8, true),
+    ];
+    let mut columns: Vec<ArrayRef> =
+        vec![
+            text(&|r| Some(r.period.clone())),
+            Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| {
+                unico_core::day::day_of(r.period_start.parse::<jiff::civil::Date>().expect("a date we wrote"))
+            }))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| i64::from(r.days)))),
+            text(&|r| r.store.clone()),
+            text(&|r| r.channel.clone()),
+            text(&|r| r.segment.clone()),
+        ];
+    for (j, k) in ALL_KPIS.iter().enumerate().filter(|(_, k)| k.from_lake()) {
+        let whole = matches!(k.unit(), Unit::Cents | Unit::Count);
+        fields.push(Field::new(k.name(), DataType::Float64, true));
+        columns.push(Arc::new(
+            rows.iter().map(|r| r.values[j].map(|v| if whole { v.round() } else { v })).collect::<Float64Array>(),
+        ));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map(PyArrowType).map_err(err)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProfilePass>()?;
@@ -333,6 +458,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict_pareto_nbd, m)?)?;
     m.add_function(wrap_pyfunction!(score_profiles, m)?)?;
     m.add_function(wrap_pyfunction!(rfm_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(cube_part, m)?)?;
+    m.add_function(wrap_pyfunction!(cube_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(cube_kpis, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import unico
@@ -182,3 +183,76 @@ def test_profiles_are_scored_with_the_fitted_models(cdnow):
     assert p.schema.equals(unico.profile_schema())
     assert p.column("segment").to_pylist()[0] == "champions"
     assert all(0.0 <= x <= 1.0 for x in p.column("p_alive").to_pylist())
+
+
+def cube_lines() -> pa.Table:
+    """Two weeks of a tiny chain (Mon 2025-01-06 and Mon 2025-01-13): a earlier history."""
+    rows = [
+        # day, customer, receipt, store, channel, sku, quantity, net, discount
+        ("2024-12-30", "a", "r0", "S1", "store", "p1", 1.0, 500, 0),      # a's first purchase, before the range
+        ("2025-01-07", "a", "r1", "S1", "store", "p1", 2.0, 1000, 100),
+        ("2025-01-07", "a", "r1", "S1", "store", "p2", 1.0, 300, 0),
+        ("2025-01-08", "b", "r2", "S1", "store", "p2", 1.0, 700, 0),      # b is new in week 2
+        ("2025-01-09", None, "r3", "S2", "store", "p1", 1.0, 400, 0),     # no card
+        ("2025-01-14", "a", "r4", "S2", "ecommerce", "p2", 3.0, 900, 0),  # a retained in week 3
+        ("2025-01-15", None, "r5", "S1", "store", "p1", 1.0, 600, 50),
+        ("2025-01-15", None, "r5", "S1", "store", "p2", 1.0, 200, 0),
+    ]
+    cols = list(zip(*rows))
+    return pa.table({
+        "local_date": pa.array([pd.Timestamp(d).date() for d in cols[0]], pa.date32()),
+        "customer_key": pa.array(cols[1], pa.string()),
+        "receipt_id": pa.array(cols[2], pa.string()),
+        "store_id": pa.array(cols[3], pa.string()),
+        "channel": pa.array(cols[4], pa.string()),
+        "sku": pa.array(cols[5], pa.string()),
+        "quantity": pa.array(cols[6], pa.float64()),
+        "net_amount_cents": pa.array(cols[7], pa.int64()),
+        "discount_cents": pa.array(cols[8], pa.int64()),
+    })
+
+
+def test_the_kpi_cube_of_a_tiny_chain():
+    lines = cube_lines()
+    products = pa.table({"sku": ["p1", "p2"], "unit_cost_cents": pa.array([300, None], pa.int64())})
+    part = unico.cube_part(lines.to_batches(max_chunksize=3), "2025-01-06", "2025-01-19", by="week", products=products)
+    assert part.schema == unico.cube_schema()
+    kpis = unico.cube_kpis(part, "2025-01-06", "2025-01-19", by="week").to_pylist()
+    assert [r["period"] for r in kpis] == ["2025-W02", "2025-W03"]
+    w2, w3 = kpis
+    assert (w2["revenue_card_cents"], w2["revenue_no_card_cents"], w2["receipts_card"], w2["receipts_no_card"]) == (2000, 400, 2, 1)
+    assert (w2["active_customers"], w2["new_customers"], w2["returning_customers"]) == (2, 1, 1)
+    assert w2["average_receipt_card_cents"] == 1000 and w2["loyalty_share"] == pytest.approx(2000 / 2400)
+    # Margin over the costed lines only (p1 costs 3.00 a unit): 1000 - 2·300.
+    assert w2["margin_card_cents"] == 400 and w2["discount_cents"] == 100
+    assert (w3["active_customers"], w3["new_customers"], w3["retention_rate"]) == (1, 0, 0.5)
+    assert (w3["receipts_no_card"], w3["revenue_no_card_cents"]) == (1, 800)
+
+
+def test_cube_parts_of_customer_slices_merge_by_concatenation():
+    lines = cube_lines()
+    whole = unico.cube_kpis(unico.cube_part([lines.combine_chunks().to_batches()[0]], "2025-01-06", "2025-01-19",
+                                            by_store=True, by_channel=True), "2025-01-06", "2025-01-19")
+    key = pc.coalesce(lines["customer_key"], lines["receipt_id"])
+    slices = [lines.filter(pc.is_in(key, pa.array(keys))) for keys in (["a", "r3"], ["b", "r5"])]
+    parts = [unico.cube_part(s.to_batches(max_chunksize=2), "2025-01-06", "2025-01-19", by_store=True, by_channel=True)
+             for s in slices]
+    merged = unico.cube_kpis(pa.concat_tables(parts), "2025-01-06", "2025-01-19")
+    def rows(t: pa.Table) -> list[dict]:
+        return sorted(t.to_pylist(), key=lambda r: (r["period"], r["store"], r["channel"]))
+
+    assert merged.num_rows == whole.num_rows > 2
+    assert rows(merged) == rows(whole)
+    # A customer's history cut in two is not a slice the parts can be merged from.
+    cut = [lines.slice(0, 2), lines.slice(2)]
+    wrong = unico.cube_kpis(pa.concat_tables([unico.cube_part(c.to_batches(), "2025-01-06", "2025-01-19",
+                                                              by_store=True, by_channel=True) for c in cut]),
+                            "2025-01-06", "2025-01-19")
+    assert rows(wrong) != rows(whole)
+
+
+def test_cube_input_errors_name_the_column():
+    with pytest.raises(ValueError, match="sku"):
+        unico.cube_part(cube_lines().drop_columns(["sku"]).to_batches(), "2025-01-06", "2025-01-19")
+    with pytest.raises(ValueError, match="after"):
+        unico.cube_part(cube_lines().to_batches(), "2025-01-19", "2025-01-06")

@@ -13,7 +13,9 @@ Two layers, one engine (Unico's Rust code, the same that ``unico model build`` r
 
 * the per-customer passes on Arrow record batches sorted by customer, for engines that
   already split the data by customer (``spark/unico_spark.py`` runs them in
-  ``mapInArrow``): :func:`profile_states`, :func:`habits`, :func:`score_profiles`.
+  ``mapInArrow``): :func:`profile_states`, :func:`habits`, :func:`score_profiles`; and
+  the KPI cube's partial aggregates of any slice of the lines, which merge by summing
+  (:func:`cube_part`, :func:`cube_kpis`).
 
 Every time says its unit: BG/NBD and Pareto/NBD take and return times in the unit they
 were fitted in (``"days"`` or ``"weeks"``); money in summaries is in currency units, in
@@ -43,6 +45,9 @@ Frame = Any
 __all__ = [
     "BgNbd",
     "conform",
+    "cube_kpis",
+    "cube_part",
+    "cube_schema",
     "GammaGamma",
     "ParetoNbd",
     "default_settings",
@@ -366,3 +371,55 @@ def score_profiles(
     bg = bgnbd if isinstance(bgnbd, str) else bgnbd.to_json()
     gg = gamma_gamma if isinstance(gamma_gamma, str) else gamma_gamma.to_json()
     return _native.score_profiles(_normalise(states), bg, gg, _settings_json(settings))
+
+
+# --- the KPI cube: partial aggregates that merge ------------------------------------------
+
+Grain = Literal["day", "week", "month"]
+
+
+def cube_schema() -> pa.Schema:
+    """The schema of :func:`cube_part`'s rows: ``period_start``, ``store``, ``channel`` and
+    ``segment`` (null where not split), then additive counters (receipts, lines, revenue,
+    discount, costed revenue and cost in cents, with and without card; ``active``, ``new``
+    and ``retained`` cardholders)."""
+    return _native.cube_schema()
+
+
+def cube_part(
+    batches: Iterable[pa.RecordBatch],
+    from_day: str,
+    to_day: str,
+    by: Grain = "week",
+    by_store: bool = False,
+    by_channel: bool = False,
+    products: Optional[Frame] = None,
+    segments: Optional[Frame] = None,
+) -> pa.Table:
+    """The KPI cube of one slice of the lake's receipt lines (``local_date``,
+    ``customer_key``, ``receipt_id``, ``store_id``, ``channel``, ``sku``, ``quantity``,
+    ``net_amount_cents``, ``discount_cents``; batches in any order), for the periods of ``by``
+    from ``from_day`` to ``to_day`` (YYYY-MM-DD, the chain's calendar). Lines before
+    ``from_day`` only tell each cardholder's first purchase, so give the slice the whole
+    history up to ``to_day``.
+
+    The partial aggregates merge: when every cardholder's lines are in one slice and every
+    receipt without a card too (repartition by ``coalesce(customer_key, receipt_id)``), the
+    rows of all slices, summed by period and group — or simply concatenated — are the cube
+    of the whole lake. ``products`` (``sku``, ``unit_cost_cents``) gives margins;
+    ``segments`` (``customer_key``, ``segment``: the profiles) splits by RFM segment."""
+    prods = None if products is None else [_normalise(b) for b in _table(products).to_batches()]
+    segs = None if segments is None else [_normalise(b) for b in _table(segments).select(["customer_key", "segment"]).to_batches()]
+    part = _native.cube_part((_normalise(b) for b in batches), from_day, to_day, by, by_store, by_channel, prods, segs)
+    return pa.Table.from_batches([part])
+
+
+def cube_kpis(rows: Frame, from_day: str, to_day: str, by: Grain = "week") -> pa.Table:
+    """The KPIs that come from the receipt lines (``unico kpi``'s columns, definitions and
+    rounding: revenue, receipts, average receipt with and without card and their gap,
+    loyalty share, margins, discounts, active, new and returning cardholders, retention,
+    churn, purchase frequency), one row per period and group, from cube rows
+    (:func:`cube_part`'s, of one slice or of many concatenated). The offers, campaigns and
+    surveys come from Unico's operational store, on one machine."""
+    batches = [_normalise(b) for b in _table(rows).to_batches()]
+    return pa.Table.from_batches([_native.cube_kpis(batches, from_day, to_day, by)])

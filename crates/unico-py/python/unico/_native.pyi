@@ -1,7 +1,7 @@
 """Type hints of the Rust extension (crates/unico-py/src/lib.rs); use the functions of
 `unico` rather than these."""
 
-from typing import Optional
+from typing import Iterable, Optional
 
 import pyarrow as pa
 
@@ -39,3 +39,15 @@ def score_profiles(
     states: pa.RecordBatch, bgnbd: str, gamma_gamma: str, settings: Optional[str] = None
 ) -> pa.RecordBatch: ...
 def rfm_scores(batch: pa.RecordBatch, bins: int = 5, older_is_better: bool = False) -> pa.RecordBatch: ...
+def cube_schema() -> pa.Schema: ...
+def cube_part(
+    batches: Iterable[pa.RecordBatch],
+    from_day: str,
+    to_day: str,
+    by: str = "week",
+    by_store: bool = False,
+    by_channel: bool = False,
+    products: Optional[list[pa.RecordBatch]] = None,
+    segments: Optional[list[pa.RecordBatch]] = None,
+) -> pa.RecordBatch: ...
+def cube_kpis(rows: list[pa.RecordBatch], from_day: str, to_day: str, by: str = "week") -> pa.RecordBatch: ...
