@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -79,6 +80,29 @@ def test_spark_finds_what_the_model_build_finds(built: Path, tmp_path: Path, par
     done = subprocess.run([UNICO, "--data", str(built), "model", "import", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "published" in done.stderr and f"{params['customers']} customers" in done.stdout
+
+
+def test_the_package_recommends_what_unico_recommend_does(built: Path, tmp_path: Path):
+    import csv
+
+    import pyarrow.parquet as pq
+
+    import unico
+
+    out = tmp_path / "recs.csv"
+    subprocess.run([UNICO, "--data", str(built), "recommend", "--as-of", AS_OF, "--k", "5", "--by-key", "--out", str(out)],
+                   check=True, capture_output=True)
+    with open(out, newline="") as f:
+        expected = sorted((r["customer_id"], r["rank"], r["sku"], r["score"], r["reason"]) for r in csv.DictReader(f))
+    # The lake's lines in the lake's order: months in order, files by name.
+    files = sorted((built / "lake" / "receipt_lines").glob("month=*/*.parquet"))
+    columns = ["local_date", "customer_key", "sku", "net_amount_cents"]
+    batches = (b for f in files for b in pq.ParquetFile(f).iter_batches(batch_size=1000, columns=columns))
+    products = pa.concat_tables(pq.read_table(f) for f in sorted((built / "lake" / "products").rglob("*.parquet")))
+    got = unico.recommend(batches, products, AS_OF, k=5)
+    rows = sorted((r["customer_key"], str(r["rank"]), r["sku"], f"{r['score']:.4f}", r["reason"]) for r in got.to_pylist())
+    assert len(expected) > 1000 and len({r[0] for r in expected}) > 300
+    assert rows == expected
 
 
 def kpi_rows(text: str) -> dict[tuple, dict[str, float | None]]:

@@ -50,7 +50,7 @@ pub struct Recommended {
 
 /// Customers `unico recommend` judges the blend's weights on (a sample; see
 /// `unico_model::recommend::tune`).
-pub const TUNING_CUSTOMERS: usize = 2000;
+pub const TUNING_CUSTOMERS: usize = unico_model::recommend::TUNING_CUSTOMERS;
 
 /// Time spent by the steps of a pass, seconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -308,7 +308,7 @@ impl App {
     /// a CSV (`customer_id,rank,sku,score,reason`) whole or not at all.
     pub fn recommend(&self, req: &RecommendRequest, progress: &dyn Progress) -> Result<Recommended> {
         use unico_model::habits::Catalogue;
-        use unico_model::recommend::{self, Recommender};
+        use unico_model::recommend;
         let started = Instant::now();
         let settings = &self.settings().model;
         let lake = self.lake_view()?;
@@ -330,22 +330,15 @@ impl App {
         let read = started.elapsed().as_secs_f64();
         let catalogue = Catalogue::load(&lake)?;
         let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
-        let tuning = if settings.recommend.tune_on_time_split {
-            Some(recommend::tune(
-                &parts,
-                &category_of_item,
-                &settings.recommend,
-                &settings.habits,
-                as_of_day,
-                req.k,
-                req.exclude_purchased,
-                TUNING_CUSTOMERS,
-            )?)
-        } else {
-            None
-        };
-        let weights = tuning.as_ref().map_or(&settings.recommend, |t| &t.settings);
-        let model = Recommender::fit(&parts, &category_of_item, weights)?;
+        let (tuning, model) = recommend::tune_and_fit(
+            &parts,
+            &category_of_item,
+            &settings.recommend,
+            &settings.habits,
+            as_of_day,
+            req.k,
+            req.exclude_purchased,
+        )?;
         let fit = started.elapsed().as_secs_f64() - read;
         let (mut customers, mut without_card) = (0u64, 0u64);
         let mut failed: Option<unico_model::Error> = None;

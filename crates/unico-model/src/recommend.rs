@@ -861,6 +861,32 @@ pub fn tune(
     Ok(tuning)
 }
 
+/// Customers the blend's weights are judged on when tuning (a sample; see [`tune`]).
+pub const TUNING_CUSTOMERS: usize = 2000;
+
+/// The recommender `unico recommend` uses: the blend's weights chosen on a time split when
+/// the settings ask for it (`tune_on_time_split`, on [`TUNING_CUSTOMERS`] customers), then
+/// fitted on every line of `parts`.
+#[allow(clippy::too_many_arguments)]
+pub fn tune_and_fit(
+    parts: &Partitioned,
+    category_of_item: &[u32],
+    settings: &RecommendSettings,
+    habits: &HabitSettings,
+    as_of_day: i32,
+    k: usize,
+    exclude_purchased: bool,
+) -> Result<(Option<Tuning>, Recommender), Error> {
+    let tuning = if settings.tune_on_time_split {
+        Some(tune(parts, category_of_item, settings, habits, as_of_day, k, exclude_purchased, TUNING_CUSTOMERS)?)
+    } else {
+        None
+    };
+    let weights = tuning.as_ref().map_or(settings, |t| &t.settings);
+    let model = Recommender::fit(parts, category_of_item, weights)?;
+    Ok((tuning, model))
+}
+
 /// Recommends for every customer, in parallel within each partition, and hands each
 /// customer's list to `sink` (customer index, recommendations) in partition order.
 pub fn recommend_all(

@@ -443,6 +443,107 @@ fn cube_kpis(py: Python<'_>, rows: Vec<Batch>, from_day: &str, to_day: &str, by:
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map(PyArrowType).map_err(err)
 }
 
+/// Every customer's top `k` products as `unico recommend` finds them (its recommender,
+/// settings and reasons), from receipt lines (`local_date`, `customer_key`, `sku`,
+/// `net_amount_cents`; batches in the lake's order give `unico recommend`'s very lists) up to
+/// `as_of`, on this machine: rows `customer_key`, `rank`, `sku`, `score` (probability of a
+/// purchase within the horizon), `reason`.
+#[pyfunction]
+#[pyo3(signature = (batches, products, as_of, k=10, exclude_purchased=false, settings=None))]
+fn recommend(
+    py: Python<'_>,
+    batches: &Bound<'_, PyAny>,
+    products: Vec<Batch>,
+    as_of: &str,
+    k: usize,
+    exclude_purchased: bool,
+    settings: Option<&str>,
+) -> PyResult<Batch> {
+    use arrow_array::UInt32Array;
+    use arrow_array::types::Date32Type;
+    use unico_model::lines::{LineRecord, Partitioned};
+    use unico_model::recommend as rec;
+    if k == 0 {
+        return Err(err("k must be at least 1"));
+    }
+    let settings = settings_of(settings)?;
+    let as_of_day = day_of(as_of)?;
+    let catalogue = Catalogue::from_batches(&products.into_iter().map(|b| b.0).collect::<Vec<_>>()).map_err(err)?;
+    let (mut keys, mut skus, mut records) = (Vec::<String>::new(), Vec::<String>::new(), Vec::<LineRecord>::new());
+    let (mut key_index, mut sku_index) =
+        (foldhash::HashMap::<String, u32>::default(), foldhash::HashMap::<String, u32>::default());
+    let intern = |index: &mut foldhash::HashMap<String, u32>, names: &mut Vec<String>, v: &str| -> u32 {
+        if let Some(&i) = index.get(v) {
+            return i;
+        }
+        names.push(v.to_string());
+        index.insert(v.to_string(), names.len() as u32 - 1);
+        names.len() as u32 - 1
+    };
+    for item in batches.try_iter()? {
+        let b: Batch = item?.extract()?;
+        let b = &b.0;
+        let date = column(b, "local_date")?
+            .as_primitive_opt::<Date32Type>()
+            .ok_or_else(|| err("column local_date is not a date (date32)"))?;
+        let (key, sku) = (texts(b, "customer_key")?, texts(b, "sku")?);
+        let net = column(b, "net_amount_cents")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| err("column net_amount_cents is not int64"))?;
+        for i in 0..b.num_rows() {
+            if key.is_null(i) || date.is_null(i) || date.value(i) > as_of_day {
+                continue;
+            }
+            let customer = intern(&mut key_index, &mut keys, key.value(i));
+            let item = intern(&mut sku_index, &mut skus, sku.value(i));
+            records.push(LineRecord { customer, item, day: date.value(i), net_cents: net.value(i) });
+        }
+    }
+    let rows = py.detach(|| -> Result<_, unico_model::Error> {
+        let parts = Partitioned::from_records(keys, skus, records);
+        let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
+        let (_, model) = rec::tune_and_fit(
+            &parts,
+            &category_of_item,
+            &settings.recommend,
+            &settings.habits,
+            as_of_day,
+            k,
+            exclude_purchased,
+        )?;
+        let mut rows: Vec<(String, u32, String, f64, String)> = Vec::new();
+        rec::recommend_all(&parts, &model, as_of_day, k, exclude_purchased, &settings.habits, |c, list| {
+            for (rank, r) in list.iter().enumerate() {
+                rows.push((
+                    parts.keys[c as usize].clone(),
+                    rank as u32 + 1,
+                    parts.skus[r.item as usize].clone(),
+                    r.score,
+                    rec::reason_text(r, &parts, &catalogue, as_of_day),
+                ));
+            }
+            Ok(())
+        })?;
+        Ok(rows)
+    });
+    let rows = rows.map_err(err)?;
+    let schema = Schema::new(vec![
+        Field::new("customer_key", DataType::Utf8, false),
+        Field::new("rank", DataType::UInt32, false),
+        Field::new("sku", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("reason", DataType::Utf8, false),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.as_str()))),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.4.as_str()))),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns).map(PyArrowType).map_err(err)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProfilePass>()?;
@@ -461,6 +562,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cube_part, m)?)?;
     m.add_function(wrap_pyfunction!(cube_schema, m)?)?;
     m.add_function(wrap_pyfunction!(cube_kpis, m)?)?;
+    m.add_function(wrap_pyfunction!(recommend, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

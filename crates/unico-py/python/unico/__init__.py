@@ -10,6 +10,7 @@ Two layers, one engine (Unico's Rust code, the same that ``unico model build`` r
       gg = unico.fit_gamma_gamma(s)            # Gamma-Gamma, currency units
       scores = unico.score(s, bg, gg)          # P(alive), expected purchases, spend, CLV
       segments = unico.rfm(profiles)           # RFM scores and segment names
+      recs = unico.recommend(lines, products, as_of="2025-06-30", k=10)
 
 * the per-customer passes on Arrow record batches sorted by customer, for engines that
   already split the data by customer (``spark/unico_spark.py`` runs them in
@@ -58,6 +59,7 @@ __all__ = [
     "habits_schema",
     "profile_schema",
     "profile_states",
+    "recommend",
     "rfm",
     "score",
     "score_profiles",
@@ -423,3 +425,34 @@ def cube_kpis(rows: Frame, from_day: str, to_day: str, by: Grain = "week") -> pa
     surveys come from Unico's operational store, on one machine."""
     batches = [_normalise(b) for b in _table(rows).to_batches()]
     return pa.Table.from_batches([_native.cube_kpis(batches, from_day, to_day, by)])
+
+
+# --- recommendations ---------------------------------------------------------------------
+
+
+def recommend(
+    lines: Union[Frame, Iterable[pa.RecordBatch]],
+    products: Frame,
+    as_of: str,
+    k: int = 10,
+    exclude_purchased: bool = False,
+    settings: Optional[dict] = None,
+) -> pa.Table:
+    """Every customer's top ``k`` products, as ``unico recommend`` finds them (the same
+    recommender, weights tuned on a time split as the settings say, and reasons in words),
+    from receipt lines (``local_date``, ``customer_key``, ``sku``, ``net_amount_cents``; a
+    frame or batches) up to ``as_of`` (YYYY-MM-DD); ``products`` has ``sku``, ``name`` and
+    ``category``. Rows: ``customer_key``, ``rank``, ``sku``, ``score`` (the probability of a
+    purchase within the horizon, ``horizon_days`` of the settings) and ``reason``.
+
+    It runs on this machine, over the lines it is given, in memory (about 20 bytes a card
+    line): a notebook's chain or sample. Given the lake's lines in the lake's order (months
+    in order, files by name), the lists are ``unico recommend``'s to the last digit."""
+    if isinstance(lines, (pa.Table, pa.RecordBatch)) or hasattr(lines, "to_arrow") or hasattr(lines, "columns"):
+        batches: Iterable[pa.RecordBatch] = _table(lines).to_batches()
+    else:
+        batches = lines
+    catalogue = [_normalise(b) for b in _table(products).select(["sku", "name", "category"]).to_batches()]
+    out = _native.recommend((_normalise(b) for b in batches), catalogue, as_of, k, exclude_purchased,
+                            _settings_json(settings))
+    return pa.Table.from_batches([out])

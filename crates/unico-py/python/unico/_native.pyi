@@ -51,3 +51,11 @@ def cube_part(
     segments: Optional[list[pa.RecordBatch]] = None,
 ) -> pa.RecordBatch: ...
 def cube_kpis(rows: list[pa.RecordBatch], from_day: str, to_day: str, by: str = "week") -> pa.RecordBatch: ...
+def recommend(
+    batches: Iterable[pa.RecordBatch],
+    products: list[pa.RecordBatch],
+    as_of: str,
+    k: int = 10,
+    exclude_purchased: bool = False,
+    settings: Optional[str] = None,
+) -> pa.RecordBatch: ...
