@@ -256,3 +256,17 @@ def test_cube_input_errors_name_the_column():
         unico.cube_part(cube_lines().drop_columns(["sku"]).to_batches(), "2025-01-06", "2025-01-19")
     with pytest.raises(ValueError, match="after"):
         unico.cube_part(cube_lines().to_batches(), "2025-01-19", "2025-01-06")
+
+
+def test_recommend_on_a_frame_and_its_errors():
+    lines = cube_lines().filter(pc.is_valid(cube_lines()["customer_key"]))
+    products = pa.table({"sku": ["p1", "p2"], "name": ["Milk", "Bread"], "category": ["Dairy", "Bakery"]})
+    recs = unico.recommend(lines.to_pandas(), products, "2025-01-19", k=2)
+    assert recs.column_names == ["customer_key", "rank", "sku", "score", "reason"]
+    assert set(recs["customer_key"].to_pylist()) == {"a", "b"}
+    for r in recs.to_pylist():
+        assert 0.0 < r["score"] < 1.0 and r["rank"] in (1, 2) and r["reason"]
+    with pytest.raises(ValueError, match="sku"):
+        unico.recommend(lines.drop_columns(["sku"]), products, "2025-01-19")
+    with pytest.raises(ValueError, match="k must"):
+        unico.recommend(lines, products, "2025-01-19", k=0)
