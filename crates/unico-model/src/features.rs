@@ -306,7 +306,7 @@ pub(crate) fn fold_day(st: &mut CustomerState, receipts: &[ReceiptAgg], window_s
 }
 
 /// The index of `value` in `values`, appending it the first time it is seen.
-pub(crate) fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {
+pub fn intern(index: &mut HashMap<String, u32>, values: &mut Vec<String>, value: &str) -> u32 {
     if let Some(&i) = index.get(value) {
         return i;
     }

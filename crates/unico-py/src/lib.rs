@@ -472,14 +472,7 @@ fn recommend(
     let (mut keys, mut skus, mut records) = (Vec::<String>::new(), Vec::<String>::new(), Vec::<LineRecord>::new());
     let (mut key_index, mut sku_index) =
         (foldhash::HashMap::<String, u32>::default(), foldhash::HashMap::<String, u32>::default());
-    let intern = |index: &mut foldhash::HashMap<String, u32>, names: &mut Vec<String>, v: &str| -> u32 {
-        if let Some(&i) = index.get(v) {
-            return i;
-        }
-        names.push(v.to_string());
-        index.insert(v.to_string(), names.len() as u32 - 1);
-        names.len() as u32 - 1
-    };
+    use unico_model::features::intern;
     for item in batches.try_iter()? {
         let b: Batch = item?.extract()?;
         let b = &b.0;
