@@ -19,21 +19,33 @@ mkdir -p "$LOG"
 here=$(cd "$(dirname "$0")" && pwd)
 POLICY=${POLICY:-$here/../docs/examples/policy.toml}
 
-# The disk used now, in MiB.
-used() { df -B1M --output=used "$DATA" 2>/dev/null | tail -1 || df -B1M --output=used . | tail -1; }
+# The disk used now, in MiB: of the whole file system (SQLite's own temporary files
+# included, but so is anything else the machine writes meanwhile), and of the data folder
+# with its source (what Unico itself keeps there, its temporary files included).
+used() { df -B1M --output=used "$(dirname "$DATA")" | tail -1; }
+mine() { { du -sm "$DATA" "$DATA-src" 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}'; }
 
 step() {
   local name=$1; shift
   local base; base=$(used)
-  ( peak=0; while true; do u=$(used); d=$((u - base)); ((d > peak)) && peak=$d; echo "$peak" > "$LOG/$name.disk"; sleep 5; done ) &
+  local base_mine; base_mine=$(mine)
+  ( peak=0; peak_mine=0
+    while true; do
+      d=$(($(used) - base)); ((d > peak)) && peak=$d
+      m=$(($(mine) - base_mine)); ((m > peak_mine)) && peak_mine=$m
+      echo "$peak $peak_mine" > "$LOG/$name.disk"; sleep 5
+    done ) &
   local sampler=$!
   # `script` gives the command a terminal, so its progress bar is drawn (and kept in the log).
   script -qefc "/usr/bin/time -v $*" "$LOG/$name.log" > /dev/null
   kill "$sampler" 2>/dev/null || true
   local wall rss
-  wall=$(grep -a "Elapsed (wall clock)" "$LOG/$name.log" | awk '{print $NF}')
-  rss=$(grep -a "Maximum resident set size" "$LOG/$name.log" | awk '{print $NF}')
-  printf '%-12s wall %-10s peak %6d MiB  disk beyond the start %6s MiB\n' "$name" "$wall" $((rss / 1024)) "$(cat "$LOG/$name.disk")" | tee -a "$LOG/summary.txt"
+  wall=$(grep -a "Elapsed (wall clock)" "$LOG/$name.log" | awk '{print $NF}' | tr -d '\r')
+  rss=$(grep -a "Maximum resident set size" "$LOG/$name.log" | awk '{print $NF}' | tr -d '\r')
+  local disk disk_mine; read -r disk disk_mine < "$LOG/$name.disk"
+  local kept=$(($(mine) - base_mine))
+  printf '%-10s wall %-9s peak %6d MiB  disk beyond the start: peak %6s MiB (file system), peak %6s MiB and at the end %6s MiB (data folder)\n' \
+    "$name" "$wall" $((rss / 1024)) "$disk" "$disk_mine" "$kept" | tee -a "$LOG/summary.txt"
 }
 
 if [ ! -d "$DATA/lake/receipt_lines" ]; then

@@ -230,15 +230,7 @@ pub fn months_up_to(lake: &Lake, to: i32) -> Result<Vec<(Month, Vec<PathBuf>)>, 
     Ok(by_month.into_iter().filter(|(m, _)| *m <= last).collect())
 }
 
-/// Rows of a Parquet file, from its footer.
-pub fn rows_of(path: &std::path::Path) -> u64 {
-    use parquet::file::reader::FileReader;
-    std::fs::File::open(path)
-        .ok()
-        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
-        .map(|r| r.metadata().file_metadata().num_rows() as u64)
-        .unwrap_or(0)
-}
+use unico_lake::read::rows_of;
 
 /// Folds the lake into the cube. `progress(lines done, lines total)` is called after each
 /// month.

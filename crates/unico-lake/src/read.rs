@@ -52,6 +52,16 @@ pub fn for_each_batch(
     Ok(())
 }
 
+/// Rows of a Parquet file, from its footer (0 when it cannot be read).
+pub fn rows_of(path: &Path) -> u64 {
+    use parquet::file::reader::FileReader;
+    File::open(path)
+        .ok()
+        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
+        .map(|r| r.metadata().file_metadata().num_rows().max(0) as u64)
+        .unwrap_or(0)
+}
+
 /// The last day (days since 1970-01-01, the chain's calendar) with receipt lines, on or
 /// before `up_to`: month partitions are read newest first, so a stray line dated centuries
 /// ahead costs one partition, not a scan of the lake.

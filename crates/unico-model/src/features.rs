@@ -328,13 +328,4 @@ pub(crate) fn receipt_hash(s: &str) -> u64 {
     foldhash::quality::FixedState::with_seed(0x0075_6e69_636f).hash_one(s)
 }
 
-pub(crate) fn rows_of(path: &std::path::Path) -> u64 {
-    std::fs::File::open(path)
-        .ok()
-        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
-        .map(|r| {
-            use parquet::file::reader::FileReader;
-            r.metadata().file_metadata().num_rows() as u64
-        })
-        .unwrap_or(0)
-}
+pub(crate) use unico_lake::read::rows_of;

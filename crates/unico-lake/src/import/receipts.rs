@@ -9,9 +9,10 @@
 //! Pass 2 takes the touched months two at a time. For each it loads the keys
 //! (receipt_id, line_no) already in that month of the published lake, skips new lines the
 //! lake holds, rejects lines repeated within the file (the first occurrence wins), and
-//! rewrites a part only if it dropped something. Memory is a few batches per month in
+//! rewrites a part only if it dropped something. The new keys are read back from the parts,
+//! so the only temporary disk is the parts themselves. Memory is a few batches per month in
 //! pass 1 and one month's keys per thread in pass 2 — never the file.
-//! See `docs/decisions/0003-dedupe-by-month.md`.
+//! See `docs/decisions/0003-import-pipeline.md`.
 
 use super::{
     ImportOptions, ImportSummary, Phase, Progress, Reason, RejectsWriter, check_outcome, open_source, resolve::resolve,
@@ -231,50 +232,8 @@ impl Hasher for KeyHasher {
 /// lake, or the first source line that brought it.
 type KeyMap = HashMap<(u64, u64), u64, BuildHasherDefault<KeyHasher>>;
 
-/// A line key and the source line it came from.
-type KeyLine = ((u64, u64), u64);
-
 fn split_key(key: u128) -> (u64, u64) {
     (key as u64, (key >> 64) as u64)
-}
-
-/// Reads a worker's key file record by record.
-struct KeyReader {
-    reader: std::io::BufReader<std::fs::File>,
-    path: PathBuf,
-}
-
-impl KeyReader {
-    fn open(path: &Path) -> Result<Self, Error> {
-        let f = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
-        Ok(KeyReader { reader: std::io::BufReader::with_capacity(1 << 16, f), path: path.to_path_buf() })
-    }
-
-    /// The next (key, source line), or `None` at the end.
-    fn try_next(&mut self) -> Result<Option<KeyLine>, Error> {
-        let mut rec = [0u8; 24];
-        match std::io::Read::read_exact(&mut self.reader, &mut rec) {
-            Ok(()) => {
-                let key = u128::from_le_bytes(rec[..16].try_into().expect("16 bytes"));
-                let line = u64::from_le_bytes(rec[16..].try_into().expect("8 bytes"));
-                Ok(Some((split_key(key), line)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(Error::io(self.path.display(), e)),
-        }
-    }
-
-    fn next(&mut self) -> Result<KeyLine, Error> {
-        self.try_next()?.ok_or_else(|| Error::new(ErrorKind::Internal, format!("{} ended early", self.path.display())))
-    }
-}
-
-fn for_each_key(path: &Path, mut f: impl FnMut((u64, u64), u64)) -> Result<(), Error> {
-    let mut r = KeyReader::open(path)?;
-    while let Some((key, line)) = r.try_next()? {
-        f(key, line);
-    }
-    Ok(())
 }
 
 /// What every worker shares.
@@ -286,16 +245,11 @@ struct Shared<'o> {
     known_stores: Option<FastSet>,
     known_skus: Option<FastSet>,
     draft_dir: PathBuf,
-    /// Scratch folder for key files; removed before publishing.
-    keys_dir: PathBuf,
 }
 
 struct MonthState {
     batch: MonthBatch,
     writer: Option<PartitionWriter>,
-    /// (line key, source line) of every kept row, in part order: pass 2 reads this instead
-    /// of decoding the part's receipt ids again.
-    keys: Option<std::io::BufWriter<std::fs::File>>,
     /// Parts of this month this worker has closed so far (names the next one).
     parts: usize,
     /// When the open part was last written to (for closing the least recently used).
@@ -313,8 +267,8 @@ struct Worker<'s> {
     rows_read: u64,
     /// Rows in Arrow batches not yet encoded, all months together.
     batched_rows: usize,
-    /// Closed parts: (month, Parquet part, its key file).
-    closed: Vec<(Month, PathBuf, PathBuf)>,
+    /// Closed parts: (month, Parquet part).
+    closed: Vec<(Month, PathBuf)>,
     clock: u64,
     last_receipt: String,
     next_line_no: i32,
@@ -323,8 +277,8 @@ struct Worker<'s> {
 
 /// A worker's files and counts.
 struct WorkerOut {
-    /// (month, Parquet part, its key file).
-    files: Vec<(Month, PathBuf, PathBuf)>,
+    /// (month, Parquet part).
+    files: Vec<(Month, PathBuf)>,
     warnings: BTreeMap<String, u64>,
     rows_read: u64,
 }
@@ -400,29 +354,18 @@ impl<'s> Worker<'s> {
         }
     }
 
-    fn part_paths(&self, month: Month, part: usize) -> (PathBuf, PathBuf) {
+    fn part_path(&self, month: Month, part: usize) -> PathBuf {
         let name = format!("part-{}-{}-{part}.parquet", self.shared.import_id, self.index);
-        let data = self.shared.draft_dir.join(month.dir_name()).join(name);
-        let keys = self.shared.keys_dir.join(format!("{month}-{}-{part}.keys", self.index));
-        (data, keys)
+        self.shared.draft_dir.join(month.dir_name()).join(name)
     }
 
     /// Finishes the open part of `month`, if any.
     fn close_part(&mut self, month: Month) -> Result<(), Error> {
-        let (a, b) = {
-            let s = &self.months[&month];
-            (s.writer.is_some(), s.parts)
-        };
-        if !a {
-            return Ok(());
-        }
-        let (_, keys_path) = self.part_paths(month, b);
         let state = self.months.get_mut(&month).expect("present");
-        let (w, mut k) = (state.writer.take().expect("open"), state.keys.take().expect("open with its writer"));
+        let Some(w) = state.writer.take() else { return Ok(()) };
         state.parts += 1;
-        std::io::Write::flush(&mut k).map_err(|e| Error::io(keys_path.display(), e))?;
         let (path, _) = w.finish()?;
-        self.closed.push((month, path, keys_path));
+        self.closed.push((month, path));
         Ok(())
     }
 
@@ -438,28 +381,15 @@ impl<'s> Worker<'s> {
                     self.close_part(m)?;
                 }
             }
-            let (data, keys) = self.part_paths(month, self.months[&month].parts);
-            let f = std::fs::File::create(&keys).map_err(|e| Error::io(keys.display(), e))?;
+            let data = self.part_path(month, self.months[&month].parts);
             let state = self.months.get_mut(&month).expect("present");
-            state.keys = Some(std::io::BufWriter::with_capacity(1 << 16, f));
             state.writer = Some(PartitionWriter::create(&data, receipt_lines_schema())?);
         }
         self.clock += 1;
-        let keys_path = self.part_paths(month, self.months[&month].parts).1;
         let state = self.months.get_mut(&month).expect("present");
         state.last_used = self.clock;
         self.batched_rows -= state.batch.rows;
         let batch = state.batch.finish();
-        let ids = batch.column(0).as_string::<i32>();
-        let nos = batch.column(1).as_primitive::<Int32Type>();
-        let lines = batch.column(12).as_primitive::<Int64Type>();
-        let kw = state.keys.as_mut().expect("created above");
-        for i in 0..batch.num_rows() {
-            let mut rec = [0u8; 24];
-            rec[..16].copy_from_slice(&line_key(ids.value(i), nos.value(i)).to_le_bytes());
-            rec[16..].copy_from_slice(&(lines.value(i) as u64).to_le_bytes());
-            std::io::Write::write_all(kw, &rec).map_err(|e| Error::io(keys_path.display(), e))?;
-        }
         state.writer.as_mut().expect("opened above").write(&batch)
     }
 
@@ -576,7 +506,6 @@ impl<'s> Worker<'s> {
         let state = self.months.entry(month).or_insert_with(|| MonthState {
             batch: MonthBatch::new(),
             writer: None,
-            keys: None,
             parts: 0,
             last_used: 0,
         });
@@ -660,8 +589,6 @@ pub(super) fn import(
         None => options.chain_tz.clone(),
     };
     let draft = lake.begin(Dataset::Receipts, import_id, true, lock)?;
-    let keys_dir = draft.dir().join("_keys");
-    std::fs::create_dir_all(&keys_dir).map_err(|e| Error::io(keys_dir.display(), e))?;
     let shared = Shared {
         cols,
         options,
@@ -670,7 +597,6 @@ pub(super) fn import(
         known_stores: set_of(lake, Dataset::Stores, "store_id")?,
         known_skus: set_of(lake, Dataset::Products, "sku")?,
         draft_dir: draft.dir().to_path_buf(),
-        keys_dir: keys_dir.clone(),
     };
     let mut rejects = RejectsWriter::new(options.rejects_dir.join(format!("{import_id}.csv")));
 
@@ -705,24 +631,20 @@ pub(super) fn import(
     (options.progress)(Progress { phase: Phase::Reading, done: total_bytes, total: total_bytes });
     let mut rows_read = 0;
     let mut warnings: BTreeMap<String, u64> = BTreeMap::new();
-    let mut by_month: BTreeMap<Month, Vec<(PathBuf, PathBuf)>> = BTreeMap::new();
+    let mut by_month: BTreeMap<Month, Vec<PathBuf>> = BTreeMap::new();
     for o in outs {
         rows_read += o.rows_read;
         for (k, v) in o.warnings {
             *warnings.entry(k).or_default() += v;
         }
-        for (m, p, k) in o.files {
-            by_month.entry(m).or_default().push((p, k));
+        for (m, p) in o.files {
+            by_month.entry(m).or_default().push(p);
         }
     }
 
     // Pass 2: deduplicate, two months at a time.
-    let months: Vec<(Month, Vec<(PathBuf, PathBuf)>)> = by_month.into_iter().collect();
-    let outcomes = pass2(lake, import_id, &months, options).and_then(|o| {
-        std::fs::remove_dir_all(&keys_dir).map_err(|e| Error::io(keys_dir.display(), e))?;
-        Ok(o)
-    });
-    let outcomes = match outcomes {
+    let months: Vec<(Month, Vec<PathBuf>)> = by_month.into_iter().collect();
+    let outcomes = match pass2(lake, import_id, &months, options) {
         Ok(o) => o,
         Err(e) => {
             let _ = draft.abandon();
@@ -879,7 +801,7 @@ struct MonthOutcome {
 fn pass2(
     lake: &Lake,
     import_id: &str,
-    months: &[(Month, Vec<(PathBuf, PathBuf)>)],
+    months: &[(Month, Vec<PathBuf>)],
     options: &ImportOptions<'_>,
 ) -> Result<Vec<MonthOutcome>, Error> {
     let next = AtomicUsize::new(0);
@@ -923,23 +845,27 @@ fn pass2(
     Ok(slots.into_iter().map(|o| o.expect("every month was processed")).collect())
 }
 
-fn num_rows(path: &Path) -> usize {
-    std::fs::File::open(path)
-        .ok()
-        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
-        .map(|r| parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as usize)
-        .unwrap_or(0)
+/// Calls `f` with the (line key, source line) of every row of a new part.
+fn for_each_key(path: &Path, mut f: impl FnMut((u64, u64), u64)) -> Result<(), Error> {
+    read::for_each_batch(path, &["receipt_id", "line_no", "source_line"], |batch| {
+        let ids = batch.column(0).as_string::<i32>();
+        let nos = batch.column(1).as_primitive::<Int32Type>();
+        let lines = batch.column(2).as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            f(split_key(line_key(ids.value(i), nos.value(i))), lines.value(i) as u64);
+        }
+        Ok(())
+    })
 }
 
 /// Deduplicates one month's new parts against the lake and against themselves.
-fn dedupe_month(
-    lake: &Lake,
-    month: Month,
-    new_files: &[(PathBuf, PathBuf)],
-    import_id: &str,
-) -> Result<MonthOutcome, Error> {
+///
+/// The keys come from the parts themselves (receipt id, line number and source line), read
+/// once to find each key's first occurrence and again only if some row must go: no scratch
+/// file, so an import's temporary disk is its parts alone (decision 0003).
+fn dedupe_month(lake: &Lake, month: Month, new_files: &[PathBuf], import_id: &str) -> Result<MonthOutcome, Error> {
     let existing = lake.month_files(month)?;
-    let capacity: usize = existing.iter().chain(new_files.iter().map(|(p, _)| p)).map(|p| num_rows(p)).sum();
+    let capacity: usize = existing.iter().chain(new_files).map(|p| read::rows_of(p) as usize).sum();
     // 0 marks a key already in the lake; otherwise the first source line that brought it.
     let mut seen: KeyMap = KeyMap::with_capacity_and_hasher(capacity, Default::default());
     for f in &existing {
@@ -952,76 +878,81 @@ fn dedupe_month(
             Ok(())
         })?;
     }
-    // The key files are streamed, never held: first to find each key's first occurrence
-    // (the smallest source line), then to decide row by row what to keep.
-    for (_, key_file) in new_files {
-        for_each_key(key_file, |key, line| {
-            let e = seen.entry(key).or_insert(line);
-            if *e != 0 && line < *e {
-                *e = line;
+    // Each key's first occurrence (the smallest source line); a key met twice, or already
+    // in the lake, means some row goes.
+    let mut rows = 0u64;
+    let mut collided = false;
+    for file in new_files {
+        for_each_key(file, |key, line| {
+            rows += 1;
+            match seen.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    collided = true;
+                    if *e.get() != 0 && line < *e.get() {
+                        *e.get_mut() = line;
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(line);
+                }
             }
         })?;
     }
     let mut outcome = MonthOutcome { kept: 0, already: 0, rejects: Vec::new() };
-    let mut keeps: Vec<Vec<bool>> = Vec::with_capacity(new_files.len());
-    for (_, key_file) in new_files {
-        let mut keep = Vec::new();
-        for_each_key(key_file, |key, line| {
-            let first = seen[&key];
-            keep.push(first == line);
-            outcome.kept += u64::from(first == line);
-            outcome.already += u64::from(first == 0);
-        })?;
-        keeps.push(keep);
-    }
     // A file not sorted by time leaves many small parts per month (see MAX_OPEN_PARTS):
-    // merge them into one. Otherwise rewrite only the parts that dropped rows.
-    let month_dir = new_files[0].0.parent().expect("parts live in a month folder").to_path_buf();
+    // merge them into one. Otherwise rewrite the parts only if some row goes.
+    let month_dir = new_files[0].parent().expect("parts live in a month folder").to_path_buf();
     let groups: Vec<(Vec<usize>, PathBuf)> = if new_files.len() > WORKERS {
         vec![((0..new_files.len()).collect(), month_dir.join(format!("part-{import_id}.parquet")))]
+    } else if collided {
+        (0..new_files.len()).map(|i| (vec![i], new_files[i].clone())).collect()
     } else {
-        (0..new_files.len())
-            .filter(|&i| keeps[i].iter().any(|k| !k))
-            .map(|i| (vec![i], new_files[i].0.clone()))
-            .collect()
+        outcome.kept = rows;
+        Vec::new()
     };
     for (members, output) in groups {
         let tmp = output.with_extension("parquet.tmp");
         let mut writer: Option<PartitionWriter> = None;
         for &i in &members {
-            let (file, keep) = (&new_files[i].0, &keeps[i]);
-            let mut keys = KeyReader::open(&new_files[i].1)?;
-            let mut offset = 0usize;
+            let file = &new_files[i];
             read::for_each_batch(file, &[], |batch| {
                 let n = batch.num_rows();
-                let ids = batch.column(0).as_string::<i32>();
-                let nos = batch.column(1).as_primitive::<Int32Type>();
-                let skus = batch.column(6).as_string::<i32>();
-                let nets = batch.column(10).as_primitive::<Int64Type>();
-                for j in 0..n {
-                    let (key, line) = keys.next()?;
-                    let first = seen[&key];
-                    if first != 0 && first != line {
-                        outcome.rejects.push(RejectRow {
-                            line,
-                            column: "receipt_id+line_no",
-                            value: format!("{}/{}", ids.value(j), nos.value(j)),
-                            reason: Reason::DuplicateLine,
-                            message: format!("same receipt_id and line_no as line {first}"),
-                            record: format!(
-                                "receipt_id={} line_no={} sku={} net_amount_cents={}",
-                                ids.value(j),
-                                nos.value(j),
-                                skus.value(j),
-                                nets.value(j)
-                            ),
-                        });
+                let filtered = if collided {
+                    let ids = batch.column(0).as_string::<i32>();
+                    let nos = batch.column(1).as_primitive::<Int32Type>();
+                    let skus = batch.column(6).as_string::<i32>();
+                    let nets = batch.column(10).as_primitive::<Int64Type>();
+                    let lines = batch.column(12).as_primitive::<Int64Type>();
+                    let mut keep = Vec::with_capacity(n);
+                    for j in 0..n {
+                        let line = lines.value(j) as u64;
+                        let first = seen[&split_key(line_key(ids.value(j), nos.value(j)))];
+                        keep.push(first == line);
+                        outcome.kept += u64::from(first == line);
+                        outcome.already += u64::from(first == 0);
+                        if first != 0 && first != line {
+                            outcome.rejects.push(RejectRow {
+                                line,
+                                column: "receipt_id+line_no",
+                                value: format!("{}/{}", ids.value(j), nos.value(j)),
+                                reason: Reason::DuplicateLine,
+                                message: format!("same receipt_id and line_no as line {first}"),
+                                record: format!(
+                                    "receipt_id={} line_no={} sku={} net_amount_cents={}",
+                                    ids.value(j),
+                                    nos.value(j),
+                                    skus.value(j),
+                                    nets.value(j)
+                                ),
+                            });
+                        }
                     }
-                }
-                let mask = BooleanArray::from(keep[offset..offset + n].to_vec());
-                offset += n;
-                let filtered = arrow_select::filter::filter_record_batch(&batch, &mask)
-                    .map_err(|e| Error::parquet("filtering duplicates", e))?;
+                    arrow_select::filter::filter_record_batch(&batch, &BooleanArray::from(keep))
+                        .map_err(|e| Error::parquet("filtering duplicates", e))?
+                } else {
+                    outcome.kept += n as u64;
+                    batch
+                };
                 if filtered.num_rows() > 0 {
                     if writer.is_none() {
                         writer = Some(PartitionWriter::create(&tmp, receipt_lines_schema())?);
@@ -1032,7 +963,7 @@ fn dedupe_month(
             })?;
         }
         for &i in &members {
-            let file = &new_files[i].0;
+            let file = &new_files[i];
             std::fs::remove_file(file).map_err(|e| Error::io(file.display(), e))?;
         }
         if let Some(w) = writer {
