@@ -161,7 +161,7 @@ impl App {
         };
         progress.message(crate::progress::PUBLISHING);
         self.publish_model(&id)?;
-        let published = self.publish(&dir, &params)?;
+        let published = self.publish(&dir, &params, progress)?;
         Ok(Built { params, published })
     }
 
@@ -169,7 +169,7 @@ impl App {
     /// build of its own: `from` must hold `model.json`, `profiles.parquet` and
     /// `habits.parquet` that Unico reads; they are copied into a version of their own, then
     /// `model/current` points at it and the cardholders' profiles reach the operational store.
-    pub fn import_model(&self, from: &Path) -> Result<Built> {
+    pub fn import_model(&self, from: &Path, progress: &dyn Progress) -> Result<Built> {
         let invalid = |what: String, e: unico_model::Error| Error::with_source(Code::InputInvalid, what, e);
         let params =
             build::read_params(from).map_err(|e| invalid(format!("{}: no readable model.json", from.display()), e))?;
@@ -178,7 +178,7 @@ impl App {
         if found.is_none() {
             return Err(Error::new(Code::InputInvalid, format!("{}: no profiles.parquet", from.display())));
         }
-        unico_model::habits::due_products(from)
+        unico_model::habits::for_each_due_product(from, |_| (), |_| ())
             .map_err(|e| invalid(format!("{}: habits.parquet is not a Unico habits file", from.display()), e))?;
         let versions = self.model_root().join(VERSIONS);
         std::fs::create_dir_all(&versions).with_context(|| format!("cannot create {}", versions.display()))?;
@@ -193,7 +193,7 @@ impl App {
         }
         unico_core::fs::sync_dir(&dir)?;
         self.publish_model(&id)?;
-        let published = self.publish(&dir, &params)?;
+        let published = self.publish(&dir, &params, progress)?;
         Ok(Built { params, published })
     }
 
@@ -244,43 +244,124 @@ impl App {
     }
 
     /// Copies what the server reads (profiles of cardholders, their due products) from the
-    /// model's Parquet files into the operational store.
-    fn publish(&self, dir: &Path, params: &ModelParams) -> Result<unico_store::profiles::Published> {
+    /// model's Parquet files into the operational store: a thread reads the files batch by
+    /// batch while this one stages the rows, then the store puts them in place in key
+    /// order, in one transaction ([`unico_store::profiles::Publication`]). Memory is a few
+    /// batches, whatever the number of customers.
+    fn publish(
+        &self,
+        dir: &Path,
+        params: &ModelParams,
+        progress: &dyn Progress,
+    ) -> Result<unico_store::profiles::Published> {
         use unico_store::profiles::{DueItem, Profile};
-        let mut profiles = Vec::new();
-        unico_model::profiles::for_each_profile(dir, |p| {
-            profiles.push(Profile {
-                customer_key: p.customer_key,
-                as_of: params.as_of.clone(),
-                segment: p.segment,
-                r_score: i64::from(p.r_score),
-                f_score: i64::from(p.f_score),
-                m_score: i64::from(p.m_score),
-                p_alive: p.p_alive,
-                expected_purchases: p.expected_purchases,
-                horizon_days: i64::from(params.settings.horizon_days),
-                clv_cents: p.clv_cents,
-                average_receipt_cents: p.average_receipt_cents,
-                discount_share: p.discount_share,
-                preferred_store_id: p.preferred_store_id,
-                preferred_channel: p.preferred_channel,
-                preferred_weekday: p.preferred_weekday,
-                preferred_hour: i64::from(p.preferred_hour),
-                last_purchase_date: unico_core::day::date_of(p.last_purchase_day).to_string(),
-            })
-        })?;
-        let due: Vec<DueItem> = unico_model::habits::due_products(dir)?
-            .into_iter()
-            .map(|d| DueItem {
-                customer_key: d.customer_key,
-                sku: d.sku,
-                category: d.category,
-                purchase_days: d.purchase_days,
-                cycle_days: d.cycle_days,
-                next_due_date: unico_core::day::date_of(d.next_due_day).to_string(),
-            })
-            .collect();
-        self.with_store(async |store| Ok(store.publish_profiles(&profiles, &due).await?))
+        const BATCH: usize = 4096;
+        enum Batch {
+            Profiles(Vec<Profile>),
+            Due(Vec<DueItem>),
+            /// Both files were read whole.
+            End,
+        }
+        let total = unico_lake::read::rows_of(&dir.join(build::PROFILES_FILE))
+            + unico_lake::read::rows_of(&dir.join(unico_model::habits::HABITS_FILE));
+        progress.begin("publishing profiles and due products to the store", Unit::Rows, total);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(4);
+        let published = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> Result<()> {
+                // A send fails once the writer has given up: the rest is read for nothing.
+                let mut read = 0u64;
+                let mut profiles = Vec::with_capacity(BATCH);
+                unico_model::profiles::for_each_profile(dir, |p| {
+                    read += 1;
+                    profiles.push(Profile {
+                        customer_key: p.customer_key,
+                        as_of: params.as_of.clone(),
+                        segment: p.segment,
+                        r_score: i64::from(p.r_score),
+                        f_score: i64::from(p.f_score),
+                        m_score: i64::from(p.m_score),
+                        p_alive: p.p_alive,
+                        expected_purchases: p.expected_purchases,
+                        horizon_days: i64::from(params.settings.horizon_days),
+                        clv_cents: p.clv_cents,
+                        average_receipt_cents: p.average_receipt_cents,
+                        discount_share: p.discount_share,
+                        preferred_store_id: p.preferred_store_id,
+                        preferred_channel: p.preferred_channel,
+                        preferred_weekday: p.preferred_weekday,
+                        preferred_hour: i64::from(p.preferred_hour),
+                        last_purchase_date: unico_core::day::date_of(p.last_purchase_day).to_string(),
+                    });
+                    if profiles.len() == BATCH {
+                        let _ = tx.blocking_send(Batch::Profiles(std::mem::take(&mut profiles)));
+                        progress.update(read, total);
+                    }
+                })?;
+                let _ = tx.blocking_send(Batch::Profiles(profiles));
+                let mut due = Vec::with_capacity(BATCH);
+                unico_model::habits::for_each_due_product(
+                    dir,
+                    |d| {
+                        due.push(DueItem {
+                            customer_key: d.customer_key,
+                            sku: d.sku,
+                            category: d.category,
+                            purchase_days: d.purchase_days,
+                            cycle_days: d.cycle_days,
+                            next_due_date: unico_core::day::date_of(d.next_due_day).to_string(),
+                        });
+                        if due.len() == BATCH {
+                            let _ = tx.blocking_send(Batch::Due(std::mem::take(&mut due)));
+                        }
+                    },
+                    |rows| {
+                        read += rows as u64;
+                        progress.update(read, total);
+                    },
+                )?;
+                let _ = tx.blocking_send(Batch::Due(due));
+                let _ = tx.blocking_send(Batch::End);
+                Ok(())
+            });
+            let mut rx = rx;
+            let written = self.with_store(async move |store| {
+                let mut publication = store.begin_publication().await?;
+                let mut staged = 0u64;
+                loop {
+                    let step = match rx.recv().await {
+                        Some(Batch::Profiles(b)) => publication.add_profiles(&b).await.map(|_| b.len()),
+                        Some(Batch::Due(b)) => publication.add_due_items(&b).await.map(|_| b.len()),
+                        Some(Batch::End) => break,
+                        // The reader failed: it says why.
+                        None => {
+                            publication.abort().await?;
+                            return Ok(None);
+                        }
+                    };
+                    match step {
+                        Ok(n) => staged += n as u64,
+                        Err(e) => {
+                            drop(rx);
+                            let _ = publication.abort().await;
+                            return Err(e.into());
+                        }
+                    }
+                    progress.message(&format!("publishing profiles and due products to the store: {staged} staged"));
+                }
+                progress.finish();
+                progress.message("replacing the published profiles and due products, in key order, in one transaction");
+                Ok(Some(publication.commit().await?))
+            });
+            let read = reader.join().unwrap_or_else(|_| Err(Error::new(Code::Internal, "the model reader panicked")));
+            match (written, read) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(e)) => Err(e),
+                (Ok(Some(p)), Ok(())) => Ok(p),
+                (Ok(None), Ok(())) => Err(Error::new(Code::Internal, "the model reader stopped early")),
+            }
+        });
+        progress.finish();
+        published
     }
 
     /// Every card line up to `as_of`, split by customer (spilled beyond the settings'

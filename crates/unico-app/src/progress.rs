@@ -18,6 +18,8 @@ pub enum Unit {
     Files,
     /// Passes over data whose number is not known before (a plan pricing its budgets).
     Passes,
+    /// Rows of the model's files (profiles and habits on their way to the store).
+    Rows,
 }
 
 /// The message of an import's last step, once its rows are checked: the new data is

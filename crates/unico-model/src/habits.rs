@@ -534,12 +534,17 @@ pub struct DueProduct {
     pub next_due_day: i32,
 }
 
-/// Every frequent product with a cycle in the habits file of `model_dir`, batch by batch.
-pub fn due_products(model_dir: &std::path::Path) -> Result<Vec<DueProduct>, Error> {
+/// Calls `each` with every frequent product with a cycle in the habits file of `model_dir`,
+/// read batch by batch (never the whole file in memory), and `read` with the rows of each
+/// batch read (products and categories).
+pub fn for_each_due_product(
+    model_dir: &std::path::Path,
+    mut each: impl FnMut(DueProduct),
+    mut read: impl FnMut(usize),
+) -> Result<(), Error> {
     use arrow_array::types::{Date32Type, Float64Type, Int64Type};
     let path = model_dir.join(HABITS_FILE);
     let columns = ["customer_key", "level", "sku", "category", "purchase_days", "cycle_days", "next_due_date"];
-    let mut out = Vec::new();
     unico_lake::read::for_each_batch(&path, &columns, |b| {
         let text = |i: usize| b.column(i).as_string::<i32>();
         let (key, level, sku, category) = (text(0), text(1), text(2), text(3));
@@ -550,7 +555,7 @@ pub fn due_products(model_dir: &std::path::Path) -> Result<Vec<DueProduct>, Erro
             if level.value(i) != "product" || cycle.is_null(i) {
                 continue;
             }
-            out.push(DueProduct {
+            each(DueProduct {
                 customer_key: key.value(i).to_string(),
                 sku: sku.value(i).to_string(),
                 category: category.value(i).to_string(),
@@ -559,8 +564,8 @@ pub fn due_products(model_dir: &std::path::Path) -> Result<Vec<DueProduct>, Erro
                 next_due_day: next.value(i),
             });
         }
+        read(b.num_rows());
         Ok(())
     })
-    .map_err(|e| Error::new(crate::ErrorKind::Lake, format!("cannot read {}: {e}", path.display())))?;
-    Ok(out)
+    .map_err(|e| Error::new(crate::ErrorKind::Lake, format!("cannot read {}: {e}", path.display())))
 }

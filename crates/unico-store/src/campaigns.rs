@@ -4,7 +4,6 @@
 //! `unico plan` stores a campaign whole in one transaction, once (a campaign is its name and
 //! first day); erasing a customer deletes their offers and memberships.
 
-use crate::profiles::placeholders;
 use crate::{Error, ErrorKind, Store, now};
 use serde::{Deserialize, Serialize};
 
@@ -209,7 +208,7 @@ impl Store {
             false => Error::from(e),
         })?;
         for chunk in offers.chunks(500) {
-            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", placeholders(chunk.len(), 26));
+            let sql = format!("INSERT INTO offers ({OFFER_COLUMNS}) VALUES {}", self.placeholders(chunk.len(), 26));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for o in chunk {
                 q = q
@@ -255,7 +254,7 @@ impl Store {
         for chunk in members.chunks(1000) {
             let sql = format!(
                 "INSERT INTO campaign_members (campaign_id, customer_key, status, segment, store_id, offer_type) VALUES {}",
-                placeholders(chunk.len(), 6)
+                self.placeholders(chunk.len(), 6)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {

@@ -413,6 +413,17 @@ async fn profiles_are_published_for_cardholders_replaced_whole_and_erased_with_t
         assert_eq!(d.iter().map(|d| d.sku.as_str()).collect::<Vec<_>>(), ["100001", "100002"], "soonest first");
         assert_eq!(d[0].cycle_days, 12.5);
 
+        // A publication given up on (its reader failed) or dropped half-way changes nothing.
+        let mut half = store.begin_publication().await.unwrap();
+        half.add_profiles(&[profile(&bruno, "lost")]).await.unwrap();
+        half.abort().await.unwrap();
+        let mut dropped = store.begin_publication().await.unwrap();
+        dropped.add_due_items(&[due(&bruno, "100003", "2025-10-03")]).await.unwrap();
+        drop(dropped);
+        assert_eq!(store.profiles_of("5001").await.unwrap(), vec![profile(&ada, "champions")], "{}", db.label);
+        assert!(store.profiles_of("5002").await.unwrap()[0].segment == "at_risk", "{}", db.label);
+        assert!(store.due_items_of("5002").await.unwrap().is_empty(), "{}", db.label);
+
         // A new build replaces the whole set.
         store.publish_profiles(&[profile(&bruno, "lost")], &[]).await.unwrap();
         assert!(store.profiles_of("5001").await.unwrap().is_empty());

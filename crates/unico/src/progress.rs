@@ -35,6 +35,7 @@ impl Progress for Bars {
             Unit::Customers => "{msg} [{bar:40}] {human_pos}/{human_len} customers ({per_sec}, {eta})",
             Unit::Files => "{msg} [{bar:40}] {pos}/{len} files ({eta})",
             Unit::Passes => "{msg}: {pos} passes ({elapsed})",
+            Unit::Rows => "{msg} [{bar:40}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
         };
         *self.unit.lock().unwrap_or_else(|p| p.into_inner()) = Some(unit);
         let bar = ProgressBar::new(total).with_message(step.to_string());

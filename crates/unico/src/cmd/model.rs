@@ -83,7 +83,7 @@ pub fn run(data: &Path, command: ModelCommand) -> Result<()> {
         }
         ModelCommand::Import { dir } => {
             let app = App::open(data)?;
-            let built = app.import_model(&dir)?;
+            let built = app.import_model(&dir, &Bars::new())?;
             print_published(&built.published);
             print_params(&built.params, &app.model_path());
         }
