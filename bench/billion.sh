@@ -8,6 +8,9 @@
 #   bench/billion.sh DATA [CUSTOMERS] [DAYS]   # default 3,100,000 people × 1,095 days: about a billion lines
 #                                             (2,300,000 gave 739.5M rich-shopper lines)
 #
+#   ADD=20000 bench/billion.sh DATA 3100000 1095   # then add people 3,100,000..3,119,999
+#                                             (same seed: the lake of one 3,120,000 run)
+#
 # The generation and the customers' import are skipped when done (a lake with receipts,
 # DATA-bench/customers.done), so a run can be resumed. Needs `unico` on PATH (cargo build --release) and free disk of about five times the lake (about 60 GB for a billion lines).
 set -euo pipefail
@@ -23,7 +26,7 @@ POLICY=${POLICY:-$here/../docs/examples/policy.toml}
 # included, but so is anything else the machine writes meanwhile), and of the data folder
 # with its source (what Unico itself keeps there, its temporary files included).
 used() { df -B1M --output=used "$(dirname "$DATA")" | tail -1; }
-mine() { { du -sm "$DATA" "$DATA-src" 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}'; }
+mine() { { du -sm "$DATA" "$DATA-src" "$DATA-src-add" 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}'; }
 
 step() {
   local name=$1; shift
@@ -52,9 +55,20 @@ if [ ! -d "$DATA/lake/receipt_lines" ]; then
   step generate unico --data "$DATA" generate --customers "$CUSTOMERS" --days "$DAYS" --start 2023-12-01 \
     --seed 7 --shoppers rich --into-lake --out "$DATA-src"
 fi
+customer_files=("$DATA-src/customers.csv")
+if [ -n "${ADD:-}" ]; then
+  # More people into the same lake: each person draws from their own random streams, so
+  # people CUSTOMERS.. with the same seed are those a larger run would have had.
+  if [ ! -f "$LOG/add.done" ]; then
+    step add unico --data "$DATA" generate --customers "$ADD" --first-person "$CUSTOMERS" --days "$DAYS" \
+      --start 2023-12-01 --seed 7 --shoppers rich --into-lake --out "$DATA-src-add"
+    touch "$LOG/add.done"
+  fi
+  customer_files+=("$DATA-src-add/customers.csv")
+fi
 echo "lake: $(du -sm "$DATA/lake" | cut -f1) MiB" | tee -a "$LOG/summary.txt"
 if [ ! -f "$LOG/customers.done" ]; then
-  step customers unico --data "$DATA" import customers "$DATA-src/customers.csv"
+  step customers unico --data "$DATA" import customers "${customer_files[@]}"
   touch "$LOG/customers.done"
 fi
 AS_OF=2026-11-30

@@ -236,7 +236,11 @@ impl App {
             plausible: self.plausible_days(),
             progress: &quiet,
         };
-        let label = format!("simulator (seed {}, {} people, {} days)", config.seed, config.customers, config.days);
+        let people = match config.first_person {
+            0 => format!("{} people", config.customers),
+            first => format!("people {first}..{}", first + config.customers),
+        };
+        let label = format!("simulator (seed {}, {people}, {} days)", config.seed, config.days);
         let receipts = unico_lake::import::import_receipts_from(&lake, Box::new(source), &label, &options);
         progress.finish();
         let mut imports = vec![receipts?];
@@ -318,6 +322,7 @@ pub fn chain_config(
     }
     Ok(unico_sim::ChainConfig {
         customers,
+        first_person: 0,
         stores,
         products,
         days,

@@ -146,9 +146,9 @@ pub fn generate_into(
     };
 
     let mut summary = GenerateSummary::default();
-    for pid in 0..config.customers {
+    for pid in config.first_person..config.first_person + config.customers {
         if pid % 1024 == 0 {
-            progress(pid, config.customers);
+            progress(pid - config.first_person, config.customers);
         }
         let person = world.person(pid);
         if let (Some(files), Some(tastes)) = (rich.as_mut(), person.tastes.as_ref()) {

@@ -16,6 +16,11 @@ use rand_chacha::ChaCha8Rng;
 pub struct ChainConfig {
     /// Simulated people (members and non-members).
     pub customers: u64,
+    /// The first person's number: the chain's people are `first_person..first_person +
+    /// customers`. Each person draws from their own streams, so a chain generated as
+    /// `0..n` and then `n..m` holds exactly the people and receipts of one `0..m` — the way
+    /// to add people to a lake generated earlier.
+    pub first_person: u64,
     /// Physical stores (an online shop is added).
     pub stores: usize,
     /// Products in the catalogue.
@@ -67,6 +72,7 @@ impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
             customers: 2_000,
+            first_person: 0,
             stores: 8,
             products: 1_500,
             days: 365,
@@ -193,7 +199,9 @@ impl World {
         let n: u64 = card.trim().parse().ok()?;
         let base = if (4_000_000_000..5_000_000_000).contains(&n) { 4_000_000_000 } else { 5_000_000_000 };
         let off = n.checked_sub(base)?.checked_sub(3)?;
-        (off % 7 == 0 && off / 7 < self.config.customers).then_some(off / 7)
+        let pid = off / 7;
+        let people = self.config.first_person..self.config.first_person + self.config.customers;
+        (off % 7 == 0 && people.contains(&pid)).then_some(pid)
     }
 
     /// The planted response of person `pid` to an offer on a product: their price

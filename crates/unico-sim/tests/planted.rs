@@ -7,6 +7,7 @@ use unico_sim::{ChainConfig, Offer, OfferValue, Target, World, generate, replay}
 fn config(seed: u64) -> ChainConfig {
     ChainConfig {
         customers: 3_000,
+        first_person: 0,
         stores: 6,
         products: 900,
         days: 365,
@@ -49,6 +50,35 @@ fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
         std::fs::read(tmp.path().join("a/receipts.csv")).unwrap(),
         std::fs::read(tmp.path().join("c/receipts.csv")).unwrap()
     );
+}
+
+/// A chain grown in two runs (people 0..n, then n..m) is the chain of one run of m people:
+/// the same customers and receipts, byte for byte, once the two files are joined.
+#[test]
+fn people_added_later_are_the_people_a_larger_run_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = ChainConfig { customers: 120, days: 120, shoppers: unico_sim::Shoppers::Rich, ..config(5) };
+    let first = ChainConfig { customers: 70, ..whole.clone() };
+    let rest = ChainConfig { customers: 50, first_person: 70, ..whole.clone() };
+    for (name, c) in [("whole", &whole), ("first", &first), ("rest", &rest)] {
+        generate(c, &tmp.path().join(name), &|_, _| {}).unwrap();
+    }
+    for f in ["receipts.csv", "customers.csv", "truth/people.csv", "truth/cycles.csv"] {
+        let read = |name: &str| std::fs::read_to_string(tmp.path().join(name).join(f)).unwrap();
+        let (whole, first, rest) = (read("whole"), read("first"), read("rest"));
+        let (header, tail) = rest.split_once('\n').unwrap();
+        assert!(whole.starts_with(header), "{f}");
+        assert!(tail.lines().count() > 10, "{f}: the later people have rows");
+        assert_eq!(whole, format!("{first}{tail}"), "{f}");
+    }
+    // The later run knows its own people's cards, and not the earlier ones'.
+    let world = World::new(&rest);
+    let people = rows(&tmp.path().join("rest/truth/people.csv"));
+    let card = |pid: u64| format!("{:010}", 4_000_000_000u64 + pid * 7 + 3);
+    assert_eq!(people[0]["person_id"], "70");
+    assert_eq!(world.person_of_card(&card(71)), Some(71));
+    assert_eq!(world.person_of_card(&card(69)), None);
+    assert_eq!(world.person_of_card(&card(120)), None);
 }
 
 #[test]

@@ -70,6 +70,11 @@ pub struct GenerateArgs {
     /// Seed: same seed, same files byte for byte.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Number the people from here (people N.. N+customers-1): with the same seed and
+    /// calendar, adds to a chain generated earlier exactly the people a larger run would
+    /// have had (its cards and receipt ids do not collide with the earlier ones).
+    #[arg(long, default_value_t = 0)]
+    first_person: u64,
     /// Output folder (master data, customers and truth; receipts too unless --into-lake).
     #[arg(long)]
     out: PathBuf,
@@ -130,6 +135,7 @@ pub fn generate(data: &Path, args: &GenerateArgs) -> Result<()> {
         unico_app::import::chain_config(args.customers, args.stores, args.products, args.days, &args.start, args.seed)?;
     config.history = args.history;
     config.shoppers = args.shoppers;
+    config.first_person = args.first_person;
     if args.into_lake {
         let app = App::init(data)?;
         let done = app.generate_into_lake(&config, &args.out, &Bars::new())?;
