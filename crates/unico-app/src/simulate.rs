@@ -258,6 +258,8 @@ fn ad_savings(
     if flyer.incremental_margin_cents <= 0 || flyer.cost_cents <= 0 {
         return Ok(None);
     }
+    // A simulation's chain is small: its customers in memory for every plan.
+    let customers = p.full_customers()?;
     let at = |scale: f64| -> Result<Outcome> {
         let s = |c: i64| (c as f64 * scale).round() as i64;
         let policy = unico_offers::Policy {
@@ -276,7 +278,7 @@ fn ad_savings(
             products: &p.products,
             categories: &p.categories,
             margin_rate: p.margin_rate,
-            customers: &p.customers,
+            customers: &customers,
             generic: &p.generic,
             response,
             secret: &p.secret,
@@ -503,6 +505,7 @@ fn run_round(
     // same budget, for what they add.
     let policy = &p.policy;
     if !(policy.multi_buy.is_empty() && policy.category_percent_off.is_empty() && policy.spend_reward.is_empty()) {
+        let customers = p.full_customers()?;
         let unit_only = unico_offers::Policy {
             multi_buy: Vec::new(),
             category_percent_off: Vec::new(),
@@ -514,7 +517,7 @@ fn run_round(
             products: &p.products,
             categories: &p.categories,
             margin_rate: p.margin_rate,
-            customers: &p.customers,
+            customers: &customers,
             generic: &p.generic,
             response: &response,
             secret: &p.secret,
@@ -696,7 +699,7 @@ fn oracle_plan(
             }
         }
     }
-    let mut customers: Vec<CustomerInput> = p.customers.clone();
+    let mut customers: Vec<CustomerInput> = p.full_customers()?;
     let mut sensitivity = vec![0.5; customers.len()];
     for &i in &eligible {
         let c = &mut customers[i];

@@ -87,7 +87,7 @@ impl Default for RecommendSettings {
 }
 
 /// Why a product is recommended.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Reason {
     /// Bought regularly: the cycle and the next due day.
     Due {

@@ -74,7 +74,7 @@ min_margin_after_discount = 0.05
     // What reading the inputs costs here (made on the fly; the plan reads them three times).
     let t = Instant::now();
     let mut candidates = 0usize;
-    customers.read(0, n, &mut |_, c| candidates += c.candidates.len());
+    customers.read(0, n, &mut |_, c| candidates += c.candidates.len()).expect("made on the fly");
     let read = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut offers = 0usize;
@@ -147,7 +147,7 @@ impl Customers for Synthetic {
         self.n
     }
 
-    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) {
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) -> std::io::Result<()> {
         for i in from..to {
             let mut rng =
                 rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -177,6 +177,7 @@ impl Customers for Synthetic {
             };
             f(i, &c);
         }
+        Ok(())
     }
 }
 

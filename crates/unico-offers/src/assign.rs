@@ -70,7 +70,7 @@ impl Mechanic {
 }
 
 /// Why a candidate was proposed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// The customer is due to buy it again.
     Due,

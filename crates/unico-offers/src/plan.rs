@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 use std::io;
 
 /// One candidate of one customer, before valuation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CandidateInput {
     /// Index into the campaign's products.
     pub product: u32,
@@ -49,7 +49,7 @@ pub struct CategoryInput {
 }
 
 /// One of a customer's categories as a candidate for a category-wide offer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CategoryCandidate {
     /// Index into the campaign's categories.
     pub category: u32,
@@ -62,7 +62,7 @@ pub struct CategoryCandidate {
 }
 
 /// A customer's outlook for one spend reward of the policy.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SpendInput {
     /// Probability they spend the threshold on one visit in the window anyway.
     pub p0: f64,
@@ -75,7 +75,7 @@ pub struct SpendInput {
 }
 
 /// A customer as the plan needs them.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomerInput {
     /// Pseudonymous key.
     pub key: String,
@@ -253,18 +253,20 @@ pub trait Customers: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Calls `f` with every customer of `from..to` and their index, in order.
-    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput));
+    /// Calls `f` with every customer of `from..to` and their index, in order; an error
+    /// (customers kept in a file that cannot be read) ends the plan with it.
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) -> io::Result<()>;
 }
 
 impl Customers for &[CustomerInput] {
     fn len(&self) -> usize {
         <[CustomerInput]>::len(self)
     }
-    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) {
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) -> io::Result<()> {
         for (i, c) in self[from..to].iter().enumerate() {
             f(from + i, c);
         }
+        Ok(())
     }
 }
 
@@ -272,7 +274,7 @@ impl Customers for Vec<CustomerInput> {
     fn len(&self) -> usize {
         self.as_slice().len()
     }
-    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) {
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) -> io::Result<()> {
         self.as_slice().read(from, to, f)
     }
 }
@@ -606,7 +608,7 @@ fn order_best_first(b: &mut Built) {
 }
 
 /// The part of customers `from..to` (whole blocks).
-fn build_part(x: &Context<'_>, from: usize, to: usize, b: &mut Built) {
+fn build_part(x: &Context<'_>, from: usize, to: usize, b: &mut Built) -> io::Result<()> {
     b.clear();
     x.inputs.customers.read(from, to, &mut |i, c| {
         if (i - from).is_multiple_of(BLOCK) {
@@ -615,17 +617,18 @@ fn build_part(x: &Context<'_>, from: usize, to: usize, b: &mut Built) {
         if x.status[i] == Status::NoOffer {
             build_customer(x, i, c, b);
         }
-    });
+    })?;
     b.block_starts.push(b.customers_in.len() as u32);
+    Ok(())
 }
 
 /// Builds the parts `group` (a part per core at once) into `pool`.
-fn build_parts(x: &Context<'_>, group: &[(usize, usize)], pool: &mut [Built]) {
+fn build_parts(x: &Context<'_>, group: &[(usize, usize)], pool: &mut [Built]) -> io::Result<()> {
     std::thread::scope(|s| {
-        for (&(lo, hi), b) in group.iter().zip(pool.iter_mut()) {
-            s.spawn(move || build_part(x, lo, hi, b));
-        }
-    });
+        let handles: Vec<_> =
+            group.iter().zip(pool.iter_mut()).map(|(&(lo, hi), b)| s.spawn(move || build_part(x, lo, hi, b))).collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("plan worker"))
+    })
 }
 
 /// Plans the campaign part by part (see [`crate::stream`]): the options of every part in
@@ -677,7 +680,7 @@ pub fn plan_with(
             strata.push(id);
             Status::NoOffer
         };
-    });
+    })?;
     let key = |k: usize| &keys[if k == 0 { 0 } else { key_ends[k - 1] }..key_ends[k]];
     let held = holdout::draw_by(
         eligible.len(),
@@ -754,7 +757,7 @@ pub fn plan_with(
                 .map(|(&(lo, hi), b)| {
                     let (x, scaled, combos) = (&x, &scaled, &combos);
                     s.spawn(move || {
-                        build_part(x, lo, hi, b);
+                        build_part(x, lo, hi, b)?;
                         Part::new(
                             b.block_starts.clone(),
                             b.customer_starts.clone(),
@@ -805,19 +808,16 @@ pub fn plan_with(
     // The next group's parts are built while this one's are made one and written (one is
     // one and the codes go customer by customer on one core): two pools, taking turns.
     let mut spare: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
-    std::thread::scope(|scope| {
+    std::thread::scope(|scope| -> io::Result<()> {
         let x = &x;
         let build = |group: &[(usize, (usize, usize))], mut pool: Vec<Built>| {
             let ranges: Vec<(usize, usize)> = group.iter().map(|g| g.1).collect();
-            scope.spawn(move || {
-                build_parts(x, &ranges, &mut pool);
-                pool
-            })
+            scope.spawn(move || build_parts(x, &ranges, &mut pool).map(|()| pool))
         };
         let first: Vec<Built> = (0..threads).map(|_| Built::default()).collect();
         let mut pending = groups.first().map(|g| build(g, first));
         for (k, &group) in groups.iter().enumerate() {
-            let current = pending.take().expect("a group being built").join().expect("plan worker");
+            let current = pending.take().expect("a group being built").join().expect("plan worker")?;
             pending = groups.get(k + 1).map(|g| build(g, std::mem::take(&mut spare)));
             let built = &current[..group.len()];
             // One is one, in order: each customer's final set, best first.
@@ -859,7 +859,7 @@ pub fn plan_with(
                 sets.push(part_sets);
             }
             // The offers in words, a part per core.
-            let offers: Vec<Vec<(PlannedOffer, bool)>> = std::thread::scope(|s| {
+            let offers: Vec<io::Result<Vec<(PlannedOffer, bool)>>> = std::thread::scope(|s| {
                 let handles: Vec<_> = built
                     .iter()
                     .zip(&sets)
@@ -879,15 +879,15 @@ pub fn plan_with(
                                     ));
                                 }
                                 c += 1;
-                            });
-                            out
+                            })?;
+                            Ok(out)
                         })
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().expect("plan worker")).collect()
             });
             for part_offers in offers {
-                for (mut offer, in_total) in part_offers {
+                for (mut offer, in_total) in part_offers? {
                     // A code another offer has already (about one in 2^60 pairs): the next attempt.
                     let mut attempt = 0;
                     while !codes.insert(codes.hasher().hash_one(&offer.code)) {
@@ -895,7 +895,7 @@ pub fn plan_with(
                         let subject = subject_of(inputs, &offer);
                         inputs.customers.read(offer.customer as usize, offer.customer as usize + 1, &mut |_, c| {
                             offer.code = offer_code(inputs.secret, &policy.name, &c.key, &subject, attempt);
-                        });
+                        })?;
                     }
                     status[offer.customer as usize] = if offer.personal { Status::Personal } else { Status::Generic };
                     if in_total {
@@ -910,7 +910,8 @@ pub fn plan_with(
             report(Step::Offers, group.last().map_or(0, |g| g.1.1) as u64, n as u64);
             spare = current;
         }
-    });
+        Ok(())
+    })?;
     plan.status = status;
     plan.diversified = one.changed;
     plan.limit_usage = one.usage[2..].to_vec();

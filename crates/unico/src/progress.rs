@@ -28,15 +28,7 @@ impl Bars {
 
 impl Progress for Bars {
     fn begin(&self, step: &str, unit: Unit, total: u64) {
-        let template = match unit {
-            Unit::Bytes => "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-            Unit::Lines => "{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec}, {eta})",
-            Unit::People => "{msg} [{bar:40}] {pos}/{len} ({eta})",
-            Unit::Customers => "{msg} [{bar:40}] {human_pos}/{human_len} customers ({per_sec}, {eta})",
-            Unit::Files => "{msg} [{bar:40}] {pos}/{len} files ({eta})",
-            Unit::Passes => "{msg}: {pos} passes ({elapsed})",
-            Unit::Rows => "{msg} [{bar:40}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
-        };
+        let template = template(unit);
         *self.unit.lock().unwrap_or_else(|p| p.into_inner()) = Some(unit);
         let bar = ProgressBar::new(total).with_message(step.to_string());
         bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
@@ -112,6 +104,34 @@ impl CrashPoint {
             "publishing" => Some(CrashPoint(Stage::Publishing)),
             "erasing" => Some(CrashPoint(Stage::Erasing)),
             _ => None,
+        }
+    }
+}
+
+/// The bar's look for each unit: counts with thousands separators, rates in whole units a
+/// second ("4,280,761/s", not "4280760.6314/s").
+fn template(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Bytes => "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        Unit::Lines => "{msg} [{bar:40}] {human_pos}/{human_len} lines ({per_sec:0}, {eta})",
+        Unit::People => "{msg} [{bar:40}] {human_pos}/{human_len} people ({per_sec:0}, {eta})",
+        Unit::Customers => "{msg} [{bar:40}] {human_pos}/{human_len} customers ({per_sec:0}, {eta})",
+        Unit::Files => "{msg} [{bar:40}] {pos}/{len} files ({eta})",
+        Unit::Passes => "{msg}: {pos} passes ({elapsed})",
+        Unit::Rows => "{msg} [{bar:40}] {human_pos}/{human_len} rows ({per_sec:0}, {eta})",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unit_has_a_valid_template_with_whole_rates() {
+        for unit in [Unit::Bytes, Unit::Lines, Unit::People, Unit::Customers, Unit::Files, Unit::Passes, Unit::Rows] {
+            let t = template(unit);
+            assert!(ProgressStyle::with_template(t).is_ok(), "{t}");
+            assert!(!t.contains("{per_sec}"), "{t}: a rate with four decimals");
         }
     }
 }

@@ -9,6 +9,7 @@ mod learn;
 pub(crate) mod prepare;
 mod preview;
 mod shopping;
+mod spill;
 
 pub use export::distinct_sets;
 pub use history::{Evaluation, HistoryOutcome, HistoryRequest, REDEMPTION_FILE, Scored};

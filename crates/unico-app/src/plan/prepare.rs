@@ -4,6 +4,7 @@
 //! frequency caps read from stored campaigns, the learned response and the code key.
 
 use super::shopping::{STATS_DAYS, Shopping, due_in_window};
+use super::spill::{Spill, SpillWriter};
 use crate::error::{Code, Context, Error, Result};
 use crate::progress::{Progress, Unit};
 use crate::{App, bail};
@@ -16,7 +17,8 @@ use unico_model::habits::Catalogue;
 use unico_model::recommend::{self, Reason, Recommender};
 use unico_offers::assign::Kind;
 use unico_offers::plan::{
-    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, Plan, SpendInput, Step, plan_with,
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Customers, Inputs, Plan, SpendInput, Step,
+    plan_with,
 };
 use unico_offers::policy::{Policy, Product};
 use unico_offers::response::ResponseModel;
@@ -24,6 +26,23 @@ use unico_offers::stream::Streaming;
 
 /// A candidate's recommender item and reason (`u32::MAX`: the candidate has its words).
 type Why = (u32, Reason);
+
+/// What a customer's plan input holds beyond the fields [`Prepared::customers`] keeps in
+/// memory: a record per customer in a temporary file.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Heavy {
+    candidates: Vec<CandidateInput>,
+    /// Per candidate, its reason, compact (put in words for the chosen offers only).
+    whys: Vec<Why>,
+    categories: Vec<CategoryCandidate>,
+    spend: Vec<SpendInput>,
+}
+
+/// A customer's category-wide and spend outlooks, from the first pass over the lines.
+type Extras = (Vec<CategoryCandidate>, Vec<SpendInput>);
+
+/// No record.
+const NONE: u32 = u32::MAX;
 
 /// Candidates considered per customer (the recommender's best products for them).
 pub const CANDIDATES_PER_CUSTOMER: usize = 20;
@@ -105,17 +124,21 @@ pub struct Prepared {
     pub categories: Vec<CategoryInput>,
     /// The chain's margin rate on what it sells.
     pub margin_rate: f64,
-    /// Per customer (as `customers`), per candidate: the recommender's item and reason,
-    /// put in words only for the offers chosen (a sentence per candidate of every customer
-    /// was most of the plan's memory).
-    whys: Vec<Vec<Why>>,
     /// Names of the recommender's items and of the categories, for the reasons.
     item_names: Vec<String>,
     category_names: Vec<String>,
     /// The model's last day.
     as_of_day: i32,
-    /// Every customer with their candidates.
+    /// Every customer, without their candidates, categories and spend outlooks (empty
+    /// here): those are in `heavy`, and [`Prepared::full`] puts them back as the plan
+    /// reads the customers.
     pub customers: Vec<CustomerInput>,
+    /// Per customer (as `customers`): their candidates with their reasons (recommender
+    /// item and reason, put in words only for the offers chosen), categories and spend
+    /// outlooks, in a temporary file; `heavy_of` numbers each customer's record (`NONE`:
+    /// nothing).
+    heavy: Spill<Heavy>,
+    heavy_of: Vec<u32>,
     /// The non-personal offers (for customers without the profiling consent).
     pub generic: Vec<CandidateInput>,
     /// Card number by lake key.
@@ -145,7 +168,7 @@ impl Prepared {
             products: &self.products,
             categories: &self.categories,
             margin_rate: self.margin_rate,
-            customers: &self.customers,
+            customers: &self.full(),
             generic: &self.generic,
             response,
             secret: &self.secret,
@@ -178,15 +201,41 @@ impl Prepared {
         Ok(plan)
     }
 
-    /// The reason of customer `c`'s candidate `k`, in words.
+    /// Every customer as the plan reads them: with their candidates, categories and spend
+    /// outlooks, read back from the temporary file range by range.
+    pub fn full(&self) -> Full<'_> {
+        Full(self)
+    }
+
+    /// Every customer with their candidates, in memory: for simulations on small chains,
+    /// which change them.
+    pub fn full_customers(&self) -> Result<Vec<CustomerInput>> {
+        let mut all = Vec::with_capacity(self.customers.len());
+        self.full()
+            .read(0, self.customers.len(), &mut |_, c| all.push(c.clone()))
+            .context("cannot read the customers' candidates back from their temporary file")?;
+        Ok(all)
+    }
+
+    /// Customer `c`'s record in the temporary file (empty if they have none).
+    fn heavy(&self, c: usize, buf: &mut Vec<u8>) -> std::io::Result<Heavy> {
+        match self.heavy_of.get(c) {
+            Some(&n) if n != NONE => self.heavy.get_with(n, buf),
+            _ => Ok(Heavy::default()),
+        }
+    }
+
+    /// The reason of customer `c`'s candidate `k`, in words (none if the temporary file
+    /// cannot be read again: the plan's own read of it has just succeeded).
     fn explain(&self, c: usize, k: usize) -> String {
-        let Some(&(item, reason)) = self.whys.get(c).and_then(|w| w.get(k)) else { return String::new() };
+        let Ok(heavy) = self.heavy(c, &mut Vec::new()) else { return String::new() };
+        let Some(&(item, reason)) = heavy.whys.get(k) else { return String::new() };
         if item == u32::MAX {
             return String::new();
         }
         let name = |i: u32| self.item_names.get(i as usize).cloned().unwrap_or_default();
         let why = recommend::reason_words(item, reason, &name, &self.category_names, self.as_of_day);
-        match self.customers[c].candidates.get(k).map(|x| x.kind) {
+        match heavy.candidates.get(k).map(|x| x.kind) {
             Some(Kind::WinBack) => format!("we have missed you: {why}"),
             _ => why,
         }
@@ -195,6 +244,30 @@ impl Prepared {
     /// Whether the customer with this key has granted `purpose`.
     pub fn granted(&self, key: &str, purpose: unico_store::Purpose) -> bool {
         self.consents.get(key).is_some_and(|list| list.iter().any(|(q, g)| *q == purpose && *g))
+    }
+}
+
+/// The customers of a [`Prepared`] with everything the plan reads of them.
+pub struct Full<'a>(&'a Prepared);
+
+impl Customers for Full<'_> {
+    fn len(&self) -> usize {
+        self.0.customers.len()
+    }
+
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for (i, light) in self.0.customers[from..to].iter().enumerate() {
+            let heavy = self.0.heavy(from + i, &mut buf)?;
+            let c = CustomerInput {
+                candidates: heavy.candidates,
+                categories: heavy.categories,
+                spend: heavy.spend,
+                ..light.clone()
+            };
+            f(from + i, &c);
+        }
+        Ok(())
     }
 }
 
@@ -353,10 +426,25 @@ fn prepare(
     // their main categories and what their shopping days come to, over the last
     // STATS_DAYS.
     let mut item_count = vec![0u64; parts.skus.len()];
-    let mut extras: HashMap<String, (Vec<CategoryCandidate>, Vec<SpendInput>)> = HashMap::new();
+    // They go to a temporary file as they come (a record per customer of the lines).
+    let spill_dir = app.model_root().join("tmp");
+    std::fs::create_dir_all(&spill_dir).with_context(|| format!("cannot create {}", spill_dir.display()))?;
+    let spill_error = |e: std::io::Error| {
+        Error::new(
+            Code::Io,
+            format!("cannot write the plan's customers to a temporary file in {}: {e}", spill_dir.display()),
+        )
+    };
+    let mut extras: Option<SpillWriter<Extras>> = None;
+    let mut extras_of = Vec::new();
+    let mut failed: Option<std::io::Error> = None;
     let stats_since = as_of_day - STATS_DAYS;
     let wants_categories = !policy.category_percent_off.is_empty();
     let wants_spend = !policy.spend_reward.is_empty();
+    if wants_categories || wants_spend {
+        extras = Some(SpillWriter::new(&spill_dir).map_err(spill_error)?);
+        extras_of = vec![NONE; parts.keys.len()];
+    }
     let p_alive_of: HashMap<&str, f64> = profiles.iter().map(|p| (p.key.as_str(), p.p_alive)).collect();
     let mut recent_buyers = vec![0u32; parts.skus.len()];
     let mut active = 0u32;
@@ -390,21 +478,30 @@ fn prepare(
             let mut v: Vec<(u32, f32)> =
                 spend.into_iter().map(|(k, x)| (k, (x as f64 / total as f64) as f32)).collect();
             v.sort_unstable_by_key(|e| e.0);
-            if wants_categories || wants_spend {
+            if let Some(out) = extras.as_mut()
+                && failed.is_none()
+            {
                 let shopping = Shopping::of(records, &category_of_item, stats_since, as_of_day);
-                let key = parts.keys[c as usize].clone();
-                let alive = p_alive_of.get(key.as_str()).copied().unwrap_or(1.0);
+                let key = parts.keys[c as usize].as_str();
+                let alive = p_alive_of.get(key).copied().unwrap_or(1.0);
                 let cats = if wants_categories {
                     shopping.categories(&v, n_categories, window, alive, &catalogue.categories)
                 } else {
                     Vec::new()
                 };
                 let spend = if wants_spend { shopping.spend(&policy.spend_reward, window, alive) } else { Vec::new() };
-                extras.insert(key, (cats, spend));
+                match out.push(&(cats, spend)) {
+                    Ok(n) => extras_of[c as usize] = n,
+                    Err(e) => failed = Some(e),
+                }
             }
             category_share[c as usize] = v;
         }
     })?;
+    if let Some(e) = failed.take() {
+        return Err(spill_error(e));
+    }
+    let extras = extras.map(SpillWriter::finish).transpose().map_err(spill_error)?;
     // Categories for category-wide offers: the typical item of each (weighted by lines sold),
     // and the chain's margin rate on what is sold, for what a spend reward's top-up earns.
     let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); catalogue.categories.len()];
@@ -440,7 +537,12 @@ fn prepare(
     // Customers slipping away: their own products become win-back offers.
     let lapsing: std::collections::HashSet<&str> =
         profiles.iter().filter(|p| p.p_alive < 0.5).map(|p| p.key.as_str()).collect();
-    let mut candidates: HashMap<String, (Vec<CandidateInput>, Vec<Why>)> = HashMap::new();
+    // Each customer's record (candidates and extras) to the temporary file, numbered by
+    // their place among the profiles.
+    let profile_of: HashMap<&str, u32> = profiles.iter().enumerate().map(|(i, p)| (p.key.as_str(), i as u32)).collect();
+    let mut heavy = SpillWriter::<Heavy>::new(&spill_dir).map_err(spill_error)?;
+    let mut heavy_of = vec![NONE; profiles.len()];
+    let mut buf = Vec::new();
     recommend::recommend_all(
         &parts,
         &model,
@@ -493,10 +595,22 @@ fn prepare(
                     why.push((u32::MAX, Reason::Popular)); // has its words
                 }
             }
-            candidates.insert(key.clone(), (out, why));
+            let Some(&at) = profile_of.get(key.as_str()) else { return Ok(()) };
+            let io =
+                |e: std::io::Error| unico_model::Error::new(unico_model::ErrorKind::Io, spill_error(e).to_string());
+            let (categories, spend) = match (&extras, extras_of.get(c as usize)) {
+                (Some(file), Some(&n)) if n != NONE => file.get_with(n, &mut buf).map_err(io)?,
+                _ => Default::default(),
+            };
+            heavy_of[at as usize] = heavy.push(&Heavy { candidates: out, whys: why, categories, spend }).map_err(io)?;
             Ok(())
         },
     )?;
+    drop((extras, extras_of, category_share, profile_of));
+    let heavy = heavy.finish().map_err(spill_error)?;
+    // The lines' partitions (on disk, as big as the card lines) are done with.
+    let item_names: Vec<String> = parts.skus.iter().map(|s| catalogue.name_of(s).to_string()).collect();
+    drop(parts);
     // Non-personal offers: the trial products and the chain's best sellers, valued with
     // the share of customers who bought each in the last horizon (the same for everyone).
     let segment_top: HashMap<String, Vec<u32>> = by_segment
@@ -550,7 +664,6 @@ fn prepare(
     let mut shares: Vec<f64> = profiles.iter().map(|p| p.discount_share).collect();
     shares.sort_by(f64::total_cmp);
     let rank = |v: f64| mid_rank(&shares, v);
-    let mut whys: Vec<Vec<Why>> = Vec::with_capacity(profiles.len());
     let customers: Vec<CustomerInput> = profiles
         .iter()
         .map(|p| CustomerInput {
@@ -562,11 +675,6 @@ fn prepare(
             sensitivity: rank(p.discount_share),
             marketing: granted(&p.key, unico_store::Purpose::Marketing),
             profiling: granted(&p.key, unico_store::Purpose::Profiling),
-            candidates: {
-                let (list, why) = candidates.remove(&p.key).unwrap_or_default();
-                whys.push(why);
-                list
-            },
             blocked: {
                 let mut b: Vec<u32> = recent
                     .get(&p.key)
@@ -579,21 +687,15 @@ fn prepare(
             person: person.get(&p.key).cloned().unwrap_or_default(),
             ..Default::default()
         })
-        .map(|mut c| {
-            if let Some((cats, spend)) = extras.remove(&c.key) {
-                (c.categories, c.spend) = (cats, spend);
-            }
-            c
-        })
         .collect();
 
     let learned = super::read_response(&app.model_root())?;
     let secret = app.offer_secret()?;
     drop(segment_of);
-    let item_names: Vec<String> = parts.skus.iter().map(|s| catalogue.name_of(s).to_string()).collect();
     Ok(Prepared {
-        spill_dir: app.model_root().join("tmp"),
-        whys,
+        spill_dir,
+        heavy,
+        heavy_of,
         item_names,
         category_names: catalogue.categories.clone(),
         as_of_day,
