@@ -399,6 +399,8 @@ fn prepare(
     let parts = app.scan_lines(&lake, as_of, progress)?;
     let catalogue = Catalogue::load(&lake)?;
     let category_of_item: Vec<u32> = parts.skus.iter().map(|s| catalogue.category_of(s)).collect();
+    let total = parts.keys.len() as u64;
+    progress.message(&format!("fitting the recommender on {total} customers' lines"));
     let model = Recommender::fit(&parts, &category_of_item, &settings.recommend)?;
     let product_index: HashMap<&str, u32> =
         products.iter().enumerate().map(|(i, p)| (p.sku.as_str(), i as u32)).collect();
@@ -450,7 +452,19 @@ fn prepare(
     let mut active = 0u32;
     let since = as_of_day - settings.recommend.horizon_days as i32;
     let mut by_segment: HashMap<&str, HashMap<u32, u32>> = HashMap::new();
+    // A bar per pass over the customers' lines (a few minutes each at a billion lines).
+    let tick = |done: &mut u64, what: &str| {
+        if *done == 0 {
+            progress.begin(what, Unit::Customers, total);
+        }
+        *done += 1;
+        if done.is_multiple_of(1 << 16) || *done == total {
+            progress.update(*done, total);
+        }
+    };
+    let mut done = 0u64;
     parts.for_each_customer(|c, records| {
+        tick(&mut done, "each customer's categories, spend and best sellers");
         let mut items: Vec<u32> = records.iter().map(|r| r.item).collect();
         items.sort_unstable();
         items.dedup();
@@ -498,6 +512,7 @@ fn prepare(
             category_share[c as usize] = v;
         }
     })?;
+    progress.finish();
     if let Some(e) = failed.take() {
         return Err(spill_error(e));
     }
@@ -543,6 +558,7 @@ fn prepare(
     let mut heavy = SpillWriter::<Heavy>::new(&spill_dir).map_err(spill_error)?;
     let mut heavy_of = vec![NONE; profiles.len()];
     let mut buf = Vec::new();
+    let mut done = 0u64;
     recommend::recommend_all(
         &parts,
         &model,
@@ -551,6 +567,7 @@ fn prepare(
         false,
         &settings.habits,
         |c, list| {
+            tick(&mut done, "each customer's candidates");
             let key = &parts.keys[c as usize];
             let mut out = Vec::with_capacity(list.len() + trial.len());
             // The recommender's reason of each candidate, kept compact: only the chosen
@@ -606,6 +623,7 @@ fn prepare(
             Ok(())
         },
     )?;
+    progress.finish();
     drop((extras, extras_of, category_share, profile_of));
     let heavy = heavy.finish().map_err(spill_error)?;
     // The lines' partitions (on disk, as big as the card lines) are done with.

@@ -142,10 +142,10 @@ pub fn generate(data: &Path, args: &GenerateArgs) -> Result<()> {
         done.imports.iter().for_each(print_summary);
         if let Some(g) = &done.generated {
             println!(
-                "generated {} receipts, {} lines ({} without card) into {}",
+                "generated {} receipts ({} without card), {} lines into {}",
                 g.receipts,
-                g.lines,
                 g.receipts_without_card,
+                g.lines,
                 app.lake_dir().display()
             );
         }
