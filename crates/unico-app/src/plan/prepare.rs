@@ -352,6 +352,7 @@ fn prepare(
     }
 
     // Customers: profiles, consents and card ids.
+    progress.message("reading the model's profiles");
     let profiles = profiles(&model_dir)?;
     // The cool-down: products offered to a customer by campaigns that started within it.
     let since = policy.valid_from.checked_sub(jiff::Span::new().days(i64::from(policy.cooldown_days)))?;
@@ -359,6 +360,8 @@ fn prepare(
     // The frequency cap: offers of other campaigns starting within its window.
     let cap_since =
         policy.valid_from.checked_sub(jiff::Span::new().days(i64::from(policy.frequency_cap_days.max(1) - 1)))?;
+    progress
+        .message(&format!("reading {} customers' consents, cards and recent offers from the store", profiles.len()));
     let (consents, cards, recent, capped) = app.with_store(async |store| {
         let consents = store.consents_by_key().await?;
         let cards = store.cards().await?;
@@ -464,7 +467,7 @@ fn prepare(
     };
     let mut done = 0u64;
     parts.for_each_customer(|c, records| {
-        tick(&mut done, "each customer's categories, spend and best sellers");
+        tick(&mut done, "summing each customer's categories and spend");
         let mut items: Vec<u32> = records.iter().map(|r| r.item).collect();
         items.sort_unstable();
         items.dedup();
@@ -567,7 +570,7 @@ fn prepare(
         false,
         &settings.habits,
         |c, list| {
-            tick(&mut done, "each customer's candidates");
+            tick(&mut done, "recommending each customer's candidates");
             let key = &parts.keys[c as usize];
             let mut out = Vec::with_capacity(list.len() + trial.len());
             // The recommender's reason of each candidate, kept compact: only the chosen
