@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use unico_offers::assign::{Kind, Mechanic, Target};
 use unico_offers::plan::{
-    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Inputs, SpendInput, Status, Step, plan, plan_with,
+    CandidateInput, CategoryCandidate, CategoryInput, CustomerInput, Customers, Inputs, SpendInput, Status, Step, plan,
+    plan_with,
 };
 use unico_offers::policy::{Basis, Policy, Product};
 use unico_offers::response::ResponseModel;
@@ -310,6 +311,59 @@ proptest! {
             .expect("an empty plan");
         prop_assert!(empty.status.is_empty() && empty.value == 0.0);
         prop_assert_eq!(streamed, whole);
+    }
+}
+
+/// Customers read through a call counter that fails the `fail_at`-th read (never if none).
+struct Flaky<'a> {
+    customers: &'a [CustomerInput],
+    calls: std::sync::atomic::AtomicUsize,
+    fail_at: Option<usize>,
+}
+
+impl Customers for Flaky<'_> {
+    fn len(&self) -> usize {
+        self.customers.len()
+    }
+
+    fn read(&self, from: usize, to: usize, f: &mut dyn FnMut(usize, &CustomerInput)) -> std::io::Result<()> {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail_at == Some(call) {
+            return Err(std::io::Error::other("the customers' file is gone"));
+        }
+        self.customers.read(from, to, f)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// A read of the customers that fails, in whichever pass (the first read, a part being
+    /// valued or built again on a worker, the offers being written), ends the plan with
+    /// that error: a plan never goes on without customers it could not read.
+    #[test]
+    fn a_failed_read_of_the_customers_ends_the_plan_with_its_error(c in case(), copies in 30usize..60) {
+        let w = World::new(&c, copies)?;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let streaming = Streaming {
+            part_customers: BLOCK,
+            memory_bytes: 0,
+            spill_dir: Some(dir.path().to_path_buf()),
+            ..Streaming::default()
+        };
+        let run = |fail_at: Option<usize>| {
+            let flaky = Flaky { customers: &w.customers, calls: 0.into(), fail_at };
+            let result = plan_with(&Inputs { customers: &flaky, ..w.inputs() }, &streaming, &mut |_| {}, &|_, _, _| {});
+            (result, flaky.calls.into_inner())
+        };
+        let (whole, calls) = run(None);
+        prop_assert!(whole.is_ok());
+        prop_assert!(calls >= 3, "{} reads", calls);
+        for k in 0..calls {
+            let (failed, _) = run(Some(k));
+            let err = failed.expect_err("a plan with a failed read");
+            prop_assert!(err.to_string().contains("the customers' file is gone"), "read {}: {}", k, err);
+        }
     }
 }
 
